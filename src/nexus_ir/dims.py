@@ -1,0 +1,213 @@
+"""Tensor dimensions: integers or symbolic expressions over named sizes.
+
+A dimension is an ``int`` or a ``str``. A string is either a symbol (``"batch"``, ``"seq"``, any
+Python identifier) or an arithmetic expression over symbols and integers using ``+ - * // %``,
+``max(a, b)`` and ``min(a, b)``, e.g. ``"2*seq+1"``. Shape inference builds expressions when it
+derives a size from a symbolic one (a strided conv over a symbolic height); binding symbols to
+sizes later turns them back into integers. Expressions are kept in one canonical spelling (Python's
+own unparser, spaces removed, constants folded) so that equal expressions compare equal as strings.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+from collections.abc import Mapping
+
+from .errors import ShapeError
+
+Dim = int | str
+
+_BINOPS = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.FloorDiv: lambda a, b: a // b,
+    ast.Mod: lambda a, b: a % b,
+}
+_CALLS = {"max": max, "min": min}
+
+
+def _check(node: ast.AST, text: str) -> None:
+    """Reject any syntax outside the small dimension-expression language."""
+    for sub in ast.walk(node):
+        ok = isinstance(sub, (ast.Expression, ast.Name, ast.Load, ast.BinOp, ast.UnaryOp, ast.USub,
+                              ast.Call, *_BINOPS))
+        ok = ok or (isinstance(sub, ast.Constant) and type(sub.value) is int)
+        if isinstance(sub, ast.Call):
+            ok = isinstance(sub.func, ast.Name) and sub.func.id in _CALLS and not sub.keywords \
+                and len(sub.args) == 2
+        if not ok:
+            raise ShapeError(
+                f"invalid dimension expression '{text}': only integers, symbol names, "
+                "+ - * // %, max(a, b) and min(a, b) are allowed"
+            )
+
+
+class _Fold(ast.NodeTransformer):
+    """Substitute bound symbols, fold constants and drop identities (x*1, x+0, x//1)."""
+
+    def __init__(self, bindings: Mapping[str, int]):
+        self.bindings = bindings
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if node.id in self.bindings:
+            return ast.Constant(int(self.bindings[node.id]))
+        return node
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.AST:
+        self.generic_visit(node)
+        if isinstance(node.operand, ast.Constant):
+            return ast.Constant(-node.operand.value)
+        return node
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        self.generic_visit(node)
+        left, right, op = node.left, node.right, type(node.op)
+        lc = left.value if isinstance(left, ast.Constant) else None
+        rc = right.value if isinstance(right, ast.Constant) else None
+        if lc is not None and rc is not None:
+            if op in (ast.FloorDiv, ast.Mod) and rc == 0:
+                raise ShapeError("dimension expression divides by zero")
+            return ast.Constant(_BINOPS[op](lc, rc))
+        if (op is ast.Add and rc == 0) or (op is ast.Sub and rc == 0):
+            return left
+        if op is ast.Add and lc == 0:
+            return right
+        if (op is ast.Mult and rc == 1) or (op is ast.FloorDiv and rc == 1):
+            return left
+        if op is ast.Mult and lc == 1:
+            return right
+        if op is ast.Mult and (lc == 0 or rc == 0):
+            return ast.Constant(0)
+        if op is ast.FloorDiv and rc and isinstance(left, ast.BinOp) and isinstance(left.op, ast.Mult):
+            return self._divide_product(left, rc) or node
+        return node
+
+    @staticmethod
+    def _divide_product(product: ast.BinOp, divisor: int) -> ast.AST | None:
+        """``(k*x)//d`` with ``d`` dividing ``k`` is ``(k//d)*x`` exactly; else None."""
+        for const, other in ((product.left, product.right), (product.right, product.left)):
+            if isinstance(const, ast.Constant) and const.value % divisor == 0:
+                factor = const.value // divisor
+                if factor == 1:
+                    return other
+                return ast.BinOp(ast.Constant(factor), ast.Mult(), other)
+        return None
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        if all(isinstance(a, ast.Constant) for a in node.args):
+            return ast.Constant(_CALLS[node.func.id](*(a.value for a in node.args)))
+        if ast.dump(node.args[0]) == ast.dump(node.args[1]):
+            return node.args[0]
+        return node
+
+
+def _finish(tree: ast.Expression) -> Dim:
+    body = tree.body
+    if isinstance(body, ast.Constant):
+        return int(body.value)
+    return ast.unparse(body).replace(" ", "")
+
+
+@functools.lru_cache(maxsize=65536)
+def canonical(dim: Dim) -> Dim:
+    """The canonical spelling of a dimension; validates expression syntax."""
+    if isinstance(dim, bool):
+        raise ShapeError(f"invalid dimension {dim!r}: use an int or a symbol name")
+    if isinstance(dim, int):
+        return dim
+    if not isinstance(dim, str):
+        if hasattr(dim, "__index__"):
+            return int(dim)
+        raise ShapeError(f"invalid dimension {dim!r}: use an int or a symbol name")
+    try:
+        tree = ast.parse(dim.strip(), mode="eval")
+    except SyntaxError:
+        raise ShapeError(f"invalid dimension expression '{dim}'") from None
+    _check(tree, dim)
+    return _finish(_Fold({}).visit(tree))
+
+
+def symbols(dim: Dim) -> frozenset[str]:
+    """Symbol names a dimension depends on."""
+    if isinstance(dim, int):
+        return frozenset()
+    return _symbols_of(dim)
+
+
+@functools.lru_cache(maxsize=65536)
+def _symbols_of(expr: str) -> frozenset[str]:
+    tree = ast.parse(expr, mode="eval")
+    return frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name)) - frozenset(_CALLS)
+
+
+def bind(dim: Dim, bindings: Mapping[str, int]) -> Dim:
+    """Substitute sizes for symbols; an ``int`` once every symbol it uses is bound."""
+    if isinstance(dim, int):
+        return dim
+    used = symbols(dim)
+    if not used & bindings.keys():
+        return dim
+    tree = ast.parse(dim, mode="eval")
+    return _finish(_Fold({k: bindings[k] for k in used if k in bindings}).visit(tree))
+
+
+def is_static(dim: Dim) -> bool:
+    return isinstance(dim, int)
+
+
+def _combine(op: str, a: Dim, b: Dim) -> Dim:
+    return canonical(f"({a}){op}({b})")
+
+
+def add(a: Dim, b: Dim) -> Dim:
+    return a + b if isinstance(a, int) and isinstance(b, int) else _combine("+", a, b)
+
+
+def sub(a: Dim, b: Dim) -> Dim:
+    return a - b if isinstance(a, int) and isinstance(b, int) else _combine("-", a, b)
+
+
+def mul(a: Dim, b: Dim) -> Dim:
+    return a * b if isinstance(a, int) and isinstance(b, int) else _combine("*", a, b)
+
+
+def floordiv(a: Dim, b: Dim) -> Dim:
+    if b == 0:
+        raise ShapeError("dimension expression divides by zero")
+    return a // b if isinstance(a, int) and isinstance(b, int) else _combine("//", a, b)
+
+
+def ceildiv(a: Dim, b: Dim) -> Dim:
+    """``ceil(a / b)`` for positive ``b``, spelled with floor division."""
+    return floordiv(add(a, sub(b, 1)), b)
+
+
+def maximum(a: Dim, b: Dim) -> Dim:
+    return max(a, b) if isinstance(a, int) and isinstance(b, int) else canonical(f"max({a},{b})")
+
+
+def minimum(a: Dim, b: Dim) -> Dim:
+    return min(a, b) if isinstance(a, int) and isinstance(b, int) else canonical(f"min({a},{b})")
+
+
+def product(dims: "list[Dim] | tuple[Dim, ...]") -> Dim:
+    """Product of dimensions; an int when all are static."""
+    static = 1
+    result: Dim = 1
+    for d in dims:
+        if isinstance(d, int):
+            static *= d
+        else:
+            result = mul(result, d)
+    return mul(static, result)
+
+
+def total(dims: "list[Dim] | tuple[Dim, ...]") -> Dim:
+    """Sum of dimensions; an int when all are static."""
+    result: Dim = 0
+    for d in dims:
+        result = add(result, d)
+    return result

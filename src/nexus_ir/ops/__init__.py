@@ -1,0 +1,6 @@
+"""The core op set. Importing this package registers every op."""
+
+from . import attention, conv, elementwise, linalg, ml, movement, norm, opaque, quant, reduce
+
+__all__ = ["attention", "conv", "elementwise", "linalg", "ml", "movement", "norm", "opaque",
+           "quant", "reduce"]

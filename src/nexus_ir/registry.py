@@ -1,0 +1,135 @@
+"""The op registry: every IR op declares its arity, attributes and type inference.
+
+An op is registered once with ``@register_op``; the decorated function receives the operand types
+and the normalized attributes and returns the result type(s). Graph construction, the verifier and
+deserialization all go through the registry, so an op's contract lives in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .attrs import Attr, AttrSchema
+from .errors import AttrError, NexusError, ShapeError, UnknownOpError
+from .types import TensorType
+
+InferFn = Callable[[Sequence[TensorType], Mapping[str, Any]], "TensorType | Sequence[TensorType]"]
+CheckFn = Callable[[Mapping[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class OpDef:
+    """Everything the IR knows about one op."""
+
+    name: str
+    category: str
+    min_inputs: int
+    max_inputs: int | None
+    attrs: AttrSchema
+    infer: InferFn | None
+    check: CheckFn | None
+    doc: str
+
+    def arity_text(self) -> str:
+        if self.max_inputs is None:
+            return f"at least {self.min_inputs}"
+        if self.max_inputs == self.min_inputs:
+            return f"exactly {self.min_inputs}"
+        return f"{self.min_inputs} to {self.max_inputs}"
+
+    def check_arity(self, count: int) -> None:
+        if count < self.min_inputs or (self.max_inputs is not None and count > self.max_inputs):
+            raise ShapeError(f"{self.name}: takes {self.arity_text()} inputs, got {count}")
+
+    def normalize_attrs(self, given: Mapping[str, Any]) -> Mapping[str, Any]:
+        attrs = self.attrs.normalize(self.name, given)
+        if self.check is not None:
+            try:
+                self.check(attrs)
+            except (ValueError, NexusError) as err:
+                raise AttrError(f"{self.name}: {err}") from None
+        return attrs
+
+    def infer_types(self, inputs: Sequence[TensorType], attrs: Mapping[str, Any]) -> list[TensorType]:
+        """Result types for these operand types; ShapeError names the op and the problem."""
+        if self.infer is None:
+            raise ShapeError(f"{self.name}: has no type inference; give the output types explicitly")
+        self.check_arity(len(inputs))
+        try:
+            result = self.infer(inputs, attrs)
+        except ShapeError as err:
+            message = str(err)
+            raise ShapeError(message if message.startswith(self.name + ":")
+                             else f"{self.name}: {message}") from None
+        return [result] if isinstance(result, TensorType) else list(result)
+
+
+_REGISTRY: dict[str, OpDef] = {}
+
+
+def register_op(
+    name: str,
+    *,
+    inputs: int | tuple[int, int | None],
+    attrs: Mapping[str, Attr] | None = None,
+    category: str,
+    open_attrs: bool = False,
+    check: CheckFn | None = None,
+    replace: bool = False,
+) -> Callable[[InferFn], InferFn]:
+    """Register op ``name`` whose type inference is the decorated function.
+
+    ``inputs`` is an exact count or ``(min, max)`` with ``max=None`` for variadic ops. ``check``
+    validates attributes that depend on each other (raise ValueError with the reason).
+    """
+    lo, hi = (inputs, inputs) if isinstance(inputs, int) else inputs
+
+    def decorate(fn: InferFn) -> InferFn:
+        define_op(name, infer=fn, inputs=(lo, hi), attrs=attrs, category=category,
+                  open_attrs=open_attrs, check=check, replace=replace, doc=fn.__doc__ or "")
+        return fn
+
+    return decorate
+
+
+def define_op(
+    name: str,
+    *,
+    infer: InferFn | None,
+    inputs: tuple[int, int | None],
+    attrs: Mapping[str, Attr] | None,
+    category: str,
+    open_attrs: bool = False,
+    check: CheckFn | None = None,
+    replace: bool = False,
+    doc: str = "",
+) -> OpDef:
+    """Register an op without the decorator (for families sharing one inference function)."""
+    if name in _REGISTRY and not replace:
+        raise NexusError(f"op '{name}' is already registered; pass replace=True to override it")
+    opdef = OpDef(name, category, inputs[0], inputs[1], AttrSchema(dict(attrs or {}), open_attrs),
+                  infer, check, doc.strip())
+    _REGISTRY[name] = opdef
+    return opdef
+
+
+def get_op(name: str) -> OpDef:
+    """The definition of ``name``; UnknownOpError says how to proceed when there is none."""
+    found = _REGISTRY.get(name)
+    if found is None:
+        raise UnknownOpError(
+            f"unknown op '{name}': register it with nexus_ir.register_op, "
+            "or represent it as an 'opaque' node"
+        )
+    return found
+
+
+def is_registered(name: str) -> bool:
+    return name in _REGISTRY
+
+
+def registered_ops(category: str | None = None) -> list[str]:
+    """Registered op names, sorted; optionally only one category."""
+    return sorted(n for n, d in _REGISTRY.items() if category is None or d.category == category)

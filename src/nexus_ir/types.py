@@ -1,0 +1,109 @@
+"""Tensor types: a shape of int or symbolic dims, and a dtype."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from . import dims as _dims
+from .dims import Dim
+from .dtypes import DType, dtype
+from .errors import ShapeError
+
+_TYPE_TEXT = re.compile(r"^\s*([A-Za-z0-9_]+)\s*\[(.*)\]\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class TensorType:
+    """The static type of a value: ``shape`` (ints or symbols) and ``dtype``.
+
+    Written ``f32[batch,3,224,224]``; a scalar is ``f32[]``.
+    """
+
+    shape: tuple[Dim, ...]
+    dtype: DType
+
+    def __init__(self, shape: Iterable[Dim], dtype_: DType | str):
+        object.__setattr__(self, "shape", tuple(_dims.canonical(d) for d in shape))
+        object.__setattr__(self, "dtype", dtype(dtype_))
+        for d in self.shape:
+            if isinstance(d, int) and d < 0:
+                raise ShapeError(f"negative dimension {d} in shape {list(self.shape)}")
+
+    @classmethod
+    def parse(cls, text: str) -> "TensorType":
+        """Parse the printed form, e.g. ``f32[batch,784]``."""
+        match = _TYPE_TEXT.match(text)
+        if not match:
+            raise ShapeError(f"cannot parse tensor type '{text}': expected e.g. f32[batch,784]")
+        body = match.group(2).strip()
+        parts = _split_top_level(body) if body else []
+        return cls([int(p) if re.fullmatch(r"-?\d+", p) else p for p in parts], match.group(1))
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    @property
+    def is_static(self) -> bool:
+        return all(isinstance(d, int) for d in self.shape)
+
+    @property
+    def symbols(self) -> frozenset[str]:
+        found: set[str] = set()
+        for d in self.shape:
+            found |= _dims.symbols(d)
+        return frozenset(found)
+
+    @property
+    def numel_expr(self) -> Dim:
+        """Element count as a dim (an expression while symbols are unbound)."""
+        return _dims.product(self.shape)
+
+    @property
+    def numel(self) -> int:
+        """Element count; raises when the shape still has unbound symbols."""
+        n = self.numel_expr
+        if not isinstance(n, int):
+            raise ShapeError(
+                f"type {self} has unbound symbols {sorted(self.symbols)}; bind them to sizes first"
+            )
+        return n
+
+    @property
+    def nbytes(self) -> int:
+        """Storage bytes, rounding sub-byte types up to whole bytes."""
+        return math.ceil(self.numel * self.dtype.bits / 8)
+
+    def bind(self, bindings: Mapping[str, int]) -> "TensorType":
+        """The same type with bound symbols replaced by their sizes."""
+        if self.is_static:
+            return self
+        return TensorType([_dims.bind(d, bindings) for d in self.shape], self.dtype)
+
+    def with_shape(self, shape: Iterable[Dim]) -> "TensorType":
+        return TensorType(shape, self.dtype)
+
+    def with_dtype(self, dtype_: DType | str) -> "TensorType":
+        return TensorType(self.shape, dtype_)
+
+    def __str__(self) -> str:
+        return f"{self.dtype.name}[{','.join(str(d) for d in self.shape)}]"
+
+    def __repr__(self) -> str:
+        return f"TensorType({self})"
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Split on commas that are not inside parentheses (``max(a,b)`` is one dim)."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "," and depth == 0:
+            parts.append(text[start:i].strip())
+            start = i + 1
+    parts.append(text[start:].strip())
+    return parts
