@@ -80,20 +80,7 @@ class _Fold(ast.NodeTransformer):
             return right
         if op is ast.Mult and (lc == 0 or rc == 0):
             return ast.Constant(0)
-        if op is ast.FloorDiv and rc and isinstance(left, ast.BinOp) and isinstance(left.op, ast.Mult):
-            return self._divide_product(left, rc) or node
         return node
-
-    @staticmethod
-    def _divide_product(product: ast.BinOp, divisor: int) -> ast.AST | None:
-        """``(k*x)//d`` with ``d`` dividing ``k`` is ``(k//d)*x`` exactly; else None."""
-        for const, other in ((product.left, product.right), (product.right, product.left)):
-            if isinstance(const, ast.Constant) and const.value % divisor == 0:
-                factor = const.value // divisor
-                if factor == 1:
-                    return other
-                return ast.BinOp(ast.Constant(factor), ast.Mult(), other)
-        return None
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
         self.generic_visit(node)
@@ -104,8 +91,72 @@ class _Fold(ast.NodeTransformer):
         return node
 
 
+Poly = dict[tuple[str, ...], int]
+
+
+def _poly(node: ast.AST) -> Poly | None:
+    """The expression as a polynomial ``{sorted symbol tuple: coefficient}``, or None when it
+    uses anything beyond + - * and exact division by a constant."""
+    if isinstance(node, ast.Constant):
+        return {(): node.value} if node.value else {}
+    if isinstance(node, ast.Name):
+        return {(node.id,): 1}
+    if isinstance(node, ast.UnaryOp):
+        inner = _poly(node.operand)
+        return None if inner is None else {k: -c for k, c in inner.items()}
+    if not isinstance(node, ast.BinOp):
+        return None
+    left, right = _poly(node.left), _poly(node.right)
+    if left is None or right is None:
+        return None
+    out: Poly = {}
+    if isinstance(node.op, (ast.Add, ast.Sub)):
+        sign = 1 if isinstance(node.op, ast.Add) else -1
+        out = dict(left)
+        for k, c in right.items():
+            out[k] = out.get(k, 0) + sign * c
+    elif isinstance(node.op, ast.Mult):
+        for ka, ca in left.items():
+            for kb, cb in right.items():
+                key = tuple(sorted(ka + kb))
+                out[key] = out.get(key, 0) + ca * cb
+    elif isinstance(node.op, ast.FloorDiv) and set(right) == {()} and \
+            all(c % right[()] == 0 for c in left.values()):
+        out = {k: c // right[()] for k, c in left.items()}
+    else:
+        return None
+    return {k: c for k, c in out.items() if c}
+
+
+def _emit(poly: Poly) -> ast.AST:
+    """Canonical expression of a polynomial: higher degree first, then by name, constant last."""
+    terms = []
+    for key in sorted(poly, key=lambda k: (-len(k), k)):
+        coef = poly[key]
+        factors = list(key) if abs(coef) == 1 and key else [str(abs(coef)), *key]
+        terms.append(("-" if coef < 0 else "+") + "*".join(factors))
+    text = "".join(terms).lstrip("+") or "0"
+    return ast.parse(text, mode="eval").body
+
+
+class _Normalize(ast.NodeTransformer):
+    """Rewrite every maximal polynomial subexpression into its canonical form."""
+
+    def visit(self, node: ast.AST) -> ast.AST:
+        if isinstance(node, ast.Expression):
+            node.body = self.visit(node.body)
+            return node
+        poly = _poly(node)
+        if poly is not None:
+            return _emit(poly)
+        return self.generic_visit(node)
+
+
 def _finish(tree: ast.Expression) -> Dim:
+    tree = _Fold({}).visit(_Normalize().visit(_Fold({}).visit(tree)))
     body = tree.body
+    if isinstance(body, ast.UnaryOp) and isinstance(body.operand, ast.Constant):
+        return -body.operand.value
     if isinstance(body, ast.Constant):
         return int(body.value)
     return ast.unparse(body).replace(" ", "")
