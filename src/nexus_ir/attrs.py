@@ -172,7 +172,7 @@ class AttrSchema:
             elif spec.required:
                 raise AttrError(f"{op}: missing required attribute '{name}'")
             else:
-                out[name] = freeze(spec.default)
+                out[name] = freeze(spec.kind.convert(spec.default))
         for name in unknown:
             out[name] = freeze(given[name])
         return MappingProxyType(out)

@@ -88,6 +88,7 @@ class _Fold(ast.NodeTransformer):
             return ast.Constant(_CALLS[node.func.id](*(a.value for a in node.args)))
         if ast.dump(node.args[0]) == ast.dump(node.args[1]):
             return node.args[0]
+        node.args.sort(key=ast.unparse)   # max and min commute: one canonical argument order
         return node
 
 
@@ -120,12 +121,29 @@ def _poly(node: ast.AST) -> Poly | None:
             for kb, cb in right.items():
                 key = tuple(sorted(ka + kb))
                 out[key] = out.get(key, 0) + ca * cb
-    elif isinstance(node.op, ast.FloorDiv) and set(right) == {()} and \
-            all(c % right[()] == 0 for c in left.values()):
-        out = {k: c // right[()] for k, c in left.items()}
+    elif isinstance(node.op, ast.FloorDiv) and len(right) == 1:
+        quotient = _divide_exactly(left, *next(iter(right.items())))
+        if quotient is None:
+            return None
+        out = quotient
     else:
         return None
     return {k: c for k, c in out.items() if c}
+
+
+def _divide_exactly(poly: Poly, key: tuple[str, ...], coef: int) -> Poly | None:
+    """``poly // (coef * key)`` when the monomial divides every term exactly, else None."""
+    out: Poly = {}
+    for term, c in poly.items():
+        rest = list(term)
+        for name in key:
+            if name not in rest:
+                return None
+            rest.remove(name)
+        if c % coef:
+            return None
+        out[tuple(rest)] = c // coef
+    return out
 
 
 def _emit(poly: Poly) -> ast.AST:

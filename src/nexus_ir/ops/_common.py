@@ -95,11 +95,13 @@ def pads(values: tuple[int, ...], n: int) -> tuple[tuple[int, ...], tuple[int, .
     """Begin and end padding from an empty, symmetric (n) or ONNX-style (2n) list."""
     if not values:
         return (0,) * n, (0,) * n
+    if len(values) == 1:
+        return values * n, values * n
     if len(values) == n:
         return values, values
     if len(values) == 2 * n:
         return values[:n], values[n:]
-    raise ShapeError(f"padding has {len(values)} entries; give {n} (symmetric) or {2 * n} "
+    raise ShapeError(f"padding has {len(values)} entries; give 1 or {n} (symmetric) or {2 * n} "
                      "(begins then ends)")
 
 
