@@ -179,7 +179,9 @@ class Graph:
         if isinstance(type_, str):
             type_ = TensorType.parse(type_)
         if data is not None:
-            data = freeze(np.asarray(data))
+            data = np.asarray(data)
+            if data.flags.writeable:
+                data = freeze(data)      # read-only arrays are shared, not copied
             if type_ is None:
                 type_ = TensorType(data.shape, from_numpy(data.dtype))
             elif tuple(type_.shape) != tuple(data.shape):

@@ -13,7 +13,7 @@ from collections import Counter
 
 from .attrs import attrs_equal
 from .errors import NexusError, VerificationError
-from .graph import Graph, Node, value_ref
+from .graph import Graph, Node, Value, value_ref
 from .registry import get_op, is_registered
 
 
@@ -55,8 +55,9 @@ def _find_cycle(nodes: list[Node], position: dict[int, int]) -> list[Node]:
         seen[current] = len(path)
         path.append(current)
         current = next(p for p in producers[current] if p in stuck)
-    loop = path[seen[current]:]
-    return [nodes[i] for i in reversed(loop)]
+    loop = path[seen[current]:][::-1]
+    first = loop.index(min(loop))           # start the report at the earliest node
+    return [nodes[i] for i in loop[first:] + loop[:first]]
 
 
 def collect_problems(graph: Graph) -> list[str]:
@@ -88,12 +89,28 @@ def collect_problems(graph: Graph) -> list[str]:
         if id(v) not in position:
             problems.append(f"graph output {value_ref(v.name)} is not defined in the graph")
     for v in [*graph.inputs, *graph.constants.values(), *(o for n in nodes for o in n.outputs)]:
-        for user in v._users:
-            if user.graph is not graph:
-                problems.append(f"value {value_ref(v.name)} lists a user that is not in the graph "
-                                f"({user.op}); its use list is stale")
-                break
+        problems += _check_use_list(v, graph)
     return problems
+
+
+def _check_use_list(value: Value, graph: Graph) -> list[str]:
+    """Users a value lists that do not read it as often as listed (or are not in the graph)."""
+    problems = []
+    listed = Counter(id(u) for u in value._users)
+    for user in {id(u): u for u in value._users}.values():
+        if user.graph is not graph:
+            problems.append(f"value {value_ref(value.name)} lists a user that is not in the graph "
+                            f"({user.op}); its use list is stale")
+            continue
+        slots = sum(1 for x in user._inputs if x is value)
+        if slots != listed[id(user)]:
+            problems.append(_use_list_message(user, value, listed[id(user)], slots))
+    return problems
+
+
+def _use_list_message(node: Node, value: Value, listed: int, slots: int) -> str:
+    return (f"{_where(node)}: use list of {value_ref(value.name)} names this node {listed} times "
+            f"but it reads the value {slots} times")
 
 
 def _check_node(node: Node, index: int, position: dict[int, int], on_cycle: set[int]) -> list[str]:
@@ -136,11 +153,9 @@ def _check_node(node: Node, index: int, position: dict[int, int], on_cycle: set[
         if id(value) in checked:
             continue
         checked.add(id(value))
-        slots = sum(1 for x in node._inputs if x is value)
-        listed = sum(1 for u in value._users if u is node)
-        if slots != listed:
-            problems.append(f"{where}: use list of {value_ref(value.name)} names this node "
-                            f"{listed} times but it reads the value {slots} times")
+        if not any(u is node for u in value._users):    # other mismatches: _check_use_list
+            slots = sum(1 for x in node._inputs if x is value)
+            problems.append(_use_list_message(node, value, 0, slots))
     for k, out in enumerate(node.outputs):
         if out.producer is not node:
             problems.append(f"{where}: output {k} {value_ref(out.name)} does not name this node "
