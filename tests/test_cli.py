@@ -1,0 +1,52 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+import nexus_ir as nx
+
+
+def nexus(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nexus_ir.cli", *args], capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_version_and_help():
+    out = nexus("--version")
+    assert out.returncode == 0 and out.stdout.strip() == f"nexus-ml {nx.__version__}"
+    helped = nexus("--help")
+    assert helped.returncode == 0 and "example" in helped.stdout and "--debug" in helped.stdout
+
+
+def test_example_prints_verified_ir_with_bound_batch():
+    out = nexus("example", "cnn", "--bind", "batch=2")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "graph @small_cnn(%image: f32[2,3,32,32]) {"
+    # 32x32 -> conv pad 1 keeps 32 -> pool 16 -> conv 16 -> pool 8 -> global pool -> 10 logits
+    assert any(line.strip().startswith("%3 = max_pool") and line.endswith(
+        ': f32[2,16,16,16] loc("features.0.pool")') for line in lines)
+    assert lines[-2] == "  return %logits"
+
+
+def test_example_json_loads_back():
+    out = nexus("example", "--format", "json")
+    g = nx.Graph.from_json(out.stdout)
+    g.verify()
+    assert g.name == "small_cnn" and json.loads(out.stdout)["schema_version"] == 1
+
+
+@pytest.mark.parametrize("args,message", [
+    (("example", "nope"), "nexus: error: unknown example 'nope'; choose one of cnn\n"),
+    (("example", "--bind", "batch"), "nexus: error: --bind expects NAME=SIZE (e.g. batch=8), got "
+                                     "'batch'\n"),
+])
+def test_errors_are_one_line_and_nonzero(args, message):
+    out = nexus(*args)
+    assert out.returncode == 2 and out.stderr == message and out.stdout == ""
+
+
+def test_debug_shows_the_traceback():
+    out = nexus("--debug", "example", "nope")
+    assert out.returncode != 0 and "Traceback" in out.stderr
