@@ -38,7 +38,9 @@ def graphs(draw) -> nx.Graph:
                 st.lists(st.integers(0, 9), max_size=3),
                 st.dictionaries(st.sampled_from("abc"), st.booleans(), max_size=2)))
         pool.extend(v for v in new if v.type.dtype.name == dtype)
-    produced = [v for v in pool if v.producer is not None] or pool[-1:]
+    if not len(g):                       # every drawn step was ill-typed: still give a node
+        pool.append(g.op("relu", pool[0]))
+    produced = [v for v in pool if v.producer is not None]
     g.set_outputs(*draw(st.lists(st.sampled_from(produced), min_size=1, max_size=3, unique=True)))
     return g
 
