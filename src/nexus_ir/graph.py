@@ -141,8 +141,7 @@ class Graph:
             name = str(self._counter)
             self._counter += 1
             return name
-        if not hint or hint.startswith("%"):
-            raise GraphError(f"invalid value name {hint!r}: names are non-empty and lack '%'")
+        _check_name(hint)
         if hint not in self._values:
             return hint
         k = 1
@@ -195,9 +194,11 @@ class Graph:
         return const
 
     def _unique(self, name: str) -> str:
+        """``name`` itself, which must be valid and unused (inputs and constants keep the
+        names users give them)."""
+        _check_name(name)
         if name in self._values:
             raise GraphError(f"graph @{self.name} already has a value named %{name}")
-        self.fresh_name(name)
         return name
 
     def add_node(
@@ -463,6 +464,12 @@ class Graph:
     def __repr__(self) -> str:
         return f"<Graph @{self.name}: {len(self.inputs)} inputs, {len(self.constants)} constants, " \
                f"{self._size} nodes>"
+
+
+def _check_name(name: str) -> None:
+    if not isinstance(name, str) or not name or name.startswith("%"):
+        raise GraphError(f"invalid value name {name!r}: names are non-empty strings without a "
+                         "leading '%'")
 
 
 def value_ref(name: str) -> str:

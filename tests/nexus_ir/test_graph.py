@@ -74,6 +74,10 @@ def test_names_are_unique_and_fresh():
     assert g.op("relu", x).name == "0"
     with pytest.raises(GraphError, match="already has a value named %x"):
         g.add_input("x", "f32[2]")
+    with pytest.raises(GraphError, match="invalid value name '%z': names are non-empty strings"):
+        g.add_input("%z", "f32[2]")
+    with pytest.raises(GraphError, match="invalid value name ''"):
+        g.op("relu", x, name="")
     other = nx.Graph().add_input("y", "f32[2]")
     with pytest.raises(GraphError, match=r"relu: input %y does not belong to graph @main"):
         g.op("relu", other)
