@@ -226,6 +226,7 @@ class Graph:
                 raise GraphError(f"{op}: inputs must be Values of this graph, got {v!r}")
             if v.graph is not self or self._values.get(v.name) is not v:
                 raise GraphError(f"{op}: input %{v.name} does not belong to graph @{self.name}")
+        attrs = opdef.canonical_attrs(attrs, [v.type for v in inputs])
         types = self._output_types(opdef, [v.type for v in inputs], attrs, output_types)
         names = [name] if isinstance(name, str) else list(name or [])
         if len(names) > len(types):

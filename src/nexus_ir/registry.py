@@ -17,6 +17,7 @@ from .types import TensorType
 
 InferFn = Callable[[Sequence[TensorType], Mapping[str, Any]], "TensorType | Sequence[TensorType]"]
 CheckFn = Callable[[Mapping[str, Any]], None]
+CanonicalizeFn = Callable[[dict[str, Any], Sequence[TensorType]], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class OpDef:
     infer: InferFn | None
     check: CheckFn | None
     doc: str
+    canonicalize: CanonicalizeFn | None = None
 
     def arity_text(self) -> str:
         if self.max_inputs is None:
@@ -51,6 +53,19 @@ class OpDef:
             except (ValueError, NexusError) as err:
                 raise AttrError(f"{self.name}: {err}") from None
         return attrs
+
+    def canonical_attrs(self, attrs: Mapping[str, Any], inputs: Sequence[TensorType]
+                        ) -> Mapping[str, Any]:
+        """Attributes with defaults that depend on the operands spelled out (a conv's
+        ``stride=[]`` becomes ``[1, 1]``), so later passes read one form."""
+        if self.canonicalize is None:
+            return attrs
+        self.check_arity(len(inputs))
+        try:
+            explicit = self.canonicalize(dict(attrs), inputs)
+        except ShapeError as err:
+            raise ShapeError(f"{self.name}: {err}") from None
+        return self.attrs.normalize(self.name, explicit)
 
     def infer_types(self, inputs: Sequence[TensorType], attrs: Mapping[str, Any]) -> list[TensorType]:
         """Result types for these operand types; ShapeError names the op and the problem."""
@@ -77,18 +92,21 @@ def register_op(
     category: str,
     open_attrs: bool = False,
     check: CheckFn | None = None,
+    canonicalize: CanonicalizeFn | None = None,
     replace: bool = False,
 ) -> Callable[[InferFn], InferFn]:
     """Register op ``name`` whose type inference is the decorated function.
 
     ``inputs`` is an exact count or ``(min, max)`` with ``max=None`` for variadic ops. ``check``
-    validates attributes that depend on each other (raise ValueError with the reason).
+    validates attributes that depend on each other (raise ValueError with the reason);
+    ``canonicalize`` spells out defaults that depend on the operand types.
     """
     lo, hi = (inputs, inputs) if isinstance(inputs, int) else inputs
 
     def decorate(fn: InferFn) -> InferFn:
         define_op(name, infer=fn, inputs=(lo, hi), attrs=attrs, category=category,
-                  open_attrs=open_attrs, check=check, replace=replace, doc=fn.__doc__ or "")
+                  open_attrs=open_attrs, check=check, canonicalize=canonicalize,
+                  replace=replace, doc=fn.__doc__ or "")
         return fn
 
     return decorate
@@ -103,6 +121,7 @@ def define_op(
     category: str,
     open_attrs: bool = False,
     check: CheckFn | None = None,
+    canonicalize: CanonicalizeFn | None = None,
     replace: bool = False,
     doc: str = "",
 ) -> OpDef:
@@ -110,7 +129,7 @@ def define_op(
     if name in _REGISTRY and not replace:
         raise NexusError(f"op '{name}' is already registered; pass replace=True to override it")
     opdef = OpDef(name, category, inputs[0], inputs[1], AttrSchema(dict(attrs or {}), open_attrs),
-                  infer, check, doc.strip())
+                  infer, check, doc.strip(), canonicalize)
     _REGISTRY[name] = opdef
     return opdef
 

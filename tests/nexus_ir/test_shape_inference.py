@@ -330,3 +330,23 @@ def test_every_registered_op_has_an_inference_case():
     """Runs last in this module: adding an op without a test here fails."""
     missing = sorted(set(nx.registered_ops()) - COVERED)
     assert not missing, f"ops without a shape-inference test: {missing}"
+
+
+def test_window_attributes_are_spelled_out_per_dim():
+    """Defaults that depend on the operands become explicit, so cost rules read one form."""
+    g = nx.Graph()
+    x = g.add_input("x", "f32[1,3,8,8]")
+    conv = g.add_node("conv", [x, g.add_constant("w", type_="f32[4,3,3,3]")], {"padding": [1]})
+    assert dict(conv.attributes) == {"stride": (1, 1), "padding": (1, 1, 1, 1),
+                                     "dilation": (1, 1), "groups": 1, "transposed": False,
+                                     "output_padding": ()}
+    up = g.add_node("conv", [conv.output, g.add_constant("u", type_="f32[4,2,2,2]")],
+                    {"stride": [2, 2], "transposed": True})
+    assert up.attributes["output_padding"] == (0, 0) and str(up.output.type) == "f32[1,2,16,16]"
+    pool = g.add_node("avg_pool", [up.output], {"kernel_size": [2, 2], "padding": [0, 0, 1, 1]})
+    assert pool.attributes["stride"] == (2, 2) and pool.attributes["padding"] == (0, 0, 1, 1)
+    assert pool.attributes["dilation"] == (1, 1) and str(pool.output.type) == "f32[1,2,8,8]"
+    g.set_outputs(pool.output)
+    assert nx.Graph.from_json(g.to_json()).to_text() == g.to_text()
+    with pytest.raises(ShapeError, match="conv: stride has 3 entries for 2 spatial dims"):
+        g.add_node("conv", [x, g.add_constant("v", type_="f32[4,3,3,3]")], {"stride": [1, 1, 1]})

@@ -19,7 +19,31 @@ _WINDOW = {
 }
 
 
-@register_op("conv", inputs=(2, 3), category="conv", attrs={
+def _explicit_window(a: dict[str, Any], n: int, default_stride: tuple[int, ...]) -> dict[str, Any]:
+    a["stride"] = per_dim(a["stride"] or default_stride, n, 1, "stride")
+    a["dilation"] = per_dim(a["dilation"], n, 1, "dilation")
+    begin, end = pads(a["padding"], n)
+    a["padding"] = (*begin, *end)
+    return a
+
+
+def _conv_canonical(a: dict[str, Any], t: Sequence[TensorType]) -> dict[str, Any]:
+    """Per-dim stride and dilation, padding as begins then ends, output_padding per dim for a
+    transposed conv."""
+    n = t[1].rank - 2
+    if n not in (1, 2, 3):
+        raise ShapeError(f"weight must have rank 3, 4 or 5 (1-D to 3-D conv), got {t[1]}")
+    if a["transposed"]:
+        a["output_padding"] = per_dim(a["output_padding"], n, 0, "output_padding")
+    return _explicit_window(a, n, ())
+
+
+def _pool_canonical(a: dict[str, Any], t: Sequence[TensorType]) -> dict[str, Any]:
+    """Per-dim stride (the kernel size by default) and dilation; padding as begins then ends."""
+    return _explicit_window(a, len(a["kernel_size"]), a["kernel_size"])
+
+
+@register_op("conv", inputs=(2, 3), category="conv", canonicalize=_conv_canonical, attrs={
     **_WINDOW,
     "groups": Attr(INT, 1),
     "transposed": Attr(BOOL, False),
@@ -94,9 +118,11 @@ def _pool(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
 
 
 _POOL = {"kernel_size": Attr(INTS), **_WINDOW, "ceil_mode": Attr(BOOL, False)}
-define_op("max_pool", infer=_pool, inputs=(1, 1), category="pool", attrs=_POOL, doc=_pool.__doc__)
+define_op("max_pool", infer=_pool, inputs=(1, 1), category="pool", attrs=_POOL, doc=_pool.__doc__,
+          canonicalize=_pool_canonical)
 define_op("avg_pool", infer=_pool, inputs=(1, 1), category="pool",
-          attrs={**_POOL, "count_include_pad": Attr(BOOL, True)}, doc=_pool.__doc__)
+          attrs={**_POOL, "count_include_pad": Attr(BOOL, True)}, doc=_pool.__doc__,
+          canonicalize=_pool_canonical)
 
 
 def _global_pool(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
