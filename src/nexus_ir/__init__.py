@@ -21,14 +21,22 @@ from .dtypes import (ALL_DTYPES, DType, DTypeKind, bf16, dtype, f4e2m1, f8e4m3, 
 from .errors import (AttrError, GraphError, NexusError, SerializationError, ShapeError,
                      UnknownOpError, VerificationError)
 from .graph import Constant, Graph, Node, Value
+from .report import EnergyReport, ModuleCost, NodeCost
 from .registry import OpDef, define_op, get_op, is_registered, register_op, registered_ops
 from .types import TensorType
 
 __version__ = "0.1.0"
 
+
+def compile(model_or_path, example_inputs=None, target="h100", **options):  # noqa: A001
+    """Cost a model on a hardware target; see ``nexus_ir.api.compile``."""
+    from .api import compile as _compile
+    return _compile(model_or_path, example_inputs, target, **options)
+
+
 __all__ = [
     "ALL_DTYPES", "ANY", "ARRAY", "BOOL", "DIMS", "DTYPE", "FLOAT", "FLOATS", "INT", "INTS", "STR",
-    "Attr", "AttrError", "Constant", "DType", "DTypeKind", "Graph", "GraphError", "Kind",
+    "Attr", "AttrError", "Constant", "EnergyReport", "ModuleCost", "NodeCost", "compile", "DType", "DTypeKind", "Graph", "GraphError", "Kind",
     "NexusError", "Node", "OpDef", "SerializationError", "ShapeError", "TensorType",
     "UnknownOpError", "Value", "VerificationError", "bf16", "define_op", "dims", "dtype",
     "f4e2m1", "f8e4m3", "f8e5m2", "f16", "f32", "f64", "from_numpy", "get_op", "i1", "i4", "i8",

@@ -1,0 +1,425 @@
+"""Lowering rules: each IR op to exact primitive-op counts typed by dtype.
+
+A rule is registered with ``@lowering_rule("op", ...)`` and receives the node; its docstring
+says how the op decomposes. Counts are exact Python ints. Shapes must be static: bind symbolic
+dims first (``Graph.bind_symbols``), or ``UnboundShapeError`` says which symbols are missing.
+``opaque`` has no rule on purpose: it is reported as unmodeled, never counted as zero.
+Data-movement ops have rules that return no arithmetic; their bytes are costed by the memory
+pass.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from nexus_ir import Node, NexusError, ShapeError
+from nexus_ir.ops.elementwise import COMPARISON, LOGICAL
+
+from .primitives import Counts
+
+RuleFn = Callable[[Node], Counts]
+_RULES: dict[str, RuleFn] = {}
+
+VIEW_OPS = frozenset({"reshape", "flatten", "squeeze", "unsqueeze", "expand", "identity"})
+"""Ops that only reinterpret a tensor's shape: no kernel, no bytes moved (as in PyTorch)."""
+
+
+class UnmodeledOpError(NexusError):
+    """An op without a lowering rule; the cost passes report it as unmodeled."""
+
+
+def lowering_rule(*ops: str) -> Callable[[RuleFn], RuleFn]:
+    """Register the decorated function as the lowering rule of ``ops``."""
+    def decorate(fn: RuleFn) -> RuleFn:
+        for op in ops:
+            _RULES[op] = fn
+        return fn
+    return decorate
+
+
+def has_rule(op: str) -> bool:
+    return op in _RULES
+
+
+def lower(node: Node) -> Counts:
+    """Primitive counts of ``node``; UnmodeledOpError for ops without a rule."""
+    rule = _RULES.get(node.op)
+    if rule is None:
+        target = node.attributes.get("target", node.op)
+        raise UnmodeledOpError(f"no lowering rule for {node.op} ({target})")
+    return rule(node)
+
+
+def numel(value) -> int:
+    try:
+        return value.type.numel
+    except ShapeError:
+        raise ShapeError(f"%{value.name} has symbolic shape {value.type}; bind "
+                         f"{sorted(value.type.symbols)} to sizes before costing") from None
+
+
+def _dt(node: Node):
+    return node.inputs[0].type.dtype
+
+
+def _out(node: Node) -> int:
+    return numel(node.outputs[0])
+
+
+# ----------------------------------------------------------------------------- elementwise
+ELEMENTWISE: dict[str, dict[str, int]] = {
+    "relu": {"max": 1},
+    "leaky_relu": {"mul": 1, "max": 1},
+    "abs": {"bitop": 1}, "neg": {"bitop": 1}, "sign": {"cmp": 2, "select": 2},
+    "sigmoid": {"exp": 1, "add": 1, "div": 1},
+    "silu": {"exp": 1, "add": 1, "div": 1, "mul": 1},
+    "mish": {"exp": 1, "add": 1, "log": 1, "tanh": 1, "mul": 1},
+    "tanh": {"tanh": 1},
+    "hardswish": {"add": 1, "max": 2, "mul": 2},
+    "hardsigmoid": {"fma": 1, "max": 2},
+    "elu": {"exp": 1, "add": 1, "mul": 1, "cmp": 1, "select": 1},
+    "selu": {"exp": 1, "add": 1, "mul": 2, "cmp": 1, "select": 1},
+    "celu": {"div": 1, "exp": 1, "add": 1, "mul": 1, "cmp": 1, "select": 1},
+    "softplus": {"mul": 2, "exp": 1, "add": 1, "log": 1, "cmp": 1, "select": 1},
+    "softsign": {"bitop": 1, "add": 1, "div": 1},
+    "exp": {"exp": 1}, "log": {"log": 1}, "sqrt": {"sqrt": 1}, "rsqrt": {"sqrt": 1, "div": 1},
+    "reciprocal": {"div": 1}, "erf": {"erf": 1}, "sin": {"trig": 1}, "cos": {"trig": 1},
+    "tan": {"trig": 2, "div": 1}, "floor": {"round": 1}, "ceil": {"round": 1},
+    "round": {"round": 1},
+    "add": {"add": 1}, "sub": {"add": 1}, "mul": {"mul": 1}, "div": {"div": 1},
+    "pow": {"log": 1, "mul": 1, "exp": 1},
+    "maximum": {"max": 1}, "minimum": {"max": 1},
+    "mod": {"div": 1, "round": 1, "fma": 1},
+    "where": {"select": 1},
+    "cast": {"convert": 1},
+    **{op: {"cmp": 1} for op in COMPARISON},
+    **{op: {"bitop": 1} for op in (*LOGICAL, "logical_not")},
+}
+"""Per output element. gelu and clip depend on attributes and have their own rules. Derivations:
+sigmoid = 1/(1+exp(-x)); silu = x·sigmoid(x); mish = x·tanh(log(1+exp(x))); hardswish =
+x·min(max(x+3,0),6)/6; hardsigmoid = clip(αx+β); elu = x>0 ? x : α(exp(x)-1) (selu scales it);
+softplus = log(1+exp(βx))/β with the threshold test; x^y = exp(y·log x); mod = a - floor(a/b)·b;
+abs/neg/sign-bit ops are one bitwise gate per bit; where is a select; cast is a conversion."""
+
+
+@lowering_rule(*ELEMENTWISE)
+def _elementwise(node: Node) -> Counts:
+    """Per output element, the counts of ``ELEMENTWISE[op]``, typed by the first operand (the
+    data operand of ``where``)."""
+    dt = node.inputs[1].type.dtype if node.op == "where" else _dt(node)
+    return Counts.of(dt, **ELEMENTWISE[node.op]) * _out(node)
+
+
+@lowering_rule("gelu")
+def _gelu(node: Node) -> Counts:
+    """Exact: 0.5·x·(1+erf(x/√2)) = 3 mul, 1 add, 1 erf per element. Tanh approximation:
+    0.5·x·(1+tanh(√(2/π)·(x+0.044715·x³))) = 6 mul, 2 add, 1 tanh per element."""
+    per = {"mul": 3, "add": 1, "erf": 1} if node.attributes["approximate"] == "none" else \
+        {"mul": 6, "add": 2, "tanh": 1}
+    return Counts.of(_dt(node), **per) * _out(node)
+
+
+@lowering_rule("clip")
+def _clip(node: Node) -> Counts:
+    """One max per present bound per element."""
+    bounds = sum(node.attributes[b] is not None for b in ("min", "max"))
+    return Counts.of(_dt(node), max=bounds) * _out(node)
+
+
+# ----------------------------------------------------------------------------- matrix products
+@lowering_rule("matmul")
+def _matmul(node: Node) -> Counts:
+    """One fma per (output element, reduction index): ``numel(out) · K``."""
+    k = node.inputs[0].type.shape[-1]
+    return Counts.of(_dt(node), fma=_out(node) * k)
+
+
+@lowering_rule("linear")
+def _linear(node: Node) -> Counts:
+    """``numel(out) · in_features`` fma, plus one add per output element for the bias."""
+    x, w = node.inputs[0], node.inputs[1]
+    counts = Counts.of(_dt(node), fma=_out(node) * w.type.shape[1])
+    if len(node.inputs) == 3:
+        counts += Counts.of(_dt(node), add=_out(node))
+    return counts
+
+
+@lowering_rule("gemm")
+def _gemm(node: Node) -> Counts:
+    """``M·N·K`` fma; alpha ≠ 1 scales the product (M·N mul); C adds M·N (and beta ≠ 1 scales it:
+    M·N mul)."""
+    a = node.inputs[0].type.shape
+    k = a[0] if node.attributes["trans_a"] else a[1]
+    mn = _out(node)
+    per = {"fma": mn * k, "mul": mn * (node.attributes["alpha"] != 1.0)}
+    if len(node.inputs) == 3:
+        per["add"] = mn
+        per["mul"] += mn * (node.attributes["beta"] != 1.0)
+    return Counts.of(_dt(node), **per)
+
+
+@lowering_rule("conv")
+def _conv(node: Node) -> Counts:
+    """Direct convolution. Regular: each output element takes ``C_in/groups · Πk`` fma, so
+    ``numel(out) · C_in/groups · Πk``. Transposed: each input element scatters into
+    ``C_out/groups · Πk`` outputs: ``numel(x) · C_out/groups · Πk``. Bias: one add per output."""
+    x, w = node.inputs[0], node.inputs[1]
+    kernel = math.prod(w.type.shape[2:])
+    if node.attributes["transposed"]:
+        macs = numel(x) * w.type.shape[1] * kernel
+    else:
+        macs = _out(node) * w.type.shape[1] * kernel
+    counts = Counts.of(_dt(node), fma=macs)
+    if len(node.inputs) == 3:
+        counts += Counts.of(_dt(node), add=_out(node))
+    return counts
+
+
+# ----------------------------------------------------------------------------- pooling
+def _window(node: Node) -> int:
+    return math.prod(node.attributes["kernel_size"])
+
+
+@lowering_rule("max_pool")
+def _max_pool(node: Node) -> Counts:
+    """``Πk - 1`` max per output element (padding positions included, as the hardware loop
+    runs)."""
+    return Counts.of(_dt(node), max=(_window(node) - 1) * _out(node))
+
+
+@lowering_rule("avg_pool")
+def _avg_pool(node: Node) -> Counts:
+    """``Πk - 1`` add and one multiply by the reciprocal count per output element."""
+    n = _out(node)
+    return Counts.of(_dt(node), add=(_window(node) - 1) * n, mul=n)
+
+
+def _spatial_sum(node: Node) -> tuple[int, int]:
+    """(elements read, outputs) of a global or adaptive pool over ``[N, C, *L]``."""
+    x, out = node.inputs[0].type.shape, node.outputs[0].type.shape
+    n_spatial = len(node.attributes.get("output_size", ())) or len(x) - 2
+    lead = math.prod(x[:-n_spatial])
+    read = 1
+    for size, bins in zip(x[-n_spatial:], out[-n_spatial:]):
+        # adaptive bin i spans [floor(i·L/O), ceil((i+1)·L/O)); the sum of widths over bins
+        read *= sum(-(-(i + 1) * size // bins) - (i * size // bins) for i in range(bins))
+    return lead * read, lead * math.prod(out[-n_spatial:])
+
+
+@lowering_rule("global_avg_pool", "adaptive_avg_pool")
+def _avg_reduce_pool(node: Node) -> Counts:
+    """Adds: elements read minus outputs (each bin sums its window); one mul per output by the
+    reciprocal window size. Adaptive bins follow PyTorch's floor/ceil boundaries."""
+    read, outs = _spatial_sum(node)
+    return Counts.of(_dt(node), add=read - outs, mul=outs)
+
+
+@lowering_rule("global_max_pool", "adaptive_max_pool")
+def _max_reduce_pool(node: Node) -> Counts:
+    """Max: elements read minus outputs."""
+    read, outs = _spatial_sum(node)
+    return Counts.of(_dt(node), max=read - outs)
+
+
+@lowering_rule("resize")
+def _resize(node: Node) -> Counts:
+    """Nearest: a gather, no arithmetic. (Multi)linear over n spatial dims: ``2^n - 1`` lerps per
+    output element, each ``a + t·(b - a)`` = 1 add + 1 fma. Cubic: ``4^n`` fma per output."""
+    n, outs = node.inputs[0].type.rank - 2, _out(node)
+    mode = node.attributes["mode"]
+    if mode == "nearest":
+        return Counts()
+    if mode == "linear":
+        lerps = (2 ** n - 1) * outs
+        return Counts.of(_dt(node), add=lerps, fma=lerps)
+    return Counts.of(_dt(node), fma=4 ** n * outs)
+
+
+# ----------------------------------------------------------------------------- reductions
+def _reduced(node: Node) -> int:
+    """Elements folded into each output: input elements / output elements."""
+    return numel(node.inputs[0]) // max(_out(node), 1)
+
+
+@lowering_rule("reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "reduce_prod")
+def _reduce(node: Node) -> Counts:
+    """``R - 1`` combining ops per output for R reduced elements (add, max or mul); mean adds one
+    multiply by 1/R per output."""
+    outs, r = _out(node), _reduced(node)
+    prim = {"reduce_sum": "add", "reduce_mean": "add", "reduce_max": "max",
+            "reduce_min": "max", "reduce_prod": "mul"}[node.op]
+    counts = Counts.of(_dt(node), **{prim: (r - 1) * outs})
+    if node.op == "reduce_mean":
+        counts += Counts.of(_dt(node), mul=outs)
+    return counts
+
+
+@lowering_rule("argmax", "argmin")
+def _argreduce(node: Node) -> Counts:
+    """``R - 1`` compares and ``R - 1`` selects (value and index) per output."""
+    steps = (_reduced(node) - 1) * _out(node)
+    return Counts.of(_dt(node), cmp=steps, select=steps)
+
+
+def softmax_counts(dt, rows: int, length: int, log: bool = False) -> Counts:
+    """Numerically stable softmax of ``rows`` rows of ``length``: ``L-1`` max, ``L`` subtract,
+    ``L`` exp, ``L-1`` add, then one reciprocal and ``L`` multiplies (log-softmax: one log and
+    ``L`` subtracts instead)."""
+    per_row = {"max": length - 1, "add": 2 * length - 1, "exp": length}
+    if log:
+        per_row["log"] = 1
+        per_row["add"] += length
+    else:
+        per_row["div"] = 1
+        per_row["mul"] = length
+    return Counts.of(dt, **per_row) * rows
+
+
+@lowering_rule("softmax", "log_softmax")
+def _softmax(node: Node) -> Counts:
+    """See ``softmax_counts``; rows = numel / length of the softmax axis."""
+    x = node.inputs[0].type
+    length = x.shape[node.attributes["axis"] % x.rank]
+    return softmax_counts(x.dtype, x.numel // length, length, node.op == "log_softmax")
+
+
+# ----------------------------------------------------------------------------- norms
+def _norm(dt, groups: int, size: int, affine_elements: int, affine_ops: dict[str, int],
+          rms: bool = False) -> Counts:
+    """Statistics over ``groups`` groups of ``size`` elements. Layer/group/instance: mean
+    (size-1 add, 1 mul), centering (size add), variance (size fma, 1 mul), rstd (1 add eps,
+    1 sqrt, 1 div), normalize (size mul). RMS: sum of squares (size fma, 1 mul), rstd, normalize.
+    Then the affine part per element."""
+    if rms:
+        per_group = {"fma": size, "mul": 1 + size, "add": 1, "sqrt": 1, "div": 1}
+    else:
+        per_group = {"add": 2 * size, "mul": 2 + size, "fma": size, "sqrt": 1, "div": 1}
+    counts = Counts.of(dt, **per_group) * groups
+    return counts + Counts.of(dt, **affine_ops) * affine_elements
+
+
+def _affine(n_params: int) -> dict[str, int]:
+    return {"fma": 1} if n_params == 2 else {"mul": 1} if n_params == 1 else {}
+
+
+@lowering_rule("layer_norm", "rms_norm")
+def _layer_norm(node: Node) -> Counts:
+    """Groups are the rows over dims ``axis..end``; affine: fma per element with scale and bias,
+    mul with scale only."""
+    x = node.inputs[0].type
+    start = node.attributes["axis"] % x.rank
+    size = math.prod(x.shape[start:])
+    return _norm(x.dtype, x.numel // size, size, x.numel, _affine(len(node.inputs) - 1),
+                 rms=node.op == "rms_norm")
+
+
+@lowering_rule("group_norm", "instance_norm")
+def _group_norm(node: Node) -> Counts:
+    """Groups: ``N · num_groups`` (instance norm: ``N · C``) over the remaining elements."""
+    x = node.inputs[0].type
+    groups = x.shape[0] * node.attributes.get("num_groups", x.shape[1])
+    return _norm(x.dtype, groups, x.numel // groups, x.numel, _affine(len(node.inputs) - 1))
+
+
+@lowering_rule("batch_norm")
+def _batch_norm(node: Node) -> Counts:
+    """Inference batch norm: per channel a scale ``γ/√(var+eps)`` (1 add, 1 sqrt, 1 div, 1 mul);
+    per element ``(x - mean)·scale + β`` (1 add, 1 fma)."""
+    x = node.inputs[0].type
+    return Counts.of(x.dtype, add=1, sqrt=1, div=1, mul=1) * x.shape[1] + \
+        Counts.of(x.dtype, add=1, fma=1) * x.numel
+
+
+# ----------------------------------------------------------------------------- attention
+@lowering_rule("attention")
+def _attention(node: Node) -> Counts:
+    """Math path of scaled dot-product attention, B = batch·heads of the output:
+    ``Q·Kᵀ`` (B·Lq·Lk·E fma), scale (B·Lq·Lk mul), mask (B·Lq·Lk select for causal or boolean
+    masks, add for float masks), softmax over Lk (B·Lq rows), ``P·V`` (B·Lq·Lk·Ev fma). A causal
+    mask is applied to the full score matrix, as the math path does (a fused kernel skipping the
+    masked half does half the matmul work)."""
+    q, k, v = (i.type for i in node.inputs[:3])
+    out = node.outputs[0].type
+    lq, lk, e, ev = q.shape[-2], k.shape[-2], q.shape[-1], v.shape[-1]
+    b = out.numel // (lq * ev)
+    scores = b * lq * lk
+    counts = Counts.of(q.dtype, fma=scores * (e + ev), mul=scores)
+    masks = int(node.attributes["causal"]) + (len(node.inputs) == 4)
+    if len(node.inputs) == 4 and node.inputs[3].type.dtype.is_float:
+        counts += Counts.of(q.dtype, add=scores)
+        masks -= 1
+    counts += Counts.of(q.dtype, select=scores * masks)
+    return counts + softmax_counts(q.dtype, b * lq, lk)
+
+
+# ----------------------------------------------------------------------------- data movement
+@lowering_rule(*VIEW_OPS, "transpose", "concat", "split", "slice", "pad", "embedding", "gather")
+def _movement(node: Node) -> Counts:
+    """No arithmetic: these ops move or reinterpret data; the memory pass costs their bytes."""
+    return Counts()
+
+
+# ----------------------------------------------------------------------------- classic ML
+def tree_depths(node: Node) -> np.ndarray:
+    """Depth (compares on the longest root-to-leaf path) of every tree of a tree_ensemble."""
+    from passes._kernels import tree_max_depths
+    a = node.attributes
+    return tree_max_depths(np.asarray(a["tree_roots"], np.int64),
+                           np.asarray(a["true_children"], np.int64),
+                           np.asarray(a["false_children"], np.int64))
+
+
+def _post_transform(dt, kind: str, rows: int, width: int) -> Counts:
+    """Cost of the score transform: logistic = sigmoid per score, softmax per row, probit ≈ an
+    erf per score."""
+    if kind in ("softmax", "softmax_zero"):
+        return softmax_counts(dt, rows, width)
+    if kind == "logistic":
+        return Counts.of(dt, exp=1, add=1, div=1) * (rows * width)
+    if kind == "probit":
+        return Counts.of(dt, erf=1, mul=2) * (rows * width)
+    return Counts()
+
+
+@lowering_rule("tree_ensemble")
+def _tree_ensemble(node: Node) -> Counts:
+    """Per sample, each tree walks root to leaf: one compare and one select per level, bounded
+    by the tree's depth (data-dependent path lengths come from the switching pass). Then one add
+    per tree and target to aggregate, base values (one add per target), and the post transform."""
+    x = node.inputs[0].type
+    rows, targets = x.shape[0], node.attributes["n_targets"]
+    depth_total = int(tree_depths(node).sum())
+    n_trees = len(node.attributes["tree_roots"])
+    counts = Counts.of(x.dtype, cmp=depth_total, select=depth_total) * rows
+    counts += Counts.of("f32", add=n_trees * targets + targets * (
+        node.attributes["base_values"].size > 0)) * rows
+    return counts + _post_transform(node.outputs[0].type.dtype, node.attributes["post_transform"],
+                                    rows, targets)
+
+
+@lowering_rule("linear_classifier", "linear_regressor")
+def _linear_model(node: Node) -> Counts:
+    """``N·K·F`` fma, ``N·K`` intercept adds when intercepts are given, then the transform."""
+    x = node.inputs[0].type
+    k, f = node.attributes["coefficients"].shape
+    rows = x.shape[0]
+    counts = Counts.of(x.dtype, fma=rows * k * f,
+                       add=rows * k * (node.attributes["intercepts"].size > 0))
+    return counts + _post_transform(x.dtype, node.attributes["post_transform"], rows, k)
+
+
+# ----------------------------------------------------------------------------- quantization
+@lowering_rule("quantize")
+def _quantize(node: Node) -> Counts:
+    """Per element: multiply by 1/scale, round, add the zero point, clamp (2 max), convert."""
+    return Counts.of(_dt(node), mul=1, round=1, add=1, max=2, convert=1) * _out(node)
+
+
+@lowering_rule("dequantize")
+def _dequantize(node: Node) -> Counts:
+    """Per element: convert, subtract the zero point, multiply by the scale (at the output
+    type)."""
+    return Counts.of(node.outputs[0].type.dtype, convert=1, add=1, mul=1) * _out(node)

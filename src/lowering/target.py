@@ -1,0 +1,267 @@
+"""Hardware targets: data files (TOML) in which every number carries its source.
+
+A target gives, per primitive and dtype, the energy of one operation (pJ); memory levels with
+capacity, energy per byte and bandwidth; peak rates per execution class (``matrix`` for fma in
+matmul/conv/attention, ``vector`` for other arithmetic, ``special`` for transcendentals); static
+power; and a per-kernel overhead. Every number is written ``{ value = ..., source = "..." }``.
+
+Energy of ``(primitive, dtype)`` is resolved in this order:
+
+1. the file lists it (``[compute.add] i8 = {...}``);
+2. the primitive is a composite (div, exp, …): the sum over its expansion;
+3. fma: multiply at the dtype plus add at the accumulator dtype;
+4. the file lists the primitive's reference family (``mul`` for mul, ``add`` for every other
+   circuit) at some dtype: scale the listed dtype nearest in bit width (same kind first) by the
+   gate-model transistor ratio, so listed points are exact and the β law fills the rest;
+5. the file names a ``base`` target and a ``scale``: the base's energy times the scale;
+6. ``energy_per_transistor_fj`` times the gate-model transistors.
+
+Users add a target by dropping a file into ``lowering/targets/`` or passing a path.
+"""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nexus_ir import DType, NexusError, dtype
+
+from .primitives import COMPOSITES, PRIMITIVES, accumulator, expand, transistors
+
+TARGET_DIR = Path(__file__).parent / "targets"
+EXEC_CLASSES = ("matrix", "vector", "special")
+
+
+class TargetError(NexusError):
+    """A target file that does not follow the format; the message names the file and key."""
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A number with its provenance."""
+
+    value: float
+    source: str
+
+
+@dataclass(frozen=True)
+class MemoryLevel:
+    name: str
+    on_chip: bool
+    capacity_bytes: Quantity
+    pj_per_byte: Quantity
+    bandwidth_bytes_per_s: Quantity
+
+
+@dataclass(frozen=True, eq=False)
+class Target:
+    """A loaded hardware target. ``energy_pj`` and ``peak_rate`` answer the cost passes."""
+
+    name: str
+    description: str
+    process_nm: float
+    path: Path
+    compute: dict[tuple[str, str], Quantity]
+    memory: tuple[MemoryLevel, ...]
+    peak: dict[tuple[str, str], Quantity]
+    static_power_w: Quantity
+    kernel_overhead_s: Quantity
+    energy_per_transistor_fj: Quantity | None = None
+    base: "Target | None" = None
+    scale: Quantity | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    # ------------------------------------------------------------------ energy
+    def energy_pj(self, primitive: str, dt: DType | str) -> float:
+        """Energy of one ``primitive`` at ``dt`` in pJ (resolution order in the module doc)."""
+        return self._energy(primitive, dtype(dt).name)
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019  (targets live as long as the process)
+    def _energy(self, primitive: str, dt_name: str) -> float:
+        if primitive not in PRIMITIVES:
+            raise TargetError(f"unknown primitive '{primitive}'")
+        dt = dtype(dt_name)
+        listed = self.compute.get((primitive, dt_name))
+        if listed is not None:
+            return listed.value
+        if primitive in COMPOSITES:
+            return sum(k * self._energy(p, dt_name) for p, k in expand(primitive).items())
+        if primitive == "fma":
+            return self._energy("mul", dt_name) + self._energy("add", accumulator(dt).name)
+        family = "mul" if primitive == "mul" else "add"
+        reference = self._nearest_listed(family, dt)
+        if reference is not None:
+            ref_dt, quantity = reference
+            return quantity.value * transistors(primitive, dt) / transistors(family, ref_dt)
+        if self.base is not None and self.scale is not None:
+            return self.base._energy(primitive, dt_name) * self.scale.value
+        if self.energy_per_transistor_fj is not None:
+            return self.energy_per_transistor_fj.value * 1e-3 * transistors(primitive, dt)
+        raise TargetError(f"target {self.name}: no energy for {primitive} at {dt_name}; list it "
+                          "under [compute], or give energy_per_transistor_fj or a base target")
+
+    def _nearest_listed(self, family: str, dt: DType) -> tuple[DType, Quantity] | None:
+        listed = [(dtype(d), q) for (p, d), q in self.compute.items() if p == family]
+        if not listed:
+            return None
+        same_kind = [x for x in listed if x[0].is_float == dt.is_float] or listed
+        return min(same_kind, key=lambda x: (abs(x[0].bits - dt.bits), -x[0].bits))
+
+    # ------------------------------------------------------------------ rates and memory
+    def peak_rate(self, exec_class: str, dt: DType | str) -> float:
+        """Operations per second of ``exec_class`` at ``dt``. Fallbacks: a matrix op the file
+        does not list runs at the vector rate of its dtype; then the class default; then the
+        vector default."""
+        name = dtype(dt).name
+        chain = [(exec_class, name)]
+        if exec_class == "matrix":
+            chain.append(("vector", name))
+        chain += [(exec_class, "default"), ("vector", "default")]
+        for key in chain:
+            if key in self.peak:
+                return self.peak[key].value
+        raise TargetError(f"target {self.name}: no peak rate for {exec_class} at {name}")
+
+    @property
+    def on_chip(self) -> MemoryLevel:
+        """The largest on-chip level: where tensors stay when the working set fits."""
+        return max((m for m in self.memory if m.on_chip), key=lambda m: m.capacity_bytes.value)
+
+    @property
+    def off_chip(self) -> MemoryLevel:
+        return next(m for m in self.memory if not m.on_chip)
+
+    def provenance(self) -> list[tuple[str, float, str]]:
+        """Every number of the file as ``(key, value, source)``."""
+        rows = [("static_power_w", self.static_power_w.value, self.static_power_w.source),
+                ("kernel_overhead_s", self.kernel_overhead_s.value, self.kernel_overhead_s.source)]
+        if self.energy_per_transistor_fj:
+            rows.append(("energy_per_transistor_fj", self.energy_per_transistor_fj.value,
+                         self.energy_per_transistor_fj.source))
+        if self.scale:
+            rows.append((f"scale (of {self.base.name})", self.scale.value, self.scale.source))
+        rows += [(f"compute.{p}.{d}", q.value, q.source) for (p, d), q in self.compute.items()]
+        for m in self.memory:
+            for attr in ("capacity_bytes", "pj_per_byte", "bandwidth_bytes_per_s"):
+                q = getattr(m, attr)
+                rows.append((f"memory.{m.name}.{attr}", q.value, q.source))
+        rows += [(f"peak.{c}.{d}", q.value, q.source) for (c, d), q in self.peak.items()]
+        return rows
+
+    def __repr__(self) -> str:
+        return f"<Target {self.name}: {self.description}>"
+
+
+# ---------------------------------------------------------------------- loading
+def _quantity(obj: Any, where: str) -> Quantity:
+    if not isinstance(obj, dict) or set(obj) != {"value", "source"}:
+        raise TargetError(f"{where}: write every number as {{ value = ..., source = \"...\" }}")
+    value, source = obj["value"], obj["source"]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise TargetError(f"{where}.value: must be a non-negative number, got {value!r}")
+    if not isinstance(source, str) or not source.strip():
+        raise TargetError(f"{where}.source: must say where the number comes from")
+    return Quantity(float(value), source)
+
+
+def _require(doc: dict[str, Any], key: str, where: str) -> Any:
+    if key not in doc:
+        raise TargetError(f"{where}: missing key '{key}'")
+    return doc[key]
+
+
+def _parse(doc: dict[str, Any], path: Path) -> Target:
+    where = path.name
+    known = {"name", "description", "process_nm", "base", "scale", "energy_per_transistor_fj",
+             "static_power_w", "kernel_overhead_s", "compute", "memory", "peak", "notes"}
+    for key in doc:
+        if key not in known:
+            raise TargetError(f"{where}: unknown key '{key}' (allowed: {', '.join(sorted(known))})")
+    compute: dict[tuple[str, str], Quantity] = {}
+    for prim, by_dtype in doc.get("compute", {}).items():
+        if prim not in PRIMITIVES:
+            raise TargetError(f"{where}: compute.{prim}: unknown primitive (known: "
+                              f"{', '.join(PRIMITIVES)})")
+        for dt_name, q in by_dtype.items():
+            try:
+                dt = dtype(dt_name).name
+            except NexusError:
+                raise TargetError(f"{where}: compute.{prim}.{dt_name}: unknown dtype") from None
+            compute[(prim, dt)] = _quantity(q, f"{where}: compute.{prim}.{dt_name}")
+    memory = []
+    for i, level in enumerate(_require(doc, "memory", where)):
+        at = f"{where}: memory[{i}]"
+        name = _require(level, "name", at)
+        at = f"{where}: memory.{name}"
+        memory.append(MemoryLevel(
+            name, bool(_require(level, "on_chip", at)),
+            *(_quantity(_require(level, k, at), f"{at}.{k}")
+              for k in ("capacity_bytes", "pj_per_byte", "bandwidth_bytes_per_s"))))
+    if not any(m.on_chip for m in memory) or sum(not m.on_chip for m in memory) != 1:
+        raise TargetError(f"{where}: memory: list at least one on-chip level and exactly one "
+                          "off-chip level")
+    peak: dict[tuple[str, str], Quantity] = {}
+    for cls, by_dtype in _require(doc, "peak", where).items():
+        if cls not in EXEC_CLASSES:
+            raise TargetError(f"{where}: peak.{cls}: unknown class (known: "
+                              f"{', '.join(EXEC_CLASSES)})")
+        for dt_name, q in by_dtype.items():
+            if dt_name != "default":
+                try:
+                    dt_name = dtype(dt_name).name
+                except NexusError:
+                    raise TargetError(f"{where}: peak.{cls}.{dt_name}: unknown dtype") from None
+            peak[(cls, dt_name)] = _quantity(q, f"{where}: peak.{cls}.{dt_name}")
+    if ("vector", "default") not in peak:
+        raise TargetError(f"{where}: peak.vector.default: missing (the rate of any op the file "
+                          "does not list)")
+    base = None
+    if "base" in doc:
+        base = load_target(_require(doc, "base", where))
+        if "scale" not in doc:
+            raise TargetError(f"{where}: missing key 'scale' (required with 'base')")
+    return Target(
+        name=_require(doc, "name", where), description=_require(doc, "description", where),
+        process_nm=float(_require(doc, "process_nm", where)), path=path, compute=compute,
+        memory=tuple(memory), peak=peak,
+        static_power_w=_quantity(_require(doc, "static_power_w", where),
+                                 f"{where}: static_power_w"),
+        kernel_overhead_s=_quantity(_require(doc, "kernel_overhead_s", where),
+                                    f"{where}: kernel_overhead_s"),
+        energy_per_transistor_fj=_quantity(doc["energy_per_transistor_fj"],
+                                           f"{where}: energy_per_transistor_fj")
+        if "energy_per_transistor_fj" in doc else None,
+        base=base, scale=_quantity(doc["scale"], f"{where}: scale") if "scale" in doc else None,
+        notes=tuple(doc.get("notes", ())))
+
+
+@functools.lru_cache(maxsize=64)
+def _load_path(path: Path) -> Target:
+    try:
+        doc = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise TargetError(f"{path.name}: not valid TOML: {err}") from None
+    return _parse(doc, path)
+
+
+def load_target(name_or_path: str | Path) -> Target:
+    """A bundled target by name (``h100``) or a target file by path."""
+    if isinstance(name_or_path, Target):
+        return name_or_path
+    path = Path(name_or_path)
+    if path.suffix != ".toml":
+        path = TARGET_DIR / f"{name_or_path}.toml"
+        if not path.exists():
+            raise TargetError(f"unknown target '{name_or_path}'; bundled targets: "
+                              f"{', '.join(list_targets())}, or give a path to a .toml file")
+    elif not path.exists():
+        raise TargetError(f"target file {path} does not exist")
+    return _load_path(path.resolve())
+
+
+def list_targets() -> list[str]:
+    """Names of the bundled targets."""
+    return sorted(p.stem for p in TARGET_DIR.glob("*.toml"))

@@ -1,0 +1,76 @@
+"""numba-compiled loops of the cost passes (over schedule steps, tensors and tree nodes)."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def live_profile(births: np.ndarray, deaths: np.ndarray, sizes: np.ndarray, steps: int
+                 ) -> np.ndarray:
+    """Bytes alive at each schedule step: tensor t lives over steps ``births[t]..deaths[t]``
+    inclusive. A difference array and a prefix sum: O(tensors + steps)."""
+    delta = np.zeros(steps + 1, dtype=np.int64)
+    for t in range(births.shape[0]):
+        delta[births[t]] += sizes[t]
+        delta[deaths[t] + 1] -= sizes[t]
+    profile = np.empty(steps, dtype=np.int64)
+    running = 0
+    for i in range(steps):
+        running += delta[i]
+        profile[i] = running
+    return profile
+
+
+@njit(cache=True)
+def interval_max(profile: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """``max(profile[starts[t]..ends[t]])`` for every t via a sparse table: O(n log n) to build,
+    O(1) per query, so long-lived tensors (residual streams, graph inputs) stay cheap."""
+    n = profile.shape[0]
+    levels = 1
+    while (1 << levels) <= n:
+        levels += 1
+    table = np.empty((levels, n), dtype=np.int64)
+    table[0, :] = profile
+    for k in range(1, levels):
+        half = 1 << (k - 1)
+        for i in range(n - (1 << k) + 1):
+            a, b = table[k - 1, i], table[k - 1, i + half]
+            table[k, i] = a if a > b else b
+    out = np.empty(starts.shape[0], dtype=np.int64)
+    for t in range(starts.shape[0]):
+        lo, hi = starts[t], ends[t]
+        k = 0
+        while (1 << (k + 1)) <= hi - lo + 1:
+            k += 1
+        a, b = table[k, lo], table[k, hi - (1 << k) + 1]
+        out[t] = a if a > b else b
+    return out
+
+
+@njit(cache=True)
+def tree_max_depths(roots: np.ndarray, true_children: np.ndarray, false_children: np.ndarray
+                    ) -> np.ndarray:
+    """Compares on the longest root-to-leaf path of each tree (a leaf root has depth 0)."""
+    n = true_children.shape[0]
+    depths = np.zeros(roots.shape[0], dtype=np.int64)
+    stack = np.empty(2 * n + 2, dtype=np.int64)
+    level = np.empty(2 * n + 2, dtype=np.int64)
+    for t in range(roots.shape[0]):
+        top = 0
+        stack[0], level[0] = roots[t], 0
+        best = 0
+        while top >= 0:
+            node, d = stack[top], level[top]
+            top -= 1
+            if true_children[node] < 0:
+                if d > best:
+                    best = d
+                continue
+            top += 1
+            stack[top], level[top] = true_children[node], d + 1
+            top += 1
+            stack[top], level[top] = false_children[node], d + 1
+        depths[t] = best
+    return depths

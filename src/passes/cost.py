@@ -1,0 +1,358 @@
+"""The cost model as analysis passes: primitive counts, transistor operations, memory traffic,
+time, energy, and the graph-level metrics.
+
+Per node ``E = E_compute + E_memory + E_static`` (../shared/DESIGN.md):
+
+- ``primitive_counts``: the lowering rule's counts (``{primitive: {dtype: count}}``); an op
+  without a rule gets ``annotations["unmodeled"]`` instead and every later pass skips it;
+- ``transistor_ops``: ``Σ count · β``;
+- ``memory_traffic``: bytes per level. Tensors live from their producer to their last reader
+  (views share their base's storage); a tensor whose live working set stays within the target's
+  largest on-chip level over its whole lifetime is *resident*: written and read on chip only.
+  Graph inputs are read from, and outputs written to, off-chip memory; weights stream from
+  off-chip memory at each use. Every off-chip byte also passes through the on-chip level. Matrix
+  products whose operands and result do not fit on chip together re-read their operands in
+  tiles: ``2·M·N·K/t`` elements with square output tiles of side ``t = √(capacity/2)``
+  elements (at least the compulsory reads);
+- ``timing``: roofline per node, ``max(t_compute, t_memory) + kernel overhead``, with fma in
+  matrix ops at the target's matrix rate, transcendentals at its special-function rate, the rest
+  at its vector rate; views take no time;
+- ``energy``: ``Σ count·e(primitive, dtype)`` + ``Σ bytes·pJ/byte`` + ``P_static · t``;
+- ``metrics``: totals, the six NEXUS metrics and the baselines (graph level, in
+  ``ctx.results["metrics"]``).
+
+The target is ``ctx.options["target"]`` (a name, a path or a loaded ``Target``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from lowering.primitives import COMPOSITES, Counts
+from lowering.rules import VIEW_OPS, UnmodeledOpError, lower, numel
+from lowering.target import Target, load_target
+from nexus_ir import Constant, Graph, Node, Value
+from nexus_ir.report import EnergyReport, NodeCost
+
+from ._kernels import interval_max, live_profile
+from .base import PassContext, analysis_pass
+
+MATRIX_CATEGORIES = frozenset({"matmul", "conv", "attention"})
+PARTIAL_READ_OPS = {"embedding": 0, "gather": 0, "slice": 0}
+"""Ops that read only part of one operand (index given): as many bytes as they output."""
+
+
+def target_of(ctx: PassContext) -> Target:
+    """The target named in the pass options (default h100), loaded once per run."""
+    target = ctx.options.get("target", "h100")
+    if not isinstance(target, Target):
+        target = load_target(target)
+        ctx.options = {**ctx.options, "target": target}
+    return target
+
+
+def counts_of(node: Node) -> Counts | None:
+    """The node's primitive counts, or None when it is unmodeled."""
+    raw = node.annotations.get("primitive_counts")
+    if raw is None:
+        return None
+    return Counts({(p, d): c for p, by_dt in raw.items() for d, c in by_dt.items()})
+
+
+def modeled(node: Node) -> bool:
+    return "unmodeled" not in node.annotations
+
+
+@analysis_pass("primitive_counts")
+def primitive_counts(node: Node, ctx: PassContext) -> dict[str, dict[str, int]] | None:
+    """Lower the node to primitive counts; ops without a rule are marked unmodeled."""
+    node.annotations.pop("unmodeled", None)
+    try:
+        return lower(node).to_dict()
+    except UnmodeledOpError as err:
+        node.annotations["unmodeled"] = str(err)
+        return None
+
+
+@analysis_pass("transistor_ops", requires=("primitive_counts",))
+def transistor_ops(node: Node, ctx: PassContext) -> float | None:
+    """Σ count·β: transistor switching events of the node on random data."""
+    counts = counts_of(node)
+    return None if counts is None else counts.transistor_ops()
+
+
+# ----------------------------------------------------------------------------- memory
+def _storage_roots(graph: Graph, nodes: list[Node]) -> dict[int, Value]:
+    """Each value's storage: itself, or for a view the storage of the viewed value."""
+    root: dict[int, Value] = {id(v): v for v in [*graph.inputs, *graph.constants.values()]}
+    for n in nodes:
+        for o in n.outputs:
+            root[id(o)] = root.get(id(n.inputs[0]), n.inputs[0]) if n.op in VIEW_OPS else o
+    return root
+
+
+def _residency(graph: Graph, nodes: list[Node], root: dict[int, Value], capacity: float
+               ) -> tuple[set[int], int]:
+    """Ids of resident storages, and the peak bytes of live activations."""
+    steps = max(len(nodes), 1)
+    order = {id(n): i for i, n in enumerate(nodes)}
+    birth: dict[int, int] = {id(v): 0 for v in graph.inputs}
+    death: dict[int, int] = dict(birth)
+    storages: dict[int, Value] = {id(v): v for v in graph.inputs}
+    for n in nodes:
+        i = order[id(n)]
+        for v in n.inputs:
+            s = root[id(v)]
+            if not isinstance(s, Constant):
+                death[id(s)] = max(death.get(id(s), 0), i)
+        if n.op not in VIEW_OPS:
+            for o in n.outputs:
+                storages[id(o)] = o
+                birth[id(o)] = i
+                death[id(o)] = max(death.get(id(o), i), i)
+    pinned = {id(root[id(v)]) for v in graph.outputs} | {id(v) for v in graph.inputs}
+    for key in pinned:
+        if key in storages:
+            death[key] = steps - 1
+    keys = list(storages)
+    if not keys:
+        return set(), 0
+    births = np.array([birth[k] for k in keys], dtype=np.int64)
+    deaths = np.array([death[k] for k in keys], dtype=np.int64)
+    sizes = np.array([storages[k].type.nbytes for k in keys], dtype=np.int64)
+    profile = live_profile(births, deaths, sizes, steps)
+    worst = interval_max(profile, births, deaths)
+    resident = {k for k, w in zip(keys, worst.tolist()) if w <= capacity and k not in pinned}
+    return resident, int(profile.max())
+
+
+def gemm_dims(node: Node) -> tuple[int, int, int, int] | None:
+    """(batch, M, N, K) of a matrix product or (regular) convolution as an implicit GEMM."""
+    out = node.outputs[0].type
+    if node.op == "matmul":
+        k = node.inputs[0].type.shape[-1]
+        m = node.inputs[0].type.shape[-2] if node.inputs[0].type.rank > 1 else 1
+        n = node.inputs[1].type.shape[-1] if node.inputs[1].type.rank > 1 else 1
+        return out.numel // (m * n), m, n, k
+    if node.op in ("linear", "gemm"):
+        n = out.shape[-1]
+        k = node.inputs[1].type.shape[1] if node.op == "linear" else (
+            node.inputs[0].type.shape[0] if node.attributes["trans_a"] else
+            node.inputs[0].type.shape[1])
+        return 1, out.numel // n, n, k
+    if node.op == "conv" and not node.attributes["transposed"]:
+        w = node.inputs[1].type
+        groups = node.attributes["groups"]
+        m = out.shape[0] * math.prod(out.shape[2:])
+        return groups, m, w.shape[0] // groups, w.shape[1] * math.prod(w.shape[2:])
+    return None
+
+
+def _tiled_reads(node: Node, capacity: float) -> int:
+    """Operand bytes a tiled matrix product reads when its operands and result overflow the
+    on-chip capacity (0 when they fit)."""
+    dims = gemm_dims(node)
+    if dims is None:
+        return 0
+    footprint = sum(v.type.nbytes for v in node.inputs[:2]) + node.outputs[0].type.nbytes
+    if footprint <= capacity:
+        return 0
+    batch, m, n, k = dims
+    item = node.inputs[0].type.dtype.bits / 8
+    tile = max(1, math.isqrt(int(capacity / item / 2)))
+    return int(2 * batch * m * n * k * item / tile)
+
+
+@analysis_pass("memory_traffic", per="graph")
+def memory_traffic(graph: Graph, ctx: PassContext) -> dict[str, int]:
+    """Bytes each node moves off chip and on chip (module doc); the graph result holds the
+    peak activation bytes."""
+    target = target_of(ctx)
+    capacity = target.on_chip.capacity_bytes.value
+    nodes = [n for n in graph if modeled(n)]
+    root = _storage_roots(graph, list(graph))
+    resident, peak = _residency(graph, list(graph), root, capacity)
+    for n in graph:
+        n.annotations.pop("memory_traffic", None)
+        if not modeled(n):
+            continue
+        off = on = 0
+        if n.op not in VIEW_OPS:
+            seen: set[int] = set()
+            for slot, v in enumerate(n.inputs):
+                if id(v) in seen:
+                    continue
+                seen.add(id(v))
+                size = n.outputs[0].type.nbytes if PARTIAL_READ_OPS.get(n.op) == slot \
+                    else v.type.nbytes
+                on += size
+                off += 0 if id(root[id(v)]) in resident else size
+            for o in n.outputs:
+                on += o.type.nbytes
+                off += 0 if id(o) in resident else o.type.nbytes
+            extra = max(0, _tiled_reads(n, capacity) -
+                        sum(v.type.nbytes for v in n.inputs[:2]))
+            off, on = off + extra, on + extra
+        n.annotations["memory_traffic"] = {"off_chip_bytes": off, "on_chip_bytes": on}
+    return {"peak_activation_bytes": peak, "resident_tensors": len(resident),
+            "modeled_nodes": len(nodes)}
+
+
+# ----------------------------------------------------------------------------- time and energy
+def matrix_macs(node: Node, counts: Counts) -> int:
+    """MACs as FLOP counters and published model tables count them: the fma of matrix products,
+    convolutions and attention only (not the fma inside norms or activations)."""
+    return counts.macs if node.opdef.category in MATRIX_CATEGORIES else 0
+
+
+def exec_class(node: Node, primitive: str) -> str:
+    if primitive in COMPOSITES:
+        return "special"
+    if primitive == "fma" and node.opdef.category in MATRIX_CATEGORIES:
+        return "matrix"
+    return "vector"
+
+
+@analysis_pass("timing", requires=("primitive_counts", "memory_traffic"))
+def timing(node: Node, ctx: PassContext) -> dict[str, Any] | None:
+    """Roofline time of the node: ``max(compute, memory) + kernel overhead``, and which of the
+    three bounds it."""
+    counts = counts_of(node)
+    if counts is None:
+        return None
+    if node.op in VIEW_OPS:
+        return {"compute_s": 0.0, "memory_s": 0.0, "overhead_s": 0.0, "time_s": 0.0,
+                "bound": "view"}
+    target = target_of(ctx)
+    compute = sum(c / target.peak_rate(exec_class(node, p), d) for (p, d), c in counts.items())
+    traffic = node.annotations["memory_traffic"]
+    memory = max(traffic["off_chip_bytes"] / target.off_chip.bandwidth_bytes_per_s.value,
+                 traffic["on_chip_bytes"] / target.on_chip.bandwidth_bytes_per_s.value)
+    overhead = target.kernel_overhead_s.value
+    parts = {"compute": compute, "memory": memory, "overhead": overhead}
+    return {"compute_s": compute, "memory_s": memory, "overhead_s": overhead,
+            "time_s": max(compute, memory) + overhead, "bound": max(parts, key=parts.get)}
+
+
+@analysis_pass("energy", requires=("primitive_counts", "memory_traffic", "timing"))
+def energy(node: Node, ctx: PassContext) -> dict[str, float] | None:
+    """Joules of the node: compute (Σ count·e), memory (Σ bytes·pJ/byte), static (P·t)."""
+    counts = counts_of(node)
+    if counts is None:
+        return None
+    target = target_of(ctx)
+    compute = sum(c * target.energy_pj(p, d) for (p, d), c in counts.items()) * 1e-12
+    traffic = node.annotations["memory_traffic"]
+    memory = (traffic["off_chip_bytes"] * target.off_chip.pj_per_byte.value +
+              traffic["on_chip_bytes"] * target.on_chip.pj_per_byte.value) * 1e-12
+    static = target.static_power_w.value * node.annotations["timing"]["time_s"]
+    return {"compute_j": compute, "memory_j": memory, "static_j": static,
+            "total_j": compute + memory + static}
+
+
+# ----------------------------------------------------------------------------- metrics
+def output_units(graph: Graph, given: int | None) -> int:
+    """Output units for per-token/per-sample metrics: ``given``, else from the first output:
+    rank ≥ 3 → all but the last dim (tokens: batch·seq), rank 1-2 → the first dim (samples),
+    a scalar → 1."""
+    if given is not None:
+        return int(given)
+    shape = graph.outputs[0].type.shape if graph.outputs else ()
+    if len(shape) >= 3:
+        return max(1, math.prod(shape[:-1]))
+    return max(1, shape[0]) if shape else 1
+
+
+def coefficient_of_variation(values: list[float]) -> float:
+    """std/mean (population std), 0 for fewer than two values or a zero mean."""
+    if len(values) < 2:
+        return 0.0
+    arr = np.asarray(values, dtype=np.float64)
+    mean = float(arr.mean())
+    return float(arr.std() / mean) if mean else 0.0
+
+
+def _sum(graph: Graph, key: str, field: str | None = None) -> float:
+    total = 0
+    for n in graph:
+        value = n.annotations.get(key)
+        if value is not None:
+            total += value[field] if field else value
+    return total
+
+
+@analysis_pass("metrics", per="graph", requires=("transistor_ops", "energy"))
+def metrics(graph: Graph, ctx: PassContext) -> dict[str, Any]:
+    """Totals, the six NEXUS metrics (../shared/PHYSICS.md §4) and the usual baselines.
+
+    Options: ``capability`` (score for ECU and CpTO), ``output_units`` (tokens or samples per
+    inference), ``per_input_energy_j`` (energies of individual inputs, for DDEV; without them a
+    static graph's energy cannot vary, so DDEV is 0).
+    """
+    opts: Mapping[str, Any] = ctx.options
+    nodes = list(graph)
+    costed = [(n, c) for n, c in zip(nodes, map(counts_of, nodes)) if c is not None]
+    e_compute = _sum(graph, "energy", "compute_j")
+    e_memory = _sum(graph, "energy", "memory_j")
+    e_static = _sum(graph, "energy", "static_j")
+    e_total = e_compute + e_memory + e_static
+    latency = _sum(graph, "timing", "time_s")
+    switching = sum(n.annotations["timing"]["compute_s"] * n.annotations.get("activity", 1.0)
+                    for n in nodes if n.annotations.get("timing"))
+    tos = _sum(graph, "transistor_ops")
+    units = output_units(graph, opts.get("output_units"))
+    capability = opts.get("capability")
+    params = sum(c.type.numel for c in graph.constants.values())
+    return {
+        "energy_j": e_total, "compute_j": e_compute, "memory_j": e_memory, "static_j": e_static,
+        "latency_s": latency, "edp_js": e_total * latency,
+        "transistor_ops": tos, "flops": sum(c.flops for _, c in costed),
+        "macs": sum(matrix_macs(n, c) for n, c in costed), "parameters": params,
+        "model_bytes": sum(c.type.nbytes for c in graph.constants.values()),
+        "peak_activation_bytes": ctx.results["memory_traffic"]["peak_activation_bytes"],
+        "off_chip_bytes": _sum(graph, "memory_traffic", "off_chip_bytes"),
+        "on_chip_bytes": _sum(graph, "memory_traffic", "on_chip_bytes"),
+        "output_units": units,
+        "saf_t": tos / units,
+        "lsrt": 1.0 - switching / latency if latency else 0.0,
+        "ecu": e_total / capability if capability else None,
+        "mcer": e_memory / e_compute if e_compute else None,
+        "ddev": coefficient_of_variation(list(opts.get("per_input_energy_j", []))),
+        "cpto": capability / tos if capability and tos else None,
+        "unmodeled": [n.name for n in nodes if not modeled(n)],
+    }
+
+
+COST_PIPELINE = ("primitive_counts", "transistor_ops", "memory_traffic", "timing", "energy",
+                 "metrics")
+
+
+def node_cost(node: Node) -> NodeCost:
+    """The report row of a node annotated by the cost passes."""
+    a = node.annotations
+    counts = counts_of(node)
+    if counts is None:
+        return NodeCost(node.name, node.op, node.source, False,
+                        unmodeled_reason=a.get("unmodeled", "not costed"))
+    return NodeCost(
+        node.name, node.op, node.source, True, macs=matrix_macs(node, counts), flops=counts.flops,
+        transistor_ops=a["transistor_ops"],
+        off_chip_bytes=a["memory_traffic"]["off_chip_bytes"],
+        on_chip_bytes=a["memory_traffic"]["on_chip_bytes"],
+        time_s=a["timing"]["time_s"], bound=a["timing"]["bound"],
+        compute_j=a["energy"]["compute_j"], memory_j=a["energy"]["memory_j"],
+        static_j=a["energy"]["static_j"], energy_j=a["energy"]["total_j"])
+
+
+def build_report(graph: Graph, ctx: PassContext, bindings: Mapping[str, int]) -> EnergyReport:
+    """The EnergyReport of a graph the cost pipeline has annotated."""
+    target = target_of(ctx)
+    options = {k: v for k, v in ctx.options.items()
+               if k in ("capability", "output_units") and v is not None}
+    return EnergyReport(graph.name, target.name, target.description, target.provenance(),
+                        dict(bindings), [node_cost(n) for n in graph],
+                        dict(ctx.results["metrics"]), options)
