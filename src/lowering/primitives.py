@@ -173,8 +173,8 @@ class Counts(Mapping[Key, int]):
 
     @property
     def macs(self) -> int:
-        """Multiply-accumulates: the fma count."""
-        return self.total("fma")
+        """Multiply-accumulates: fma, plus XNOR of binary (i1) dot products."""
+        return self.total("fma") + self.total("xnor")
 
     @property
     def flops(self) -> int:

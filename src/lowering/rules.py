@@ -130,18 +130,25 @@ def _clip(node: Node) -> Counts:
 
 
 # ----------------------------------------------------------------------------- matrix products
+def macs(dt, count: int) -> Counts:
+    """``count`` multiply-accumulates at ``dt``: fma, or for binary (i1) operands one XNOR and one
+    bit of popcount each (a binarized layer's dot product)."""
+    if dt.is_bool:
+        return Counts.of(dt, xnor=count, popcount=count)
+    return Counts.of(dt, fma=count)
+
+
 @lowering_rule("matmul")
 def _matmul(node: Node) -> Counts:
-    """One fma per (output element, reduction index): ``numel(out) · K``."""
+    """One multiply-accumulate per (output element, reduction index): ``numel(out) · K``."""
     k = node.inputs[0].type.shape[-1]
-    return Counts.of(_dt(node), fma=_out(node) * k)
+    return macs(_dt(node), _out(node) * k)
 
 
 @lowering_rule("linear")
 def _linear(node: Node) -> Counts:
-    """``numel(out) · in_features`` fma, plus one add per output element for the bias."""
-    x, w = node.inputs[0], node.inputs[1]
-    counts = Counts.of(_dt(node), fma=_out(node) * w.type.shape[1])
+    """``numel(out) · in_features`` MACs, plus one add per output element for the bias."""
+    counts = macs(_dt(node), _out(node) * node.inputs[1].type.shape[1])
     if len(node.inputs) == 3:
         counts += Counts.of(_dt(node), add=_out(node))
     return counts
@@ -149,30 +156,28 @@ def _linear(node: Node) -> Counts:
 
 @lowering_rule("gemm")
 def _gemm(node: Node) -> Counts:
-    """``M·N·K`` fma; alpha ≠ 1 scales the product (M·N mul); C adds M·N (and beta ≠ 1 scales it:
-    M·N mul)."""
+    """``M·N·K`` MACs; alpha ≠ 1 scales the product (M·N mul); C adds M·N (and beta ≠ 1 scales
+    it: M·N mul)."""
     a = node.inputs[0].type.shape
     k = a[0] if node.attributes["trans_a"] else a[1]
     mn = _out(node)
-    per = {"fma": mn * k, "mul": mn * (node.attributes["alpha"] != 1.0)}
+    per = {"mul": mn * (node.attributes["alpha"] != 1.0)}
     if len(node.inputs) == 3:
         per["add"] = mn
         per["mul"] += mn * (node.attributes["beta"] != 1.0)
-    return Counts.of(_dt(node), **per)
+    return macs(_dt(node), mn * k) + Counts.of(_dt(node), **per)
 
 
 @lowering_rule("conv")
 def _conv(node: Node) -> Counts:
-    """Direct convolution. Regular: each output element takes ``C_in/groups · Πk`` fma, so
+    """Direct convolution. Regular: each output element takes ``C_in/groups · Πk`` MACs, so
     ``numel(out) · C_in/groups · Πk``. Transposed: each input element scatters into
     ``C_out/groups · Πk`` outputs: ``numel(x) · C_out/groups · Πk``. Bias: one add per output."""
     x, w = node.inputs[0], node.inputs[1]
     kernel = math.prod(w.type.shape[2:])
-    if node.attributes["transposed"]:
-        macs = numel(x) * w.type.shape[1] * kernel
-    else:
-        macs = _out(node) * w.type.shape[1] * kernel
-    counts = Counts.of(_dt(node), fma=macs)
+    per_element = w.type.shape[1] * kernel
+    counts = macs(_dt(node), (numel(x) if node.attributes["transposed"] else _out(node)) *
+                  per_element)
     if len(node.inputs) == 3:
         counts += Counts.of(_dt(node), add=_out(node))
     return counts

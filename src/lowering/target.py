@@ -239,7 +239,8 @@ def _parse(doc: dict[str, Any], path: Path) -> Target:
 
 
 @functools.lru_cache(maxsize=64)
-def _load_path(path: Path) -> Target:
+def _load_path(path: Path, mtime_ns: int) -> Target:
+    """Parse a target file; cached per path and modification time, so an edited file reloads."""
     try:
         doc = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as err:
@@ -259,7 +260,7 @@ def load_target(name_or_path: str | Path) -> Target:
                               f"{', '.join(list_targets())}, or give a path to a .toml file")
     elif not path.exists():
         raise TargetError(f"target file {path} does not exist")
-    return _load_path(path.resolve())
+    return _load_path(path.resolve(), path.stat().st_mtime_ns)
 
 
 def list_targets() -> list[str]:

@@ -1,0 +1,169 @@
+import math
+from pathlib import Path
+
+import pytest
+
+import nexus_ir as nx
+from lowering.primitives import Counts, beta, expand, transistors
+from lowering.target import TargetError, list_targets, load_target
+
+
+def test_gate_model_transistor_counts():
+    # PHYSICS.md §2: adder 28n; multiplier 34n²; float mul 34(m+1)² + 28e;
+    # float add 12(m+1)⌈log2(m+1)⌉ + 28(m+1) + 28e
+    assert transistors("add", nx.i8) == 28 * 8
+    assert transistors("add", nx.i32) == 896
+    assert transistors("mul", nx.i8) == 34 * 64 == 2176
+    assert transistors("mul", nx.i32) == 34 * 1024
+    assert transistors("mul", nx.f32) == 34 * 24 ** 2 + 28 * 8
+    assert transistors("mul", nx.bf16) == 34 * 8 ** 2 + 28 * 8
+    assert transistors("add", nx.f16) == 12 * 11 * 4 + 28 * 11 + 28 * 5
+    assert transistors("fma", nx.i8) == 34 * 64 + 28 * 32           # accumulates in i32
+    assert transistors("fma", nx.bf16) == transistors("mul", nx.bf16) + transistors("add", nx.f32)
+    assert transistors("xnor", nx.i1) == 8 and transistors("popcount", nx.i1) == 28
+    assert beta("add", nx.i32) == 0.5 * 896                          # α = 0.5 toggles
+    # PHYSICS.md worked check: a 32-bit adder toggles 448 transistors
+    assert beta("add", nx.i32) == 448
+    with pytest.raises(ValueError, match="composite primitive"):
+        transistors("exp", nx.f32)
+
+
+def test_composites_expand_to_circuits():
+    assert expand("div") == {"fma": 4, "mul": 1}
+    # tanh = mul + exp + 2 add + div; exp = mul + round + 6 fma + add; div = 4 fma + mul
+    assert expand("tanh") == {"mul": 1 + 1 + 1, "round": 1, "fma": 6 + 4, "add": 1 + 2}
+    assert beta("div", nx.f32) == 4 * beta("fma", nx.f32) + beta("mul", nx.f32)
+
+
+def test_counts_are_exact_beyond_int64():
+    huge = Counts.of("bf16", fma=2**70) + Counts.of("bf16", fma=1)
+    assert huge.macs == 2**70 + 1 and huge.flops == 2 * (2**70 + 1)
+    assert huge.transistor_ops() == pytest.approx((2**70 + 1) * beta("fma", nx.bf16))
+    assert (Counts.of("i8", add=3) * 4).to_dict() == {"add": {"i8": 12}}
+    with pytest.raises(ValueError, match="unknown primitive 'frob'"):
+        Counts.of("f32", frob=1)
+
+
+ISSCC_2014 = [("add", "i8", 0.03), ("add", "i32", 0.1), ("mul", "i8", 0.2), ("mul", "i32", 3.1),
+              ("add", "f16", 0.4), ("add", "f32", 0.9), ("mul", "f16", 1.1), ("mul", "f32", 3.7)]
+
+
+@pytest.mark.parametrize("prim,dt,pj", ISSCC_2014)
+def test_horowitz_target_reproduces_the_table(prim, dt, pj):
+    assert load_target("horowitz-45nm").energy_pj(prim, dt) == pj
+
+
+def test_horowitz_memory_levels_reproduce_the_table():
+    t = load_target("horowitz-45nm")
+    per_access = {m.name: m.pj_per_byte.value * 8 for m in t.memory}      # 64-bit accesses
+    assert per_access["sram_8k"] == 10 and per_access["sram_32k"] == 20
+    assert per_access["sram_1m"] == 100 and 1300 <= per_access["dram"] <= 2600
+    assert t.on_chip.name == "sram_1m" and t.off_chip.name == "dram"
+
+
+def test_unlisted_widths_follow_the_gate_model_from_the_nearest_listed_width():
+    t = load_target("horowitz-45nm")
+    # i4 add from the i8 point: 0.03 · (28·4)/(28·8)
+    assert t.energy_pj("add", "i4") == pytest.approx(0.03 * 112 / 224)
+    # bf16 mul from the f16 point (nearest float width)
+    assert t.energy_pj("mul", "bf16") == pytest.approx(1.1 * transistors("mul", nx.bf16) /
+                                                       transistors("mul", nx.f16))
+    # fma = mul at the dtype + add at the accumulator: i8 → 0.2 + 0.1 (i32 add)
+    assert t.energy_pj("fma", "i8") == pytest.approx(0.3)
+    assert t.energy_pj("fma", "f32") == pytest.approx(3.7 + 0.9)
+    # max = compare + mux, priced on the add family at its width
+    assert t.energy_pj("max", "f32") == pytest.approx(0.9 * 34 * 32 / transistors("add", nx.f32))
+
+
+def test_h100_is_anchored_on_the_measured_bf16_fma():
+    t = load_target("h100")
+    assert t.energy_pj("fma", "bf16") == 1.74
+    per_transistor = t.energy_per_transistor_fj.value * 1e-3
+    assert per_transistor * transistors("fma", nx.bf16) == pytest.approx(1.74, rel=1e-4)
+    assert t.energy_pj("add", "f32") == pytest.approx(per_transistor * transistors("add", nx.f32))
+    assert t.peak_rate("matrix", "bf16") == 494.7e12
+    assert t.peak_rate("matrix", "f32") == 33.45e12          # no f32 tensor rate: vector rate
+    assert t.peak_rate("special", "bf16") == 4.18e12
+    assert t.static_power_w.value == 70.0
+
+
+def test_every_bundled_target_loads_and_prices_every_primitive():
+    from lowering.primitives import PRIMITIVES
+    assert set(list_targets()) >= {"horowitz-45nm", "h100", "a100", "x86-server", "cortex-m"}
+    for name in list_targets():
+        t = load_target(name)
+        for prim in PRIMITIVES:
+            for dt in ("f32", "bf16", "i8", "i1"):
+                assert t.energy_pj(prim, dt) > 0
+        assert all(source.strip() for _, _, source in t.provenance())
+
+
+def test_derived_targets_scale_their_base():
+    cpu, ref = load_target("x86-server"), load_target("horowitz-45nm")
+    assert cpu.energy_pj("mul", "f32") == pytest.approx(3.7 * cpu.scale.value)
+    assert math.isclose(cpu.scale.value, (10 / 45) * (0.8 / 0.9) ** 2, rel_tol=1e-3)
+    assert ref.energy_pj("exp", "f32") * cpu.scale.value == pytest.approx(
+        cpu.energy_pj("exp", "f32"))
+
+
+GOOD = """
+name = "mine"
+description = "a test target"
+process_nm = 7
+static_power_w = { value = 1.0, source = "test" }
+kernel_overhead_s = { value = 0.0, source = "test" }
+energy_per_transistor_fj = { value = 0.1, source = "test" }
+[[memory]]
+name = "sram"
+on_chip = true
+capacity_bytes = { value = 1024, source = "test" }
+pj_per_byte = { value = 1.0, source = "test" }
+bandwidth_bytes_per_s = { value = 1e9, source = "test" }
+[[memory]]
+name = "dram"
+on_chip = false
+capacity_bytes = { value = 1e9, source = "test" }
+pj_per_byte = { value = 100.0, source = "test" }
+bandwidth_bytes_per_s = { value = 1e9, source = "test" }
+[peak.vector]
+default = { value = 1e9, source = "test" }
+"""
+
+
+def test_a_target_file_by_path(tmp_path: Path):
+    path = tmp_path / "mine.toml"
+    path.write_text(GOOD)
+    t = load_target(path)
+    assert t.name == "mine" and t.energy_pj("add", "i8") == pytest.approx(0.1e-3 * 224)
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda s: s.replace('static_power_w = { value = 1.0, source = "test" }\n', ""),
+     "mine.toml: missing key 'static_power_w'"),
+    (lambda s: s.replace('pj_per_byte = { value = 1.0, source = "test" }', 'pj_per_byte = 1.0'),
+     r"mine.toml: memory.sram.pj_per_byte: write every number as \{ value = ..., source"),
+    (lambda s: s.replace('default = { value = 1e9, source = "test" }',
+                         'default = { value = 1e9, source = "" }'),
+     "mine.toml: peak.vector.default.source: must say where the number comes from"),
+    (lambda s: s + '[compute.frob]\nf32 = { value = 1.0, source = "x" }\n',
+     "mine.toml: compute.frob: unknown primitive"),
+    (lambda s: s + '[compute.add]\nf99 = { value = 1.0, source = "x" }\n',
+     "mine.toml: compute.add.f99: unknown dtype"),
+    (lambda s: s.replace("on_chip = false", "on_chip = true"),
+     "exactly one off-chip level"),
+    (lambda s: s.replace("process_nm = 7", "process_nm = 7\nspeed = 3"),
+     "mine.toml: unknown key 'speed'"),
+    (lambda s: s.replace('value = 1024', 'value = -1'), "must be a non-negative number"),
+    (lambda s: s + "[[[", "mine.toml: not valid TOML"),
+])
+def test_malformed_target_errors_name_the_key(tmp_path: Path, edit, message):
+    path = tmp_path / "mine.toml"
+    path.write_text(edit(GOOD))
+    with pytest.raises(TargetError, match=message):
+        load_target(path)
+
+
+def test_unknown_target_lists_the_bundled_ones():
+    with pytest.raises(TargetError, match="unknown target 'tpu9'; bundled targets: a100, "
+                                          "cortex-m, h100"):
+        load_target("tpu9")

@@ -1,0 +1,125 @@
+"""Lowering rules against counts derived by hand from each op's definition."""
+
+import numpy as np
+import pytest
+
+import nexus_ir as nx
+from lowering.primitives import Counts
+from lowering.rules import UnmodeledOpError, has_rule, lower
+
+
+def node(op: str, *types: str, **attrs) -> nx.Node:
+    g = nx.Graph()
+    values = [g.add_input(f"in{i}", t) for i, t in enumerate(types)]
+    return g.add_node(op, values, attrs)
+
+
+def test_every_registered_op_but_opaque_has_a_rule():
+    missing = [op for op in nx.registered_ops() if op != "opaque" and not has_rule(op)]
+    assert missing == []
+    with pytest.raises(UnmodeledOpError, match=r"no lowering rule for opaque \(aten::foo\)"):
+        g = nx.Graph()
+        lower(g.add_node("opaque", [g.add_input("x", "f32[2]")], {"target": "aten::foo"},
+                         output_types=[nx.TensorType([2], "f32")]))
+
+
+def test_matrix_products():
+    # [2,5,3,4] @ [4,6]: 2*5*3*6 outputs x K=4
+    assert lower(node("matmul", "bf16[2,5,3,4]", "bf16[4,6]")) == Counts.of("bf16", fma=720)
+    # linear with bias: 8*16 outputs x 32 in, + 128 bias adds
+    assert lower(node("linear", "f32[8,32]", "f32[16,32]", "f32[16]")) == \
+        Counts.of("f32", fma=8 * 16 * 32, add=128)
+    # gemm alpha=2, C with beta=0.5: MN(K) fma, MN mul (alpha), MN add, MN mul (beta)
+    assert lower(node("gemm", "f32[3,5]", "f32[5,7]", "f32[7]", alpha=2.0, beta=0.5)) == \
+        Counts.of("f32", fma=105, mul=42, add=21)
+    # a binary layer: XNOR and one popcount bit per MAC
+    assert lower(node("matmul", "i1[4,64]", "i1[64,8]")) == \
+        Counts.of("i1", xnor=4 * 8 * 64, popcount=4 * 8 * 64)
+
+
+def test_convolutions():
+    # 3x3 conv 16->32 on 8x8 with pad 1: 32*8*8 outputs x 16*9 MACs, + bias
+    assert lower(node("conv", "f32[1,16,8,8]", "f32[32,16,3,3]", "f32[32]", padding=[1])) == \
+        Counts.of("f32", fma=32 * 64 * 144, add=32 * 64)
+    # depthwise: groups=16, weight [16,1,3,3]: 16*8*8 outputs x 9
+    assert lower(node("conv", "f32[1,16,8,8]", "f32[16,1,3,3]", groups=16, padding=[1])) == \
+        Counts.of("f32", fma=16 * 64 * 9)
+    # transposed 16->8, k=4, s=2 on 7x7: each of 16*49 inputs scatters to 8*16 outputs
+    assert lower(node("conv", "f32[1,16,7,7]", "f32[16,8,4,4]", stride=[2, 2], padding=[1],
+                      transposed=True)) == Counts.of("f32", fma=16 * 49 * 8 * 16)
+
+
+def test_pooling():
+    # 3x3 max pool, 4x4 output: 8 max each
+    assert lower(node("max_pool", "f32[1,2,9,9]", kernel_size=[3, 3], stride=[2, 2])) == \
+        Counts.of("f32", max=2 * 16 * 8)
+    assert lower(node("avg_pool", "f32[1,2,4,4]", kernel_size=[2, 2])) == \
+        Counts.of("f32", add=2 * 4 * 3, mul=2 * 4)
+    # global average of 7x7: 48 adds and one scale per channel
+    assert lower(node("global_avg_pool", "f32[2,3,7,7]")) == Counts.of("f32", add=6 * 48, mul=6)
+    # adaptive 5 -> 3 bins: [0,2) [1,4) [3,5) -> widths 2+3+2 = 7 per dim, 49 reads per channel,
+    # 9 outputs per channel: 40 combines
+    assert lower(node("adaptive_max_pool", "f32[1,1,5,5]", output_size=[3, 3])) == \
+        Counts.of("f32", max=49 - 9)
+
+
+def test_softmax_norms_and_reductions():
+    # softmax rows of L=10, 6 rows: 9 max, 19 add, 10 exp, 1 div, 10 mul per row
+    assert lower(node("softmax", "f32[2,3,10]")) == \
+        Counts.of("f32", max=54, add=114, exp=60, div=6, mul=60)
+    # layer norm over D=4 with scale and bias, 3 rows: per row add 2D, mul 2+D, fma D, sqrt,
+    # div; affine fma per element
+    assert lower(node("layer_norm", "f32[3,4]", "f32[4]", "f32[4]")) == \
+        Counts.of("f32", add=3 * 8, mul=3 * 6, fma=3 * 4 + 12, sqrt=3, div=3)
+    # rms norm, scale only, 2 rows of 8: fma 8, mul 1+8, add 1, sqrt, div per row; mul per element
+    assert lower(node("rms_norm", "f32[2,8]", "f32[8]")) == \
+        Counts.of("f32", fma=16, mul=2 * 9 + 16, add=2, sqrt=2, div=2)
+    # batch norm: per channel (4) add, sqrt, div, mul; per element add + fma
+    assert lower(node("batch_norm", "f32[2,4,3,3]", *["f32[4]"] * 4)) == \
+        Counts.of("f32", add=4 + 72, sqrt=4, div=4, mul=4, fma=72)
+    assert lower(node("reduce_mean", "f32[4,6]", axes=[1])) == Counts.of("f32", add=20, mul=4)
+    assert lower(node("argmax", "f32[4,6]", axis=1)) == Counts.of("f32", cmp=20, select=20)
+
+
+def test_attention_counts_both_products_and_the_softmax():
+    # B·H = 2·4, Lq = 5, Lk = 7, E = 16, Ev = 8, causal
+    counts = lower(node("attention", "f16[2,4,5,16]", "f16[2,4,7,16]", "f16[2,4,7,8]",
+                        causal=True))
+    scores = 8 * 5 * 7
+    softmax = Counts.of("f16", max=6, add=13, exp=7, div=1, mul=7) * (8 * 5)
+    assert counts == Counts.of("f16", fma=scores * (16 + 8), mul=scores, select=scores) + softmax
+
+
+def test_elementwise_and_activations():
+    assert lower(node("gelu", "f32[10]")) == Counts.of("f32", mul=30, add=10, erf=10)
+    assert lower(node("gelu", "f32[10]", approximate="tanh")) == \
+        Counts.of("f32", mul=60, add=20, tanh=10)
+    assert lower(node("relu", "bf16[3,3]")) == Counts.of("bf16", max=9)
+    assert lower(node("add", "f32[4,1]", "f32[5]")) == Counts.of("f32", add=20)   # broadcast
+    assert lower(node("where", "i1[6]", "f16[6]", "f16[6]")) == Counts.of("f16", select=6)
+    assert lower(node("clip", "f32[5]", min=0.0)) == Counts.of("f32", max=5)
+    assert lower(node("reshape", "f32[2,3]", shape=[6])) == Counts()
+
+
+def test_tree_ensemble_bounds_compares_by_depth():
+    # tree 0: root(0) -> leaf 1 | inner 2 -> leaves 3, 4 (depth 2); tree 1: a lone leaf (depth 0)
+    attrs = dict(n_targets=1, tree_roots=[0, 5], feature_ids=[0, 0, 1, 0, 0, 0],
+                 thresholds=[0.5, 0, 0.2, 0, 0, 0], modes=[1, 0, 1, 0, 0, 0],
+                 true_children=[1, -1, 3, -1, -1, -1], false_children=[2, -1, 4, -1, -1, -1],
+                 leaf_values=np.zeros((6, 1)), post_transform="logistic")
+    counts = lower(node("tree_ensemble", "f32[10,2]", **attrs))
+    # per row: 2 compares + 2 selects, 2 aggregate adds (one per tree), logistic = exp+add+div
+    assert counts == Counts.of("f32", cmp=20, select=20, add=20 + 10, exp=10, div=10)
+
+
+def test_quantize_and_linear_models():
+    assert lower(node("quantize", "f32[4,4]", "f32[]")) == \
+        Counts.of("f32", mul=16, round=16, add=16, max=32, convert=16)
+    assert lower(node("linear_classifier", "f32[5,3]", coefficients=np.ones((2, 3)),
+                      intercepts=[0.0, 1.0], post_transform="softmax")) == \
+        Counts.of("f32", fma=30, add=10) + Counts.of("f32", max=1, add=3, exp=2, div=1, mul=2) * 5
+
+
+def test_symbolic_shapes_must_be_bound_first():
+    with pytest.raises(nx.ShapeError, match=r"symbolic shape f32\[b,4\]; bind \['b'\]"):
+        lower(node("relu", "f32[b,4]"))
