@@ -50,3 +50,34 @@ def test_errors_are_one_line_and_nonzero(args, message):
 def test_debug_shows_the_traceback():
     out = nexus("--debug", "example", "nope")
     assert out.returncode != 0 and "Traceback" in out.stderr
+
+
+def test_compile_prints_the_report_and_writes_json(tmp_path):
+    out = nexus("compile", "example:cnn", "--bind", "batch=1", "--target", "horowitz-45nm")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("NEXUS energy report: small_cnn on horowitz-45nm")
+    # conv MACs by hand: 16·32·32·27 + 32·16·16·144, plus the classifier's 320
+    assert "  FLOPs / MACs" in lines[5] and lines[5].endswith("/ 1,622,336")
+    path = tmp_path / "r.json"
+    out = nexus("compile", "example:cnn", "--bind", "batch=1", "--format", "json", "-o", str(path))
+    assert out.returncode == 0 and out.stderr == f"wrote {path}\n"
+    report = nx.EnergyReport.from_json(path.read_text())
+    assert report.target == "h100" and report.metrics["macs"] == 1622336
+
+
+def test_compile_errors_are_one_line():
+    out = nexus("compile", "example:cnn")
+    assert out.returncode == 2 and out.stderr.startswith(
+        "nexus: error: graph @small_cnn has unbound symbols ['batch']; give them sizes")
+    assert out.stderr.count("\n") == 1
+    out = nexus("compile", "example:cnn", "--bind", "batch=1", "--target", "tpu9")
+    assert out.returncode == 2 and "unknown target 'tpu9'" in out.stderr
+
+
+def test_targets_list_and_show():
+    out = nexus("targets")
+    names = [line.split()[0] for line in out.stdout.splitlines()]
+    assert names == ["a100", "cortex-m", "h100", "horowitz-45nm", "x86-server"]
+    shown = nexus("targets", "show", "h100").stdout
+    assert "compute.fma.bf16" in shown and "measured: bf16 8192^3 matmul" in shown

@@ -14,7 +14,8 @@ def blocks(lang: str) -> list[str]:
 
 def test_first_two_lines_are_the_install_commands():
     first = blocks("bash")[0].splitlines()
-    assert first[0].startswith("python3 -m pip install -e . && nexus ")
+    assert first[0] == ("python3 -m pip install -e . && nexus compile example:cnn --bind batch=1 "
+                        "--target h100")
     assert first[1] == "python3 -m pip install -e '.[dev]' && python3 -m pytest"
 
 

@@ -191,6 +191,14 @@ class Counts(Mapping[Key, int]):
         """Σ count · β over all primitives, exact for huge counts (ints scaled last)."""
         return sum(c * beta(p, dtype(d)) for (p, d), c in self._data.items())
 
+    def __nexus_json__(self) -> dict[str, dict[str, int]]:
+        return self.to_dict()
+
+    @classmethod
+    def from_dict(cls, nested: Mapping[str, Mapping[str, int]]) -> "Counts":
+        """Inverse of ``to_dict``."""
+        return cls({(p, d): c for p, by_dt in nested.items() for d, c in by_dt.items()})
+
     def to_dict(self) -> dict[str, dict[str, int]]:
         """``{primitive: {dtype: count}}`` for reports and annotations."""
         out: dict[str, dict[str, int]] = {}

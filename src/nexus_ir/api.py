@@ -86,8 +86,9 @@ def compile(model_or_path: Graph | str | Path, example_inputs: Mapping[str, Any]
     if bound:
         graph = graph.bind_symbols(bound)
     if graph.symbols:
-        raise NexusError(f"graph @{graph.name} has unbound symbols {sorted(graph.symbols)}; pass "
-                         "bindings={...} or example_inputs to give them sizes")
+        raise NexusError(f"graph @{graph.name} has unbound symbols {sorted(graph.symbols)}; give "
+                         "them sizes (CLI: --bind NAME=SIZE; Python: bindings={...} or "
+                         "example_inputs)")
     manager = PassManager(list(COST_PIPELINE), options={
         "target": target, "capability": capability, "output_units": output_units})
     graph = manager.run(graph)

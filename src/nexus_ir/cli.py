@@ -30,6 +30,37 @@ def _cmd_example(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compile(args: argparse.Namespace) -> int:
+    from .api import compile as compile_model
+
+    report = compile_model(args.model, target=args.target, bindings=_parse_bindings(args.bind),
+                           capability=args.capability, output_units=args.output_units)
+    text = report.to_json() + "\n" if args.format == "json" else str(report) + "\n"
+    if args.output:
+        with open(args.output, "w") as f:
+            f.write(text)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        print(text, end="")
+    return 0
+
+
+def _cmd_targets(args: argparse.Namespace) -> int:
+    from lowering.target import list_targets, load_target
+
+    if args.name is None:
+        for name in list_targets():
+            print(f"{name:<16} {load_target(name).description}")
+        return 0
+    target = load_target(args.name)
+    print(f"{target.name}: {target.description} ({target.path})")
+    for note in target.notes:
+        print(f"  note: {note}")
+    for key, value, source in target.provenance():
+        print(f"  {key:<36} {value:<12.6g} {source}")
+    return 0
+
+
 def _parse_bindings(items: Sequence[str]) -> dict[str, int]:
     bindings = {}
     for item in items:
@@ -57,6 +88,29 @@ def build_parser() -> argparse.ArgumentParser:
                          help="bind symbolic dims, e.g. batch=8")
     example.add_argument("--list", action="store_true", help="list the examples")
     example.set_defaults(handler=_cmd_example)
+
+    comp = verbs.add_parser("compile", help="cost a model on a hardware target",
+                            description="Compile a model to an energy report: primitive ops, "
+                                        "transistor operations, bytes per memory level, time and "
+                                        "joules on the target, and the six NEXUS metrics.")
+    comp.add_argument("model", help="a NEXUS graph .json file or example:NAME (e.g. example:cnn)")
+    comp.add_argument("--target", default="h100",
+                      help="bundled target name or .toml path (default: h100)")
+    comp.add_argument("--bind", nargs="*", default=[], metavar="NAME=SIZE",
+                      help="sizes of symbolic dims, e.g. batch=1")
+    comp.add_argument("--format", choices=("table", "json"), default="table")
+    comp.add_argument("--capability", type=float, default=None,
+                      help="capability score (accuracy, F1, ...) for ECU and CpTO")
+    comp.add_argument("--output-units", type=int, default=None,
+                      help="tokens or samples per inference (default: from the output shape)")
+    comp.add_argument("-o", "--output", default=None, help="write the report to this file")
+    comp.set_defaults(handler=_cmd_compile)
+
+    targets = verbs.add_parser("targets", help="list hardware targets, or show one with "
+                                               "the source of every number")
+    targets.add_argument("action", nargs="?", choices=("show",), help="show one target")
+    targets.add_argument("name", nargs="?", default=None)
+    targets.set_defaults(handler=_cmd_targets)
     return parser
 
 
@@ -66,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.verb is None:
         parser.print_help()
         return 0
+    if getattr(args, "action", None) == "show" and args.name is None:
+        parser.error("targets show needs a target name")
     try:
         return args.handler(args)
     except NexusError as err:

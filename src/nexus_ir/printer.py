@@ -35,6 +35,8 @@ def format_value(v: Any) -> str:
     """An attribute value as printed text."""
     if v is None:
         return "none"
+    if hasattr(v, "__nexus_json__"):
+        return format_value(v.__nexus_json__())
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int):

@@ -45,9 +45,12 @@ def _gc_paused() -> Any:
 
 
 def encode_value(v: Any) -> Any:
-    """A JSON-compatible form of an attribute or annotation value."""
+    """A JSON-compatible form of an attribute or annotation value. Objects of other packages
+    serialize through their ``__nexus_json__()`` method (they come back as its plain value)."""
     if v is None or isinstance(v, (bool, int, str)):
         return v
+    if hasattr(v, "__nexus_json__"):
+        return encode_value(v.__nexus_json__())
     if isinstance(v, float):
         return v if math.isfinite(v) else {TAG: "float", "v": repr(v)}
     if isinstance(v, np.generic):

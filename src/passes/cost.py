@@ -56,11 +56,12 @@ def target_of(ctx: PassContext) -> Target:
 
 
 def counts_of(node: Node) -> Counts | None:
-    """The node's primitive counts, or None when it is unmodeled."""
+    """The node's primitive counts, or None when it is unmodeled. The annotation is a Counts;
+    a graph loaded back from JSON holds its plain ``{primitive: {dtype: count}}`` form."""
     raw = node.annotations.get("primitive_counts")
-    if raw is None:
-        return None
-    return Counts({(p, d): c for p, by_dt in raw.items() for d, c in by_dt.items()})
+    if raw is None or isinstance(raw, Counts):
+        return raw
+    return Counts.from_dict(raw)
 
 
 def modeled(node: Node) -> bool:
@@ -68,11 +69,11 @@ def modeled(node: Node) -> bool:
 
 
 @analysis_pass("primitive_counts")
-def primitive_counts(node: Node, ctx: PassContext) -> dict[str, dict[str, int]] | None:
+def primitive_counts(node: Node, ctx: PassContext) -> Counts | None:
     """Lower the node to primitive counts; ops without a rule are marked unmodeled."""
     node.annotations.pop("unmodeled", None)
     try:
-        return lower(node).to_dict()
+        return lower(node)
     except UnmodeledOpError as err:
         node.annotations["unmodeled"] = str(err)
         return None

@@ -214,7 +214,7 @@ def test_compile_binds_symbols_from_example_inputs_and_complains_when_unbound():
     from nexus_ir.examples import example_cnn
     report = nx.compile(example_cnn(), {"image": np.zeros((3, 3, 32, 32), np.float32)})
     assert report.bindings == {"batch": 3} and report.metrics["output_units"] == 3
-    with pytest.raises(nx.NexusError, match=r"unbound symbols \['batch'\]; pass bindings"):
+    with pytest.raises(nx.NexusError, match=r"unbound symbols \['batch'\]; give them sizes \(CLI: --bind"):
         nx.compile(example_cnn())
     with pytest.raises(nx.NexusError, match=r"has shape \[3, 1, 32, 32\] but the graph declares"):
         nx.compile(example_cnn(), {"image": (3, 1, 32, 32)})
