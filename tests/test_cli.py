@@ -38,7 +38,8 @@ def test_example_json_loads_back():
 
 
 @pytest.mark.parametrize("args,message", [
-    (("example", "nope"), "nexus: error: unknown example 'nope'; choose one of cnn\n"),
+    (("example", "nope"), "nexus: error: unknown example 'nope'; choose one of cnn, resnet50, "
+                           "llama3-8b\n"),
     (("example", "--bind", "batch"), "nexus: error: --bind expects NAME=SIZE (e.g. batch=8), got "
                                      "'batch'\n"),
 ])
@@ -75,7 +76,8 @@ def test_compile_errors_are_one_line():
     assert out.returncode == 2 and "unknown target 'tpu9'" in out.stderr
 
 
-def test_targets_list_and_show():
+def test_targets_list_and_show(monkeypatch):
+    monkeypatch.delenv("NEXUS_TARGETS", raising=False)
     out = nexus("targets")
     names = [line.split()[0] for line in out.stdout.splitlines()]
     assert names == ["a100", "cortex-m", "h100", "horowitz-45nm", "x86-server"]

@@ -16,12 +16,15 @@ Energy of ``(primitive, dtype)`` is resolved in this order:
 5. the file names a ``base`` target and a ``scale``: the base's energy times the scale;
 6. ``energy_per_transistor_fj`` times the gate-model transistors.
 
-Users add a target by dropping a file into ``lowering/targets/`` or passing a path.
+Users add a target by dropping ``NAME.toml`` into a directory listed in the ``NEXUS_TARGETS``
+environment variable (``os.pathsep``-separated; searched before the bundled targets), or by
+passing the file's path.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -254,15 +257,23 @@ def load_target(name_or_path: str | Path) -> Target:
         return name_or_path
     path = Path(name_or_path)
     if path.suffix != ".toml":
-        path = TARGET_DIR / f"{name_or_path}.toml"
-        if not path.exists():
-            raise TargetError(f"unknown target '{name_or_path}'; bundled targets: "
+        found = [d / f"{name_or_path}.toml" for d in target_dirs()
+                 if (d / f"{name_or_path}.toml").exists()]
+        if not found:
+            raise TargetError(f"unknown target '{name_or_path}'; known targets: "
                               f"{', '.join(list_targets())}, or give a path to a .toml file")
+        path = found[0]
     elif not path.exists():
         raise TargetError(f"target file {path} does not exist")
     return _load_path(path.resolve(), path.stat().st_mtime_ns)
 
 
+def target_dirs() -> list[Path]:
+    """Where targets are looked up by name: ``NEXUS_TARGETS`` directories, then the bundled."""
+    user = [Path(p) for p in os.environ.get("NEXUS_TARGETS", "").split(os.pathsep) if p]
+    return [*user, TARGET_DIR]
+
+
 def list_targets() -> list[str]:
-    """Names of the bundled targets."""
-    return sorted(p.stem for p in TARGET_DIR.glob("*.toml"))
+    """Names of the targets found in ``target_dirs()``."""
+    return sorted({p.stem for d in target_dirs() for p in d.glob("*.toml")})

@@ -163,7 +163,13 @@ def test_malformed_target_errors_name_the_key(tmp_path: Path, edit, message):
         load_target(path)
 
 
-def test_unknown_target_lists_the_bundled_ones():
-    with pytest.raises(TargetError, match="unknown target 'tpu9'; bundled targets: a100, "
+def test_unknown_target_lists_the_known_ones():
+    with pytest.raises(TargetError, match="unknown target 'tpu9'; known targets: a100, "
                                           "cortex-m, h100"):
         load_target("tpu9")
+
+
+def test_a_dropped_in_target_is_found_by_name(tmp_path: Path, monkeypatch):
+    (tmp_path / "mine.toml").write_text(GOOD)
+    monkeypatch.setenv("NEXUS_TARGETS", str(tmp_path))
+    assert "mine" in list_targets() and load_target("mine").description == "a test target"

@@ -105,49 +105,25 @@ def test_tiled_matmul_rereads_operands_when_they_overflow_the_chip():
     assert report.nodes[0].off_chip_bytes == reads + 2048 * 2048 * 4      # + the output write
 
 
-def decoder_70b(seq: int = 32768, dt: str = "bf16") -> tuple[nx.Graph, int]:
-    """A Llama-70B-shaped decoder (80 layers, d=8192, GQA 64/8 heads, SwiGLU 28672, vocab
-    128256) with shape-only weights of dtype ``dt``; returns the graph and its MACs by hand."""
-    d, ffn, heads, kv, hd, vocab, layers = 8192, 28672, 64, 8, 128, 128256, 80
-    g = nx.Graph("llama70b")
-    ids = g.add_input("ids", f"i64[1,{seq}]")
-    x = g.op("embedding", g.add_constant("embed", type_=f"{dt}[{vocab},{d}]"), ids)
-    for i in range(layers):
-        def w(name, shape):
-            return g.add_constant(f"layers.{i}.{name}", type_=f"{dt}[{shape}]")
-        h = g.op("rms_norm", x, w("norm1", d))
-        q = g.op("transpose", g.op("reshape", g.op("linear", h, w("q", f"{d},{d}")),
-                                   shape=[1, seq, heads, hd]), perm=[0, 2, 1, 3])
-        k = g.op("transpose", g.op("reshape", g.op("linear", h, w("k", f"{kv * hd},{d}")),
-                                   shape=[1, seq, kv, hd]), perm=[0, 2, 1, 3])
-        v = g.op("transpose", g.op("reshape", g.op("linear", h, w("v", f"{kv * hd},{d}")),
-                                   shape=[1, seq, kv, hd]), perm=[0, 2, 1, 3])
-        att = g.op("attention", q, k, v, causal=True, enable_gqa=True)
-        att = g.op("reshape", g.op("transpose", att, perm=[0, 2, 1, 3]), shape=[1, seq, d])
-        x = g.op("add", x, g.op("linear", att, w("o", f"{d},{d}")))
-        h = g.op("rms_norm", x, w("norm2", d))
-        gate = g.op("silu", g.op("linear", h, w("gate", f"{ffn},{d}")))
-        up = g.op("linear", h, w("up", f"{ffn},{d}"))
-        x = g.op("add", x, g.op("linear", g.op("mul", gate, up), w("down", f"{d},{ffn}")))
-    x = g.op("rms_norm", x, g.add_constant("norm", type_=f"{dt}[{d}]"))
-    g.set_outputs(g.op("linear", x, g.add_constant("lm_head", type_=f"{dt}[{vocab},{d}]")))
+def test_70b_decoder_at_32k_context_counts_exactly_without_overflow():
+    from nexus_ir.examples import decoder
+    d, ffn, heads, kv, hd, vocab, layers, seq = 8192, 28672, 64, 8, 128, 128256, 80, 32768
+    g = decoder(layers=layers, d_model=d, ffn=ffn, heads=heads, kv_heads=kv, vocab=vocab,
+                dtype="f32", name="llama70b")
+    report = nx.compile(g, target="h100", bindings={"batch": 1, "seq": seq})
+    m = report.metrics
+    # per token: q and o projections d·d each, k and v d·(kv·hd) each, three MLP matrices d·ffn;
+    # attention: Q·Kᵀ and P·V over the full causal score matrix, per head; then the LM head
     projections = d * d * 2 + d * kv * hd * 2 + 3 * d * ffn
     attention = heads * seq * seq * hd * 2
     macs = layers * (seq * projections + attention) + seq * d * vocab
-    return g, macs
-
-
-def test_70b_decoder_at_32k_context_counts_exactly_without_overflow():
-    g, macs = decoder_70b(dt="f32")
-    report = nx.compile(g, target="h100")
-    m = report.metrics
     assert m["macs"] == macs == 3_684_807_062_061_056                # exact Python ints
     # f32 FMAs toggle (34·24² + 28·8 + 2336)/2 = 11072 transistors each: far past 2^63
     assert m["transistor_ops"] > 2**63 and math.isfinite(m["transistor_ops"])
     assert m["transistor_ops"] >= macs * 11072
-    assert m["parameters"] == 80 * (8192 * 8192 * 2 + 8192 * 1024 * 2 + 3 * 8192 * 28672 +
-                                    2 * 8192) + 2 * 128256 * 8192 + 8192
-    assert m["output_units"] == 32768                              # tokens
+    assert m["parameters"] == layers * (d * d * 2 + d * kv * hd * 2 + 3 * d * ffn + 2 * d) + \
+        2 * vocab * d + d
+    assert m["output_units"] == seq                                 # tokens
     assert report.to_json()                                         # serializes big ints
 
 
@@ -208,6 +184,16 @@ def test_report_is_reproducible_and_round_trips():
     assert again.to_json() == a
     modules = again.per_module()
     assert modules[0].module == "features" and modules[0].macs == 2 * (442368 + 1179648)
+
+
+def test_report_dataframe_has_one_row_per_node():
+    pd = pytest.importorskip("pandas", reason="pandas is in the dev extra")
+    from nexus_ir.examples import example_cnn
+    report = nx.compile(example_cnn(), bindings={"batch": 1})
+    frame = report.to_dataframe()
+    assert isinstance(frame, pd.DataFrame) and len(frame) == len(report.nodes)
+    assert int(frame["macs"].sum()) == report.metrics["macs"]
+    assert frame.loc[frame["op"] == "conv", "bound"].tolist() == ["overhead", "overhead"]
 
 
 def test_compile_binds_symbols_from_example_inputs_and_complains_when_unbound():
