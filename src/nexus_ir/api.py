@@ -4,6 +4,7 @@ and lowering, lazily inside its functions."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,20 @@ def example_graph(name: str = "cnn") -> Graph:
         raise NexusError(f"unknown example '{name}'; choose one of {', '.join(EXAMPLES)}") from None
 
 
-def load_graph(model_or_path: Graph | str | Path) -> Graph:
-    """A Graph from a Graph, a NEXUS graph ``.json`` file, or ``example:NAME``."""
+def _is_torch_model(model: Any) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(model, (torch.nn.Module,
+                                                    torch.export.ExportedProgram))
+
+
+def load_graph(model_or_path: Any, example_inputs: Any = None) -> Graph:
+    """A Graph from a Graph, a PyTorch module (with example inputs) or ExportedProgram, a NEXUS
+    graph ``.json`` file, or ``example:NAME``."""
     if isinstance(model_or_path, Graph):
         return model_or_path
+    if _is_torch_model(model_or_path):
+        from frontends.pytorch import from_torch
+        return from_torch(model_or_path, example_inputs)
     if isinstance(model_or_path, (str, Path)):
         text = str(model_or_path)
         if text.startswith("example:"):
@@ -37,9 +48,9 @@ def load_graph(model_or_path: Graph | str | Path) -> Graph:
                 raise NexusError(f"model file {path} does not exist")
             return Graph.from_json(path.read_text())
     raise NexusError(
-        f"cannot compile {model_or_path!r}: this version takes a nexus_ir.Graph, a NEXUS graph "
-        ".json file or example:NAME; the PyTorch, ONNX, scikit-learn and XGBoost frontends are "
-        "tracked in their own issues")
+        f"cannot compile {model_or_path!r}: this version takes a nexus_ir.Graph, a PyTorch "
+        "nn.Module or ExportedProgram, a NEXUS graph .json file or example:NAME; the ONNX, "
+        "scikit-learn and XGBoost frontends are tracked in their own issues")
 
 
 def bindings_from_inputs(graph: Graph, example_inputs: Mapping[str, Any]) -> dict[str, int]:
@@ -72,16 +83,18 @@ def compile(model_or_path: Graph | str | Path, example_inputs: Mapping[str, Any]
             capability: float | None = None, output_units: int | None = None) -> EnergyReport:
     """Cost a model on a hardware target and return its ``EnergyReport``.
 
-    Symbolic dims are bound by ``bindings`` (``{"batch": 1}``) and/or read off
+    A PyTorch module is exported with ``example_inputs`` (a tuple of tensors). For a Graph,
+    symbolic dims are bound by ``bindings`` (``{"batch": 1}``) and/or read off
     ``example_inputs`` (``{input name: array or shape}``). ``capability`` (accuracy, F1, …)
     enables ECU and CpTO; ``output_units`` overrides the tokens/samples per inference.
     """
     from passes import PassManager
     from passes.cost import COST_PIPELINE, build_report
 
-    graph = load_graph(model_or_path)
+    from_torch = _is_torch_model(model_or_path)
+    graph = load_graph(model_or_path, example_inputs)
     graph.verify()
-    bound = dict(bindings_from_inputs(graph, example_inputs or {}))
+    bound = {} if from_torch else bindings_from_inputs(graph, example_inputs or {})
     bound.update(bindings or {})
     if bound:
         graph = graph.bind_symbols(bound)

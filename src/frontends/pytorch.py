@@ -1,0 +1,552 @@
+"""PyTorch frontend: ``torch.export`` programs to NEXUS IR.
+
+``from_torch(module, example_inputs)`` exports the module (or takes an ``ExportedProgram``) and
+maps each ATen op to IR ops through the ``ATEN`` table. Every node keeps its module path from
+``nn_module_stack`` as ``source``. Parameters, buffers and lifted constants become IR constants;
+their data is attached when it is real (a bf16 tensor's values are kept as float32 numbers in a
+bf16-typed constant) and absent on the meta device, where nothing is materialized. Symbolic
+sizes (``torch.export.Dim``) become named IR symbols. An ATen op the table lacks becomes an
+``opaque`` node with the ATen name and the exported output types, and a warning lists them: the
+frontend never fails on a valid exported program because of an op it does not know.
+"""
+
+from __future__ import annotations
+
+import operator
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from nexus_ir import Graph, NexusError, TensorType, Value, dtype
+
+TORCH_DTYPES = {
+    "torch.float64": "f64", "torch.float32": "f32", "torch.bfloat16": "bf16",
+    "torch.float16": "f16", "torch.float8_e4m3fn": "f8e4m3", "torch.float8_e5m2": "f8e5m2",
+    "torch.int64": "i64", "torch.int32": "i32", "torch.int16": "i16", "torch.int8": "i8",
+    "torch.uint8": "u8", "torch.bool": "i1",
+}
+
+
+class UnmappedOpsWarning(UserWarning):
+    """ATen ops that became ``opaque`` nodes (reported as unmodeled by the cost model)."""
+
+
+def _dim(size: Any) -> int | str:
+    if isinstance(size, int):
+        return size
+    text = str(size)
+    try:
+        return int(text)
+    except ValueError:
+        return text.replace(" ", "")
+
+
+def tensor_type(fake: Any) -> TensorType:
+    """The IR type of a (fake) tensor."""
+    name = TORCH_DTYPES.get(str(fake.dtype))
+    if name is None:
+        raise NexusError(f"torch dtype {fake.dtype} has no NEXUS dtype")
+    return TensorType([_dim(s) for s in fake.shape], name)
+
+
+def _source(fx_node: Any) -> str:
+    stack = fx_node.meta.get("nn_module_stack") or {}
+    if not stack:
+        return ""
+    path = list(stack.values())[-1][0]
+    return path.replace("L['self'].", "").replace("[", ".").replace("]", "")
+
+
+class Lowering:
+    """State of one conversion: the IR graph, the fx-node → IR-value map, the current source."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.values: dict[str, Any] = {}
+        self.source = ""
+        self.unmapped: dict[str, int] = {}
+
+    def value(self, arg: Any) -> Any:
+        """An fx argument as IR value(s) or Python constants."""
+        if hasattr(arg, "op") and hasattr(arg, "name") and arg.name in self.values:
+            return self.values[arg.name]
+        if isinstance(arg, (list, tuple)):
+            return type(arg)(self.value(a) for a in arg)
+        return arg
+
+    def op(self, name: str, *inputs: Value, **attrs: Any) -> Any:
+        return self.graph.op(name, *inputs, source=self.source, **attrs)
+
+    def scalar(self, number: float | int, like: Value) -> Value:
+        """A scalar constant of ``like``'s dtype (for ``x * 0.5`` and friends)."""
+        dt = like.type.dtype
+        data = np.array(number, dtype=np.float32 if dt.is_float else np.int64)
+        return self.graph.add_constant(self.graph.fresh_name("scalar"), data,
+                                       TensorType([], dt))
+
+    def operand(self, arg: Any, like: Value) -> Value:
+        return arg if isinstance(arg, Value) else self.scalar(arg, like)
+
+
+Handler = Callable[[Lowering, Sequence[Any], dict[str, Any], Any], Any]
+ATEN: dict[str, Handler] = {}
+
+
+def aten(*names: str) -> Callable[[Handler], Handler]:
+    """Register a handler for ATen overload packets (``conv2d``) or overloads (``add.Tensor``)."""
+    def decorate(fn: Handler) -> Handler:
+        for name in names:
+            ATEN[name] = fn
+        return fn
+    return decorate
+
+
+def _unary(ir_op: str, **attrs: Any) -> Handler:
+    return lambda lw, a, kw, node: lw.op(ir_op, a[0], **attrs)
+
+
+for _aten, _ir in {
+    "relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh", "silu": "silu", "mish": "mish",
+    "hardswish": "hardswish", "exp": "exp", "log": "log", "sqrt": "sqrt", "rsqrt": "rsqrt",
+    "abs": "abs", "neg": "neg", "erf": "erf", "sin": "sin", "cos": "cos", "reciprocal":
+    "reciprocal", "floor": "floor", "ceil": "ceil", "round": "round", "sign": "sign",
+    "logical_not": "logical_not", "selu": "selu",
+}.items():
+    ATEN[_aten] = _unary(_ir)
+for _aten in ("clone", "contiguous", "dropout", "alias", "detach", "lift_fresh_copy"):
+    ATEN[_aten] = lambda lw, a, kw, node: a[0]
+
+
+@aten("hardsigmoid")
+def _hardsigmoid(lw, a, kw, node):
+    return lw.op("hardsigmoid", a[0], alpha=1 / 6, beta=0.5)
+
+
+@aten("gelu")
+def _gelu(lw, a, kw, node):
+    return lw.op("gelu", a[0], approximate=kw.get("approximate", a[1] if len(a) > 1 else "none"))
+
+
+@aten("leaky_relu")
+def _leaky_relu(lw, a, kw, node):
+    return lw.op("leaky_relu", a[0], alpha=float(a[1]) if len(a) > 1 else 0.01)
+
+
+@aten("elu")
+def _elu(lw, a, kw, node):
+    return lw.op("elu", a[0], alpha=float(a[1]) if len(a) > 1 else 1.0)
+
+
+@aten("softplus")
+def _softplus(lw, a, kw, node):
+    beta = float(a[1]) if len(a) > 1 else 1.0
+    return lw.op("softplus", a[0], beta=beta, threshold=float(a[2]) if len(a) > 2 else 20.0)
+
+
+@aten("hardtanh", "clamp", "clip")
+def _clamp(lw, a, kw, node):
+    low = a[1] if len(a) > 1 else kw.get("min")
+    high = a[2] if len(a) > 2 else kw.get("max")
+    if node.target.__name__.startswith("hardtanh"):
+        low, high = (-1.0 if low is None else low), (1.0 if high is None else high)
+    return lw.op("clip", a[0], min=None if low is None else float(low),
+                 max=None if high is None else float(high))
+
+
+@aten("relu6")
+def _relu6(lw, a, kw, node):
+    return lw.op("clip", a[0], min=0.0, max=6.0)
+
+
+_BINARY = {"add": "add", "sub": "sub", "mul": "mul", "div": "div", "pow": "pow",
+           "maximum": "maximum", "minimum": "minimum", "remainder": "mod", "eq": "eq",
+           "ne": "ne", "lt": "lt", "le": "le", "gt": "gt", "ge": "ge",
+           "logical_and": "logical_and", "logical_or": "logical_or"}
+
+
+def _binary(ir_op: str) -> Handler:
+    def handle(lw, a, kw, node):
+        x, y = a[0], a[1]
+        if not isinstance(x, Value):
+            x, y = lw.scalar(x, y), y
+        y = lw.operand(y, x)
+        alpha = kw.get("alpha", a[2] if len(a) > 2 and ir_op in ("add", "sub") else 1)
+        if alpha != 1:
+            y = lw.op("mul", y, lw.scalar(alpha, y))
+        if y.type.dtype != x.type.dtype:
+            y = lw.op("cast", y, to=x.type.dtype)
+        return lw.op(ir_op, x, y)
+    return handle
+
+
+for _aten, _ir in _BINARY.items():
+    ATEN[_aten] = _binary(_ir)
+ATEN["rsub"] = lambda lw, a, kw, node: lw.op("sub", lw.operand(a[1], a[0]), a[0])
+
+
+@aten("where")
+def _where(lw, a, kw, node):
+    x = a[1] if isinstance(a[1], Value) else a[2]
+    return lw.op("where", a[0], lw.operand(a[1], x), lw.operand(a[2], x))
+
+
+# ----------------------------------------------------------------------------- matrix products
+@aten("linear")
+def _linear(lw, a, kw, node):
+    return lw.op("linear", *[v for v in a[:3] if v is not None])
+
+
+@aten("mm", "bmm", "matmul")
+def _matmul(lw, a, kw, node):
+    return lw.op("matmul", a[0], a[1])
+
+
+@aten("addmm")
+def _addmm(lw, a, kw, node):
+    beta, alpha = kw.get("beta", 1), kw.get("alpha", 1)
+    return lw.op("gemm", a[1], a[2], a[0], alpha=float(alpha), beta=float(beta))
+
+
+@aten("conv1d", "conv2d", "conv3d")
+def _conv(lw, a, kw, node):
+    x, w, b = a[0], a[1], a[2] if len(a) > 2 else None
+    n = w.type.rank - 2
+    stride, padding, dilation = (list(a[i]) if len(a) > i else [d] * n
+                                 for i, d in ((3, 1), (4, 0), (5, 1)))
+    groups = a[6] if len(a) > 6 else 1
+    if isinstance(padding[0], str) if padding else False:
+        raise NexusError(f"conv padding '{padding}' must be lowered by torch.export first")
+    inputs = [x, w] + ([b] if b is not None else [])
+    return lw.op("conv", *inputs, stride=stride, padding=padding, dilation=dilation,
+                 groups=groups)
+
+
+@aten("convolution", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
+def _convolution(lw, a, kw, node):
+    name = node.target.__name__.split(".")[0]
+    x, w, b = a[0], a[1], a[2] if len(a) > 2 else None
+    n = w.type.rank - 2
+    if name == "convolution":
+        stride, padding, dilation, transposed, output_padding, groups = a[3:9]
+    else:
+        stride, padding, output_padding = (list(a[i]) if len(a) > i else [d] * n
+                                           for i, d in ((3, 1), (4, 0), (5, 0)))
+        groups = a[6] if len(a) > 6 else 1
+        dilation = list(a[7]) if len(a) > 7 else [1] * n
+        transposed = True
+    inputs = [x, w] + ([b] if b is not None else [])
+    return lw.op("conv", *inputs, stride=list(stride), padding=list(padding),
+                 dilation=list(dilation), groups=groups, transposed=bool(transposed),
+                 output_padding=list(output_padding) if transposed else [])
+
+
+# ----------------------------------------------------------------------------- pooling, norms
+@aten("max_pool1d", "max_pool2d", "max_pool3d", "max_pool2d_with_indices")
+def _max_pool(lw, a, kw, node):
+    k = list(a[1])
+    stride = list(a[2]) if len(a) > 2 and a[2] else k
+    padding = list(a[3]) if len(a) > 3 else [0]
+    dilation = list(a[4]) if len(a) > 4 else [1]
+    ceil_mode = bool(a[5]) if len(a) > 5 else False
+    return lw.op("max_pool", a[0], kernel_size=k, stride=stride, padding=padding,
+                 dilation=dilation, ceil_mode=ceil_mode)
+
+
+@aten("avg_pool1d", "avg_pool2d", "avg_pool3d")
+def _avg_pool(lw, a, kw, node):
+    k = list(a[1])
+    stride = list(a[2]) if len(a) > 2 and a[2] else k
+    return lw.op("avg_pool", a[0], kernel_size=k, stride=stride,
+                 padding=list(a[3]) if len(a) > 3 else [0],
+                 ceil_mode=bool(a[4]) if len(a) > 4 else False,
+                 count_include_pad=bool(a[5]) if len(a) > 5 else True)
+
+
+@aten("adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
+      "_adaptive_avg_pool2d")
+def _adaptive_avg(lw, a, kw, node):
+    size = list(a[1])
+    if all(s == 1 for s in size):
+        return lw.op("global_avg_pool", a[0])
+    return lw.op("adaptive_avg_pool", a[0], output_size=size)
+
+
+@aten("adaptive_max_pool2d")
+def _adaptive_max(lw, a, kw, node):
+    return lw.op("adaptive_max_pool", a[0], output_size=list(a[1]))
+
+
+@aten("batch_norm", "_native_batch_norm_legit_no_training")
+def _batch_norm(lw, a, kw, node):
+    x, w, b, mean, var = a[:5]
+    eps = float(a[7] if node.target.__name__.startswith("batch_norm") else a[6])
+    c = x.type.shape[1]
+    w = w if w is not None else lw.graph.add_constant(lw.graph.fresh_name("bn_ones"),
+                                                      np.ones(c, np.float32))
+    b = b if b is not None else lw.graph.add_constant(lw.graph.fresh_name("bn_zeros"),
+                                                      np.zeros(c, np.float32))
+    return lw.op("batch_norm", x, w, b, mean, var, eps=eps)
+
+
+@aten("layer_norm")
+def _layer_norm(lw, a, kw, node):
+    x, shape = a[0], list(a[1])
+    params = [v for v in a[2:4] if isinstance(v, Value)]
+    eps = float(a[4]) if len(a) > 4 else 1e-5
+    return lw.op("layer_norm", x, *params, axis=-len(shape), eps=eps)
+
+
+@aten("rms_norm")
+def _rms_norm(lw, a, kw, node):
+    x, shape = a[0], list(a[1])
+    params = [a[2]] if len(a) > 2 and isinstance(a[2], Value) else []
+    eps = a[3] if len(a) > 3 and a[3] is not None else 1e-6
+    return lw.op("rms_norm", x, *params, axis=-len(shape), eps=float(eps))
+
+
+@aten("group_norm")
+def _group_norm(lw, a, kw, node):
+    params = [v for v in a[2:4] if isinstance(v, Value)]
+    return lw.op("group_norm", a[0], *params, num_groups=a[1],
+                 eps=float(a[4]) if len(a) > 4 else 1e-5)
+
+
+@aten("softmax", "_softmax", "_safe_softmax")
+def _softmax(lw, a, kw, node):
+    return lw.op("softmax", a[0], axis=a[1])
+
+
+@aten("log_softmax", "_log_softmax")
+def _log_softmax(lw, a, kw, node):
+    return lw.op("log_softmax", a[0], axis=a[1])
+
+
+def _reduce(ir_op: str) -> Handler:
+    def handle(lw, a, kw, node):
+        axes = a[1] if len(a) > 1 else None
+        axes = [axes] if isinstance(axes, int) else (list(axes) if axes else None)
+        return lw.op(ir_op, a[0], axes=axes, keepdims=bool(a[2]) if len(a) > 2 else False)
+    return handle
+
+
+ATEN.update({"mean": _reduce("reduce_mean"), "sum": _reduce("reduce_sum"),
+             "amax": _reduce("reduce_max"), "amin": _reduce("reduce_min"),
+             "prod": _reduce("reduce_prod")})
+
+
+@aten("argmax", "argmin")
+def _argmax(lw, a, kw, node):
+    return lw.op(node.target.__name__.split(".")[0], a[0], axis=a[1] if len(a) > 1 else 0,
+                 keepdims=bool(a[2]) if len(a) > 2 else False)
+
+
+@aten("scaled_dot_product_attention")
+def _sdpa(lw, a, kw, node):
+    q, k, v = a[:3]
+    mask = a[3] if len(a) > 3 else kw.get("attn_mask")
+    causal = bool(a[5] if len(a) > 5 else kw.get("is_causal", False))
+    scale = kw.get("scale", a[6] if len(a) > 6 else None)
+    inputs = [q, k, v] + ([mask] if isinstance(mask, Value) else [])
+    return lw.op("attention", *inputs, causal=causal,
+                 scale=None if scale is None else float(scale),
+                 enable_gqa=bool(kw.get("enable_gqa", False)))
+
+
+@aten("embedding")
+def _embedding(lw, a, kw, node):
+    return lw.op("embedding", a[0], a[1])
+
+
+# ----------------------------------------------------------------------------- data movement
+def _out_shape(node: Any) -> list[Any]:
+    return [_dim(s) for s in node.meta["val"].shape]
+
+
+@aten("view", "reshape", "_unsafe_view", "unflatten", "flatten", "view_copy")
+def _reshape(lw, a, kw, node):
+    return lw.op("reshape", a[0], shape=_out_shape(node))
+
+
+@aten("unsqueeze")
+def _unsqueeze(lw, a, kw, node):
+    return lw.op("unsqueeze", a[0], axes=[a[1]])
+
+
+@aten("squeeze")
+def _squeeze(lw, a, kw, node):
+    axes = a[1] if len(a) > 1 else None
+    axes = [axes] if isinstance(axes, int) else (list(axes) if axes is not None else None)
+    if axes is not None:
+        axes = [ax for ax in axes if a[0].type.shape[ax] == 1]
+    return lw.op("squeeze", a[0], axes=axes)
+
+
+@aten("expand", "expand_copy")
+def _expand(lw, a, kw, node):
+    return lw.op("expand", a[0], shape=_out_shape(node))
+
+
+@aten("permute")
+def _permute(lw, a, kw, node):
+    rank = a[0].type.rank
+    return lw.op("transpose", a[0], perm=[p % rank for p in a[1]])
+
+
+@aten("transpose", "t", "swapaxes")
+def _transpose(lw, a, kw, node):
+    rank = a[0].type.rank
+    i, j = (a[1] % rank, a[2] % rank) if len(a) > 2 else (0, 1)
+    perm = list(range(rank))
+    perm[i], perm[j] = perm[j], perm[i]
+    return lw.op("transpose", a[0], perm=perm)
+
+
+@aten("cat", "concat")
+def _cat(lw, a, kw, node):
+    return lw.op("concat", *a[0], axis=a[1] if len(a) > 1 else 0)
+
+
+@aten("split", "split_with_sizes", "chunk", "unbind")
+def _split(lw, a, kw, node):
+    axis = a[2] if len(a) > 2 else (a[1] if node.target.__name__.startswith("unbind") and
+                                    len(a) > 1 else 0)
+    sizes = [fake.shape[axis] for fake in node.meta["val"]]
+    parts = lw.op("split", a[0], axis=axis, sizes=[_dim(s) for s in sizes])
+    parts = parts if isinstance(parts, tuple) else (parts,)
+    if node.target.__name__.startswith("unbind"):
+        return tuple(lw.op("squeeze", p, axes=[axis]) for p in parts)
+    return parts
+
+
+@aten("slice")
+def _slice(lw, a, kw, node):
+    axis = a[1] if len(a) > 1 else 0
+    start = a[2] if len(a) > 2 and a[2] is not None else 0
+    end = a[3] if len(a) > 3 and a[3] is not None else 2**63 - 1
+    step = a[4] if len(a) > 4 else 1
+    return lw.op("slice", a[0], axes=[axis], starts=[_dim(start)], ends=[_dim(end)],
+                 steps=[step])
+
+
+@aten("select")
+def _select(lw, a, kw, node):
+    axis, index = a[1], a[2]
+    size = a[0].type.shape[axis]
+    start = index if index >= 0 or not isinstance(size, int) else index + size
+    part = lw.op("slice", a[0], axes=[axis], starts=[start], ends=[start + 1 if start != -1
+                                                                    else 2**63 - 1])
+    return lw.op("squeeze", part, axes=[axis])
+
+
+@aten("_to_copy", "to", "type_as")
+def _cast(lw, a, kw, node):
+    out = tensor_type(node.meta["val"]).dtype
+    return a[0] if out == a[0].type.dtype else lw.op("cast", a[0], to=out)
+
+
+@aten("constant_pad_nd", "pad")
+def _pad(lw, a, kw, node):
+    pads, rank = list(a[1]), a[0].type.rank
+    begins, ends = [0] * rank, [0] * rank
+    for i in range(len(pads) // 2):              # torch pads the last dim first
+        begins[rank - 1 - i], ends[rank - 1 - i] = pads[2 * i], pads[2 * i + 1]
+    value = a[2] if len(a) > 2 and a[2] is not None else 0.0
+    return lw.op("pad", a[0], pads=begins + ends, value=float(value))
+
+
+# ----------------------------------------------------------------------------- the driver
+def _opaque(lw: Lowering, node: Any, args: Sequence[Any]) -> Any:
+    name = str(node.target)
+    lw.unmapped[name] = lw.unmapped.get(name, 0) + 1
+    fakes = node.meta.get("val")
+    many = isinstance(fakes, (list, tuple))
+    types = [tensor_type(f) for f in (fakes if many else [fakes]) if hasattr(f, "shape")]
+    inputs = [v for v in _flatten(args) if isinstance(v, Value)]
+    out = lw.graph.add_node("opaque", inputs, {"target": name}, source=lw.source,
+                            output_types=types)
+    return out.outputs if many else out.outputs[0]
+
+
+def _flatten(items: Any) -> list[Any]:
+    if isinstance(items, (list, tuple)):
+        return [x for item in items for x in _flatten(item)]
+    return [items]
+
+
+def _handler(target: Any) -> Handler | None:
+    name = getattr(target, "__name__", str(target))      # e.g. "add.Tensor"
+    return ATEN.get(name) or ATEN.get(name.split(".")[0])
+
+
+def from_exported(program: Any, name: str = "model") -> Graph:
+    """Lower an ``ExportedProgram`` to a NEXUS graph."""
+    import torch
+    from torch.export.graph_signature import InputKind
+
+    graph = Graph(name)
+    lw = Lowering(graph)
+    kinds = {spec.arg.name: spec for spec in program.graph_signature.input_specs}
+    state = {**program.state_dict, **getattr(program, "constants", {})}
+    for node in program.graph.nodes:
+        if node.op == "placeholder":
+            spec = kinds.get(node.name)
+            fake = node.meta["val"]
+            if spec is not None and spec.kind != InputKind.USER_INPUT and spec.target:
+                lw.values[node.name] = _constant(graph, spec.target, fake, state.get(spec.target))
+            elif hasattr(fake, "shape"):
+                lw.values[node.name] = graph.add_input(node.name, tensor_type(fake))
+            continue
+        if node.op == "output":
+            outs = [lw.value(v) for v in _flatten(node.args[0])]
+            graph.set_outputs(*[v for v in outs if isinstance(v, Value)])
+            continue
+        if node.op != "call_function":
+            continue
+        lw.source = _source(node)
+        args, kwargs = lw.value(list(node.args)), {k: lw.value(v) for k, v in node.kwargs.items()}
+        if node.target is operator.getitem:
+            lw.values[node.name] = args[0][args[1]]
+            continue
+        if isinstance(node.meta.get("val"), (int, torch.SymInt)):
+            lw.values[node.name] = _dim(node.meta["val"])     # size arithmetic, not a tensor op
+            continue
+        handler = _handler(node.target)
+        lw.values[node.name] = handler(lw, args, kwargs, node) if handler else \
+            _opaque(lw, node, args)
+    if lw.unmapped:
+        listed = ", ".join(f"{k} x{v}" for k, v in sorted(lw.unmapped.items()))
+        warnings.warn(f"ops kept as opaque (unmodeled): {listed}", UnmappedOpsWarning,
+                      stacklevel=2)
+    return graph
+
+
+def _constant(graph: Graph, target: str, fake: Any, real: Any) -> Value:
+    """A weight: data attached when the tensor is real, absent on the meta device."""
+    type_ = tensor_type(fake)
+    data = None
+    if real is not None and not real.is_meta:
+        tensor = real.detach().cpu()
+        if str(tensor.dtype) in ("torch.bfloat16", "torch.float16") or \
+                dtype(type_.dtype).bits < 8:
+            tensor = tensor.float()
+        data = tensor.numpy() if str(tensor.dtype) not in ("torch.float8_e4m3fn",
+                                                           "torch.float8_e5m2") else None
+    return graph.add_constant(target, data, type_)
+
+
+def from_torch(model: Any, example_inputs: Sequence[Any] | None = None, *,
+               dynamic_shapes: Any = None, name: str | None = None) -> Graph:
+    """Export ``model`` (an ``nn.Module`` with example inputs, or an ``ExportedProgram``) and
+    lower it to NEXUS IR."""
+    import torch
+
+    if isinstance(model, torch.export.ExportedProgram):
+        return from_exported(model, name or "model")
+    if example_inputs is None:
+        raise NexusError("a PyTorch module needs example_inputs (a tuple of tensors; meta "
+                         "tensors are fine) to be exported")
+    with torch.no_grad():
+        program = torch.export.export(model, tuple(example_inputs), dynamic_shapes=dynamic_shapes)
+    return from_exported(program, name or type(model).__name__)

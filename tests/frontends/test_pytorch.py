@@ -1,0 +1,189 @@
+"""PyTorch frontend on architectures built here (random weights); MAC counts against formulas
+written out from each architecture's sizes."""
+
+import warnings
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="the PyTorch frontend needs torch (.ci/run installs "
+                                             "torch==2.13.0)")
+from torch import nn  # noqa: E402
+
+import nexus_ir as nx  # noqa: E402
+from frontends.pytorch import UnmappedOpsWarning, from_torch  # noqa: E402
+
+
+def macs(graph: nx.Graph, **bindings: int) -> int:
+    return nx.compile(graph, target="h100", bindings=bindings).metrics["macs"]
+
+
+class Bottleneck(nn.Module):
+    def __init__(self, c_in: int, width: int, stride: int):
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(c_in, width, 1, bias=False), nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3, self.bn3 = nn.Conv2d(width, 4 * width, 1, bias=False), nn.BatchNorm2d(4 * width)
+        self.downsample = nn.Sequential(nn.Conv2d(c_in, 4 * width, 1, stride, bias=False),
+                                        nn.BatchNorm2d(4 * width))
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        y = self.relu(self.bn1(self.conv1(x)))
+        y = self.relu(self.bn2(self.conv2(y)))
+        return self.relu(self.bn3(self.conv3(y)) + self.downsample(x))
+
+
+def test_resnet_bottleneck_macs_and_module_paths():
+    model = nn.Sequential(Bottleneck(64, 32, 2), Bottleneck(128, 32, 1)).eval()
+    g = from_torch(model, (torch.randn(2, 64, 16, 16),))
+    g.verify()
+    # block 0 (stride 2 on the 3x3): out 8x8. conv1 1x1 64->32 at 16x16; conv2 3x3 32->32 at
+    # 8x8; conv3 1x1 32->128 at 8x8; downsample 1x1 64->128 at 8x8.  block 1 at 8x8: 128->32,
+    # 3x3 32->32, 32->128, downsample 128->128.
+    n = 2
+    block0 = n * (16 * 16 * 64 * 32 + 8 * 8 * 32 * 32 * 9 + 8 * 8 * 32 * 128 + 8 * 8 * 64 * 128)
+    block1 = n * (8 * 8 * 128 * 32 + 8 * 8 * 32 * 32 * 9 + 8 * 8 * 32 * 128 + 8 * 8 * 128 * 128)
+    assert macs(g) == block0 + block1
+    sources = {node.source for node in g}
+    assert {"0.conv1", "0.conv2", "0.downsample.0", "1.bn3"} <= sources
+
+
+class InvertedResidual(nn.Module):
+    def __init__(self, c: int, expand: int):
+        super().__init__()
+        hidden = c * expand
+        self.block = nn.Sequential(
+            nn.Conv2d(c, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6(),
+            nn.Conv2d(hidden, hidden, 3, 1, 1, groups=hidden, bias=False),
+            nn.BatchNorm2d(hidden), nn.ReLU6(),
+            nn.Conv2d(hidden, c, 1, bias=False), nn.BatchNorm2d(c))
+
+    def forward(self, x):
+        return x + self.block(x)
+
+
+def test_mobilenet_depthwise_separable_macs():
+    g = from_torch(InvertedResidual(16, 6).eval(), (torch.randn(1, 16, 14, 14),))
+    # expand 1x1 16->96, depthwise 3x3 on 96 channels (9 MACs per output), project 96->16
+    hw = 14 * 14
+    assert macs(g) == hw * 16 * 96 + hw * 96 * 9 + hw * 96 * 16
+    assert sum(1 for n in g if n.op == "clip") == 2            # ReLU6 -> clip[0, 6]
+
+
+class EncoderBlock(nn.Module):
+    def __init__(self, d: int, heads: int):
+        super().__init__()
+        self.norm1, self.norm2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.attn = nn.MultiheadAttention(d, heads, batch_first=True)
+        self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
+
+    def forward(self, x):
+        h = self.norm1(x)
+        x = x + self.attn(h, h, h, need_weights=False)[0]
+        return x + self.mlp(self.norm2(x))
+
+
+def test_vit_encoder_with_multihead_attention_counts_the_attention_matmuls():
+    d, heads, tokens, batch = 64, 4, 17, 2
+    g = from_torch(EncoderBlock(d, heads).eval(), (torch.randn(batch, tokens, d),))
+    g.verify()
+    projections = batch * tokens * (3 * d * d + d * d)          # in_proj (q, k, v) + out_proj
+    attention = batch * heads * tokens * tokens * (d // heads) * 2   # QK^T and PV
+    mlp = batch * tokens * 2 * d * 4 * d
+    assert macs(g) == projections + attention + mlp
+    assert any(n.op == "attention" and n.source == "attn" for n in g)
+
+
+class Decoder(nn.Module):
+    def __init__(self, vocab: int, d: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.embed = nn.Embedding(vocab, d)
+        self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+        self.norm = nn.RMSNorm(d)
+        self.head = nn.Linear(d, vocab, bias=False)
+
+    def forward(self, ids):
+        x = self.embed(ids)
+        b, s, d = x.shape
+        q, k, v = self.qkv(self.norm(x)).split(d, dim=-1)
+        q, k, v = (t.view(b, s, self.heads, d // self.heads).transpose(1, 2) for t in (q, k, v))
+        a = nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+        x = x + self.proj(a.transpose(1, 2).reshape(b, s, d))
+        return self.head(x)
+
+
+def test_gpt_decoder_with_causal_sdpa_and_symbolic_sequence():
+    vocab, d, heads = 100, 32, 4
+    seq = torch.export.Dim("seq", min=2, max=1024)
+    g = from_torch(Decoder(vocab, d, heads).eval(), (torch.randint(0, vocab, (1, 8)),),
+                   dynamic_shapes=({1: seq},))
+    g.verify()
+    symbol = g.inputs[0].type.shape[1]
+    assert isinstance(symbol, str)                              # the sequence stays symbolic
+    causal = [n for n in g if n.op == "attention"]
+    assert len(causal) == 1 and causal[0].attributes["causal"]
+    s = 48
+    expected = s * (3 * d * d + d * d + d * vocab) + heads * s * s * (d // heads) * 2
+    assert macs(g, **{symbol: s}) == expected
+
+
+class UNetUp(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(32, 16, 2, stride=2)
+        self.conv = nn.Conv2d(32, 16, 3, padding=1)
+
+    def forward(self, x, skip):
+        return torch.relu(self.conv(torch.cat([self.up(x), skip], dim=1)))
+
+
+def test_unet_block_with_transposed_conv():
+    g = from_torch(UNetUp().eval(), (torch.randn(1, 32, 8, 8), torch.randn(1, 16, 16, 16)))
+    g.verify()
+    # transposed 2x2 s2: each of 32·8·8 inputs scatters to 16·4 outputs; then 3x3 32->16 at 16x16
+    assert macs(g) == 32 * 64 * 16 * 4 + 16 * 256 * 32 * 9
+    assert str(g.outputs[0].type) == "f32[1,16,16,16]"
+
+
+def test_weights_attach_when_real_and_stay_absent_on_meta():
+    model = nn.Linear(4, 3)
+    g = from_torch(model, (torch.randn(2, 4),))
+    assert (g.constants["weight"].data == model.weight.detach().numpy()).all()
+    with torch.device("meta"):
+        big = nn.Linear(4096, 4096)
+        g = from_torch(big, (torch.empty(1, 4096),))
+    assert g.constants["weight"].data is None and str(g.constants["weight"].type) == \
+        "f32[4096,4096]"
+
+
+def test_bf16_model_types_and_unmapped_ops_become_opaque_with_a_warning():
+    class Odd(nn.Module):
+        def forward(self, x):
+            return torch.cumsum(x, dim=1) + 1.0
+
+    with pytest.warns(UnmappedOpsWarning, match=r"ops kept as opaque \(unmodeled\): "
+                                                 r"aten.cumsum.default x1"):
+        g = from_torch(Odd(), (torch.randn(2, 5, dtype=torch.bfloat16),))
+    g.verify()
+    opaque = [n for n in g if n.op == "opaque"]
+    assert opaque[0].attributes["target"] == "aten.cumsum.default"
+    assert str(opaque[0].output.type) == "bf16[2,5]"
+    report = nx.compile(g, target="h100")
+    assert report.metrics["unmodeled"] == [opaque[0].name]
+
+
+def test_module_without_example_inputs_is_one_clear_error():
+    with pytest.raises(nx.NexusError, match="needs example_inputs"):
+        from_torch(nn.Linear(2, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        from_torch(nn.Linear(2, 2), (torch.randn(1, 2),))          # fully mapped: no warning
+
+
+def test_compile_takes_a_module_directly():
+    model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4)).eval()
+    report = nx.compile(model, (torch.randn(8, 16),), target="a100")
+    assert report.metrics["macs"] == 8 * (16 * 32 + 32 * 4)
+    assert [m.module for m in report.per_module()][:2] in (["0", "2"], ["2", "0"])
