@@ -28,6 +28,7 @@ from passes.cost import COST_PIPELINE
 
 sys.path.insert(0, os.path.dirname(__file__))
 from ir_scale import build as block_graph  # noqa: E402  (the IR scaling benchmark's graphs)
+from torch_models import resnet50 as torch_resnet50  # noqa: E402
 
 REPEAT = 7
 
@@ -53,41 +54,6 @@ def median_time(fn: Callable[[], object], repeat: int = REPEAT) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
-
-
-def torch_resnet50():
-    """ResNet-50 in plain PyTorch (the torchvision layout), random weights, eval mode."""
-    from torch import nn
-
-    class Bottleneck(nn.Module):
-        def __init__(self, c_in: int, width: int, stride: int):
-            super().__init__()
-            self.conv1, self.bn1 = nn.Conv2d(c_in, width, 1, bias=False), nn.BatchNorm2d(width)
-            self.conv2 = nn.Conv2d(width, width, 3, stride, 1, bias=False)
-            self.bn2 = nn.BatchNorm2d(width)
-            self.conv3 = nn.Conv2d(width, width * 4, 1, bias=False)
-            self.bn3 = nn.BatchNorm2d(width * 4)
-            self.relu = nn.ReLU()
-            self.downsample = nn.Sequential(nn.Conv2d(c_in, width * 4, 1, stride, bias=False),
-                                            nn.BatchNorm2d(width * 4)) \
-                if stride != 1 or c_in != width * 4 else None
-
-        def forward(self, x):
-            y = self.relu(self.bn1(self.conv1(x)))
-            y = self.relu(self.bn2(self.conv2(y)))
-            y = self.bn3(self.conv3(y))
-            return self.relu(y + (self.downsample(x) if self.downsample is not None else x))
-
-    layers, c_in = [], 64
-    for blocks, width, stride in zip((3, 4, 6, 3), (64, 128, 256, 512), (1, 2, 2, 2)):
-        stage = []
-        for b in range(blocks):
-            stage.append(Bottleneck(c_in, width, stride if b == 0 else 1))
-            c_in = width * 4
-        layers.append(nn.Sequential(*stage))
-    return nn.Sequential(nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
-                         nn.MaxPool2d(3, 2, 1), *layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                         nn.Linear(2048, 1000)).eval()
 
 
 def peers() -> list[tuple[str, float, str]]:
