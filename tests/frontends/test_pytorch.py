@@ -1,7 +1,9 @@
 """PyTorch frontend on architectures built here (random weights); MAC counts against formulas
 written out from each architecture's sizes."""
 
+import sys
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -12,26 +14,12 @@ from torch import nn  # noqa: E402
 import nexus_ir as nx  # noqa: E402
 from frontends.pytorch import UnmappedOpsWarning, from_torch  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from torch_models import Bottleneck, EncoderBlock, InvertedResidual  # noqa: E402
+
 
 def macs(graph: nx.Graph, **bindings: int) -> int:
     return nx.compile(graph, target="h100", bindings=bindings).metrics["macs"]
-
-
-class Bottleneck(nn.Module):
-    def __init__(self, c_in: int, width: int, stride: int):
-        super().__init__()
-        self.conv1, self.bn1 = nn.Conv2d(c_in, width, 1, bias=False), nn.BatchNorm2d(width)
-        self.conv2 = nn.Conv2d(width, width, 3, stride, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(width)
-        self.conv3, self.bn3 = nn.Conv2d(width, 4 * width, 1, bias=False), nn.BatchNorm2d(4 * width)
-        self.downsample = nn.Sequential(nn.Conv2d(c_in, 4 * width, 1, stride, bias=False),
-                                        nn.BatchNorm2d(4 * width))
-        self.relu = nn.ReLU()
-
-    def forward(self, x):
-        y = self.relu(self.bn1(self.conv1(x)))
-        y = self.relu(self.bn2(self.conv2(y)))
-        return self.relu(self.bn3(self.conv3(y)) + self.downsample(x))
 
 
 def test_resnet_bottleneck_macs_and_module_paths():
@@ -40,48 +28,22 @@ def test_resnet_bottleneck_macs_and_module_paths():
     g.verify()
     # block 0 (stride 2 on the 3x3): out 8x8. conv1 1x1 64->32 at 16x16; conv2 3x3 32->32 at
     # 8x8; conv3 1x1 32->128 at 8x8; downsample 1x1 64->128 at 8x8.  block 1 at 8x8: 128->32,
-    # 3x3 32->32, 32->128, downsample 128->128.
+    # 3x3 32->32, 32->128, and an identity shortcut (no downsample).
     n = 2
     block0 = n * (16 * 16 * 64 * 32 + 8 * 8 * 32 * 32 * 9 + 8 * 8 * 32 * 128 + 8 * 8 * 64 * 128)
-    block1 = n * (8 * 8 * 128 * 32 + 8 * 8 * 32 * 32 * 9 + 8 * 8 * 32 * 128 + 8 * 8 * 128 * 128)
+    block1 = n * (8 * 8 * 128 * 32 + 8 * 8 * 32 * 32 * 9 + 8 * 8 * 32 * 128)
     assert macs(g) == block0 + block1
     sources = {node.source for node in g}
     assert {"0.conv1", "0.conv2", "0.downsample.0", "1.bn3"} <= sources
-
-
-class InvertedResidual(nn.Module):
-    def __init__(self, c: int, expand: int):
-        super().__init__()
-        hidden = c * expand
-        self.block = nn.Sequential(
-            nn.Conv2d(c, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6(),
-            nn.Conv2d(hidden, hidden, 3, 1, 1, groups=hidden, bias=False),
-            nn.BatchNorm2d(hidden), nn.ReLU6(),
-            nn.Conv2d(hidden, c, 1, bias=False), nn.BatchNorm2d(c))
-
-    def forward(self, x):
-        return x + self.block(x)
+    assert not any(s.startswith("1.downsample") for s in sources)
 
 
 def test_mobilenet_depthwise_separable_macs():
-    g = from_torch(InvertedResidual(16, 6).eval(), (torch.randn(1, 16, 14, 14),))
+    g = from_torch(InvertedResidual(16, 16, 1, 6).eval(), (torch.randn(1, 16, 14, 14),))
     # expand 1x1 16->96, depthwise 3x3 on 96 channels (9 MACs per output), project 96->16
     hw = 14 * 14
     assert macs(g) == hw * 16 * 96 + hw * 96 * 9 + hw * 96 * 16
     assert sum(1 for n in g if n.op == "clip") == 2            # ReLU6 -> clip[0, 6]
-
-
-class EncoderBlock(nn.Module):
-    def __init__(self, d: int, heads: int):
-        super().__init__()
-        self.norm1, self.norm2 = nn.LayerNorm(d), nn.LayerNorm(d)
-        self.attn = nn.MultiheadAttention(d, heads, batch_first=True)
-        self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
-
-    def forward(self, x):
-        h = self.norm1(x)
-        x = x + self.attn(h, h, h, need_weights=False)[0]
-        return x + self.mlp(self.norm2(x))
 
 
 def test_vit_encoder_with_multihead_attention_counts_the_attention_matmuls():
