@@ -354,6 +354,30 @@ def _sdpa(lw, a, kw, node):
                  enable_gqa=bool(kw.get("enable_gqa", False)))
 
 
+@aten("lstm", "gru", "rnn_tanh", "rnn_relu")
+def _recurrent(lw, a, kw, node):
+    """aten.{lstm,gru,rnn_*}.input(x, hx, params, has_biases, layers, dropout, train, bidir,
+    batch_first)."""
+    mode = node.target.__name__.split(".")[0]
+    states = list(a[1]) if isinstance(a[1], (list, tuple)) else [a[1]]
+    has_biases, layers, _, _, bidirectional, batch_first = a[3:9]
+    hidden = node.meta["val"][1].shape[-1]
+    return lw.op("recurrent", a[0], *states, *a[2], mode=mode, hidden_size=int(hidden),
+                 num_layers=layers, bidirectional=bool(bidirectional),
+                 batch_first=bool(batch_first), has_biases=bool(has_biases))
+
+
+@aten("zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "new_zeros", "new_ones")
+def _filled(lw, a, kw, node):
+    """A tensor filled with one value: a constant with its data when the shape is static."""
+    type_ = tensor_type(node.meta["val"])
+    name = node.target.__name__.split(".")[0]
+    value = 0.0 if "zeros" in name else 1.0 if "ones" in name else float(a[1])
+    data = np.full([int(d) for d in type_.shape], value, dtype=np.float32 if type_.dtype.is_float
+                   else np.int64) if type_.is_static else None
+    return lw.graph.add_constant(lw.graph.fresh_name(name), data, type_)
+
+
 @aten("embedding")
 def _embedding(lw, a, kw, node):
     return lw.op("embedding", a[0], a[1])
@@ -547,6 +571,8 @@ def from_torch(model: Any, example_inputs: Sequence[Any] | None = None, *,
     if example_inputs is None:
         raise NexusError("a PyTorch module needs example_inputs (a tuple of tensors; meta "
                          "tensors are fine) to be exported")
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # Every nn.RNN/LSTM/GRU export warns about its _flat_weights attribute; it is harmless.
+        warnings.filterwarnings("ignore", message=r"The tensor attributes .*_flat_weights")
         program = torch.export.export(model, tuple(example_inputs), dynamic_shapes=dynamic_shapes)
     return from_exported(program, name or type(model).__name__)

@@ -360,6 +360,41 @@ def _attention(node: Node) -> Counts:
     return counts + softmax_counts(q.dtype, b * lq, lk)
 
 
+# ----------------------------------------------------------------------------- recurrent layers
+RECURRENT_STEP: dict[str, dict[str, int]] = {
+    # per hidden unit and step: sum the two gate products (G adds), 3 sigmoid and 2 tanh,
+    # c = f·c + i·g (2 mul, 1 add), h = o·tanh(c) (1 mul)
+    "lstm": {"add": 4 + 1, "exp": 3, "div": 3, "tanh": 2, "mul": 3},
+    # r and z: sum products (2 add), 2 sigmoid; n = tanh(x_n + r·h_n) (1 mul, 1 add, 1 tanh);
+    # h = (1 - z)·n + z·h (2 add, 2 mul)
+    "gru": {"add": 2 + 2 + 1 + 2, "exp": 2, "div": 2, "tanh": 1, "mul": 3},
+    "rnn_tanh": {"add": 1, "tanh": 1},
+    "rnn_relu": {"add": 1, "max": 1},
+}
+"""Elementwise work per hidden unit per step (sigmoid = exp, add, div: its add is included)."""
+
+
+@lowering_rule("recurrent")
+def _recurrent(node: Node) -> Counts:
+    """Per time step, batch element, layer and direction: the gate products
+    ``G·H·(I_l + H)`` MACs (G = 4 LSTM, 3 GRU, 1 RNN; ``I_l`` the layer's input size), two bias
+    adds per gate unit (``2·G·H``) when biased, and the elementwise gate arithmetic of
+    ``RECURRENT_STEP`` per hidden unit."""
+    from nexus_ir.ops.recurrent import GATES
+    a, x = node.attributes, node.inputs[0].type
+    h, dirs, gates = a["hidden_size"], 2 if a["bidirectional"] else 1, GATES[a["mode"]]
+    steps, batch = (x.shape[1], x.shape[0]) if a["batch_first"] else (x.shape[0], x.shape[1])
+    runs = steps * batch * dirs
+    counts = Counts()
+    for layer in range(a["num_layers"]):
+        size_in = x.shape[2] if layer == 0 else dirs * h
+        counts += macs(x.dtype, gates * h * (size_in + h)) * runs
+    per_unit = dict(RECURRENT_STEP[a["mode"]])
+    if a["has_biases"]:
+        per_unit["add"] += 2 * gates
+    return counts + Counts.of(x.dtype, **per_unit) * (runs * h * a["num_layers"])
+
+
 # ----------------------------------------------------------------------------- data movement
 @lowering_rule(*VIEW_OPS, "transpose", "concat", "split", "slice", "pad", "embedding", "gather")
 def _movement(node: Node) -> Counts:

@@ -149,3 +149,25 @@ def test_compile_takes_a_module_directly():
     report = nx.compile(model, (torch.randn(8, 16),), target="a100")
     assert report.metrics["macs"] == 8 * (16 * 32 + 32 * 4)
     assert [m.module for m in report.per_module()][:2] in (["0", "2"], ["2", "0"])
+
+
+class Classifier(nn.Module):
+    def __init__(self, cell: type, features: int, hidden: int, classes: int):
+        super().__init__()
+        self.rnn = cell(features, hidden, num_layers=2, batch_first=True)
+        self.head = nn.Linear(hidden, classes)
+
+    def forward(self, x):
+        return self.head(self.rnn(x)[0][:, -1])
+
+
+@pytest.mark.parametrize("cell,gates", [(nn.LSTM, 4), (nn.GRU, 3)])
+def test_lstm_and_gru_classifiers_cost_every_time_step(cell, gates):
+    batch, steps, features, hidden, classes = 4, 9, 12, 20, 3
+    g = from_torch(Classifier(cell, features, hidden, classes).eval(),
+                   (torch.randn(batch, steps, features),))
+    g.verify()
+    recurrent = [n for n in g if n.op == "recurrent"]
+    assert len(recurrent) == 1 and recurrent[0].source == "rnn"
+    per_step = gates * hidden * (features + hidden) + gates * hidden * (hidden + hidden)
+    assert macs(g) == batch * steps * per_step + batch * hidden * classes

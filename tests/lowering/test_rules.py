@@ -123,3 +123,16 @@ def test_quantize_and_linear_models():
 def test_symbolic_shapes_must_be_bound_first():
     with pytest.raises(nx.ShapeError, match=r"symbolic shape f32\[b,4\]; bind \['b'\]"):
         lower(node("relu", "f32[b,4]"))
+
+
+def test_recurrent_layers_cost_per_time_step():
+    # 1-layer unidirectional LSTM, T=7, B=2, I=3, H=5, biased: per step and batch element
+    # 4·5·(3+5) MACs; per hidden unit 5 adds + 8 bias adds, 3 exp, 3 div, 2 tanh, 3 mul
+    g = nx.Graph()
+    inputs = [g.add_input(f"v{i}", t) for i, t in enumerate(
+        ["f32[7,2,3]", "f32[1,2,5]", "f32[1,2,5]", "f32[20,3]", "f32[20,5]", "f32[20]",
+         "f32[20]"])]
+    lstm = g.add_node("recurrent", inputs, {"mode": "lstm", "hidden_size": 5})
+    units = 7 * 2 * 5
+    assert lower(lstm) == Counts.of("f32", fma=7 * 2 * 4 * 5 * 8, add=13 * units,
+                                    exp=3 * units, div=3 * units, tanh=2 * units, mul=3 * units)

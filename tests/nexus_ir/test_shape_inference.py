@@ -326,6 +326,25 @@ def test_opaque_needs_explicit_types_and_keeps_attributes():
     assert n.attributes["k"] == 3 and str(n.output.type) == "f32[3,2]"
 
 
+def test_recurrent_layers():
+    # 2-layer bidirectional LSTM, I=8, H=16, batch_first: weights per layer/direction
+    # w_ih [64, I_l], w_hh [64, 16], b_ih, b_hh [64]; I_1 = 2·16
+    weights = []
+    for layer in range(2):
+        for _ in range(2):
+            weights += [f"f32[64,{8 if layer == 0 else 32}]", "f32[64,16]", "f32[64]", "f32[64]"]
+    assert infer("recurrent", "f32[3,5,8]", "f32[4,3,16]", "f32[4,3,16]", *weights, mode="lstm",
+                 hidden_size=16, num_layers=2, bidirectional=True, batch_first=True) == \
+        "f32[3,5,32], f32[4,3,16], f32[4,3,16]"
+    # a GRU over [T, B, I] without biases: y [T, B, H], h_n [1, B, H]
+    assert infer("recurrent", "f32[t,2,4]", "f32[1,2,6]", "f32[18,4]", "f32[18,6]", mode="gru",
+                 hidden_size=6, has_biases=False) == "f32[t,2,6], f32[1,2,6]"
+    rejects("recurrent", "f32[t,2,4]", "f32[1,2,6]", "f32[18,5]", "f32[18,6]", mode="gru",
+            hidden_size=6, has_biases=False, match=r"layer 0 weight shape differs from \[18, 4\]")
+    rejects("recurrent", "f32[t,2,4]", "f32[1,2,6]", "f32[18,4]", "f32[18,6]", mode="lstm",
+            hidden_size=6, has_biases=False, match="unidirectional lstm takes 5 inputs, got 4")
+
+
 def test_every_registered_op_has_an_inference_case():
     """Runs last in this module: adding an op without a test here fails."""
     missing = sorted(set(nx.registered_ops()) - COVERED)
