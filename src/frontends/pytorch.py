@@ -378,6 +378,37 @@ def _filled(lw, a, kw, node):
     return lw.graph.add_constant(lw.graph.fresh_name(name), data, type_)
 
 
+def _qparams(lw: Lowering, scale: Any, zero_point: Any, qdtype: Any) -> list[Value]:
+    """Scale and zero point as IR values: Python numbers become scalar constants."""
+    if not isinstance(scale, Value):
+        scale = lw.graph.add_constant(lw.graph.fresh_name("scale"),
+                                      np.array(scale, dtype=np.float32))
+    if not isinstance(zero_point, Value):
+        zero_point = lw.graph.add_constant(lw.graph.fresh_name("zero_point"),
+                                           np.array(zero_point, dtype=np.int64),
+                                           TensorType([], TORCH_DTYPES[str(qdtype)]))
+    return [scale, zero_point]
+
+
+@aten("quantize_per_tensor", "quantize_per_channel")
+def _quantize(lw, a, kw, node):
+    """quantized_decomposed.quantize_per_{tensor,channel} (what PT2E's convert emits)."""
+    per_channel = node.target.__name__.startswith("quantize_per_channel")
+    qdtype = a[6] if per_channel else a[5]
+    params = _qparams(lw, a[1], a[2], qdtype)
+    return lw.op("quantize", a[0], *params, axis=a[3] if per_channel else None,
+                 to=TORCH_DTYPES[str(qdtype)])
+
+
+@aten("dequantize_per_tensor", "dequantize_per_channel")
+def _dequantize(lw, a, kw, node):
+    per_channel = node.target.__name__.startswith("dequantize_per_channel")
+    qdtype = a[6] if per_channel else a[5]
+    params = _qparams(lw, a[1], a[2], qdtype)
+    return lw.op("dequantize", a[0], *params, axis=a[3] if per_channel else None,
+                 to=tensor_type(node.meta["val"]).dtype)
+
+
 @aten("embedding")
 def _embedding(lw, a, kw, node):
     return lw.op("embedding", a[0], a[1])

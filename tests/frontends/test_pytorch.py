@@ -171,3 +171,36 @@ def test_lstm_and_gru_classifiers_cost_every_time_step(cell, gates):
     assert len(recurrent) == 1 and recurrent[0].source == "rnn"
     per_step = gates * hidden * (features + hidden) + gates * hidden * (hidden + hidden)
     assert macs(g) == batch * steps * per_step + batch * hidden * classes
+
+
+class Int8MLP(nn.Module):
+    """An MLP in the form PT2E's convert_pt2e leaves it: int8 per-channel weights dequantized
+    for each linear, activations quantized and dequantized per tensor around it."""
+
+    def __init__(self):
+        super().__init__()
+        import torch.ao.quantization.fx._decomposed  # noqa: F401  (registers the ops)
+        self.register_buffer("w1", torch.randint(-127, 127, (16, 8), dtype=torch.int8))
+        self.register_buffer("s1", torch.rand(16) / 100)
+        self.register_buffer("z1", torch.zeros(16, dtype=torch.int64))
+        self.b1 = nn.Parameter(torch.zeros(16))
+
+    def forward(self, x):
+        qd = torch.ops.quantized_decomposed
+        xq = qd.quantize_per_tensor(x, 0.05, 0, -128, 127, torch.int8)
+        xf = qd.dequantize_per_tensor(xq, 0.05, 0, -128, 127, torch.int8)
+        w = qd.dequantize_per_channel(self.w1, self.s1, self.z1, 0, -127, 127, torch.int8)
+        return torch.relu(nn.functional.linear(xf, w, self.b1))
+
+
+def test_pt2e_quantize_dequantize_ops_map_to_ir_with_int8_types():
+    g = from_torch(Int8MLP().eval(), (torch.randn(4, 8),))
+    g.verify()
+    ops = [n.op for n in g]
+    assert ops[:3] == ["quantize", "dequantize", "dequantize"]
+    quantize = next(n for n in g if n.op == "quantize")
+    assert str(quantize.output.type) == "i8[4,8]" and quantize.attributes["axis"] is None
+    weight = [n for n in g if n.op == "dequantize"][1]
+    assert str(weight.inputs[0].type) == "i8[16,8]" and weight.attributes["axis"] == 0
+    assert str(weight.output.type) == "f32[16,8]"
+    assert macs(g) == 4 * 16 * 8
