@@ -108,6 +108,46 @@ def vit_b16() -> nn.Module:
     return ViT().eval()
 
 
+class DecoderBlock(nn.Module):
+    """Llama-style block: RMSNorm, GQA attention with causal SDPA, SwiGLU MLP, no biases."""
+
+    def __init__(self, d: int, ffn: int, heads: int, kv_heads: int):
+        super().__init__()
+        self.heads, self.kv_heads, self.head_dim = heads, kv_heads, d // heads
+        self.norm1, self.norm2 = nn.RMSNorm(d), nn.RMSNorm(d)
+        self.q, self.o = nn.Linear(d, d, bias=False), nn.Linear(d, d, bias=False)
+        self.k = nn.Linear(d, kv_heads * self.head_dim, bias=False)
+        self.v = nn.Linear(d, kv_heads * self.head_dim, bias=False)
+        self.gate, self.up = nn.Linear(d, ffn, bias=False), nn.Linear(d, ffn, bias=False)
+        self.down = nn.Linear(ffn, d, bias=False)
+
+    def forward(self, x):
+        b, t, d = x.shape
+        h = self.norm1(x)
+        q = self.q(h).view(b, t, self.heads, self.head_dim).transpose(1, 2)
+        k = self.k(h).view(b, t, self.kv_heads, self.head_dim).transpose(1, 2)
+        v = self.v(h).view(b, t, self.kv_heads, self.head_dim).transpose(1, 2)
+        a = nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+        x = x + self.o(a.transpose(1, 2).reshape(b, t, d))
+        h = self.norm2(x)
+        return x + self.down(nn.functional.silu(self.gate(h)) * self.up(h))
+
+
+class DecoderLM(nn.Module):
+    """Llama-3-8B shape by default: 32 layers, d 4096, SwiGLU 14336, 32/8 heads, 128256 vocab."""
+
+    def __init__(self, layers: int = 32, d: int = 4096, ffn: int = 14336, heads: int = 32,
+                 kv_heads: int = 8, vocab: int = 128256):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, d)
+        self.layers = nn.Sequential(*[DecoderBlock(d, ffn, heads, kv_heads)
+                                      for _ in range(layers)])
+        self.norm, self.head = nn.RMSNorm(d), nn.Linear(d, vocab, bias=False)
+
+    def forward(self, ids):
+        return self.head(self.norm(self.layers(self.embed(ids))))
+
+
 MODELS = {"ResNet-50": (resnet50, 4.09e9), "MobileNetV2": (mobilenet_v2, 0.30e9),
           "ViT-B/16": (vit_b16, 17.56e9)}
 """Name → (builder, published MACs at 224x224, batch 1)."""

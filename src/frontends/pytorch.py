@@ -578,7 +578,12 @@ def from_exported(program: Any, name: str = "model") -> Graph:
 
 
 def _constant(graph: Graph, target: str, fake: Any, real: Any) -> Value:
-    """A weight: data attached when the tensor is real, absent on the meta device."""
+    """A weight: data attached when the tensor is real, absent on the meta device.
+
+    The data is a read-only numpy view of the module's own CPU tensor, not a copy (copying made
+    lowering slower than the export itself): lower the module after it is trained. Types numpy
+    lacks (bf16, f16 here for uniformity) are converted to float32 numbers, and f8 data is left
+    out (the type still records it)."""
     type_ = tensor_type(fake)
     data = None
     if real is not None and not real.is_meta:
@@ -586,8 +591,9 @@ def _constant(graph: Graph, target: str, fake: Any, real: Any) -> Value:
         if str(tensor.dtype) in ("torch.bfloat16", "torch.float16") or \
                 dtype(type_.dtype).bits < 8:
             tensor = tensor.float()
-        data = tensor.numpy() if str(tensor.dtype) not in ("torch.float8_e4m3fn",
-                                                           "torch.float8_e5m2") else None
+        if str(tensor.dtype) not in ("torch.float8_e4m3fn", "torch.float8_e5m2"):
+            data = tensor.numpy()
+            data.setflags(write=False)
     return graph.add_constant(target, data, type_)
 
 

@@ -5,6 +5,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="the PyTorch frontend needs torch (.ci/run installs "
@@ -113,6 +114,8 @@ def test_weights_attach_when_real_and_stay_absent_on_meta():
     model = nn.Linear(4, 3)
     g = from_torch(model, (torch.randn(2, 4),))
     assert (g.constants["weight"].data == model.weight.detach().numpy()).all()
+    assert not g.constants["weight"].data.flags.writeable          # a read-only view, no copy
+    assert np.shares_memory(g.constants["weight"].data, model.weight.detach().numpy())
     with torch.device("meta"):
         big = nn.Linear(4096, 4096)
         g = from_torch(big, (torch.empty(1, 4096),))
