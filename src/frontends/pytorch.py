@@ -290,7 +290,7 @@ def _batch_norm(lw, a, kw, node):
     return lw.op("batch_norm", x, w, b, mean, var, eps=eps)
 
 
-@aten("layer_norm")
+@aten("layer_norm", "native_layer_norm")
 def _layer_norm(lw, a, kw, node):
     x, shape = a[0], list(a[1])
     params = [v for v in a[2:4] if isinstance(v, Value)]
@@ -313,6 +313,13 @@ def _group_norm(lw, a, kw, node):
                  eps=float(a[4]) if len(a) > 4 else 1e-5)
 
 
+@aten("native_group_norm")
+def _native_group_norm(lw, a, kw, node):
+    """native_group_norm(x, weight, bias, N, C, HxW, groups, eps)."""
+    params = [v for v in a[1:3] if isinstance(v, Value)]
+    return lw.op("group_norm", a[0], *params, num_groups=a[6], eps=float(a[7]))
+
+
 @aten("softmax", "_softmax", "_safe_softmax")
 def _softmax(lw, a, kw, node):
     return lw.op("softmax", a[0], axis=a[1])
@@ -333,7 +340,8 @@ def _reduce(ir_op: str) -> Handler:
 
 ATEN.update({"mean": _reduce("reduce_mean"), "sum": _reduce("reduce_sum"),
              "amax": _reduce("reduce_max"), "amin": _reduce("reduce_min"),
-             "prod": _reduce("reduce_prod")})
+             "prod": _reduce("reduce_prod"), "any": _reduce("reduce_max"),
+             "all": _reduce("reduce_min")})
 
 
 @aten("argmax", "argmin")
@@ -367,14 +375,23 @@ def _recurrent(lw, a, kw, node):
                  batch_first=bool(batch_first), has_biases=bool(has_biases))
 
 
-@aten("zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "new_zeros", "new_ones")
-def _filled(lw, a, kw, node):
-    """A tensor filled with one value: a constant with its data when the shape is static."""
+@aten("zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "new_zeros", "new_ones",
+      "scalar_tensor", "arange")
+def _generated(lw, a, kw, node):
+    """A tensor made from its arguments alone (filled, a scalar, a range): a constant holding its
+    values when the shape is static, its type alone when symbolic."""
     type_ = tensor_type(node.meta["val"])
     name = node.target.__name__.split(".")[0]
-    value = 0.0 if "zeros" in name else 1.0 if "ones" in name else float(a[1])
-    data = np.full([int(d) for d in type_.shape], value, dtype=np.float32 if type_.dtype.is_float
-                   else np.int64) if type_.is_static else None
+    data = None
+    if type_.is_static:
+        numbers = np.float32 if type_.dtype.is_float else np.int64
+        if name == "arange":
+            bounds = [x for x in a if isinstance(x, (int, float))]
+            data = np.arange(*(bounds if len(bounds) > 1 else [0, *bounds]), dtype=numbers)
+        else:
+            value = 0 if "zeros" in name else 1 if "ones" in name else \
+                a[0] if name == "scalar_tensor" else a[1]
+            data = np.full([int(d) for d in type_.shape], value, dtype=numbers)
     return lw.graph.add_constant(lw.graph.fresh_name(name), data, type_)
 
 
@@ -524,6 +541,24 @@ def _opaque(lw: Lowering, node: Any, args: Sequence[Any]) -> Any:
     return out.outputs if many else out.outputs[0]
 
 
+def _auxiliary_outputs(lw: Lowering, node: Any, args: Sequence[Any]) -> list[Any]:
+    """Outputs after the first of an op the handler lowered to one value (a norm's saved mean
+    and rstd, a max pool's indices). Unread ones are dropped; a read one becomes an ``opaque``
+    node, so whatever consumes it is reported, never costed as zero."""
+    read = {user.args[1] for user in node.users if user.target is operator.getitem}
+    outputs: list[Any] = []
+    for index, fake in enumerate(node.meta["val"][1:], start=1):
+        if index not in read or not hasattr(fake, "shape"):
+            outputs.append(None)
+            continue
+        name = f"{node.target} output {index}"
+        lw.unmapped[name] = lw.unmapped.get(name, 0) + 1
+        inputs = [v for v in _flatten(args) if isinstance(v, Value)]
+        outputs.append(lw.graph.add_node("opaque", inputs, {"target": name}, source=lw.source,
+                                         output_types=[tensor_type(fake)]).outputs[0])
+    return outputs
+
+
 def _flatten(items: Any) -> list[Any]:
     if isinstance(items, (list, tuple)):
         return [x for item in items for x in _flatten(item)]
@@ -568,8 +603,13 @@ def from_exported(program: Any, name: str = "model") -> Graph:
             lw.values[node.name] = _dim(node.meta["val"])     # size arithmetic, not a tensor op
             continue
         handler = _handler(node.target)
-        lw.values[node.name] = handler(lw, args, kwargs, node) if handler else \
-            _opaque(lw, node, args)
+        if handler is None:
+            lw.values[node.name] = _opaque(lw, node, args)
+            continue
+        result = handler(lw, args, kwargs, node)
+        if isinstance(node.meta.get("val"), (list, tuple)) and isinstance(result, Value):
+            result = (result, *_auxiliary_outputs(lw, node, args))
+        lw.values[node.name] = result
     if lw.unmapped:
         listed = ", ".join(f"{k} x{v}" for k, v in sorted(lw.unmapped.items()))
         warnings.warn(f"ops kept as opaque (unmodeled): {listed}", UnmappedOpsWarning,

@@ -207,3 +207,21 @@ def test_pt2e_quantize_dequantize_ops_map_to_ir_with_int8_types():
     assert str(weight.inputs[0].type) == "i8[16,8]" and weight.attributes["axis"] == 0
     assert str(weight.output.type) == "f32[16,8]"
     assert macs(g) == 4 * 16 * 8
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")       # raised inside run_decompositions
+@pytest.mark.parametrize("build,inputs", [
+    (lambda: EncoderBlock(32, 4), lambda: (torch.randn(2, 9, 32),)),
+    (lambda: Decoder(50, 32, 4), lambda: (torch.randint(0, 50, (1, 12)),)),
+    (lambda: nn.Sequential(Bottleneck(16, 8, 2), nn.GroupNorm(4, 32)), lambda: (
+        torch.randn(1, 16, 8, 8),)),
+])
+def test_decomposed_programs_lower_to_the_same_macs_with_nothing_unmapped(build, inputs):
+    from frontends.pytorch import from_exported
+    program = torch.export.export(build().eval(), inputs())
+    before = macs(from_exported(program))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnmappedOpsWarning)
+        graph = from_exported(program.run_decompositions())
+    graph.verify()
+    assert macs(graph) == before
