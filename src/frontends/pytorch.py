@@ -653,3 +653,19 @@ def from_torch(model: Any, example_inputs: Sequence[Any] | None = None, *,
         warnings.filterwarnings("ignore", message=r"The tensor attributes .*_flat_weights")
         program = torch.export.export(model, tuple(example_inputs), dynamic_shapes=dynamic_shapes)
     return from_exported(program, name or type(model).__name__)
+
+
+def load_pt2(path: str, trust_pickle: bool = False) -> Graph:
+    """Lower a saved ``.pt2`` ExportedProgram. ``torch.export.load`` unpickles the file's weights
+    and constants (``weights_only=False``), which can run code, so it needs ``trust_pickle``."""
+    from pathlib import Path
+
+    import torch
+
+    if not trust_pickle:
+        raise NexusError(f"{path}: loading a .pt2 file unpickles its weights and constants, "
+                         "which can run code; pass trust_pickle=True (CLI: --trust-pickle) only "
+                         "for files you trust")
+    if not Path(path).exists():
+        raise NexusError(f"model file {path} does not exist")
+    return from_exported(torch.export.load(path), Path(path).stem)

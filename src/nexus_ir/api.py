@@ -30,9 +30,11 @@ def _is_torch_model(model: Any) -> bool:
                                                     torch.export.ExportedProgram))
 
 
-def load_graph(model_or_path: Any, example_inputs: Any = None) -> Graph:
-    """A Graph from a Graph, a PyTorch module (with example inputs) or ExportedProgram, a NEXUS
-    graph ``.json`` file, or ``example:NAME``."""
+def load_graph(model_or_path: Any, example_inputs: Any = None, trust_pickle: bool = False
+               ) -> Graph:
+    """A Graph from a Graph, a PyTorch module (with example inputs) or ExportedProgram, a saved
+    ``.pt2`` program (only with ``trust_pickle``: loading it unpickles), a NEXUS graph ``.json``
+    file, or ``example:NAME``."""
     if isinstance(model_or_path, Graph):
         return model_or_path
     if _is_torch_model(model_or_path):
@@ -43,14 +45,17 @@ def load_graph(model_or_path: Any, example_inputs: Any = None) -> Graph:
         if text.startswith("example:"):
             return example_graph(text.removeprefix("example:"))
         path = Path(text)
+        if path.suffix == ".pt2":
+            from frontends.pytorch import load_pt2
+            return load_pt2(text, trust_pickle)
         if path.suffix == ".json":
             if not path.exists():
                 raise NexusError(f"model file {path} does not exist")
             return Graph.from_json(path.read_text())
     raise NexusError(
         f"cannot compile {model_or_path!r}: this version takes a nexus_ir.Graph, a PyTorch "
-        "nn.Module or ExportedProgram, a NEXUS graph .json file or example:NAME; the ONNX, "
-        "scikit-learn and XGBoost frontends are tracked in their own issues")
+        "nn.Module or ExportedProgram, a .pt2 file, a NEXUS graph .json file or example:NAME; "
+        "the ONNX, scikit-learn and XGBoost frontends are tracked in their own issues")
 
 
 def bindings_from_inputs(graph: Graph, example_inputs: Mapping[str, Any]) -> dict[str, int]:
@@ -80,19 +85,21 @@ def bindings_from_inputs(graph: Graph, example_inputs: Mapping[str, Any]) -> dic
 
 def compile(model_or_path: Graph | str | Path, example_inputs: Mapping[str, Any] | None = None,
             target: Any = "h100", *, bindings: Mapping[str, int] | None = None,
-            capability: float | None = None, output_units: int | None = None) -> EnergyReport:
+            capability: float | None = None, output_units: int | None = None,
+            trust_pickle: bool = False) -> EnergyReport:
     """Cost a model on a hardware target and return its ``EnergyReport``.
 
     A PyTorch module is exported with ``example_inputs`` (a tuple of tensors). For a Graph,
     symbolic dims are bound by ``bindings`` (``{"batch": 1}``) and/or read off
-    ``example_inputs`` (``{input name: array or shape}``). ``capability`` (accuracy, F1, …)
+    ``example_inputs`` (``{input name: array or shape}``). ``trust_pickle`` allows loading files
+    that unpickle (``.pt2``). ``capability`` (accuracy, F1, …)
     enables ECU and CpTO; ``output_units`` overrides the tokens/samples per inference.
     """
     from passes import PassManager
     from passes.cost import COST_PIPELINE, build_report
 
     from_torch = _is_torch_model(model_or_path)
-    graph = load_graph(model_or_path, example_inputs)
+    graph = load_graph(model_or_path, example_inputs, trust_pickle)
     graph.verify()
     bound = {} if from_torch else bindings_from_inputs(graph, example_inputs or {})
     bound.update(bindings or {})

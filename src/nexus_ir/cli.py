@@ -34,7 +34,8 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     from .api import compile as compile_model
 
     report = compile_model(args.model, target=args.target, bindings=_parse_bindings(args.bind),
-                           capability=args.capability, output_units=args.output_units)
+                           capability=args.capability, output_units=args.output_units,
+                           trust_pickle=args.trust_pickle)
     text = report.to_json() + "\n" if args.format == "json" else str(report) + "\n"
     if args.output:
         with open(args.output, "w") as f:
@@ -93,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Compile a model to an energy report: primitive ops, "
                                         "transistor operations, bytes per memory level, time and "
                                         "joules on the target, and the six NEXUS metrics.")
-    comp.add_argument("model", help="a NEXUS graph .json file or example:NAME (e.g. example:cnn)")
+    comp.add_argument("model", help="a .pt2 program, a NEXUS graph .json file, or example:NAME "
+                                     "(e.g. example:cnn)")
     comp.add_argument("--target", default="h100",
                       help="bundled target name or .toml path (default: h100)")
     comp.add_argument("--bind", nargs="*", default=[], metavar="NAME=SIZE",
@@ -104,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--output-units", type=int, default=None,
                       help="tokens or samples per inference (default: from the output shape)")
     comp.add_argument("-o", "--output", default=None, help="write the report to this file")
+    comp.add_argument("--trust-pickle", action="store_true",
+                      help="allow model files whose loading unpickles (.pt2): only for files you "
+                           "trust, since unpickling can run code")
     comp.set_defaults(handler=_cmd_compile)
 
     targets = verbs.add_parser("targets", help="list hardware targets, or show one with "

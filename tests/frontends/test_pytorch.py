@@ -225,3 +225,22 @@ def test_decomposed_programs_lower_to_the_same_macs_with_nothing_unmapped(build,
         graph = from_exported(program.run_decompositions())
     graph.verify()
     assert macs(graph) == before
+
+
+def test_pt2_files_load_only_when_trusted(tmp_path):
+    import subprocess
+    model = nn.Sequential(nn.Linear(6, 10), nn.ReLU(), nn.Linear(10, 2)).eval()
+    path = tmp_path / "mlp.pt2"
+    torch.export.save(torch.export.export(model, (torch.randn(3, 6),)), str(path))
+    with pytest.raises(nx.NexusError, match=r"mlp.pt2: loading a .pt2 file unpickles its "
+                                            r"weights and constants, which can run code"):
+        nx.compile(str(path))
+    report = nx.compile(str(path), trust_pickle=True)
+    assert report.model == "mlp" and report.metrics["macs"] == 3 * (6 * 10 + 10 * 2)
+    cli = [sys.executable, "-m", "nexus_ir.cli", "compile", str(path), "--format", "json"]
+    refused = subprocess.run(cli, capture_output=True, text=True)
+    assert refused.returncode == 2 and "pass trust_pickle=True (CLI: --trust-pickle)" in \
+        refused.stderr
+    trusted = subprocess.run([*cli, "--trust-pickle"], capture_output=True, text=True)
+    assert trusted.returncode == 0 and nx.EnergyReport.from_json(trusted.stdout).metrics[
+        "macs"] == 3 * (6 * 10 + 10 * 2)
