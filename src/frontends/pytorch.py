@@ -426,6 +426,38 @@ def _dequantize(lw, a, kw, node):
                  to=tensor_type(node.meta["val"]).dtype)
 
 
+@aten("_native_multi_head_attention")
+def _native_mha(lw, a, kw, node):
+    """The eval fast path of nn.MultiheadAttention on ``[B, L, E]`` inputs: packed in-projection
+    (split on the activation for self-attention, on the weights otherwise), heads, scaled
+    dot-product attention, out-projection."""
+    query, key, value, embed, heads, w_qkv, b_qkv, w_out, b_out = a[:9]
+    mask = a[9] if len(a) > 9 else kw.get("mask")
+    head_dim = embed // heads
+
+    def heads_first(x: Value) -> Value:
+        b, length = x.type.shape[0], x.type.shape[1]
+        return lw.op("transpose", lw.op("reshape", x, shape=[b, length, heads, head_dim]),
+                     perm=[0, 2, 1, 3])
+
+    if query is key and key is value:
+        packed = lw.op("linear", *[v for v in (query, w_qkv, b_qkv) if v is not None])
+        q, k, v = lw.op("split", packed, axis=-1, sizes=[embed] * 3)
+    else:
+        weights = lw.op("split", w_qkv, axis=0, sizes=[embed] * 3)
+        biases = lw.op("split", b_qkv, axis=0, sizes=[embed] * 3) if b_qkv is not None \
+            else (None,) * 3
+        q, k, v = (lw.op("linear", *[t for t in (x, w, b) if t is not None])
+                   for x, w, b in zip((query, key, value), weights, biases))
+    inputs = [heads_first(q), heads_first(k), heads_first(v)]
+    if isinstance(mask, Value):
+        inputs.append(mask)
+    out = lw.op("attention", *inputs)
+    b, length = query.type.shape[0], query.type.shape[1]
+    out = lw.op("reshape", lw.op("transpose", out, perm=[0, 2, 1, 3]), shape=[b, length, embed])
+    return lw.op("linear", *[t for t in (out, w_out, b_out) if t is not None])
+
+
 @aten("embedding")
 def _embedding(lw, a, kw, node):
     return lw.op("embedding", a[0], a[1])
@@ -548,8 +580,8 @@ def _auxiliary_outputs(lw: Lowering, node: Any, args: Sequence[Any]) -> list[Any
     read = {user.args[1] for user in node.users if user.target is operator.getitem}
     outputs: list[Any] = []
     for index, fake in enumerate(node.meta["val"][1:], start=1):
-        if index not in read or not hasattr(fake, "shape"):
-            outputs.append(None)
+        if index not in read or not hasattr(fake, "shape") or fake.numel() == 0:
+            outputs.append(None)            # unread, not a tensor, or empty: nothing to cost
             continue
         name = f"{node.target} output {index}"
         lw.unmapped[name] = lw.unmapped.get(name, 0) + 1

@@ -244,3 +244,36 @@ def test_pt2_files_load_only_when_trusted(tmp_path):
     trusted = subprocess.run([*cli, "--trust-pickle"], capture_output=True, text=True)
     assert trusted.returncode == 0 and nx.EnergyReport.from_json(trusted.stdout).metrics[
         "macs"] == 3 * (6 * 10 + 10 * 2)
+
+
+class FastPathAttention(nn.Module):
+    """Calls the eval fast path of nn.MultiheadAttention directly, as it appears in programs."""
+
+    def __init__(self, embed: int, heads: int):
+        super().__init__()
+        self.embed, self.heads = embed, heads
+        self.mha = nn.MultiheadAttention(embed, heads, batch_first=True)
+
+    def forward(self, x, memory):
+        m = self.mha
+        args = (self.embed, self.heads, m.in_proj_weight, m.in_proj_bias, m.out_proj.weight,
+                m.out_proj.bias, None, False)
+        own = torch._native_multi_head_attention(x, x, x, *args)[0]
+        cross = torch._native_multi_head_attention(x, memory, memory, *args)[0]
+        return own + cross
+
+
+def test_native_multi_head_attention_counts_projections_and_attention():
+    embed, heads, batch, length, memory_length = 16, 4, 2, 5, 7
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnmappedOpsWarning)
+        g = from_torch(FastPathAttention(embed, heads).eval(),
+                       (torch.randn(batch, length, embed), torch.randn(batch, memory_length,
+                                                                       embed)))
+    g.verify()
+    head_dim = embed // heads
+    self_attention = batch * length * 3 * embed * embed + \
+        batch * heads * length * length * head_dim * 2 + batch * length * embed * embed
+    cross = batch * length * embed * embed + 2 * batch * memory_length * embed * embed + \
+        batch * heads * length * memory_length * head_dim * 2 + batch * length * embed * embed
+    assert macs(g) == self_attention + cross
