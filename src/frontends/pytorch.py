@@ -684,7 +684,33 @@ def from_torch(model: Any, example_inputs: Sequence[Any] | None = None, *,
         # Every nn.RNN/LSTM/GRU export warns about its _flat_weights attribute; it is harmless.
         warnings.filterwarnings("ignore", message=r"The tensor attributes .*_flat_weights")
         program = torch.export.export(model, tuple(example_inputs), dynamic_shapes=dynamic_shapes)
-    return from_exported(program, name or type(model).__name__)
+    graph = from_exported(program, name or type(model).__name__)
+    names = _dim_names(program, dynamic_shapes)
+    return graph.bind_symbols(names) if names else graph
+
+
+def _dim_names(program: Any, dynamic_shapes: Any) -> dict[str, str]:
+    """torch's symbols (``s27``) → the names of the user's ``torch.export.Dim`` objects, read off
+    the ``dynamic_shapes`` spec (positional: one entry per input, a dict or list per tensor)."""
+    if not dynamic_shapes:
+        return {}
+    from torch.export.graph_signature import InputKind
+
+    user = [spec.arg.name for spec in program.graph_signature.input_specs
+            if spec.kind == InputKind.USER_INPUT]
+    fakes = {n.name: n.meta.get("val") for n in program.graph.nodes if n.op == "placeholder"}
+    specs = list(dynamic_shapes.values()) if isinstance(dynamic_shapes, dict) \
+        else list(dynamic_shapes)
+    names: dict[str, str] = {}
+    for arg, spec in zip(user, specs):
+        per_dim = spec.items() if isinstance(spec, dict) else enumerate(spec or ())
+        for index, dim in per_dim:
+            symbol = _dim(fakes[arg].shape[index]) if hasattr(fakes[arg], "shape") else None
+            name = getattr(dim, "__name__", None)
+            if isinstance(symbol, str) and symbol.isidentifier() and name and \
+                    name.isidentifier() and name != symbol:
+                names[symbol] = name
+    return names
 
 
 def load_pt2(path: str, trust_pickle: bool = False) -> Graph:

@@ -38,10 +38,12 @@ def freeze(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Kind:
-    """One attribute kind: a name for messages and a converter that raises ValueError."""
+    """One attribute kind: a name for messages and a converter that raises ValueError.
+    ``holds_dims``: the value is a list of dims, bound with the graph's symbols."""
 
     name: str
     convert: Callable[[Any], Any]
+    holds_dims: bool = False
 
 
 def _int(v: Any) -> int:
@@ -115,7 +117,7 @@ STR = Kind("str", _str)
 INTS = Kind("list of ints", _seq(_int))
 FLOATS = Kind("list of floats", _seq(_float))
 DTYPE = Kind("dtype", _dtype)
-DIMS = Kind("list of dims (ints or symbols)", _seq(_dim))
+DIMS = Kind("list of dims (ints or symbols)", _seq(_dim), holds_dims=True)
 ARRAY = Kind("array", _array)
 ANY = Kind("any value", _any)
 
@@ -131,7 +133,8 @@ def one_of(*choices: str) -> Kind:
 
 def optional(kind: Kind) -> Kind:
     """``kind`` or None."""
-    return Kind(f"{kind.name} or None", lambda v: None if v is None else kind.convert(v))
+    return Kind(f"{kind.name} or None", lambda v: None if v is None else kind.convert(v),
+                kind.holds_dims)
 
 
 @dataclass(frozen=True)

@@ -45,14 +45,16 @@ def _check(node: ast.AST, text: str) -> None:
 
 
 class _Fold(ast.NodeTransformer):
-    """Substitute bound symbols, fold constants and drop identities (x*1, x+0, x//1)."""
+    """Substitute bound symbols (a size, or a new name), fold constants and drop identities
+    (x*1, x+0, x//1)."""
 
-    def __init__(self, bindings: Mapping[str, int]):
+    def __init__(self, bindings: Mapping[str, int | str]):
         self.bindings = bindings
 
     def visit_Name(self, node: ast.Name) -> ast.AST:
         if node.id in self.bindings:
-            return ast.Constant(int(self.bindings[node.id]))
+            new = self.bindings[node.id]
+            return ast.Name(new, ast.Load()) if isinstance(new, str) else ast.Constant(int(new))
         return node
 
     def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.AST:
@@ -88,6 +90,14 @@ class _Fold(ast.NodeTransformer):
             return ast.Constant(_CALLS[node.func.id](*(a.value for a in node.args)))
         if ast.dump(node.args[0]) == ast.dump(node.args[1]):
             return node.args[0]
+        first, second = _poly(node.args[0]), _poly(node.args[1])
+        if first is not None and second is not None:
+            gap = dict(first)
+            for key, c in second.items():
+                gap[key] = gap.get(key, 0) - c
+            if not any(c for key, c in gap.items() if key):   # they differ by a constant
+                larger = gap.get((), 0) >= 0
+                return node.args[0 if larger == (node.func.id == "max") else 1]
         node.args.sort(key=ast.unparse)   # max and min commute: one canonical argument order
         return node
 
@@ -212,8 +222,12 @@ def _symbols_of(expr: str) -> frozenset[str]:
     return frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name)) - frozenset(_CALLS)
 
 
-def bind(dim: Dim, bindings: Mapping[str, int]) -> Dim:
-    """Substitute sizes for symbols; an ``int`` once every symbol it uses is bound."""
+def bind(dim: Dim, bindings: Mapping[str, int | str]) -> Dim:
+    """Substitute sizes for symbols (an ``int`` once every symbol it uses is bound); a string
+    value renames the symbol instead."""
+    for new in bindings.values():
+        if isinstance(new, str) and not new.isidentifier():
+            raise ShapeError(f"cannot rename a symbol to '{new}': use an identifier")
     if isinstance(dim, int):
         return dim
     used = symbols(dim)

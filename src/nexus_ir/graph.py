@@ -18,7 +18,7 @@ import numpy as np
 
 from .attrs import freeze
 from .dtypes import from_numpy
-from .errors import GraphError, ShapeError
+from .errors import GraphError, NexusError, ShapeError
 from .registry import OpDef, get_op
 from .types import TensorType
 
@@ -380,7 +380,8 @@ class Graph:
         """A structural copy. Constant data arrays are shared (they are read-only)."""
         return self._copy(self.nodes, name or self.name)
 
-    def _copy(self, nodes: Sequence[Node], name: str, bindings: Mapping[str, int] | None = None,
+    def _copy(self, nodes: Sequence[Node], name: str,
+              bindings: Mapping[str, int | str] | None = None,
               whole: bool = True) -> "Graph":
         """Copy ``nodes`` into a new graph. With ``whole`` every input and constant comes along;
         otherwise only those the nodes read, and other outside values they read become inputs."""
@@ -402,7 +403,8 @@ class Graph:
             for v in [*self.inputs, *self.constants.values()]:
                 bring(v)
         for n in nodes:
-            copy = Node(n.op, [mapping.get(id(v)) or bring(v) for v in n._inputs], n.attributes,
+            attributes = _bind_attributes(n, bindings) if bindings else n.attributes
+            copy = Node(n.op, [mapping.get(id(v)) or bring(v) for v in n._inputs], attributes,
                         n.source, new)
             copy.outputs = tuple(new._register(Value(o.name, ty(o.type), new, copy))
                                  for o in n.outputs)
@@ -430,8 +432,9 @@ class Graph:
         sub.outputs = [sub.value(o.name) for o in escaping]
         return sub
 
-    def bind_symbols(self, bindings: Mapping[str, int]) -> "Graph":
-        """A copy with symbolic dims bound to sizes (``{"batch": 8}``)."""
+    def bind_symbols(self, bindings: Mapping[str, int | str]) -> "Graph":
+        """A copy with symbolic dims bound to sizes (``{"batch": 8}``) or renamed
+        (``{"s0": "seq"}``)."""
         return self._copy(self.nodes, self.name, bindings)
 
     @property
@@ -465,6 +468,24 @@ class Graph:
     def __repr__(self) -> str:
         return f"<Graph @{self.name}: {len(self.inputs)} inputs, {len(self.constants)} constants, " \
                f"{self._size} nodes>"
+
+
+def _bind_attributes(node: Node, bindings: Mapping[str, int | str]) -> Mapping[str, Any]:
+    """The node's attributes with symbols bound inside dim-list attributes (a reshape's
+    target shape, a slice's ends), so a bound graph stays consistent."""
+    from types import MappingProxyType
+
+    from . import dims
+
+    try:
+        specs = get_op(node.op).attrs.specs
+    except NexusError:
+        return node.attributes
+    bound = dict(node.attributes)
+    for name, spec in specs.items():
+        if spec.kind.holds_dims and bound.get(name) is not None:
+            bound[name] = tuple(dims.bind(d, bindings) for d in bound[name])
+    return MappingProxyType(bound)
 
 
 def _check_name(name: str) -> None:

@@ -77,8 +77,8 @@ class TensorType:
         """Storage bytes, rounding sub-byte types up to whole bytes."""
         return math.ceil(self.numel * self.dtype.bits / 8)
 
-    def bind(self, bindings: Mapping[str, int]) -> "TensorType":
-        """The same type with bound symbols replaced by their sizes."""
+    def bind(self, bindings: Mapping[str, int | str]) -> "TensorType":
+        """The same type with bound symbols replaced by their sizes (or new names)."""
         if self.is_static:
             return self
         return TensorType([_dims.bind(d, bindings) for d in self.shape], self.dtype)

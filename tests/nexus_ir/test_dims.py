@@ -15,6 +15,9 @@ from nexus_ir import ShapeError, TensorType, dims
     ("a-a", 0),
     ("max(2*s, s*2) + 1", "2*s+1"),
     ("3-8", -5),
+    ("min(s, s-1)", "s-1"),         # expressions a constant apart compare
+    ("max(s+2, s)", "s+2"),
+    ("max(0, s-1)", "max(0,s-1)"),  # undecidable: s may be 0
 ])
 def test_canonical_forms(text, canonical):
     assert dims.canonical(text) == canonical
@@ -26,6 +29,13 @@ def test_rejects_non_arithmetic():
             dims.canonical(bad)
     with pytest.raises(ShapeError, match="divides by zero"):
         dims.canonical("a//0*0+4//0")
+
+
+def test_bind_renames_with_string_values():
+    assert dims.bind("2*s0+s1", {"s0": "seq"}) == "s1+2*seq"      # canonical order: by name
+    assert dims.bind("s0*s0", {"s0": "t", "s1": 3}) == "t*t"
+    with pytest.raises(ShapeError, match="cannot rename a symbol to '1x'"):
+        dims.bind("s0", {"s0": "1x"})
 
 
 def test_bind_partial_and_full():

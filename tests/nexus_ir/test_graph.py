@@ -124,6 +124,22 @@ def test_bind_symbols_rewrites_every_type():
     assert g.symbols == {"batch"}                                      # original untouched
 
 
+def test_bind_symbols_binds_dims_inside_attributes_too():
+    g = nx.Graph()
+    x = g.add_input("x", "f32[b,s,64]")
+    y = g.op("reshape", x, shape=["b", "s", 4, 16])
+    z = g.op("slice", y, axes=[1], starts=[0], ends=["s-1"])
+    g.set_outputs(g.op("expand", z, shape=["b", -1, 4, 16]))
+    # min(s, s-1) is decidable (s-1); max(0, s-1) is not, as s may be 0
+    assert str(g.outputs[0].type) == "f32[b,max(0,s-1),4,16]"
+    for bindings, text in (({"s": 10, "b": 2}, "f32[2,9,4,16]"),
+                           ({"s": "seq"}, "f32[b,max(0,seq-1),4,16]")):
+        bound = g.bind_symbols(bindings)
+        bound.verify()
+        assert str(bound.outputs[0].type) == text
+    assert g.bind_symbols({"s": 10}).nodes[0].attributes["shape"] == ("b", 10, 4, 16)
+
+
 def test_constants_with_and_without_data():
     g = nx.Graph()
     w = g.add_constant("w", np.arange(6, dtype=np.float32).reshape(2, 3))
