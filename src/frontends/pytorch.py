@@ -544,6 +544,18 @@ def _select(lw, a, kw, node):
     return lw.op("squeeze", part, axes=[axis])
 
 
+@aten("index")
+def _index(lw, a, kw, node):
+    """``x[..., idx, ...]`` with one integer index tensor is a gather along that dim; several
+    index tensors or a boolean mask (a data-dependent shape) stay opaque."""
+    indices = list(a[1])
+    used = [(axis, i) for axis, i in enumerate(indices) if i is not None]
+    if len(used) != 1 or not isinstance(used[0][1], Value) or not used[0][1].type.dtype.is_integer:
+        return _opaque(lw, node, a)
+    axis, idx = used[0]
+    return lw.op("gather", a[0], idx, axis=axis)
+
+
 @aten("_to_copy", "to", "type_as")
 def _cast(lw, a, kw, node):
     out = tensor_type(node.meta["val"]).dtype

@@ -277,3 +277,23 @@ def test_native_multi_head_attention_counts_projections_and_attention():
     cross = batch * length * embed * embed + 2 * batch * memory_length * embed * embed + \
         batch * heads * length * memory_length * head_dim * 2 + batch * length * embed * embed
     assert macs(g) == self_attention + cross
+
+
+def test_indexing_and_half_precision():
+    class Pick(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj = nn.Linear(8, 8)
+            self.register_buffer("rows", torch.tensor([0, 2, 3]))
+
+        def forward(self, x):
+            return self.proj(x[:, self.rows]) * x.select(1, 0).unsqueeze(1)[:, :, :8]
+
+    g = from_torch(Pick().half().eval(), (torch.randn(2, 5, 8, dtype=torch.float16),))
+    g.verify()
+    gather = next(n for n in g if n.op == "gather")
+    assert gather.attributes["axis"] == 1 and str(gather.output.type) == "f16[2,3,8]"
+    assert str(g.outputs[0].type) == "f16[2,3,8]" and str(g.constants["proj.weight"].type) == \
+        "f16[8,8]"
+    assert macs(g) == 2 * 3 * 8 * 8
+    assert not any(n.op == "opaque" for n in g)
