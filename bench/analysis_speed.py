@@ -28,7 +28,7 @@ from passes.cost import COST_PIPELINE
 
 sys.path.insert(0, os.path.dirname(__file__))
 from ir_scale import build as block_graph  # noqa: E402  (the IR scaling benchmark's graphs)
-from torch_models import resnet50 as torch_resnet50  # noqa: E402
+from timing import median_seconds  # noqa: E402
 
 REPEAT = 7
 
@@ -47,21 +47,14 @@ def nexus_passes(graph: nx.Graph, target: str = "h100") -> tuple[float, dict[str
     return statistics.median(totals), {k: statistics.median(v) for k, v in per_pass.items()}
 
 
-def median_time(fn: Callable[[], object], repeat: int = REPEAT) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def peers() -> list[tuple[str, float, str]]:
     """(tool, median seconds, what it counted) for the peers that are installed."""
     rows = []
     try:
         import torch
         from torch.utils.flop_counter import FlopCounterMode
+
+        from torch_models import resnet50 as torch_resnet50
     except ImportError:
         return [("FlopCounterMode", float("nan"), "skipped: torch not installed")]
     model, x = torch_resnet50(), torch.randn(1, 3, 224, 224)
@@ -72,7 +65,7 @@ def peers() -> list[tuple[str, float, str]]:
         return counter.get_total_flops()
 
     flops = flop_counter()
-    rows.append(("FlopCounterMode", median_time(flop_counter), f"{flops / 2:,.0f} MACs"))
+    rows.append(("FlopCounterMode", median_seconds(flop_counter), f"{flops / 2:,.0f} MACs"))
     try:
         import onnx_tool
     except ImportError:
@@ -83,8 +76,8 @@ def peers() -> list[tuple[str, float, str]]:
         warnings.simplefilter("ignore")
         path = os.path.join(tmp, "resnet50.onnx")
         torch.onnx.export(model, (x,), path, dynamo=False)
-        seconds = median_time(lambda: onnx_tool.model_profile(
-            path, save_profile=os.path.join(tmp, "p.txt")), repeat=3)
+        seconds = median_seconds(lambda: onnx_tool.model_profile(
+            path, save_profile=os.path.join(tmp, "p.txt")))
     rows.append(("onnx-tool", seconds, "ResNet-50 profile (MACs, params, memory)"))
     return rows
 
@@ -112,9 +105,8 @@ def main() -> None:
     per_node = {}
     for n in (1000, 10000, 100000):
         graph = block_graph(n).bind_symbols({"batch": 1, "seq": 128})
-        total, _ = nexus_passes(graph) if n < 100000 else (median_time(
-            lambda: PassManager(list(COST_PIPELINE), options={"target": "h100"}).run(graph),
-            repeat=3), {})
+        total, _ = nexus_passes(graph) if n < 100000 else (median_seconds(
+            lambda: PassManager(list(COST_PIPELINE), options={"target": "h100"}).run(graph)), {})
         per_node[n] = total / len(graph) * 1e6
         print(f"{n:>8}{per_node[n]:>10.2f}", flush=True)
     ratio = per_node[100000] / per_node[1000]

@@ -10,19 +10,17 @@ own (target: under 20 s and 3 GB).
 from __future__ import annotations
 
 import os
-import statistics
 import subprocess
 import sys
-import time
 import warnings
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, os.path.dirname(__file__))
+from timing import median_seconds  # noqa: E402
 from torch_models import MODELS  # noqa: E402
 
-REPEAT = 3
 META_DECODER = """
 import resource, sys, time, torch
 sys.path.insert(0, {bench!r})
@@ -35,15 +33,6 @@ graph = from_torch(model, (torch.zeros(1, 2048, dtype=torch.long, device="meta")
 seconds = time.perf_counter() - start
 print(len(graph), seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 """
-
-
-def median_seconds(fn) -> float:
-    times = []
-    for _ in range(REPEAT):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:

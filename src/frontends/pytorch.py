@@ -407,22 +407,15 @@ def _qparams(lw: Lowering, scale: Any, zero_point: Any, qdtype: Any) -> list[Val
     return [scale, zero_point]
 
 
-@aten("quantize_per_tensor", "quantize_per_channel")
-def _quantize(lw, a, kw, node):
-    """quantized_decomposed.quantize_per_{tensor,channel} (what PT2E's convert emits)."""
-    per_channel = node.target.__name__.startswith("quantize_per_channel")
-    qdtype = a[6] if per_channel else a[5]
-    params = _qparams(lw, a[1], a[2], qdtype)
-    return lw.op("quantize", a[0], *params, axis=a[3] if per_channel else None,
-                 to=TORCH_DTYPES[str(qdtype)])
-
-
-@aten("dequantize_per_tensor", "dequantize_per_channel")
-def _dequantize(lw, a, kw, node):
-    per_channel = node.target.__name__.startswith("dequantize_per_channel")
-    qdtype = a[6] if per_channel else a[5]
-    params = _qparams(lw, a[1], a[2], qdtype)
-    return lw.op("dequantize", a[0], *params, axis=a[3] if per_channel else None,
+@aten("quantize_per_tensor", "quantize_per_channel", "dequantize_per_tensor",
+      "dequantize_per_channel")
+def _quantization(lw, a, kw, node):
+    """quantized_decomposed.{quantize,dequantize}_per_{tensor,channel}, what PT2E's convert
+    emits: (x, scale, zero_point[, axis], qmin, qmax, qdtype) to IR quantize/dequantize."""
+    name = node.target.__name__.split(".")[0]
+    per_channel = name.endswith("per_channel")
+    params = _qparams(lw, a[1], a[2], a[6] if per_channel else a[5])
+    return lw.op(name.split("_per_")[0], a[0], *params, axis=a[3] if per_channel else None,
                  to=tensor_type(node.meta["val"]).dtype)
 
 
