@@ -683,8 +683,9 @@ def from_torch(model: Any, example_inputs: Sequence[Any] | None = None, *,
     if isinstance(model, torch.export.ExportedProgram):
         return from_exported(model, name or "model")
     if example_inputs is None:
-        raise NexusError("a PyTorch module needs example_inputs (a tuple of tensors; meta "
-                         "tensors are fine) to be exported")
+        raise NexusError("a PyTorch module needs example_inputs to be exported: tensors (meta "
+                         "tensors are fine) or types such as 'f32[1,3,224,224]'")
+    example_inputs = [example_tensor(x) for x in example_inputs]
     with torch.no_grad(), warnings.catch_warnings():
         # Every nn.RNN/LSTM/GRU export warns about its _flat_weights attribute; it is harmless.
         warnings.filterwarnings("ignore", message=r"The tensor attributes .*_flat_weights")
@@ -692,6 +693,24 @@ def from_torch(model: Any, example_inputs: Sequence[Any] | None = None, *,
     graph = from_exported(program, name or type(model).__name__)
     names = _dim_names(program, dynamic_shapes)
     return graph.bind_symbols(names) if names else graph
+
+
+def example_tensor(spec: Any) -> Any:
+    """A tensor to export with: tensors pass through; a ``TensorType`` or its text
+    (``"f32[1,3,224,224]"``) becomes zeros of that static shape and dtype."""
+    import torch
+
+    if isinstance(spec, str):
+        spec = TensorType.parse(spec)
+    if not isinstance(spec, TensorType):
+        return spec
+    if not spec.is_static:
+        raise NexusError(f"example input {spec} has symbolic sizes; give sizes and declare the "
+                         "dynamic ones with dynamic_shapes=torch.export.Dim(...)")
+    torch_dtype = {v: k for k, v in TORCH_DTYPES.items()}.get(spec.dtype.name)
+    if torch_dtype is None:
+        raise NexusError(f"example input dtype {spec.dtype} has no torch dtype")
+    return torch.zeros([int(d) for d in spec.shape], dtype=getattr(torch, torch_dtype[6:]))
 
 
 def _dim_names(program: Any, dynamic_shapes: Any) -> dict[str, str]:

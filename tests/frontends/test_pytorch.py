@@ -142,6 +142,8 @@ def test_bf16_model_types_and_unmapped_ops_become_opaque_with_a_warning():
 def test_module_without_example_inputs_is_one_clear_error():
     with pytest.raises(nx.NexusError, match="needs example_inputs"):
         from_torch(nn.Linear(2, 2))
+    with pytest.raises(nx.NexusError, match="has symbolic sizes; give sizes"):
+        from_torch(nn.Linear(2, 2), ("f32[b,2]",))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         from_torch(nn.Linear(2, 2), (torch.randn(1, 2),))          # fully mapped: no warning
@@ -297,3 +299,11 @@ def test_indexing_and_half_precision():
         "f16[8,8]"
     assert macs(g) == 2 * 3 * 8 * 8
     assert not any(n.op == "opaque" for n in g)
+
+
+def test_example_inputs_may_be_types():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()).eval()
+    g = from_torch(model, ("f32[1,3,10,10]",))
+    assert str(g.outputs[0].type) == "f32[1,4,8,8]"
+    g = from_torch(nn.Embedding(10, 4), (nx.TensorType([2, 3], "i64"),))
+    assert str(g.outputs[0].type) == "f32[2,3,4]"
