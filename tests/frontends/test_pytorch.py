@@ -45,6 +45,7 @@ def test_mobilenet_depthwise_separable_macs():
     hw = 14 * 14
     assert macs(g) == hw * 16 * 96 + hw * 96 * 9 + hw * 96 * 16
     assert sum(1 for n in g if n.op == "clip") == 2            # ReLU6 -> clip[0, 6]
+    assert [n.source for n in g if n.op == "conv"] == ["conv.0", "conv.3", "conv.6"]
 
 
 def test_vit_encoder_with_multihead_attention_counts_the_attention_matmuls():
@@ -87,6 +88,8 @@ def test_gpt_decoder_with_causal_sdpa_and_symbolic_sequence():
     assert symbol == "seq"                       # the sequence stays symbolic, under its name
     causal = [n for n in g if n.op == "attention"]
     assert len(causal) == 1 and causal[0].attributes["causal"]
+    assert [n.source for n in g if n.op == "linear"] == ["qkv", "proj", "head"]
+    assert next(n for n in g if n.op == "embedding").source == "embed"
     s = 48
     expected = s * (3 * d * d + d * d + d * vocab) + heads * s * s * (d // heads) * 2
     assert macs(g, **{symbol: s}) == expected
@@ -108,6 +111,7 @@ def test_unet_block_with_transposed_conv():
     # transposed 2x2 s2: each of 32·8·8 inputs scatters to 16·4 outputs; then 3x3 32->16 at 16x16
     assert macs(g) == 32 * 64 * 16 * 4 + 16 * 256 * 32 * 9
     assert str(g.outputs[0].type) == "f32[1,16,16,16]"
+    assert [n.source for n in g if n.op == "conv"] == ["up", "conv"]
 
 
 def test_weights_attach_when_real_and_stay_absent_on_meta():
