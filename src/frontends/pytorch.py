@@ -209,15 +209,24 @@ def _addmm(lw, a, kw, node):
     return lw.op("gemm", a[1], a[2], a[0], alpha=float(alpha), beta=float(beta))
 
 
+def _string_padding(mode: str, kernel: Sequence[int], dilation: Sequence[int]) -> list[int]:
+    """PyTorch's ``padding="valid"`` (none) or ``"same"``: ``d·(k-1)`` in total per dim, the odd
+    element on the end side; returned as begins then ends."""
+    if mode == "valid":
+        return [0] * len(kernel)
+    totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+    return [t // 2 for t in totals] + [t - t // 2 for t in totals]
+
+
 @aten("conv1d", "conv2d", "conv3d")
 def _conv(lw, a, kw, node):
     x, w, b = a[0], a[1], a[2] if len(a) > 2 else None
     n = w.type.rank - 2
-    stride, padding, dilation = (list(a[i]) if len(a) > i else [d] * n
-                                 for i, d in ((3, 1), (4, 0), (5, 1)))
+    stride, dilation = (list(a[i]) if len(a) > i else [d] * n for i, d in ((3, 1), (5, 1)))
+    padding = a[4] if len(a) > 4 else [0] * n
+    padding = _string_padding(padding, w.type.shape[2:], dilation) if isinstance(padding, str) \
+        else list(padding)
     groups = a[6] if len(a) > 6 else 1
-    if isinstance(padding[0], str) if padding else False:
-        raise NexusError(f"conv padding '{padding}' must be lowered by torch.export first")
     inputs = [x, w] + ([b] if b is not None else [])
     return lw.op("conv", *inputs, stride=stride, padding=padding, dilation=dilation,
                  groups=groups)

@@ -311,3 +311,16 @@ def test_example_inputs_may_be_types():
     assert str(g.outputs[0].type) == "f32[1,4,8,8]"
     g = from_torch(nn.Embedding(10, 4), (nx.TensorType([2, 3], "i64"),))
     assert str(g.outputs[0].type) == "f32[2,3,4]"
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")     # torch's own
+def test_string_padding_same_and_valid():
+    model = nn.Sequential(nn.Conv2d(3, 4, 4, padding="same"),            # even kernel: 1 + 2
+                          nn.Conv2d(4, 4, 3, padding="same", dilation=2),
+                          nn.Conv2d(4, 2, 3, padding="valid")).eval()
+    g = from_torch(model, (torch.randn(1, 3, 9, 9),))
+    assert [n.attributes["padding"] for n in g if n.op == "conv"] == [
+        (1, 1, 2, 2), (2, 2, 2, 2), (0, 0, 0, 0)]
+    assert str(g.outputs[0].type) == "f32[1,2,7,7]"
+    assert str(g.outputs[0].type) == str(nx.TensorType(list(model(torch.randn(1, 3, 9, 9))
+                                                            .shape), "f32"))
