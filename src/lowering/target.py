@@ -3,7 +3,7 @@
 A target gives, per primitive and dtype, the energy of one operation (pJ); memory levels with
 capacity, energy per byte and bandwidth; peak rates per execution class (``matrix`` for fma in
 matmul/conv/attention, ``vector`` for other arithmetic, ``special`` for transcendentals); static
-power; and a per-kernel overhead. Every number is written ``{ value = ..., source = "..." }``.
+power; optionally the board power limit (``max_power_w``); and a per-kernel overhead. Every number is written ``{ value = ..., source = "..." }``.
 
 Energy of ``(primitive, dtype)`` is resolved in this order:
 
@@ -73,6 +73,7 @@ class Target:
     static_power_w: Quantity
     kernel_overhead_s: Quantity
     energy_per_transistor_fj: Quantity | None = None
+    max_power_w: Quantity | None = None
     base: "Target | None" = None
     scale: Quantity | None = None
     notes: tuple[str, ...] = field(default=())
@@ -140,6 +141,8 @@ class Target:
     def provenance(self) -> list[tuple[str, float, str]]:
         """Every number of the file as ``(key, value, source)``."""
         rows = [("static_power_w", self.static_power_w.value, self.static_power_w.source),
+                *([("max_power_w", self.max_power_w.value, self.max_power_w.source)]
+                  if self.max_power_w else []),
                 ("kernel_overhead_s", self.kernel_overhead_s.value, self.kernel_overhead_s.source)]
         if self.energy_per_transistor_fj:
             rows.append(("energy_per_transistor_fj", self.energy_per_transistor_fj.value,
@@ -179,7 +182,8 @@ def _require(doc: dict[str, Any], key: str, where: str) -> Any:
 def _parse(doc: dict[str, Any], path: Path) -> Target:
     where = path.name
     known = {"name", "description", "process_nm", "base", "scale", "energy_per_transistor_fj",
-             "static_power_w", "kernel_overhead_s", "compute", "memory", "peak", "notes"}
+             "static_power_w", "max_power_w", "kernel_overhead_s", "compute", "memory", "peak",
+             "notes"}
     for key in doc:
         if key not in known:
             raise TargetError(f"{where}: unknown key '{key}' (allowed: {', '.join(sorted(known))})")
@@ -237,6 +241,8 @@ def _parse(doc: dict[str, Any], path: Path) -> Target:
         energy_per_transistor_fj=_quantity(doc["energy_per_transistor_fj"],
                                            f"{where}: energy_per_transistor_fj")
         if "energy_per_transistor_fj" in doc else None,
+        max_power_w=_quantity(doc["max_power_w"], f"{where}: max_power_w")
+        if "max_power_w" in doc else None,
         base=base, scale=_quantity(doc["scale"], f"{where}: scale") if "scale" in doc else None,
         notes=tuple(doc.get("notes", ())))
 

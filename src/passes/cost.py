@@ -14,10 +14,12 @@ Per node ``E = E_compute + E_memory + E_static`` (../shared/DESIGN.md):
   products whose operands and result do not fit on chip together re-read their operands in
   tiles: ``2·M·N·K/t`` elements with square output tiles of side ``t = √(capacity/2)``
   elements (at least the compulsory reads);
-- ``timing``: roofline per node, ``max(t_compute, t_memory) + kernel overhead``, with fma in
-  matrix ops at the target's matrix rate, transcendentals at its special-function rate, the rest
-  at its vector rate; views take no time;
-- ``energy``: ``Σ count·e(primitive, dtype)`` + ``Σ bytes·pJ/byte`` + ``P_static · t``;
+- ``dynamic_energy``: ``Σ count·e(primitive, dtype)`` + ``Σ bytes·pJ/byte``;
+- ``timing``: roofline per node, ``max(t_compute, t_memory, t_power) + kernel overhead``, with
+  fma in matrix ops at the target's matrix rate, transcendentals at its special-function rate,
+  the rest at its vector rate, and ``t_power = E_dynamic / (P_max - P_static)`` where the target
+  has a power limit; views take no time;
+- ``energy``: dynamic energy + ``P_static · t``;
 - ``metrics``: totals, the six NEXUS metrics and the baselines (graph level, in
   ``ctx.results["metrics"]``).
 
@@ -218,30 +220,9 @@ def exec_class(node: Node, primitive: str) -> str:
     return "vector"
 
 
-@analysis_pass("timing", requires=("primitive_counts", "memory_traffic"))
-def timing(node: Node, ctx: PassContext) -> dict[str, Any] | None:
-    """Roofline time of the node: ``max(compute, memory) + kernel overhead``, and which of the
-    three bounds it."""
-    counts = counts_of(node)
-    if counts is None:
-        return None
-    if node.op in VIEW_OPS:
-        return {"compute_s": 0.0, "memory_s": 0.0, "overhead_s": 0.0, "time_s": 0.0,
-                "bound": "view"}
-    target = target_of(ctx)
-    compute = sum(c / target.peak_rate(exec_class(node, p), d) for (p, d), c in counts.items())
-    traffic = node.annotations["memory_traffic"]
-    memory = max(traffic["off_chip_bytes"] / target.off_chip.bandwidth_bytes_per_s.value,
-                 traffic["on_chip_bytes"] / target.on_chip.bandwidth_bytes_per_s.value)
-    overhead = target.kernel_overhead_s.value
-    parts = {"compute": compute, "memory": memory, "overhead": overhead}
-    return {"compute_s": compute, "memory_s": memory, "overhead_s": overhead,
-            "time_s": max(compute, memory) + overhead, "bound": max(parts, key=parts.get)}
-
-
-@analysis_pass("energy", requires=("primitive_counts", "memory_traffic", "timing"))
-def energy(node: Node, ctx: PassContext) -> dict[str, float] | None:
-    """Joules of the node: compute (Σ count·e), memory (Σ bytes·pJ/byte), static (P·t)."""
+@analysis_pass("dynamic_energy", requires=("primitive_counts", "memory_traffic"))
+def dynamic_energy(node: Node, ctx: PassContext) -> dict[str, float] | None:
+    """Joules the node switches: compute (Σ count·e) and memory (Σ bytes·pJ/byte)."""
     counts = counts_of(node)
     if counts is None:
         return None
@@ -250,9 +231,45 @@ def energy(node: Node, ctx: PassContext) -> dict[str, float] | None:
     traffic = node.annotations["memory_traffic"]
     memory = (traffic["off_chip_bytes"] * target.off_chip.pj_per_byte.value +
               traffic["on_chip_bytes"] * target.on_chip.pj_per_byte.value) * 1e-12
-    static = target.static_power_w.value * node.annotations["timing"]["time_s"]
-    return {"compute_j": compute, "memory_j": memory, "static_j": static,
-            "total_j": compute + memory + static}
+    return {"compute_j": compute, "memory_j": memory}
+
+
+@analysis_pass("timing", requires=("primitive_counts", "memory_traffic", "dynamic_energy"))
+def timing(node: Node, ctx: PassContext) -> dict[str, Any] | None:
+    """Roofline time of the node, ``max(compute, memory, power) + kernel overhead``, and which
+    bound sets it. The power bound: switching the node's dynamic energy within the target's
+    board power left over by static power takes at least ``E_dynamic / (P_max - P_static)``
+    (an accelerator at its power limit clocks down rather than exceed it)."""
+    counts = counts_of(node)
+    if counts is None:
+        return None
+    if node.op in VIEW_OPS:
+        return {"compute_s": 0.0, "memory_s": 0.0, "power_s": 0.0, "overhead_s": 0.0,
+                "time_s": 0.0, "bound": "view"}
+    target = target_of(ctx)
+    compute = sum(c / target.peak_rate(exec_class(node, p), d) for (p, d), c in counts.items())
+    traffic = node.annotations["memory_traffic"]
+    memory = max(traffic["off_chip_bytes"] / target.off_chip.bandwidth_bytes_per_s.value,
+                 traffic["on_chip_bytes"] / target.on_chip.bandwidth_bytes_per_s.value)
+    power = 0.0
+    if target.max_power_w is not None:
+        dynamic = sum(node.annotations["dynamic_energy"].values())
+        power = dynamic / (target.max_power_w.value - target.static_power_w.value)
+    overhead = target.kernel_overhead_s.value
+    parts = {"compute": compute, "memory": memory, "power": power, "overhead": overhead}
+    return {"compute_s": compute, "memory_s": memory, "power_s": power, "overhead_s": overhead,
+            "time_s": max(compute, memory, power) + overhead, "bound": max(parts, key=parts.get)}
+
+
+@analysis_pass("energy", requires=("dynamic_energy", "timing"))
+def energy(node: Node, ctx: PassContext) -> dict[str, float] | None:
+    """Joules of the node: compute and memory (dynamic) plus static power over its time."""
+    dynamic = node.annotations.get("dynamic_energy")
+    if dynamic is None:
+        return None
+    static = target_of(ctx).static_power_w.value * node.annotations["timing"]["time_s"]
+    total = dynamic["compute_j"] + dynamic["memory_j"] + static
+    return {**dynamic, "static_j": static, "total_j": total}
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -328,8 +345,8 @@ def metrics(graph: Graph, ctx: PassContext) -> dict[str, Any]:
     }
 
 
-COST_PIPELINE = ("primitive_counts", "transistor_ops", "memory_traffic", "timing", "energy",
-                 "metrics")
+COST_PIPELINE = ("primitive_counts", "transistor_ops", "memory_traffic", "dynamic_energy",
+                 "timing", "energy", "metrics")
 
 
 def node_cost(node: Node) -> NodeCost:

@@ -206,3 +206,17 @@ def test_compile_binds_symbols_from_example_inputs_and_complains_when_unbound():
         nx.compile(example_cnn(), {"image": (3, 1, 32, 32)})
     with pytest.raises(nx.NexusError, match="this version takes a nexus_ir.Graph, a PyTorch"):
         nx.compile(object())
+
+
+def test_power_limit_bounds_a_large_matmul_on_h100():
+    """PHYSICS.md §3: a bf16 8192³ matmul on an H100 ran at ~720 TFLOP/s drawing ~690 W. At the
+    datasheet peak (989 TFLOP/s) its dynamic energy would need ~860 W above idle, more than the
+    700 W board limit: the node must be power-bound, average the limit, and land near 720."""
+    g = nx.Graph("mm8192")
+    a = g.add_input("a", "bf16[8192,8192]")
+    g.set_outputs(g.op("matmul", a, g.add_constant("b", type_="bf16[8192,8192]")))
+    node = nx.compile(g, target="h100").nodes[0]
+    assert node.bound == "power"
+    assert node.energy_j / node.time_s == pytest.approx(700.0, rel=0.01)
+    achieved = 2 * 8192 ** 3 / node.time_s
+    assert achieved == pytest.approx(720e12, rel=0.05)
