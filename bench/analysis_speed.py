@@ -19,7 +19,6 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
 
 import nexus_ir as nx
 from nexus_ir.examples import decoder, resnet50

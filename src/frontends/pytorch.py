@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from nexus_ir import Graph, NexusError, TensorType, Value, dtype
+from nexus_ir import Graph, NexusError, TensorType, Value
 
 TORCH_DTYPES = {
     "torch.float64": "f64", "torch.float32": "f32", "torch.bfloat16": "bf16",
@@ -575,15 +575,19 @@ def _pad(lw, a, kw, node):
 
 
 # ----------------------------------------------------------------------------- the driver
-def _opaque(lw: Lowering, node: Any, args: Sequence[Any]) -> Any:
-    name = str(node.target)
+def _opaque_node(lw: Lowering, name: str, args: Sequence[Any], types: list[TensorType]) -> Any:
+    """An ``opaque`` node for ``name`` over the IR values among ``args``, counted as unmapped."""
     lw.unmapped[name] = lw.unmapped.get(name, 0) + 1
+    inputs = [v for v in _flatten(args) if isinstance(v, Value)]
+    return lw.graph.add_node("opaque", inputs, {"target": name}, source=lw.source,
+                             output_types=types)
+
+
+def _opaque(lw: Lowering, node: Any, args: Sequence[Any]) -> Any:
     fakes = node.meta.get("val")
     many = isinstance(fakes, (list, tuple))
     types = [tensor_type(f) for f in (fakes if many else [fakes]) if hasattr(f, "shape")]
-    inputs = [v for v in _flatten(args) if isinstance(v, Value)]
-    out = lw.graph.add_node("opaque", inputs, {"target": name}, source=lw.source,
-                            output_types=types)
+    out = _opaque_node(lw, str(node.target), args, types)
     return out.outputs if many else out.outputs[0]
 
 
@@ -597,11 +601,8 @@ def _auxiliary_outputs(lw: Lowering, node: Any, args: Sequence[Any]) -> list[Any
         if index not in read or not hasattr(fake, "shape") or fake.numel() == 0:
             outputs.append(None)            # unread, not a tensor, or empty: nothing to cost
             continue
-        name = f"{node.target} output {index}"
-        lw.unmapped[name] = lw.unmapped.get(name, 0) + 1
-        inputs = [v for v in _flatten(args) if isinstance(v, Value)]
-        outputs.append(lw.graph.add_node("opaque", inputs, {"target": name}, source=lw.source,
-                                         output_types=[tensor_type(fake)]).outputs[0])
+        outputs.append(_opaque_node(lw, f"{node.target} output {index}", args,
+                                    [tensor_type(fake)]).outputs[0])
     return outputs
 
 
@@ -674,8 +675,7 @@ def _constant(graph: Graph, target: str, fake: Any, real: Any) -> Value:
     data = None
     if real is not None and not real.is_meta:
         tensor = real.detach().cpu()
-        if str(tensor.dtype) in ("torch.bfloat16", "torch.float16") or \
-                dtype(type_.dtype).bits < 8:
+        if str(tensor.dtype) in ("torch.bfloat16", "torch.float16") or type_.dtype.bits < 8:
             tensor = tensor.float()
         if str(tensor.dtype) not in ("torch.float8_e4m3fn", "torch.float8_e5m2"):
             data = tensor.numpy()

@@ -12,10 +12,12 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
+from . import dims
 from .attrs import freeze
 from .dtypes import from_numpy
 from .errors import GraphError, NexusError, ShapeError
@@ -473,10 +475,6 @@ class Graph:
 def _bind_attributes(node: Node, bindings: Mapping[str, int | str]) -> Mapping[str, Any]:
     """The node's attributes with symbols bound inside dim-list attributes (a reshape's
     target shape, a slice's ends), so a bound graph stays consistent."""
-    from types import MappingProxyType
-
-    from . import dims
-
     try:
         specs = get_op(node.op).attrs.specs
     except NexusError:

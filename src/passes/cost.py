@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from lowering.primitives import COMPOSITES, Counts
-from lowering.rules import VIEW_OPS, UnmodeledOpError, lower, numel
+from lowering.rules import VIEW_OPS, UnmodeledOpError, lower
 from lowering.target import Target, load_target
 from nexus_ir import Constant, Graph, Node, Value
 from nexus_ir.report import EnergyReport, NodeCost
@@ -102,12 +102,10 @@ def _residency(graph: Graph, nodes: list[Node], root: dict[int, Value], capacity
                ) -> tuple[set[int], int]:
     """Ids of resident storages, and the peak bytes of live activations."""
     steps = max(len(nodes), 1)
-    order = {id(n): i for i, n in enumerate(nodes)}
     birth: dict[int, int] = {id(v): 0 for v in graph.inputs}
     death: dict[int, int] = dict(birth)
     storages: dict[int, Value] = {id(v): v for v in graph.inputs}
-    for n in nodes:
-        i = order[id(n)]
+    for i, n in enumerate(nodes):
         for v in n.inputs:
             s = root[id(v)]
             if not isinstance(s, Constant):
@@ -155,19 +153,19 @@ def gemm_dims(node: Node) -> tuple[int, int, int, int] | None:
     return None
 
 
-def _tiled_reads(node: Node, capacity: float) -> int:
-    """Operand bytes a tiled matrix product reads when its operands and result overflow the
-    on-chip capacity (0 when they fit)."""
+def _tile_rereads(node: Node, capacity: float) -> int:
+    """Operand bytes a tiled matrix product reads beyond its compulsory reads, when its operands
+    and result overflow the on-chip capacity (0 when they fit or the op is no matrix product)."""
     dims = gemm_dims(node)
     if dims is None:
         return 0
-    footprint = sum(v.type.nbytes for v in node.inputs[:2]) + node.outputs[0].type.nbytes
-    if footprint <= capacity:
+    operands = sum(v.type.nbytes for v in node.inputs[:2])
+    if operands + node.outputs[0].type.nbytes <= capacity:
         return 0
     batch, m, n, k = dims
     item = node.inputs[0].type.dtype.bits / 8
     tile = max(1, math.isqrt(int(capacity / item / 2)))
-    return int(2 * batch * m * n * k * item / tile)
+    return max(0, int(2 * batch * m * n * k * item / tile) - operands)
 
 
 @analysis_pass("memory_traffic", per="graph")
@@ -176,10 +174,10 @@ def memory_traffic(graph: Graph, ctx: PassContext) -> dict[str, int]:
     peak activation bytes."""
     target = target_of(ctx)
     capacity = target.on_chip.capacity_bytes.value
-    nodes = [n for n in graph if modeled(n)]
-    root = _storage_roots(graph, list(graph))
-    resident, peak = _residency(graph, list(graph), root, capacity)
-    for n in graph:
+    schedule = list(graph)
+    root = _storage_roots(graph, schedule)
+    resident, peak = _residency(graph, schedule, root, capacity)
+    for n in schedule:
         n.annotations.pop("memory_traffic", None)
         if not modeled(n):
             continue
@@ -197,12 +195,11 @@ def memory_traffic(graph: Graph, ctx: PassContext) -> dict[str, int]:
             for o in n.outputs:
                 on += o.type.nbytes
                 off += 0 if id(o) in resident else o.type.nbytes
-            extra = max(0, _tiled_reads(n, capacity) -
-                        sum(v.type.nbytes for v in n.inputs[:2]))
+            extra = _tile_rereads(n, capacity)
             off, on = off + extra, on + extra
         n.annotations["memory_traffic"] = {"off_chip_bytes": off, "on_chip_bytes": on}
     return {"peak_activation_bytes": peak, "resident_tensors": len(resident),
-            "modeled_nodes": len(nodes)}
+            "modeled_nodes": sum(map(modeled, schedule))}
 
 
 # ----------------------------------------------------------------------------- time and energy

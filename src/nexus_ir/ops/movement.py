@@ -8,6 +8,7 @@ from typing import Any
 
 from .. import dims
 from ..attrs import DIMS, FLOAT, INT, INTS, Attr, one_of, optional
+from ..dims import Dim
 from ..errors import ShapeError
 from ..registry import register_op
 from ..types import TensorType
