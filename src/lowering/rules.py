@@ -269,6 +269,18 @@ def _argreduce(node: Node) -> Counts:
     return Counts.of(_dt(node), cmp=steps, select=steps)
 
 
+@lowering_rule("topk")
+def _topk(node: Node) -> Counts:
+    """A bounded heap per row: each of the ``L`` entries is compared down a heap of ``k``
+    (``ceil(log2(k + 1))`` compares and as many selects), then the ``k`` winners are popped in
+    order (``k·ceil(log2(k + 1))`` more)."""
+    length = node.inputs[0].type.shape[node.attributes["axis"]]
+    k = node.attributes["k"]
+    rows = numel(node.inputs[0]) // length
+    steps = rows * (length + k) * max(1, math.ceil(math.log2(k + 1)))
+    return Counts.of(_dt(node), cmp=steps, select=steps)
+
+
 def softmax_counts(dt, rows: int, length: int, log: bool = False) -> Counts:
     """Numerically stable softmax of ``rows`` rows of ``length``: ``L-1`` max, ``L`` subtract,
     ``L`` exp, ``L-1`` add, then one reciprocal and ``L`` multiplies (log-softmax: one log and

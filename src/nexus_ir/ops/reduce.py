@@ -36,6 +36,17 @@ def _argreduce(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     return TensorType(_reduced_shape(t[0], (a["axis"],), a["keepdims"]), i64)
 
 
+def _topk(t: Sequence[TensorType], a: Mapping[str, Any]) -> list[TensorType]:
+    """The ``k`` largest entries along ``axis`` and their indices (i64), largest first."""
+    x = t[0]
+    axis = axis_index(a["axis"], x.rank)
+    size = x.shape[axis]
+    if a["k"] < 1 or (isinstance(size, int) and a["k"] > size):
+        raise ShapeError(f"k={a['k']} must be in 1..{size} (the size of axis {a['axis']})")
+    shape = tuple(a["k"] if i == axis else d for i, d in enumerate(x.shape))
+    return [TensorType(shape, x.dtype), TensorType(shape, i64)]
+
+
 def _softmax(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     """Normalize along ``axis``; same type as the float input."""
     require_float(t[0])
@@ -49,6 +60,8 @@ for _name in REDUCTIONS:
 for _name in ("argmax", "argmin"):
     define_op(_name, infer=_argreduce, inputs=(1, 1), category="reduction",
               doc=_argreduce.__doc__, attrs={"axis": Attr(INT, 0), "keepdims": Attr(BOOL, False)})
+define_op("topk", infer=_topk, inputs=(1, 1), category="reduction", doc=_topk.__doc__,
+          attrs={"k": Attr(INT), "axis": Attr(INT, -1)})
 for _name in ("softmax", "log_softmax"):
     define_op(_name, infer=_softmax, inputs=(1, 1), category="softmax", doc=_softmax.__doc__,
               attrs={"axis": Attr(INT, -1)})
