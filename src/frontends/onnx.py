@@ -878,6 +878,11 @@ def _gather(cv, ins, at):
                  if isinstance(ins[1], np.ndarray) else ins[1], axis=at.get("axis", 0))
 
 
+@onnx_op("GatherElements")
+def _gather_elements(cv, ins, at):
+    return cv.op("gather_elements", ins[0], ins[1], axis=at.get("axis", 0))
+
+
 @onnx_op("Resize", "Upsample")
 def _resize(cv, ins, at):
     x = cv.value(ins[0])

@@ -119,6 +119,12 @@ for _aten in ("clone", "contiguous", "dropout", "alias", "detach", "lift_fresh_c
     ATEN[_aten] = lambda lw, a, kw, node: a[0]
 
 
+@aten("_assert_tensor_metadata", "_assert_scalar", "sym_constrain_range_for_size")
+def _assertion(lw, a, kw, node):
+    """Export-time checks of dtype, device or size: no data, nothing to run or cost."""
+    return None
+
+
 @aten("hardsigmoid")
 def _hardsigmoid(lw, a, kw, node):
     return lw.op("hardsigmoid", a[0], alpha=1 / 6, beta=0.5)
@@ -463,6 +469,16 @@ def _native_mha(lw, a, kw, node):
 @aten("embedding")
 def _embedding(lw, a, kw, node):
     return lw.op("embedding", a[0], a[1])
+
+
+@aten("index_select")
+def _index_select(lw, a, kw, node):
+    return lw.op("gather", a[0], a[2], axis=a[1])
+
+
+@aten("gather")
+def _gather_elements(lw, a, kw, node):
+    return lw.op("gather_elements", a[0], a[2], axis=a[1])
 
 
 # ----------------------------------------------------------------------------- data movement

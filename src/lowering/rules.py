@@ -408,7 +408,8 @@ def _recurrent(node: Node) -> Counts:
 
 
 # ----------------------------------------------------------------------------- data movement
-@lowering_rule(*VIEW_OPS, "transpose", "concat", "split", "slice", "pad", "embedding", "gather")
+@lowering_rule(*VIEW_OPS, "transpose", "concat", "split", "slice", "pad", "embedding", "gather",
+               "gather_elements")
 def _movement(node: Node) -> Counts:
     """No arithmetic: these ops move or reinterpret data; the memory pass costs their bytes."""
     return Counts()
@@ -438,14 +439,20 @@ def _post_transform(dt, kind: str, rows: int, width: int) -> Counts:
 
 @lowering_rule("tree_ensemble")
 def _tree_ensemble(node: Node) -> Counts:
-    """Per sample, each tree walks root to leaf: one compare and one select per level, bounded
-    by the tree's depth (data-dependent path lengths come from the switching pass). Then one add
-    per tree and target to aggregate, base values (one add per target), and the post transform."""
+    """Per sample, each tree walks root to leaf: one compare and one select per level. Without
+    data every path is charged the tree's depth (the bound); with the ``tree_paths`` annotation
+    (``passes.trees.annotate_tree_paths``: real paths of R calibration rows, C compares in all)
+    N rows cost ``round(C·N/R)``. Then one add per tree and target to aggregate, base values
+    (one add per target), and the post transform."""
     x = node.inputs[0].type
     rows, targets = x.shape[0], node.attributes["n_targets"]
-    depth_total = int(tree_depths(node).sum())
+    paths = node.annotations.get("tree_paths")
+    if paths:
+        compares = round(paths["compares"] * rows / paths["rows"])
+    else:
+        compares = int(tree_depths(node).sum()) * rows
     n_trees = len(node.attributes["tree_roots"])
-    counts = Counts.of(x.dtype, cmp=depth_total, select=depth_total) * rows
+    counts = Counts.of(x.dtype, cmp=compares, select=compares)
     counts += Counts.of("f32", add=n_trees * targets + targets * (
         node.attributes["base_values"].size > 0)) * rows
     return counts + _post_transform(node.outputs[0].type.dtype, node.attributes["post_transform"],

@@ -30,32 +30,103 @@ def _is_torch_model(model: Any) -> bool:
                                                     torch.export.ExportedProgram))
 
 
+def _kind_of(model: Any) -> str | None:
+    """Which frontend takes this Python object: torch, onnx, xgboost, sklearn, or None."""
+    if _is_torch_model(model):
+        return "torch"
+    module = type(model).__module__.split(".")[0]
+    if module == "onnx" and type(model).__name__ == "ModelProto":
+        return "onnx"
+    if module == "xgboost":
+        return "xgboost"
+    if module == "sklearn" or hasattr(model, "get_params") and hasattr(model, "fit"):
+        return "sklearn"
+    return None
+
+
+def _classic_example(model: Any, example_inputs: Any) -> Any:
+    """Rows (or a feature count) describing a scikit-learn model's input."""
+    if example_inputs is not None and not isinstance(example_inputs, Mapping):
+        return example_inputs
+    if example_inputs:
+        return next(iter(example_inputs.values()))
+    if hasattr(model, "n_features_in_"):
+        return int(model.n_features_in_)
+    raise NexusError(f"{type(model).__name__} does not record its number of features; pass "
+                     "example rows as example_inputs")
+
+
+def _from_object(model: Any, kind: str, example_inputs: Any) -> Graph:
+    if kind == "torch":
+        from frontends.pytorch import from_torch
+        return from_torch(model, example_inputs)
+    if kind == "onnx":
+        from frontends.onnx import from_onnx
+        return from_onnx(model)
+    if kind == "xgboost":
+        from frontends.xgboost import from_xgboost
+        return from_xgboost(model)
+    from frontends.sklearn import from_sklearn
+    return from_sklearn(model, _classic_example(model, example_inputs))
+
+
+def _is_nexus_json(path: Path) -> bool:
+    """A NEXUS graph document (``schema_version`` first) rather than an XGBoost model file."""
+    with path.open("rb") as handle:
+        head = handle.read(256)
+    return b'"schema_version"' in head
+
+
+def _from_file(path: Path, example_inputs: Any, trust_pickle: bool) -> Graph:
+    suffix = path.suffix.lower()
+    if suffix == ".pt2":
+        from frontends.pytorch import load_pt2
+        return load_pt2(str(path), trust_pickle)
+    if not path.is_file():
+        raise NexusError(f"model file {path} does not exist")
+    if suffix == ".json" and _is_nexus_json(path):
+        return Graph.from_json(path.read_text())
+    if suffix in (".json", ".ubj"):
+        from frontends.xgboost import from_xgboost
+        return from_xgboost(path)
+    if suffix == ".onnx":
+        from frontends.onnx import from_onnx
+        return from_onnx(path)
+    if suffix in (".skops", ".pkl", ".pickle", ".joblib"):
+        from frontends.sklearn import load_model_file
+        model = load_model_file(path, trust_pickle)
+        kind = _kind_of(model)
+        if kind is None:
+            raise NexusError(f"{path} holds a {type(model).__name__}, which no NEXUS frontend "
+                             "takes")
+        return _from_object(model, kind, example_inputs)
+    raise NexusError(f"unknown model format '{path.suffix}' ({path}); NEXUS reads .onnx, .pt2, "
+                     ".json (NEXUS graph or XGBoost), .ubj, .skops, and .pkl/.joblib with "
+                     "trust_pickle")
+
+
 def load_graph(model_or_path: Any, example_inputs: Any = None, trust_pickle: bool = False
                ) -> Graph:
-    """A Graph from a Graph, a PyTorch module (with example inputs) or ExportedProgram, a saved
-    ``.pt2`` program (only with ``trust_pickle``: loading it unpickles), a NEXUS graph ``.json``
-    file, or ``example:NAME``."""
+    """A Graph from a Graph; a PyTorch module (with example inputs) or ExportedProgram; an ONNX
+    ``ModelProto``; a fitted scikit-learn estimator or Pipeline (example rows optional); an
+    XGBoost model; or a file: ``.onnx``, ``.pt2`` (unpickles: only with ``trust_pickle``),
+    ``.json`` (a NEXUS graph or an XGBoost model), ``.ubj``, ``.skops``, ``.pkl``/``.joblib``
+    (only with ``trust_pickle``); or ``example:NAME``."""
     if isinstance(model_or_path, Graph):
         return model_or_path
-    if _is_torch_model(model_or_path):
-        from frontends.pytorch import from_torch
-        return from_torch(model_or_path, example_inputs)
+    kind = _kind_of(model_or_path)
+    if kind is not None:
+        return _from_object(model_or_path, kind, example_inputs)
     if isinstance(model_or_path, (str, Path)):
         text = str(model_or_path)
         if text.startswith("example:"):
             return example_graph(text.removeprefix("example:"))
-        path = Path(text)
-        if path.suffix == ".pt2":
-            from frontends.pytorch import load_pt2
-            return load_pt2(text, trust_pickle)
-        if path.suffix == ".json":
-            if not path.exists():
-                raise NexusError(f"model file {path} does not exist")
-            return Graph.from_json(path.read_text())
+        return _from_file(Path(text), example_inputs, trust_pickle)
     raise NexusError(
-        f"cannot compile {model_or_path!r}: this version takes a nexus_ir.Graph, a PyTorch "
-        "nn.Module or ExportedProgram, a .pt2 file, a NEXUS graph .json file or example:NAME; "
-        "the ONNX, scikit-learn and XGBoost frontends are tracked in their own issues")
+        f"cannot compile a {type(model_or_path).__name__}: NEXUS takes a nexus_ir.Graph, a "
+        "PyTorch nn.Module or ExportedProgram, an ONNX ModelProto, a fitted scikit-learn or "
+        "XGBoost model, a model file (.onnx, .pt2, .json, .ubj, .skops, .pkl/.joblib) or "
+        "example:NAME")
 
 
 def bindings_from_inputs(graph: Graph, example_inputs: Mapping[str, Any]) -> dict[str, int]:
@@ -83,15 +154,28 @@ def bindings_from_inputs(graph: Graph, example_inputs: Mapping[str, Any]) -> dic
     return found
 
 
+def _named_inputs(graph: Graph, example_inputs: Any) -> dict[str, Any]:
+    """Example inputs by graph input name; bare rows (an array) stand for the only input."""
+    if example_inputs is None:
+        return {}
+    if isinstance(example_inputs, Mapping):
+        return dict(example_inputs)
+    if len(graph.inputs) != 1:
+        raise NexusError(f"graph @{graph.name} has {len(graph.inputs)} inputs; give example "
+                         "inputs as {input name: array}")
+    return {graph.inputs[0].name: np.asarray(example_inputs)}
+
+
 def compile(model_or_path: Graph | str | Path, example_inputs: Mapping[str, Any] | None = None,
             target: Any = "h100", *, bindings: Mapping[str, int] | None = None,
             capability: float | None = None, output_units: int | None = None,
             trust_pickle: bool = False) -> EnergyReport:
     """Cost a model on a hardware target and return its ``EnergyReport``.
 
-    A PyTorch module is exported with ``example_inputs`` (a tuple of tensors). For a Graph,
+    A PyTorch module is exported with ``example_inputs`` (a tuple of tensors). Otherwise
     symbolic dims are bound by ``bindings`` (``{"batch": 1}``) and/or read off
-    ``example_inputs`` (``{input name: array or shape}``). ``trust_pickle`` allows loading files
+    ``example_inputs`` (``{input name: array or shape}``, or rows for a one-input model); real
+    rows also make tree ensembles cost their actual paths instead of their depth. ``trust_pickle`` allows loading files
     that unpickle (``.pt2``). ``capability`` (accuracy, F1, …)
     enables ECU and CpTO; ``output_units`` overrides the tokens/samples per inference.
     """
@@ -101,10 +185,15 @@ def compile(model_or_path: Graph | str | Path, example_inputs: Mapping[str, Any]
     from_torch = _is_torch_model(model_or_path)
     graph = load_graph(model_or_path, example_inputs, trust_pickle)
     graph.verify()
-    bound = {} if from_torch else bindings_from_inputs(graph, example_inputs or {})
+    named = {} if from_torch else _named_inputs(graph, example_inputs)
+    bound = bindings_from_inputs(graph, named)
     bound.update(bindings or {})
     if bound:
         graph = graph.bind_symbols(bound)
+    data = {k: v for k, v in named.items() if isinstance(v, np.ndarray)}
+    if data:
+        from passes.trees import annotate_tree_paths
+        annotate_tree_paths(graph, data)
     if graph.symbols:
         raise NexusError(f"graph @{graph.name} has unbound symbols {sorted(graph.symbols)}; give "
                          "them sizes (CLI: --bind NAME=SIZE; Python: bindings={...} or "

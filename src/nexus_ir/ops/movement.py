@@ -197,3 +197,15 @@ def _gather(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     require_int(indices, "indices")
     axis = axis_index(a["axis"], data.rank)
     return TensorType((*data.shape[:axis], *indices.shape, *data.shape[axis + 1:]), data.dtype)
+
+
+@register_op("gather_elements", inputs=2, category="gather", attrs={"axis": Attr(INT, 0)})
+def _gather_elements(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
+    """ONNX GatherElements / ``torch.gather``: ``out[i][j] = data[index[i][j]][j]`` along
+    ``axis``; the output has the indices' shape and the data's dtype."""
+    data, indices = t
+    require_int(indices, "indices")
+    if data.rank != indices.rank:
+        raise ShapeError(f"indices {indices} must have the rank of data {data}")
+    axis_index(a["axis"], data.rank)
+    return TensorType(indices.shape, data.dtype)
