@@ -756,10 +756,9 @@ def _argmax(cv, ins, at):
 
 @onnx_op("TopK")
 def _topk(cv, ins, at):
-    if not at.get("largest", 1):
-        raise _Unmappable("TopK of the smallest")
     k = _ints(ins[1], "k")[0]
-    return cv.ops("topk", ins[0], k=k, axis=at.get("axis", -1))
+    return cv.ops("topk", ins[0], k=k, axis=at.get("axis", -1),
+                  largest=bool(at.get("largest", 1)))
 
 
 @onnx_op("Reshape")

@@ -43,7 +43,7 @@ from nexus_ir.report import EnergyReport, NodeCost
 from ._kernels import interval_max, live_profile
 from .base import PassContext, analysis_pass
 
-MATRIX_CATEGORIES = frozenset({"matmul", "conv", "attention", "recurrent"})
+MATRIX_CATEGORIES = frozenset({"matmul", "conv", "attention", "recurrent", "linear_model"})
 PARTIAL_READ_OPS = {"embedding": 0, "gather": 0, "slice": 0}
 """Ops that read only part of one operand (index given): as many bytes as they output."""
 

@@ -112,6 +112,29 @@ def test_tree_ensemble_bounds_compares_by_depth():
     assert counts == Counts.of("f32", cmp=20, select=20, add=20 + 10, exp=10, div=10)
 
 
+def test_tree_ensemble_charges_real_paths_when_annotated():
+    from passes.trees import annotate_tree_paths, path_lengths
+    attrs = dict(n_targets=1, tree_roots=[0, 5], feature_ids=[0, 0, 1, 0, 0, 0],
+                 thresholds=[0.5, 0, 0.2, 0, 0, 0], modes=[1, 0, 1, 0, 0, 0],
+                 true_children=[1, -1, 3, -1, -1, -1], false_children=[2, -1, 4, -1, -1, -1],
+                 leaf_values=np.zeros((6, 1)))
+    g = nx.Graph()
+    x = g.add_input("x", "f32[4,2]")
+    g.set_outputs(g.op("tree_ensemble", x, **attrs))
+    # x0 <= 0.5 stops after 1 compare; otherwise 2. NaN goes false (no missing-tracks array).
+    rows = np.array([[0.1, 0], [0.9, 0], [0.5, 9], [np.nan, 0]])
+    tree = next(iter(g.nodes))
+    np.testing.assert_array_equal(path_lengths(tree, rows), [[1, 0], [2, 0], [1, 0], [2, 0]])
+    assert annotate_tree_paths(g, {"x": rows}) == 1
+    assert lower(tree).total("cmp") == 6
+    assert tree.annotations["tree_paths"] == {"rows": 4, "compares": 6}
+
+
+def test_topk_is_a_bounded_heap_per_row():
+    # rows 3, L 10, k 3: (L + k)·ceil(log2(k + 1)) = 13·2 compares and selects per row
+    assert lower(node("topk", "f32[3,10]", k=3)) == Counts.of("f32", cmp=78, select=78)
+
+
 def test_quantize_and_linear_models():
     assert lower(node("quantize", "f32[4,4]", "f32[]")) == \
         Counts.of("f32", mul=16, round=16, add=16, max=32, convert=16)

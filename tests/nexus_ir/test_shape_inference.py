@@ -277,6 +277,15 @@ def test_gathers():
     # ONNX Gather: data[:axis] + indices + data[axis+1:]
     assert infer("gather", "f32[5,6,7]", "i64[2,3]", axis=1) == "f32[5,2,3,7]"
     assert infer("gather", "f32[5,6]", "i32[]", axis=0) == "f32[6]"
+    # ONNX GatherElements / torch.gather: the indices' shape
+    assert infer("gather_elements", "f32[5,6]", "i64[5,2]", axis=1) == "f32[5,2]"
+    rejects("gather_elements", "f32[5,6]", "i64[5]", match="must have the rank of data")
+
+
+def test_topk_values_and_indices():
+    assert infer("topk", "f32[b,10]", k=3) == "f32[b,3], i64[b,3]"
+    assert infer("topk", "f32[4,10]", k=2, axis=0, largest=False) == "f32[2,10], i64[2,10]"
+    rejects("topk", "f32[4,10]", k=11, match="k=11 must be in 1..10")
 
 
 # ----------------------------------------------------------------------------- classic ML

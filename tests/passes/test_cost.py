@@ -204,7 +204,7 @@ def test_compile_binds_symbols_from_example_inputs_and_complains_when_unbound():
         nx.compile(example_cnn())
     with pytest.raises(nx.NexusError, match=r"has shape \[3, 1, 32, 32\] but the graph declares"):
         nx.compile(example_cnn(), {"image": (3, 1, 32, 32)})
-    with pytest.raises(nx.NexusError, match="this version takes a nexus_ir.Graph, a PyTorch"):
+    with pytest.raises(nx.NexusError, match="cannot compile a object: NEXUS takes a nexus_ir.Graph, a PyTorch"):
         nx.compile(object())
 
 

@@ -37,7 +37,7 @@ def _argreduce(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
 
 
 def _topk(t: Sequence[TensorType], a: Mapping[str, Any]) -> list[TensorType]:
-    """The ``k`` largest entries along ``axis`` and their indices (i64), largest first."""
+    """The ``k`` largest (or smallest) entries along ``axis`` and their indices (i64)."""
     x = t[0]
     axis = axis_index(a["axis"], x.rank)
     size = x.shape[axis]
@@ -61,7 +61,7 @@ for _name in ("argmax", "argmin"):
     define_op(_name, infer=_argreduce, inputs=(1, 1), category="reduction",
               doc=_argreduce.__doc__, attrs={"axis": Attr(INT, 0), "keepdims": Attr(BOOL, False)})
 define_op("topk", infer=_topk, inputs=(1, 1), category="reduction", doc=_topk.__doc__,
-          attrs={"k": Attr(INT), "axis": Attr(INT, -1)})
+          attrs={"k": Attr(INT), "axis": Attr(INT, -1), "largest": Attr(BOOL, True)})
 for _name in ("softmax", "log_softmax"):
     define_op(_name, infer=_softmax, inputs=(1, 1), category="softmax", doc=_softmax.__doc__,
               attrs={"axis": Attr(INT, -1)})

@@ -1,0 +1,298 @@
+"""scikit-learn, XGBoost and Hummingbird frontends: the IR's counts against numbers derived by
+hand from the fitted models (tree paths from sklearn's ``decision_path`` and XGBoost's leaf
+indices, MACs from layer sizes), saved-model loading and its safety rules."""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+pytest.importorskip("skl2onnx")
+
+import nexus_ir as nx  # noqa: E402
+from frontends.sklearn import from_sklearn  # noqa: E402
+from nexus_ir import NexusError  # noqa: E402
+from passes import PassManager  # noqa: E402
+from passes.cost import counts_of  # noqa: E402
+from passes.trees import annotate_tree_paths  # noqa: E402
+
+warnings.filterwarnings("ignore", category=FutureWarning)
+RNG = np.random.RandomState(0)
+X = RNG.randn(40, 5).astype(np.float32)
+Y2 = (X[:, 0] + X[:, 1] > 0).astype(int)
+Y3 = np.digitize(X[:, 2], [-0.4, 0.4])
+YR = X[:, 1] * 2 + X[:, 3]
+ROWS = len(X)
+
+
+def counts(graph, rows=ROWS, data=None):
+    """Total primitive counts per op over the graph bound to ``rows`` rows (with real paths
+    when ``data`` is given)."""
+    bound = graph.bind_symbols({"batch": rows})
+    if data is not None:
+        annotate_tree_paths(bound, {bound.inputs[0].name: data})
+    bound = PassManager(["primitive_counts"]).run(bound)
+    per_op: dict[str, object] = {}
+    for node in bound.nodes:
+        c = counts_of(node)
+        assert c is not None, f"{node.op} is unmodeled"
+        per_op[node.op] = per_op[node.op] + c if node.op in per_op else c
+    return per_op
+
+
+def total_macs(per_op) -> int:
+    return sum(c.macs for c in per_op.values())
+
+
+# ----------------------------------------------------------------------------- trees
+def sklearn_path_compares(trees, data) -> int:
+    """Compares on the real paths: nodes on each row's decision path minus the leaf."""
+    return sum(int(t.decision_path(data).sum()) - len(data) for t in trees)
+
+
+def sklearn_depth_bound(trees, rows) -> int:
+    return sum(t.get_depth() for t in trees) * rows
+
+
+def tree_cases():
+    from sklearn.ensemble import (ExtraTreesRegressor, GradientBoostingClassifier,
+                                  RandomForestClassifier)
+    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+    dt = DecisionTreeClassifier(max_depth=4, random_state=0).fit(X, Y3)
+    dtr = DecisionTreeRegressor(max_depth=5, random_state=0).fit(X, YR)
+    rf = RandomForestClassifier(6, max_depth=4, random_state=0).fit(X, Y2)
+    et = ExtraTreesRegressor(5, max_depth=3, random_state=0).fit(X, YR)
+    gb = GradientBoostingClassifier(n_estimators=3, max_depth=2, random_state=0).fit(X, Y3)
+    return {"decision tree": (dt, [dt]), "decision tree regressor": (dtr, [dtr]),
+            "random forest": (rf, rf.estimators_), "extra trees": (et, et.estimators_),
+            "gradient boosting": (gb, list(gb.estimators_.ravel()))}
+
+
+@pytest.mark.parametrize("family", ["decision tree", "decision tree regressor",
+                                    "random forest", "extra trees", "gradient boosting"])
+def test_tree_compares_follow_the_real_paths_and_the_depth_bound(family):
+    model, trees = tree_cases()[family]
+    graph = from_sklearn(model, X)
+    static = counts(graph)["tree_ensemble"]
+    assert static.total("cmp") == sklearn_depth_bound(trees, ROWS)
+    real = counts(graph, data=X)["tree_ensemble"]
+    assert real.total("cmp") == sklearn_path_compares(trees, X)
+    assert real.total("select") == real.total("cmp")
+    assert real.total("cmp") <= static.total("cmp")
+
+
+def test_real_paths_scale_to_another_batch():
+    model, trees = tree_cases()["random forest"]
+    graph = from_sklearn(model, X)
+    bound = graph.bind_symbols({"batch": 2 * ROWS})
+    annotate_tree_paths(graph, {"X": X})
+    node = next(n for n in graph.nodes if n.op == "tree_ensemble")
+    assert node.annotations["tree_paths"] == {"rows": ROWS,
+                                              "compares": sklearn_path_compares(trees, X)}
+    del bound
+
+
+def test_hist_gradient_boosting_depth_bound():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    model = HistGradientBoostingClassifier(max_iter=4, max_depth=3).fit(X, Y2)
+    depth = sum(int(p.nodes["depth"].max()) for stage in model._predictors for p in stage)
+    assert counts(from_sklearn(model, X))["tree_ensemble"].total("cmp") == depth * ROWS
+
+
+def test_tree_structure_is_carried_whole():
+    from sklearn.tree import DecisionTreeClassifier
+    model = DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, Y3)
+    node = next(n for n in from_sklearn(model, X).nodes if n.op == "tree_ensemble")
+    a = node.attributes
+    tree = model.tree_
+    assert len(a["modes"]) == tree.node_count
+    inner = a["modes"] != 0
+    assert sorted(a["feature_ids"][inner]) == sorted(tree.feature[tree.feature >= 0])
+    np.testing.assert_allclose(sorted(a["thresholds"][inner]),
+                               sorted(tree.threshold[tree.feature >= 0]), rtol=1e-6)
+    assert a["leaf_values"].shape == (tree.node_count, 3)
+
+
+# ----------------------------------------------------------------------------- linear, MLP, SVM
+def test_linear_models_macs():
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+    multi = LogisticRegression().fit(X, Y3)
+    assert counts(from_sklearn(multi, X))["linear_classifier"].total("fma") == ROWS * 3 * 5
+    reg = LinearRegression().fit(X, YR)
+    assert total_macs(counts(from_sklearn(reg, X))) == ROWS * 1 * 5
+
+
+def test_mlp_macs_are_the_layer_sizes():
+    from sklearn.neural_network import MLPClassifier
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mlp = MLPClassifier((16, 8), max_iter=5, random_state=0).fit(X, Y3)
+    assert total_macs(counts(from_sklearn(mlp, X))) == ROWS * (5 * 16 + 16 * 8 + 8 * 3)
+
+
+def test_svm_macs_kernel_then_pairwise_decisions():
+    from sklearn.svm import SVC, SVR
+    svc = SVC(kernel="rbf").fit(X, Y3)
+    vectors = int(svc.n_support_.sum())
+    pairs = 3
+    # K = X·SVᵀ, then the one-vs-one decisions K·C (dense), then the vote tally over classes
+    assert total_macs(counts(from_sklearn(svc, X))) == ROWS * (vectors * 5 + vectors * pairs
+                                                              + pairs * 3)
+    svr = SVR(kernel="rbf").fit(X, YR)
+    assert total_macs(counts(from_sklearn(svr, X))) == ROWS * (len(svr.support_) * 5
+                                                              + len(svr.support_))
+
+
+def test_knn_is_a_distance_matrix_product():
+    from sklearn.neighbors import KNeighborsClassifier
+    knn = KNeighborsClassifier(3).fit(X, Y2)
+    per_op = counts(from_sklearn(knn, X[:7]), rows=7)
+    assert per_op["matmul"].macs == 7 * ROWS * 5
+    assert "topk" in per_op
+
+
+def test_pipeline_with_scaler_pca_and_classifier():
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    pipe = make_pipeline(StandardScaler(), PCA(2), LogisticRegression()).fit(X, Y3)
+    per_op = counts(from_sklearn(pipe, X))
+    assert per_op["matmul"].macs == ROWS * 5 * 2
+    assert per_op["linear_classifier"].total("fma") == ROWS * 3 * 2
+
+
+def test_one_hot_encoder_pipeline_compares_every_category():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+    cats = RNG.randint(0, 4, (ROWS, 2)).astype(np.int64)
+    pipe = make_pipeline(OneHotEncoder(), LogisticRegression()).fit(cats, Y2)
+    per_op = counts(from_sklearn(pipe, cats))
+    widths = sum(len(c) for c in pipe[0].categories_)
+    assert per_op["eq"].total("cmp") == ROWS * widths
+
+
+def test_unfitted_estimator_is_refused():
+    from sklearn.linear_model import LogisticRegression
+    with pytest.raises(NexusError, match="is not fitted"):
+        from_sklearn(LogisticRegression(), X)
+
+
+# ----------------------------------------------------------------------------- saved models
+class Doubler:
+    """A type skops does not know (defined in this test module)."""
+
+    def fit(self, x, y=None):
+        return self
+
+    def transform(self, x):
+        return 2 * x
+
+
+def test_pickles_need_the_trust_flag(tmp_path):
+    from sklearn.linear_model import LogisticRegression
+    path = tmp_path / "model.pkl"
+    path.write_bytes(pickle.dumps(LogisticRegression().fit(X, Y2)))
+    with pytest.raises(NexusError, match="loading it runs code"):
+        nx.compile(path, bindings={"batch": 1})
+    report = nx.compile(path, bindings={"batch": 1}, trust_pickle=True)
+    assert report.metrics["macs"] == 2 * 5
+
+
+def test_skops_files_load_through_the_trusted_types_check(tmp_path):
+    skops_io = pytest.importorskip("skops.io")
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+    good = tmp_path / "model.skops"
+    skops_io.dump(LogisticRegression().fit(X, Y3), good)
+    assert nx.compile(good, bindings={"batch": 1}).metrics["macs"] == 3 * 5
+    bad = tmp_path / "custom.skops"
+    skops_io.dump(make_pipeline(FunctionTransformer(Doubler().transform),
+                                LogisticRegression()).fit(X, Y3), bad)
+    with pytest.raises(NexusError, match="types skops does not trust"):
+        nx.compile(bad, bindings={"batch": 1})
+
+
+# ----------------------------------------------------------------------------- XGBoost
+xgb = pytest.importorskip("xgboost")
+
+
+def xgboost_path_compares(booster, data) -> int:
+    """Depth of the leaf each row lands in, per tree, from XGBoost's own tree dump."""
+    frame = booster.trees_to_dataframe()
+    depth: dict[str, int] = {}
+    for _, tree in frame.groupby("Tree"):
+        rows = {r.ID: r for r in tree.itertuples()}
+        stack = [(f"{int(tree.Tree.iloc[0])}-0", 0)]
+        while stack:
+            node, d = stack.pop()
+            depth[node] = d
+            if rows[node].Feature != "Leaf":
+                stack += [(rows[node].Yes, d + 1), (rows[node].No, d + 1)]
+    leaves = booster.predict(xgb.DMatrix(data), pred_leaf=True).astype(int)
+    return sum(depth[f"{t}-{leaf}"] for row in leaves for t, leaf in enumerate(row))
+
+
+@pytest.fixture(scope="module")
+def xgb_classifier():
+    return xgb.XGBClassifier(n_estimators=5, max_depth=3, random_state=0).fit(X, Y2)
+
+
+def test_xgboost_classifier_paths(xgb_classifier):
+    from frontends.xgboost import from_xgboost
+    graph = from_xgboost(xgb_classifier)
+    real = counts(graph, data=X)["tree_ensemble"]
+    assert real.total("cmp") == xgboost_path_compares(xgb_classifier.get_booster(), X)
+
+
+def test_xgboost_regressor_and_multiclass(tmp_path):
+    from frontends.xgboost import from_xgboost
+    reg = xgb.XGBRegressor(n_estimators=4, max_depth=2).fit(X, YR)
+    assert counts(from_xgboost(reg), data=X)["tree_ensemble"].total("cmp") == \
+        xgboost_path_compares(reg.get_booster(), X)
+    multi = xgb.XGBClassifier(n_estimators=3, max_depth=2).fit(X, Y3)
+    graph = from_xgboost(multi)
+    assert [str(v.type) for v in graph.outputs] == ["i64[batch]", "f32[batch,3]"]
+    assert counts(graph, data=X)["tree_ensemble"].total("cmp") == \
+        xgboost_path_compares(multi.get_booster(), X)
+
+
+@pytest.mark.parametrize("suffix", [".json", ".ubj"])
+def test_xgboost_model_files_and_boosters(tmp_path, xgb_classifier, suffix):
+    path = tmp_path / f"model{suffix}"
+    xgb_classifier.save_model(path)
+    report = nx.compile(path, X)
+    direct = nx.compile(xgb_classifier.get_booster(), X)
+    assert report.metrics["transistor_ops"] == direct.metrics["transistor_ops"] > 0
+    assert report.unmodeled == []
+
+
+def test_xgboost_file_that_is_not_a_model(tmp_path):
+    path = tmp_path / "notes.json"
+    path.write_text('{"hello": 1}')
+    with pytest.raises(NexusError, match="is not an XGBoost model file"):
+        nx.compile(path)
+
+
+# ----------------------------------------------------------------------------- Hummingbird
+def test_trees_versus_hummingbird_gemm_side_by_side(xgb_classifier):
+    pytest.importorskip("hummingbird.ml", reason="Hummingbird installs with --no-deps "
+                        "(see .ci/run); without it the tensorized form is not available")
+    from frontends.hummingbird import from_hummingbird
+    from frontends.xgboost import from_xgboost
+    rows = X[:16]
+    as_trees = nx.compile(from_xgboost(xgb_classifier), rows)
+    reports = {m: nx.compile(from_hummingbird(xgb_classifier, rows, m))
+               for m in ("gemm", "tree_trav", "perf_tree_trav")}
+    for report in [as_trees, *reports.values()]:
+        assert report.unmodeled == []
+    # GEMM evaluates every split of every tree for every row, as dense matrix products
+    assert as_trees.metrics["macs"] == 0
+    assert reports["gemm"].metrics["macs"] > 0
+    assert reports["gemm"].metrics["transistor_ops"] > as_trees.metrics["transistor_ops"]
