@@ -9,7 +9,8 @@ Per node ``E = E_compute + E_memory + E_static`` (../shared/DESIGN.md):
 - ``memory_traffic``: bytes per level. Tensors live from their producer to their last reader
   (views share their base's storage); a tensor whose live working set stays within the target's
   largest on-chip level over its whole lifetime is *resident*: written and read on chip only.
-  Graph inputs are read from, and outputs written to, off-chip memory; weights stream from
+  Graph inputs are read from, and outputs written to, off-chip memory; weights (constants, and
+  tree nodes or linear coefficients held as attributes) stream from
   off-chip memory at each use. Every off-chip byte also passes through the on-chip level. Matrix
   products whose operands and result do not fit on chip together re-read their operands in
   tiles: ``2·M·N·K/t`` elements with square output tiles of side ``t = √(capacity/2)``
@@ -131,6 +132,28 @@ def _residency(graph: Graph, nodes: list[Node], root: dict[int, Value], capacity
     return resident, int(profile.max())
 
 
+TREE_NODE_BYTES = 17
+"""A compact tree node as inference runtimes store it: feature (i32), threshold (f32), two child
+indices (i32) and the branch mode (1 byte)."""
+
+
+def attribute_weights(node: Node) -> tuple[int, int]:
+    """(parameters, bytes) of weights an op holds in its attributes rather than as constant
+    inputs: a tree ensemble's nodes (``TREE_NODE_BYTES`` each; its parameters are the split
+    thresholds and the leaf values) and a linear model's coefficients and intercepts (f32).
+    They are read like constant weights: from off-chip memory on every inference."""
+    a = node.attributes
+    if node.op == "tree_ensemble":
+        leaves = int((np.asarray(a["modes"]) == 0).sum())
+        nodes = len(a["modes"])
+        leaf_values = leaves * a["n_targets"]
+        return nodes - leaves + leaf_values, nodes * TREE_NODE_BYTES + 4 * leaf_values
+    if node.op in ("linear_classifier", "linear_regressor"):
+        count = a["coefficients"].size + a["intercepts"].size
+        return count, 4 * count
+    return 0, 0
+
+
 def gemm_dims(node: Node) -> tuple[int, int, int, int] | None:
     """(batch, M, N, K) of a matrix product or (regular) convolution as an implicit GEMM."""
     out = node.outputs[0].type
@@ -195,7 +218,7 @@ def memory_traffic(graph: Graph, ctx: PassContext) -> dict[str, int]:
             for o in n.outputs:
                 on += o.type.nbytes
                 off += 0 if id(o) in resident else o.type.nbytes
-            extra = _tile_rereads(n, capacity)
+            extra = _tile_rereads(n, capacity) + attribute_weights(n)[1]
             off, on = off + extra, on + extra
         n.annotations["memory_traffic"] = {"off_chip_bytes": off, "on_chip_bytes": on}
     return {"peak_activation_bytes": peak, "resident_tensors": len(resident),
@@ -321,13 +344,15 @@ def metrics(graph: Graph, ctx: PassContext) -> dict[str, Any]:
     tos = _sum(graph, "transistor_ops")
     units = output_units(graph, opts.get("output_units"))
     capability = opts.get("capability")
-    params = sum(c.type.numel for c in graph.constants.values())
+    held = [attribute_weights(n) for n in nodes]
+    params = sum(c.type.numel for c in graph.constants.values()) + sum(p for p, _ in held)
     return {
         "energy_j": e_total, "compute_j": e_compute, "memory_j": e_memory, "static_j": e_static,
         "latency_s": latency, "edp_js": e_total * latency,
         "transistor_ops": tos, "flops": sum(c.flops for _, c in costed),
         "macs": sum(matrix_macs(n, c) for n, c in costed), "parameters": params,
-        "model_bytes": sum(c.type.nbytes for c in graph.constants.values()),
+        "model_bytes": sum(c.type.nbytes for c in graph.constants.values())
+        + sum(b for _, b in held),
         "peak_activation_bytes": ctx.results["memory_traffic"]["peak_activation_bytes"],
         "off_chip_bytes": _sum(graph, "memory_traffic", "off_chip_bytes"),
         "on_chip_bytes": _sum(graph, "memory_traffic", "on_chip_bytes"),

@@ -296,3 +296,19 @@ def test_trees_versus_hummingbird_gemm_side_by_side(xgb_classifier):
     assert as_trees.metrics["macs"] == 0
     assert reports["gemm"].metrics["macs"] > 0
     assert reports["gemm"].metrics["transistor_ops"] > as_trees.metrics["transistor_ops"]
+
+
+def test_weights_held_in_attributes_count_as_model_bytes_and_traffic():
+    """Tree nodes and linear coefficients are weights even though the IR keeps them as
+    attributes: parameters, model bytes and the bytes read per inference include them."""
+    from sklearn.tree import DecisionTreeClassifier
+    tree = DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, Y3).tree_
+    report = nx.compile(DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, Y3),
+                        bindings={"batch": 1})
+    leaves = int((tree.children_left == -1).sum())
+    inner = tree.node_count - leaves
+    assert report.metrics["parameters"] == inner + leaves * 3
+    assert report.metrics["model_bytes"] == tree.node_count * 17 + leaves * 3 * 4
+    node = next(n for n in report.nodes if n.op == "tree_ensemble")
+    # reads x (5 f32) and the tree, writes the 3 scores
+    assert node.off_chip_bytes == 5 * 4 + tree.node_count * 17 + leaves * 3 * 4 + 3 * 4

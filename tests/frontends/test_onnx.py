@@ -278,3 +278,26 @@ def test_external_data_through_a_symlink_out_is_refused(tmp_path):
     os.symlink(tmp_path / "secret.bin", path.parent / "link.bin")
     with pytest.raises(NexusError, match="escapes the model's folder"):
         from_onnx(path)
+
+
+def test_models_exported_by_pytorch_cost_like_the_pytorch_frontend(tmp_path):
+    """The same CNN and transformer block through torch.onnx and through torch.export: equal
+    MACs, no unmodeled node, module paths from the exporter's node names."""
+    torch = pytest.importorskip("torch")
+    import nexus_ir as nx
+    from bench.torch_models import EncoderBlock, InvertedResidual
+
+    for module, shape in [(InvertedResidual(16, 24, 2, 6), (1, 16, 32, 32)),
+                          (EncoderBlock(64, 4), (1, 10, 64))]:
+        module.eval()
+        example = torch.randn(*shape)
+        path = tmp_path / "m.onnx"
+        torch.onnx.export(module, (example,), str(path), dynamo=False, input_names=["x"],
+                          dynamic_axes={"x": {0: "batch"}})
+        graph = from_onnx(path)
+        assert str(graph.inputs[0].type).startswith("f32[batch,")
+        via_onnx = nx.compile(graph, bindings={"batch": 1})
+        via_torch = nx.compile(module, (example,))
+        assert via_onnx.unmodeled == []
+        assert via_onnx.metrics["macs"] == via_torch.metrics["macs"] > 0
+        assert {n.source.split(".")[0] for n in graph.nodes} - {""}
