@@ -28,6 +28,8 @@ import numpy as np
 from nexus_ir import Graph, NexusError, TensorType, Value
 from nexus_ir import dims
 
+from . import require
+
 MIN_OPSET = 13
 ML = "ai.onnx.ml"
 
@@ -85,7 +87,7 @@ def _load_external(model: Any, base: Path) -> None:
 
 def load_model(model: Any) -> Any:
     """A checked ``ModelProto`` with its external data attached, from a path or a ModelProto."""
-    import onnx
+    onnx = require("onnx", "onnx")
 
     if isinstance(model, onnx.ModelProto):
         base = None
@@ -413,7 +415,7 @@ def _numpy_dtype(code: int) -> Any:
 # ----------------------------------------------------------------------------- the walk
 def from_onnx(model: Any, name: str | None = None) -> Graph:
     """Lower an ONNX model (a path or a ``ModelProto``) to a NEXUS graph."""
-    import onnx
+    onnx = require("onnx", "onnx")
 
     proto = _upgrade(load_model(model))
     try:

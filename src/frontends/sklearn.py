@@ -17,6 +17,8 @@ import numpy as np
 
 from nexus_ir import Graph, NexusError
 
+from . import require
+
 ONNX_OPSET = {"": 17, "ai.onnx.ml": 3}
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
 
@@ -69,8 +71,8 @@ def _example(example: Any) -> np.ndarray:
 
 def to_onnx_model(model: Any, example: Any) -> Any:
     """The fitted estimator as an ONNX ``ModelProto`` (skl2onnx, opsets ``ONNX_OPSET``)."""
-    from sklearn.utils.validation import check_is_fitted
-    from skl2onnx import to_onnx
+    check_is_fitted = require("sklearn.utils.validation", "trees").check_is_fitted
+    to_onnx = require("skl2onnx", "trees").to_onnx
 
     try:
         check_is_fitted(_final_step(model))
@@ -100,7 +102,7 @@ def load_model_file(path: str | Path, trust_pickle: bool = False,
     if not path.is_file():
         raise NexusError(f"model file {path} does not exist")
     if path.suffix == ".skops":
-        import skops.io as sio
+        sio = require("skops.io", "trees")
         untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in (trusted_types or [])]
         if untrusted:
             raise NexusError(f"{path} contains types skops does not trust: {', '.join(untrusted)}"

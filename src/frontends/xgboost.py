@@ -9,13 +9,15 @@ from typing import Any
 
 from nexus_ir import Graph, NexusError
 
+from . import require
+
 ONNX_OPSET = 15          # the newest default-domain opset onnxmltools' XGBoost converter writes
 MODEL_SUFFIXES = (".json", ".ubj")
 
 
 def load_booster(path: str | Path) -> Any:
     """A ``Booster`` from an XGBoost ``.json`` or ``.ubj`` model file."""
-    import xgboost as xgb
+    xgb = require("xgboost", "trees")
 
     path = Path(path)
     if not path.is_file():
@@ -30,9 +32,9 @@ def load_booster(path: str | Path) -> Any:
 
 def to_onnx_model(model: Any, n_features: int | None = None) -> Any:
     """The model as an ONNX ``ModelProto`` through onnxmltools."""
-    import xgboost as xgb
-    from onnxmltools import convert_xgboost
-    from onnxmltools.convert.common.data_types import FloatTensorType
+    xgb = require("xgboost", "trees")
+    convert_xgboost = require("onnxmltools", "trees").convert_xgboost
+    FloatTensorType = require("onnxmltools.convert.common.data_types", "trees").FloatTensorType
 
     booster = model.get_booster() if isinstance(model, xgb.XGBModel) else model
     if not isinstance(booster, xgb.Booster):

@@ -301,3 +301,10 @@ def test_models_exported_by_pytorch_cost_like_the_pytorch_frontend(tmp_path):
         assert via_onnx.unmodeled == []
         assert via_onnx.metrics["macs"] == via_torch.metrics["macs"] > 0
         assert {n.source.split(".")[0] for n in graph.nodes} - {""}
+
+
+def test_a_missing_optional_package_names_its_extra(monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "onnx", None)      # makes `import onnx` fail
+    with pytest.raises(NexusError, match=r"pip install 'nexus-ml\[onnx\]'"):
+        from_onnx("model.onnx")
