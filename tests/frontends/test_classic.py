@@ -86,14 +86,16 @@ def test_tree_compares_follow_the_real_paths_and_the_depth_bound(family):
 
 
 def test_real_paths_scale_to_another_batch():
+    """Paths measured on R rows are charged per row: 2R rows cost twice the compares."""
     model, trees = tree_cases()["random forest"]
     graph = from_sklearn(model, X)
-    bound = graph.bind_symbols({"batch": 2 * ROWS})
     annotate_tree_paths(graph, {"X": X})
     node = next(n for n in graph.nodes if n.op == "tree_ensemble")
-    assert node.annotations["tree_paths"] == {"rows": ROWS,
-                                              "compares": sklearn_path_compares(trees, X)}
-    del bound
+    measured = sklearn_path_compares(trees, X)
+    assert node.annotations["tree_paths"] == {"rows": ROWS, "compares": measured}
+    doubled = PassManager(["primitive_counts"]).run(graph.bind_symbols({"batch": 2 * ROWS}))
+    tree = next(n for n in doubled.nodes if n.op == "tree_ensemble")
+    assert counts_of(tree).total("cmp") == 2 * measured
 
 
 def test_hist_gradient_boosting_depth_bound():
