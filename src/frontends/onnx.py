@@ -27,6 +27,7 @@ import numpy as np
 
 from nexus_ir import Graph, NexusError, TensorType, Value
 from nexus_ir import dims
+from nexus_ir.ops.ml import POST_TRANSFORMS
 
 from . import require
 
@@ -217,17 +218,24 @@ class Converter:
         self.unmapped: dict[str, int] = {}
         self.node: Any = None
         self.source = ""
+        self.names: dict[int, str] = {}                          # id(array) → initializer name
+        self.constants: dict[int, tuple[np.ndarray, Value]] = {}  # id(array) → its constant
 
     # values
     def value(self, operand: Operand, hint: str = "const") -> Value:
-        """The operand as an IR value: a static array becomes a constant (once per name)."""
+        """The operand as an IR value: a static array becomes a constant, once per array (every
+        use of a shared initializer reads the same weight)."""
         if isinstance(operand, Value):
             return operand
+        if id(operand) in self.constants:
+            return self.constants[id(operand)][1]
         array = np.asarray(operand)
         if array.dtype == object:
             raise _Unmappable("a shape computed from symbolic sizes is used as tensor data")
-        return self.graph.add_constant(self.graph.fresh_name(re.sub(r"\s", "_", hint) or "const"),
-                                       array)
+        name = self.names.get(id(operand)) or re.sub(r"\s", "_", hint) or "const"
+        const = self.graph.add_constant(self.graph.fresh_name(name), array)
+        self.constants[id(operand)] = (operand, const)           # keeps the id valid
+        return const
 
     def op(self, name: str, *inputs: Operand, **attrs: Any) -> Value:
         values = [self.value(v) for v in inputs]
@@ -266,16 +274,29 @@ def _identifier(text: str) -> str:
     return out if out and not out[0].isdigit() else f"d_{out}"
 
 
-def _static(x: Operand | None) -> np.ndarray | None:
-    return x if isinstance(x, np.ndarray) else None
-
-
 def _ints(x: Operand | None, what: str) -> list[int]:
     if x is None:
         return []
     if not isinstance(x, np.ndarray):
         raise _Unmappable(f"{what} is computed at run time")
     return [int(v) if not isinstance(v, str) else v for v in x.reshape(-1).tolist()]
+
+
+def _axes(ins: list[Operand | None], at: dict[str, Any]) -> list[int]:
+    """Squeeze/Unsqueeze axes: the attribute (opset < 13) or the second input."""
+    if "axes" in at:
+        return list(at["axes"])
+    return _ints(ins[1] if len(ins) > 1 else None, "axes")
+
+
+def _slice_args(ins: list[Operand | None]) -> tuple[list[int], list, list, list[int]]:
+    """(axes, starts, ends, steps) of an ONNX Slice from its inputs; axes default to the
+    leading ones and steps to 1."""
+    starts, ends = _ints(ins[1], "starts"), _ints(ins[2], "ends")
+    axes = _ints(ins[3], "axes") if len(ins) > 3 and ins[3] is not None else \
+        list(range(len(starts)))
+    steps = _ints(ins[4], "steps") if len(ins) > 4 and ins[4] is not None else [1] * len(starts)
+    return axes, starts, ends, steps
 
 
 Handler = Callable[[Converter, list[Operand | None], dict[str, Any]], Any]
@@ -297,7 +318,7 @@ def _elementwise(fn: Callable[[Any, Any], Any]) -> Callable[..., np.ndarray]:
     ufunc = np.frompyfunc(fn, 2, 1)
 
     def apply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return _tidy(np.asarray(ufunc(a, b), dtype=object))
+        return np.asarray(ufunc(a, b), dtype=object)
     return apply
 
 
@@ -319,10 +340,10 @@ _NP_PREDICATES = {"Equal": np.equal, "Less": np.less, "Greater": np.greater,
                   "And": np.logical_and, "Or": np.logical_or}
 
 
-def _fold(cv: Converter, node: Any, ins: list[Operand | None], at: dict[str, Any]
-          ) -> list[np.ndarray] | None:
+def _fold(node: Any, ins: list[Operand | None], at: dict[str, Any]) -> list[Any] | None:
     """Evaluate ``node`` at load time when its result is static (shape arithmetic, constants);
-    None when it has to run on data."""
+    None when it has to run on data. Results may hold symbolic sizes (object arrays); the
+    caller turns all-int ones into int64 arrays."""
     op = node.op_type
     if node.domain not in ("", "ai.onnx"):
         return None
@@ -335,9 +356,8 @@ def _fold(cv: Converter, node: Any, ins: list[Operand | None], at: dict[str, Any
         sizes = ins[0].type.shape if isinstance(ins[0], Value) else ins[0].shape
         shape = np.array(list(sizes), dtype=object)
         if op == "Size":
-            return [_tidy(np.array(dims.product(list(shape)), dtype=object))]
-        start, end = at.get("start", 0), at.get("end", None)
-        return [_tidy(shape[start:end])]
+            return [dims.product(list(shape))]
+        return [shape[at.get("start", 0):at.get("end", None)]]
     if not all(x is None or isinstance(x, np.ndarray) for x in ins) or not ins or ins[0] is None:
         return None
     x = ins[0]
@@ -362,19 +382,16 @@ def _fold(cv: Converter, node: Any, ins: list[Operand | None], at: dict[str, Any
     if op == "Gather":
         return [np.take(x, ins[1].astype(np.int64), axis=at.get("axis", 0))]
     if op == "Concat":
-        return [_tidy(np.concatenate([np.atleast_1d(v) for v in ins if v is not None],
-                                     axis=at["axis"]))]
+        return [np.concatenate([np.atleast_1d(v) for v in ins if v is not None],
+                               axis=at["axis"])]
     if op == "Unsqueeze":
-        axes = _ints(ins[1], "axes") if len(ins) > 1 else list(at["axes"])
+        axes = _axes(ins, at)
         return [np.expand_dims(x, tuple(a % (x.ndim + len(axes)) for a in axes))]
     if op == "Squeeze":
-        axes = _ints(ins[1], "axes") if len(ins) > 1 else list(at.get("axes", []))
+        axes = _axes(ins, at)
         return [np.squeeze(x, axis=tuple(axes) if axes else None)]
     if op == "Slice":
-        starts, ends = _ints(ins[1], "starts"), _ints(ins[2], "ends")
-        axes = _ints(ins[3], "axes") if len(ins) > 3 and ins[3] is not None else \
-            list(range(len(starts)))
-        steps = _ints(ins[4], "steps") if len(ins) > 4 and ins[4] is not None else [1] * len(starts)
+        axes, starts, ends, steps = _slice_args(ins)
         index = [slice(None)] * x.ndim
         for a, s, e, st in zip(axes, starts, ends, steps):
             index[a] = slice(s, e, st)
@@ -384,7 +401,7 @@ def _fold(cv: Converter, node: Any, ins: list[Operand | None], at: dict[str, Any
     if op == "Where":
         return [np.where(x, ins[1], ins[2])]
     if op == "ReduceProd" and x.ndim == 1 and not at.get("axes"):
-        return [_tidy(np.array(dims.product(list(x)), dtype=object))]
+        return [dims.product(list(x))]
     if op == "ConstantOfShape":
         shape = _ints(x, "shape")
         if any(isinstance(s, str) for s in shape) or np.prod(shape, dtype=np.int64) > 1 << 16:
@@ -432,6 +449,7 @@ def from_onnx(model: Any, name: str | None = None) -> Graph:
                          "store them dense (onnx.numpy_helper.from_array)")
     for tensor in g.initializer:
         cv.env[tensor.name] = _array(tensor)
+        cv.names[id(cv.env[tensor.name])] = tensor.name
     for i, inp in enumerate(x for x in g.input if x.name not in initializers):
         def unknown(axis: int, who: str = inp.name) -> str:
             return "batch" if axis == 0 else f"{_identifier(who)}_d{axis}"
@@ -471,10 +489,10 @@ def _convert_node(cv: Converter, node: Any) -> None:
     at = _attributes(node)
     cv.node, cv.source = node, _source(node)
     domain = "" if node.domain == "ai.onnx" else node.domain
-    folded = _fold(cv, node, ins, at)
+    folded = _fold(node, ins, at)
     if folded is not None:
-        outs: list[Any] = [_tidy(np.asarray(v, dtype=object) if not isinstance(v, np.ndarray)
-                                 else v) for v in folded]
+        outs: list[Any] = [_tidy(v if isinstance(v, np.ndarray) else np.asarray(v, dtype=object))
+                           for v in folded]
     else:
         handler = HANDLERS.get((domain, node.op_type))
         try:
@@ -790,10 +808,10 @@ def _transpose(cv, ins, at):
 
 @onnx_op("Squeeze", "Unsqueeze")
 def _squeeze(cv, ins, at):
-    axes = at.get("axes") or _ints(ins[1] if len(ins) > 1 else None, "axes")
+    axes = _axes(ins, at)
     if cv.node.op_type == "Unsqueeze":
-        return cv.op("unsqueeze", ins[0], axes=list(axes))
-    return cv.op("squeeze", ins[0], axes=list(axes) or None)
+        return cv.op("unsqueeze", ins[0], axes=axes)
+    return cv.op("squeeze", ins[0], axes=axes or None)
 
 
 @onnx_op("Concat")
@@ -820,10 +838,7 @@ def _split(cv, ins, at):
 
 @onnx_op("Slice")
 def _slice(cv, ins, at):
-    starts, ends = _ints(ins[1], "starts"), _ints(ins[2], "ends")
-    axes = _ints(ins[3], "axes") if len(ins) > 3 and ins[3] is not None else \
-        list(range(len(starts)))
-    steps = _ints(ins[4], "steps") if len(ins) > 4 and ins[4] is not None else []
+    axes, starts, ends, steps = _slice_args(ins)
     return cv.op("slice", ins[0], axes=axes, starts=starts, ends=ends, steps=steps)
 
 
@@ -1024,29 +1039,12 @@ def _trees_v5(at: dict[str, Any]) -> dict[str, Any]:
                 missing_goes_true=np.concatenate([missing, np.zeros(n_leaves, bool)])
                 if missing.any() else np.zeros(0, bool),
                 aggregate=("average", "sum", "min", "max")[at.get("aggregate_function", 1)],
-                post_transform=("none", "softmax", "logistic", "softmax_zero", "probit")[
-                    at.get("post_transform", 0)])
+                post_transform=POST_TRANSFORMS[at.get("post_transform", 0)])
 
 
 @onnx_op("TreeEnsemble", domain=ML)
 def _tree_ensemble_v5(cv, ins, at):
-    attrs = _trees_v5(at)
-    reachable = _reachable(attrs)
-    if not reachable.all():
-        raise _Unmappable("TreeEnsemble with unreachable nodes")
-    return cv.op("tree_ensemble", _float_input(cv, ins[0]), **attrs)
-
-
-def _reachable(a: dict[str, Any]) -> np.ndarray:
-    """Which nodes some root reaches (a one-leaf tree leaves its placeholder node behind)."""
-    seen = np.zeros(len(a["modes"]), bool)
-    stack = list(a["tree_roots"])
-    while stack:
-        k = stack.pop()
-        if not seen[k]:
-            seen[k] = True
-            stack.extend(c for c in (a["true_children"][k], a["false_children"][k]) if c >= 0)
-    return seen
+    return cv.op("tree_ensemble", _float_input(cv, ins[0]), **_trees_v5(at))
 
 
 @onnx_op("LinearClassifier", "LinearRegressor", domain=ML)

@@ -47,8 +47,8 @@ def _options(model: Any) -> dict[int, dict[str, Any]]:
         name = type(est).__name__
         if name.startswith(("KNeighbors", "RadiusNeighbors")):
             options.setdefault(id(est), {})["optim"] = "cdist"
-    if is_classifier(final) and hasattr(final, "predict_proba") or \
-            type(final).__name__ in ("LinearSVC", "SVC", "RidgeClassifier", "SGDClassifier"):
+    if is_classifier(final) and (hasattr(final, "predict_proba") or type(final).__name__ in
+                                 ("LinearSVC", "SVC", "RidgeClassifier", "SGDClassifier")):
         options.setdefault(id(final), {})["zipmap"] = False
     return options
 

@@ -308,3 +308,36 @@ def test_a_missing_optional_package_names_its_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)      # makes `import onnx` fail
     with pytest.raises(NexusError, match=r"pip install 'nexus-ml\[onnx\]'"):
         from_onnx("model.onnx")
+
+
+def test_tree_ensemble_v5_keeps_every_tree_and_its_one_leaf_trees():
+    """ai.onnx.ml 5 TreeEnsemble: tree 0 tests x0 <= 0.5 then x1 < 2 (leaves 0, 1, 2); tree 1 is
+    a lone leaf (3), encoded as a node whose two branches reach the same leaf."""
+    from lowering.rules import lower
+    from passes.trees import path_lengths
+    tensor = helper.make_tensor
+    node = helper.make_node(
+        "TreeEnsemble", ["x"], ["y"], domain="ai.onnx.ml", n_targets=1, tree_roots=[0, 2],
+        nodes_featureids=[0, 1, 0], nodes_modes=tensor("m", TensorProto.UINT8, [3], [0, 1, 0]),
+        nodes_splits=tensor("s", F, [3], [0.5, 2.0, 0.0]),
+        nodes_truenodeids=[0, 1, 3], nodes_trueleafs=[1, 1, 1],
+        nodes_falsenodeids=[1, 2, 3], nodes_falseleafs=[0, 1, 1],
+        leaf_targetids=[0, 0, 0, 0], leaf_weights=tensor("w", F, [4], [1.0, 2.0, 3.0, 4.0]),
+        aggregate_function=1, post_transform=0)
+    graph = lowered(model([node], [("x", F, [4, 2])], [("y", F, None)], opset=21, ml=5))
+    tree = next(iter(graph.nodes))
+    assert tree.op == "tree_ensemble" and str(tree.outputs[0].type) == "f32[4,1]"
+    assert list(tree.attributes["tree_roots"]) == [0, 6]         # the lone leaf is the root
+    rows = np.array([[0.1, 0], [0.9, 1], [0.9, 3], [0.5, 9]], np.float32)
+    np.testing.assert_array_equal(path_lengths(tree, rows), [[1, 0], [2, 0], [2, 0], [1, 0]])
+    assert lower(tree).total("cmp") == 4 * 2                   # depth bound: 2 + 0 per row
+
+
+def test_a_shared_initializer_is_one_weight():
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["a"]),
+             helper.make_node("MatMul", ["a", "w"], ["y"])]
+    graph = lowered(model(nodes, [("x", F, ["N", 4])], [("y", F, None)],
+                          {"w": np.eye(4, dtype=np.float32)}))
+    assert list(graph.constants) == ["w"]
+    first, second = graph.nodes
+    assert first.inputs[1] is second.inputs[1]
