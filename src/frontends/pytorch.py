@@ -714,7 +714,14 @@ def from_torch(model: Any, example_inputs: Sequence[Any] | None = None, *,
     with torch.no_grad(), warnings.catch_warnings():
         # Every nn.RNN/LSTM/GRU export warns about its _flat_weights attribute; it is harmless.
         warnings.filterwarnings("ignore", message=r"The tensor attributes .*_flat_weights")
-        program = torch.export.export(model, tuple(example_inputs), dynamic_shapes=dynamic_shapes)
+        try:
+            program = torch.export.export(model, tuple(example_inputs),
+                                          dynamic_shapes=dynamic_shapes)
+        except Exception as err:  # torch raises many types here; the user needs the first line
+            first = next((line for line in str(err).splitlines() if line.strip()), "")
+            raise NexusError(f"torch.export could not trace {type(model).__name__}: "
+                             f"{type(err).__name__}: {first} (rerun with --debug / see "
+                             "torch.export's documentation for the fix)") from err
     graph = from_exported(program, name or type(model).__name__)
     names = _dim_names(program, dynamic_shapes)
     return graph.bind_symbols(names) if names else graph

@@ -3,8 +3,11 @@ and lowering, lazily inside its functions."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import importlib.util
+import inspect
+import re
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,9 @@ from .examples import EXAMPLES
 from .errors import NexusError
 from .graph import Graph
 from .report import EnergyReport
+from .types import TensorType
+
+FACTORY_SPEC = re.compile(r"^(?P<file>.+\.py):(?P<factory>[A-Za-z_]\w*)$")
 
 
 def example_graph(name: str = "cnn") -> Graph:
@@ -105,13 +111,47 @@ def _from_file(path: Path, example_inputs: Any, trust_pickle: bool) -> Graph:
                      "trust_pickle")
 
 
+def load_factory(spec: str) -> tuple[Any, Any]:
+    """Run ``path/to/file.py:factory`` and return ``(model, example_inputs or None)``: the
+    factory returns a model (an ``nn.Module``, an estimator, a Graph, …) or a pair
+    ``(model, example_inputs)``. The file is executed as Python: point it only at code you
+    trust, as you would ``python file.py``."""
+    match = FACTORY_SPEC.match(spec)
+    if match is None:
+        raise NexusError(f"'{spec}' is not a factory reference; write path/to/file.py:function")
+    path = Path(match["file"])
+    if not path.is_file():
+        raise NexusError(f"factory file {path} does not exist")
+    module_spec = importlib.util.spec_from_file_location(f"nexus_factory_{path.stem}", path)
+    module = importlib.util.module_from_spec(module_spec)
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as err:  # the user's file: any error it raises is reported as one line
+        raise NexusError(f"importing {path} failed: {type(err).__name__}: {err}") from err
+    factory = getattr(module, match["factory"], None)
+    if not callable(factory):
+        found = sorted(k for k, v in vars(module).items()
+                       if callable(v) and not k.startswith("_") and
+                       getattr(v, "__module__", None) == module.__name__)
+        raise NexusError(f"{path} defines no function '{match['factory']}' (functions there: "
+                         f"{', '.join(found) or 'none'})")
+    try:
+        made = factory()
+    except Exception as err:
+        raise NexusError(f"{spec} raised {type(err).__name__}: {err}") from err
+    if isinstance(made, tuple) and len(made) == 2:
+        return made
+    return made, None
+
+
 def load_graph(model_or_path: Any, example_inputs: Any = None, trust_pickle: bool = False
                ) -> Graph:
     """A Graph from a Graph; a PyTorch module (with example inputs) or ExportedProgram; an ONNX
     ``ModelProto``; a fitted scikit-learn estimator or Pipeline (example rows optional); an
     XGBoost model; or a file: ``.onnx``, ``.pt2`` (unpickles: only with ``trust_pickle``),
     ``.json`` (a NEXUS graph or an XGBoost model), ``.ubj``, ``.skops``, ``.pkl``/``.joblib``
-    (only with ``trust_pickle``); or ``example:NAME``."""
+    (only with ``trust_pickle``); ``path/to/file.py:factory`` (see ``load_factory``); or
+    ``example:NAME``."""
     if isinstance(model_or_path, Graph):
         return model_or_path
     kind = _kind_of(model_or_path)
@@ -121,12 +161,15 @@ def load_graph(model_or_path: Any, example_inputs: Any = None, trust_pickle: boo
         text = str(model_or_path)
         if text.startswith("example:"):
             return example_graph(text.removeprefix("example:"))
+        if FACTORY_SPEC.match(text):
+            model, made_inputs = load_factory(text)
+            return load_graph(model, example_inputs or made_inputs, trust_pickle)
         return _from_file(Path(text), example_inputs, trust_pickle)
     raise NexusError(
         f"cannot compile a {type(model_or_path).__name__}: NEXUS takes a nexus_ir.Graph, a "
         "PyTorch nn.Module or ExportedProgram, an ONNX ModelProto, a fitted scikit-learn or "
-        "XGBoost model, a model file (.onnx, .pt2, .json, .ubj, .skops, .pkl/.joblib) or "
-        "example:NAME")
+        "XGBoost model, a model file (.onnx, .pt2, .json, .ubj, .skops, .pkl/.joblib), "
+        "file.py:factory or example:NAME")
 
 
 def bindings_from_inputs(graph: Graph, example_inputs: Mapping[str, Any]) -> dict[str, int]:
@@ -137,8 +180,13 @@ def bindings_from_inputs(graph: Graph, example_inputs: Mapping[str, Any]) -> dic
         if name not in by_name:
             raise NexusError(f"example input '{name}' is not a graph input (inputs: "
                              f"{', '.join(by_name)})")
-        shape = tuple(np.shape(example)) if not isinstance(example, tuple) else example
         declared = by_name[name].type.shape
+        if isinstance(example, TensorType):
+            if example.dtype != by_name[name].type.dtype:
+                raise NexusError(f"example input '{name}' is {example.dtype} but the graph "
+                                 f"declares {by_name[name].type}")
+            example = tuple(example.shape)
+        shape = tuple(np.shape(example)) if not isinstance(example, tuple) else example
         if len(shape) != len(declared):
             raise NexusError(f"example input '{name}' has shape {list(shape)} but the graph "
                              f"declares {by_name[name].type}")
@@ -166,24 +214,56 @@ def _named_inputs(graph: Graph, example_inputs: Any) -> dict[str, Any]:
     return {graph.inputs[0].name: np.asarray(example_inputs)}
 
 
+def _positional_inputs(module: Any, named: Mapping[str, Any]) -> list[Any]:
+    """Example inputs given by name (``{"x": (1, 3, 224, 224)}``) in the order of the module's
+    ``forward`` parameters; a bare shape means float32."""
+    params = [p for p in inspect.signature(module.forward).parameters.values()
+              if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    names = [p.name for p in params]
+    unknown = sorted(set(named) - set(names))
+    if unknown:
+        raise NexusError(f"{type(module).__name__}.forward has no parameter "
+                         f"{', '.join(map(repr, unknown))} (its inputs: {', '.join(names)})")
+    missing = [p.name for p in params if p.name not in named and p.default is p.empty]
+    if missing:
+        raise NexusError(f"{type(module).__name__}.forward needs an example for "
+                         f"{', '.join(map(repr, missing))}: give its shape (CLI: --input-shape "
+                         f"{missing[0]}=1x3x224x224:f32)")
+    given = names[:max(names.index(k) for k in named) + 1] if named else []
+    return [TensorType(list(named[k]), "f32") if isinstance(named[k], tuple) else named[k]
+            for k in given]
+
+
 def compile(model_or_path: Graph | str | Path, example_inputs: Mapping[str, Any] | None = None,
             target: Any = "h100", *, bindings: Mapping[str, int] | None = None,
             capability: float | None = None, output_units: int | None = None,
-            trust_pickle: bool = False) -> EnergyReport:
+            trust_pickle: bool = False, progress: Callable[[str], None] | None = None
+            ) -> EnergyReport:
     """Cost a model on a hardware target and return its ``EnergyReport``.
 
     A PyTorch module is exported with ``example_inputs`` (a tuple of tensors). Otherwise
     symbolic dims are bound by ``bindings`` (``{"batch": 1}``) and/or read off
     ``example_inputs`` (``{input name: array or shape}``, or rows for a one-input model); real
-    rows also make tree ensembles cost their actual paths instead of their depth. ``trust_pickle`` allows loading files
-    that unpickle (``.pt2``). ``capability`` (accuracy, F1, …)
-    enables ECU and CpTO; ``output_units`` overrides the tokens/samples per inference.
+    rows also make tree ensembles cost their actual paths instead of their depth. A module's
+    inputs may also be given by ``forward`` parameter name. ``trust_pickle`` allows loading files
+    that unpickle (``.pt2``). ``capability`` (accuracy, F1, …) enables ECU and CpTO;
+    ``output_units`` overrides the tokens/samples per inference. ``progress`` is called with a
+    short description as each long step starts.
     """
     from passes import PassManager
     from passes.cost import COST_PIPELINE, build_report
 
+    step = progress or (lambda _: None)
+    if isinstance(model_or_path, str) and FACTORY_SPEC.match(model_or_path):
+        step(f"building the model: {model_or_path}")
+        model_or_path, made_inputs = load_factory(model_or_path)
+        example_inputs = made_inputs if example_inputs is None else example_inputs
     from_torch = _is_torch_model(model_or_path)
+    if from_torch and isinstance(example_inputs, Mapping):
+        example_inputs = _positional_inputs(model_or_path, example_inputs)
+    step("exporting with torch.export" if from_torch else "loading the model")
     graph = load_graph(model_or_path, example_inputs, trust_pickle)
+    step("verifying the graph")
     graph.verify()
     named = {} if from_torch else _named_inputs(graph, example_inputs)
     bound = bindings_from_inputs(graph, named)
@@ -198,6 +278,7 @@ def compile(model_or_path: Graph | str | Path, example_inputs: Mapping[str, Any]
         raise NexusError(f"graph @{graph.name} has unbound symbols {sorted(graph.symbols)}; give "
                          "them sizes (CLI: --bind NAME=SIZE; Python: bindings={...} or "
                          "example_inputs)")
+    step(f"costing {len(graph.nodes)} nodes on {getattr(target, 'name', target)}")
     manager = PassManager(list(COST_PIPELINE), options={
         "target": target, "capability": capability, "output_units": output_units})
     graph = manager.run(graph)

@@ -4,13 +4,21 @@
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .errors import NexusError
+from .report import SCHEMA_VERSION, EnergyReport
+from .types import TensorType
 
 EXIT_ERROR = 2
+EXIT_INTERNAL = 3
+INPUT_SHAPE = re.compile(r"^(?P<name>[^=\s]+)=(?P<dims>\d+(?:x\d+)*)(?::(?P<dtype>\w+))?$")
 
 
 def _cmd_example(args: argparse.Namespace) -> int:
@@ -30,19 +38,84 @@ def _cmd_example(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_compile(args: argparse.Namespace) -> int:
+def _progress_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _compile_all(args: argparse.Namespace, models: Sequence[str], targets: Sequence[str]
+                 ) -> list[EnergyReport]:
+    """Compile every model on every target, showing the current step on stderr."""
     from .api import compile as compile_model
 
-    report = compile_model(args.model, target=args.target, bindings=_parse_bindings(args.bind),
-                           capability=args.capability, output_units=args.output_units,
-                           trust_pickle=args.trust_pickle)
-    text = report.to_json() + "\n" if args.format == "json" else str(report) + "\n"
-    if args.output:
-        with open(args.output, "w") as f:
-            f.write(text)
-        print(f"wrote {args.output}", file=sys.stderr)
+    shapes = _parse_input_shapes(args.input_shape)
+    reports = []
+    with _progress_console().status("starting") as status:
+        for model in models:
+            for target in targets:
+                def step(text: str, where: str = f"{model} on {target}") -> None:
+                    status.update(f"[bold]{where}[/bold]: {text}")
+                reports.append(compile_model(
+                    model, shapes or None, target=target, bindings=_parse_bindings(args.bind),
+                    capability=getattr(args, "capability", None),
+                    output_units=getattr(args, "output_units", None),
+                    trust_pickle=args.trust_pickle, progress=step))
+    return reports
+
+
+def _print_summary(summary: Sequence[Any]) -> None:
+    """The terminal summary: in colour on a terminal, plain fixed-width text otherwise."""
+    if sys.stdout.isatty():
+        from rich.console import Console
+        Console().print(*summary)
     else:
-        print(text, end="")
+        from .render_text import to_text
+        print(to_text(summary))
+
+
+def _emit(args: argparse.Namespace, text: str, summary: Sequence[Any]) -> None:
+    """Write ``text`` to ``-o`` (and the terminal summary to stdout), or print it."""
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        if args.format != "table":
+            _print_summary(summary)
+        print(f"wrote {args.output}", file=sys.stderr)
+    elif args.format == "table":
+        _print_summary(summary)
+    else:
+        sys.stdout.write(text)
+
+
+def _cmd_compile(args: argparse.Namespace) -> int:
+    from .render_text import report_renderables, to_text
+
+    report, = _compile_all(args, [args.model], [args.target])
+    summary = report_renderables(report, args.depth, args.top)
+    text = {"json": lambda: report.to_json() + "\n", "csv": report.to_csv,
+            "html": report.to_html, "table": lambda: to_text(summary) + "\n"}[args.format]()
+    _emit(args, text, summary)
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .render_text import comparison_renderables, to_text
+
+    if len(args.models) * len(args.target) < 2:
+        raise NexusError("compare needs two models or more, or one model and two --target "
+                         "names or more")
+    reports = _compile_all(args, args.models, args.target)
+    summary = comparison_renderables(reports)
+    if args.format == "html":
+        from .render_html import comparison_html
+        text = comparison_html(reports)
+    elif args.format == "json":
+        text = json.dumps({"schema_version": SCHEMA_VERSION,
+                           "reports": [r.to_dict() for r in reports]},
+                          indent=2, sort_keys=True, allow_nan=False) + "\n"
+    else:
+        text = to_text(summary) + "\n"
+    _emit(args, text, summary)
     return 0
 
 
@@ -72,6 +145,38 @@ def _parse_bindings(items: Sequence[str]) -> dict[str, int]:
     return bindings
 
 
+def _parse_input_shapes(items: Sequence[str]) -> dict[str, TensorType | tuple[int, ...]]:
+    """``NAME=1x3x224x224:f32`` → {NAME: TensorType}; without ``:dtype``, a bare shape (the
+    model's own dtype, float32 for a PyTorch module)."""
+    shapes: dict[str, TensorType | tuple[int, ...]] = {}
+    for item in items:
+        match = INPUT_SHAPE.match(item.strip())
+        if match is None:
+            raise NexusError(f"--input-shape expects NAME=DIMS[:DTYPE] (e.g. "
+                             f"image=1x3x224x224:f32), got '{item}'")
+        dims = tuple(int(d) for d in match["dims"].split("x"))
+        shapes[match["name"]] = TensorType(list(dims), match["dtype"]) if match["dtype"] else dims
+    return shapes
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    """Options every command that loads models shares."""
+    parser.add_argument("--bind", nargs="*", default=[], metavar="NAME=SIZE",
+                        help="sizes of symbolic dims, e.g. batch=1")
+    parser.add_argument("--input-shape", nargs="*", default=[], metavar="NAME=DIMS[:DTYPE]",
+                        help="example input shapes, e.g. image=1x3x224x224:f32 (needed for a "
+                             "PyTorch factory; binds symbolic sizes of other models)")
+    parser.add_argument("--trust-pickle", action="store_true",
+                        help="allow model files whose loading unpickles (.pt2, .pkl, .joblib): "
+                             "only for files you trust, since unpickling can run code")
+    parser.add_argument("-o", "--output", default=None, help="write the output to this file")
+
+
+MODEL_HELP = ("a model: .onnx, .pt2, XGBoost .json/.ubj, .skops, .pkl/.joblib (with "
+              "--trust-pickle), a NEXUS graph .json, path/to/file.py:factory (returns an "
+              "nn.Module, an estimator… or (model, example_inputs)), or example:NAME")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nexus",
@@ -94,22 +199,32 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Compile a model to an energy report: primitive ops, "
                                         "transistor operations, bytes per memory level, time and "
                                         "joules on the target, and the six NEXUS metrics.")
-    comp.add_argument("model", help="a .pt2 program, a NEXUS graph .json file, or example:NAME "
-                                     "(e.g. example:cnn)")
+    comp.add_argument("model", help=MODEL_HELP)
     comp.add_argument("--target", default="h100",
-                      help="bundled target name or .toml path (default: h100)")
-    comp.add_argument("--bind", nargs="*", default=[], metavar="NAME=SIZE",
-                      help="sizes of symbolic dims, e.g. batch=1")
-    comp.add_argument("--format", choices=("table", "json"), default="table")
+                      help="bundled target name or .toml path (default: h100; see nexus targets)")
+    comp.add_argument("--format", choices=("table", "json", "html", "csv"), default="table",
+                      help="table (terminal), json (schema in nexus_ir/report.schema.json), html "
+                           "(self-contained page with charts), csv (one row per node)")
     comp.add_argument("--capability", type=float, default=None,
                       help="capability score (accuracy, F1, ...) for ECU and CpTO")
     comp.add_argument("--output-units", type=int, default=None,
                       help="tokens or samples per inference (default: from the output shape)")
-    comp.add_argument("-o", "--output", default=None, help="write the report to this file")
-    comp.add_argument("--trust-pickle", action="store_true",
-                      help="allow model files whose loading unpickles (.pt2): only for files you "
-                           "trust, since unpickling can run code")
+    comp.add_argument("--depth", type=int, default=2,
+                      help="module depth of the terminal table (default 2: layer1.0)")
+    comp.add_argument("--top", type=int, default=10, help="modules in the terminal table")
+    _add_model_options(comp)
     comp.set_defaults(handler=_cmd_compile)
+
+    compare = verbs.add_parser("compare", help="several models, or one model on several "
+                                               "targets, side by side",
+                               description="Compile every MODEL on every --target and compare "
+                                           "energy, its split, latency and FLOPs side by side.")
+    compare.add_argument("models", nargs="+", metavar="MODEL", help=MODEL_HELP)
+    compare.add_argument("--target", nargs="+", default=["h100"],
+                         help="one or more target names or .toml paths (default: h100)")
+    compare.add_argument("--format", choices=("table", "json", "html"), default="table")
+    _add_model_options(compare)
+    compare.set_defaults(handler=_cmd_compare)
 
     targets = verbs.add_parser("targets", help="list hardware targets, or show one with "
                                                "the source of every number")
@@ -134,6 +249,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"nexus: error: {err}", file=sys.stderr)
         return EXIT_ERROR
+    except Exception as err:  # a bug of ours: still one line, the traceback with --debug
+        if args.debug:
+            raise
+        print(f"nexus: internal error: {type(err).__name__}: {err} (rerun with --debug for the "
+              "traceback and report it)", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

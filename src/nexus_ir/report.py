@@ -7,14 +7,17 @@ timestamps; keys sorted; floats in their shortest round-trip form).
 
 from __future__ import annotations
 
-import html
+import csv
+import io
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
-from .errors import SerializationError
+from .errors import NexusError, SerializationError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+SCHEMA_FILE = Path(__file__).parent / "report.schema.json"
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,7 @@ class NodeCost:
     op: str
     source: str
     modeled: bool
+    dtype: str | None = None
     macs: int | None = None
     flops: int | None = None
     transistor_ops: float | None = None
@@ -70,6 +74,7 @@ class EnergyReport:
     nodes: list[NodeCost]
     metrics: dict[str, Any]
     options: dict[str, Any] = field(default_factory=dict)
+    roofline: dict[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ views
     @property
@@ -100,6 +105,7 @@ class EnergyReport:
             "options": self.options,
             "metrics": self.metrics,
             "nodes": [asdict(n) for n in self.nodes],
+            "roofline": self.roofline,
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -117,7 +123,8 @@ class EnergyReport:
             return cls(doc["model"], target["name"], target["description"],
                        [(p["key"], p["value"], p["source"]) for p in target["provenance"]],
                        dict(doc["bindings"]), [NodeCost(**n) for n in doc["nodes"]],
-                       dict(doc["metrics"]), dict(doc.get("options", {})))
+                       dict(doc["metrics"]), dict(doc.get("options", {})),
+                       dict(doc.get("roofline", {})))
         except (KeyError, TypeError) as err:
             raise SerializationError(f"malformed energy report: {err}") from None
 
@@ -143,8 +150,36 @@ class EnergyReport:
                     row[key] = float(row[key])
         return pd.DataFrame(rows)
 
+    def to_csv(self) -> str:
+        """Per-node costs as CSV, one row per node in graph order; absent values are empty
+        cells. Deterministic like the JSON."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        names = [f.name for f in fields(NodeCost)]
+        writer.writerow(names)
+        for n in self.nodes:
+            writer.writerow(["" if getattr(n, k) is None else getattr(n, k) for k in names])
+        return out.getvalue()
+
+    def to_html(self, path: str | Path | None = None) -> str:
+        """A self-contained HTML report (charts drawn offline, no CDN); written to ``path`` when
+        given. Needs plotly."""
+        from .render_html import report_html
+
+        page = report_html(self)
+        if path is not None:
+            Path(path).write_text(page, encoding="utf-8")
+        return page
+
     # ------------------------------------------------------------------ text and notebooks
+    def share(self, row: "ModuleCost | NodeCost") -> tuple[float, float]:
+        """(energy share, FLOP share) of a module or node in this report's totals."""
+        energy, flops = self.metrics["energy_j"], self.metrics["flops"]
+        return ((row.energy_j or 0) / energy if energy else 0.0,
+                (row.flops or 0) / flops if flops else 0.0)
+
     def summary_rows(self) -> list[tuple[str, str]]:
+        """(label, value) pairs of the totals and the six metrics, as printed everywhere."""
         m = self.metrics
 
         def opt(value: Any, fmt: str) -> str:
@@ -166,25 +201,11 @@ class EnergyReport:
         ]
 
     def __str__(self) -> str:
-        lines = [f"NEXUS energy report: {self.model} on {self.target} ({self.target_description})"]
-        if self.bindings:
-            lines.append("bindings: " + ", ".join(f"{k}={v}" for k, v in
-                                                  sorted(self.bindings.items())))
-        width = max(len(k) for k, _ in self.summary_rows())
-        lines += [f"  {k:<{width}}  {v}" for k, v in self.summary_rows()]
-        lines.append("top modules by energy:")
-        for row in self.per_module()[:8]:
-            share = row.energy_j / self.metrics["energy_j"] if self.metrics["energy_j"] else 0
-            lines.append(f"  {row.module:<24} {row.energy_j:10.4g} J {share:6.1%}  "
-                         f"{row.macs:>14,} MACs")
-        if self.unmodeled:
-            lines.append("unmodeled ops (not in the totals): " +
-                         ", ".join(f"%{n.name} ({n.op})" for n in self.unmodeled))
-        return "\n".join(lines)
+        from .render_text import report_text
+
+        return report_text(self)
 
     def _repr_html_(self) -> str:
-        cells = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
-                        f"<td>{html.escape(v)}</td></tr>" for k, v in self.summary_rows())
-        return (f"<div><b>NEXUS energy report</b>: {html.escape(self.model)} on "
-                f"{html.escape(self.target)}<table>{cells}</table></div>")
+        from .render_html import notebook_html
 
+        return notebook_html(self)

@@ -375,11 +375,12 @@ def node_cost(node: Node) -> NodeCost:
     """The report row of a node annotated by the cost passes."""
     a = node.annotations
     counts = counts_of(node)
+    dtype_name = node.outputs[0].type.dtype.name if node.outputs else None
     if counts is None:
-        return NodeCost(node.name, node.op, node.source, False,
+        return NodeCost(node.name, node.op, node.source, False, dtype_name,
                         unmodeled_reason=a.get("unmodeled", "not costed"))
     return NodeCost(
-        node.name, node.op, node.source, True, macs=matrix_macs(node, counts), flops=counts.flops,
+        node.name, node.op, node.source, True, dtype_name, macs=matrix_macs(node, counts), flops=counts.flops,
         transistor_ops=a["transistor_ops"],
         off_chip_bytes=a["memory_traffic"]["off_chip_bytes"],
         on_chip_bytes=a["memory_traffic"]["on_chip_bytes"],
@@ -388,11 +389,26 @@ def node_cost(node: Node) -> NodeCost:
         static_j=a["energy"]["static_j"], energy_j=a["energy"]["total_j"])
 
 
+def roofline(target: Target, rows: list[NodeCost]) -> dict[str, Any]:
+    """The target's roofline for the model's dominant dtype (the one doing most FLOPs): off-chip
+    bandwidth and the matrix and vector ceilings in FLOP/s (two FLOPs per FMA)."""
+    flops_by_dtype: dict[str, int] = {}
+    for row in rows:
+        if row.flops and row.dtype:
+            flops_by_dtype[row.dtype] = flops_by_dtype.get(row.dtype, 0) + row.flops
+    main = max(sorted(flops_by_dtype), key=flops_by_dtype.get, default="f32")
+    return {"dtype": main,
+            "off_chip_bytes_per_s": target.off_chip.bandwidth_bytes_per_s.value,
+            "ceilings": [{"exec_class": cls, "flops_per_s": 2 * target.peak_rate(cls, main)}
+                         for cls in ("matrix", "vector")]}
+
+
 def build_report(graph: Graph, ctx: PassContext, bindings: Mapping[str, int]) -> EnergyReport:
     """The EnergyReport of a graph the cost pipeline has annotated."""
     target = target_of(ctx)
     options = {k: v for k, v in ctx.options.items()
                if k in ("capability", "output_units") and v is not None}
+    rows = [node_cost(n) for n in graph]
     return EnergyReport(graph.name, target.name, target.description, target.provenance(),
-                        dict(bindings), [node_cost(n) for n in graph],
-                        dict(ctx.results["metrics"]), options)
+                        dict(bindings), rows, dict(ctx.results["metrics"]), options,
+                        roofline(target, rows))

@@ -1,0 +1,335 @@
+"""HTML rendering of energy reports: one self-contained page per report (plotly.js inlined, so it
+works offline), a light chart-free fragment for notebooks, and a comparison page.
+
+The page's charts: energy by module (treemap), the compute/memory/static split per module, FLOP
+share beside energy share per layer (where FLOPs mislead), and a roofline of the nodes. The page
+marks itself when the charts are drawn (``data-charts-drawn`` on ``<body>``) and counts script
+errors (``data-errors``), so a headless browser can check it. Output is deterministic: fixed
+element ids, no timestamps.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from . import __version__
+
+if TYPE_CHECKING:
+    from .report import EnergyReport
+
+SPLIT_COLORS = {"compute": "#4C78A8", "memory": "#F58518", "static": "#9D9D9D"}
+BOUND_COLORS = {"compute": "#4C78A8", "memory": "#F58518", "power": "#E45756",
+                "overhead": "#9D9D9D", "view": "#BAB0AC"}
+TOP_MODULES = 15
+TOP_LAYERS = 25
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#222;
+max-width:1280px}
+h1{font-size:1.5em;margin-bottom:4px} h2{font-size:1.15em;margin-top:28px}
+.sub{color:#666;margin-bottom:16px}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(190px,1fr));gap:10px}
+.card{border:1px solid #ddd;border-radius:8px;padding:10px 12px;background:#fafafa}
+.card .k{font-size:.8em;color:#666} .card .v{font-size:1.15em;font-weight:600;margin-top:2px}
+.card .d{font-size:.72em;color:#888;margin-top:2px}
+table.nx{border-collapse:collapse;font-size:.85em;margin-top:6px}
+table.nx th,table.nx td{border-bottom:1px solid #eee;padding:3px 8px;text-align:right}
+table.nx th:first-child,table.nx td:first-child{text-align:left}
+table.nx td.l{text-align:left}
+.bar{display:inline-block;height:10px;vertical-align:middle}
+.chart{width:100%;min-height:420px}
+.warn{color:#b00020}
+"""
+
+_BOOT = """
+document.body.dataset.errors = "0";
+window.addEventListener("error", function () {
+  document.body.dataset.errors = String(Number(document.body.dataset.errors) + 1);
+});
+var figures = JSON.parse(document.getElementById("nexus-figures").textContent);
+Promise.all(figures.map(function (f) {
+  return Plotly.newPlot(f.id, f.figure.data, f.figure.layout,
+                        {displaylogo: false, responsive: true});
+})).then(function () {
+  document.body.dataset.chartsDrawn = String(figures.length);
+}).catch(function (err) {
+  console.error(err);
+  document.body.dataset.errors = String(Number(document.body.dataset.errors) + 1);
+});
+"""
+
+METRIC_NOTES = {
+    "SAF-T": "transistor ops per output unit",
+    "LSRT": "share of time not switching",
+    "MCER": "memory ÷ compute energy",
+    "DDEV": "variation of energy across inputs",
+    "ECU": "joules per capability unit",
+    "CpTO": "capability per transistor op",
+}
+
+
+def _esc(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def _card(key: str, value: str, note: str = "") -> str:
+    extra = f"<div class='d'>{_esc(note)}</div>" if note else ""
+    return (f"<div class='card'><div class='k'>{_esc(key)}</div>"
+            f"<div class='v'>{_esc(value)}</div>{extra}</div>")
+
+
+def _opt(value: float | None, fmt: str, missing: str) -> str:
+    return missing if value is None else format(value, fmt)
+
+
+def summary_cards(report: "EnergyReport") -> str:
+    """The totals and the six NEXUS metrics as cards."""
+    m = report.metrics
+    cards = [
+        ("energy / inference", f"{m['energy_j']:.4g} J",
+         f"compute {m['compute_j']:.3g} · memory {m['memory_j']:.3g} · static "
+         f"{m['static_j']:.3g}"),
+        ("latency", f"{m['latency_s']:.4g} s", "predicted, sum of node times"),
+        ("EDP", f"{m['edp_js']:.4g} J·s", "energy × latency"),
+        ("FLOPs", f"{m['flops']:,}", f"MACs {m['macs']:,}"),
+        ("parameters", f"{m['parameters']:,}", f"{m['model_bytes']:,} bytes"),
+        ("peak activations", f"{m['peak_activation_bytes']:,} B", ""),
+        ("SAF-T", f"{m['saf_t']:.4g}", METRIC_NOTES["SAF-T"]),
+        ("LSRT", f"{m['lsrt']:.4f}", METRIC_NOTES["LSRT"]),
+        ("MCER", _opt(m["mcer"], ".4g", "n/a"), METRIC_NOTES["MCER"]),
+        ("DDEV", f"{m['ddev']:.4g}", METRIC_NOTES["DDEV"]),
+        ("ECU", _opt(m["ecu"], ".4g", "n/a"), METRIC_NOTES["ECU"] + " (needs --capability)"),
+        ("CpTO", _opt(m["cpto"], ".4g", "n/a"), METRIC_NOTES["CpTO"] + " (needs --capability)"),
+    ]
+    return "<div class='cards'>" + "".join(_card(*c) for c in cards) + "</div>"
+
+
+def _split_bar(row: Any) -> str:
+    """An inline compute/memory/static bar (CSS only) for one module or node."""
+    total = row.energy_j or 0
+    if not total:
+        return ""
+    return "".join(f"<span class='bar' title='{kind} {getattr(row, kind + '_j') / total:.1%}' "
+                   f"style='width:{120 * getattr(row, kind + '_j') / total:.1f}px;"
+                   f"background:{color}'></span>" for kind, color in SPLIT_COLORS.items())
+
+
+def module_table(report: "EnergyReport", depth: int = 2, top: int = TOP_MODULES) -> str:
+    """The top modules by energy with their split and FLOP share beside energy share."""
+    rows = []
+    for row in report.per_module(depth)[:top]:
+        energy_share, flop_share = report.share(row)
+        rows.append(f"<tr><td>{_esc(row.module)}</td><td>{row.energy_j:.4g}</td>"
+                    f"<td>{energy_share:.1%}</td><td>{flop_share:.1%}</td>"
+                    f"<td class='l'>{_split_bar(row)}</td><td>{row.macs:,}</td>"
+                    f"<td>{row.time_s:.3g}</td></tr>")
+    return ("<table class='nx'><tr><th>module</th><th>energy J</th><th>energy %</th>"
+            "<th>FLOP %</th><th>compute / memory / static</th><th>MACs</th><th>time s</th></tr>"
+            + "".join(rows) + "</table>")
+
+
+def unmodeled_section(report: "EnergyReport") -> str:
+    if not report.unmodeled:
+        return "<p>Every op is modeled.</p>"
+    rows = "".join(f"<tr><td>%{_esc(n.name)}</td><td class='l'>{_esc(n.op)}</td>"
+                   f"<td class='l'>{_esc(n.source)}</td>"
+                   f"<td class='l'>{_esc(n.unmodeled_reason or '')}</td></tr>"
+                   for n in report.unmodeled)
+    return (f"<p class='warn'>{len(report.unmodeled)} op(s) could not be costed and are not in "
+            "the totals.</p><table class='nx'><tr><th>node</th><th>op</th><th>module</th>"
+            f"<th>why</th></tr>{rows}</table>")
+
+
+def provenance_section(report: "EnergyReport") -> str:
+    rows = "".join(f"<tr><td>{_esc(k)}</td><td>{v:.6g}</td><td class='l'>{_esc(s)}</td></tr>"
+                   for k, v, s in report.provenance)
+    return ("<table class='nx'><tr><th>number</th><th>value</th><th>source</th></tr>"
+            f"{rows}</table>")
+
+
+def _header(report: "EnergyReport") -> str:
+    bindings = ", ".join(f"{k}={v}" for k, v in sorted(report.bindings.items()))
+    return (f"<h1>NEXUS energy report: {_esc(report.model)}</h1><div class='sub'>on "
+            f"<b>{_esc(report.target)}</b> ({_esc(report.target_description)})"
+            f"{' · ' + _esc(bindings) if bindings else ''} · nexus-ml {_esc(__version__)}</div>")
+
+
+def notebook_html(report: "EnergyReport") -> str:
+    """A chart-free HTML fragment for notebooks: cards, the module table, unmodeled ops."""
+    return (f"<div><style>{_CSS}</style>{_header(report)}{summary_cards(report)}"
+            f"<h2>Top modules by energy</h2>{module_table(report)}"
+            f"<h2>Unmodeled ops</h2>{unmodeled_section(report)}</div>")
+
+
+# ---------------------------------------------------------------------------- figures
+def _layout(title: str, **extra: Any) -> dict[str, Any]:
+    return {"title": {"text": title}, "template": "plotly_white",
+            "margin": {"l": 60, "r": 20, "t": 50, "b": 50}, **extra}
+
+
+def treemap_figure(report: "EnergyReport") -> Any:
+    """Energy by module: every module path is a box, every modeled node a leaf."""
+    import plotly.graph_objects as go
+
+    boxes: dict[str, tuple[str, str, float]] = {"": (report.model, "", 0.0)}  # id → label, parent, J
+    for n in report.nodes:
+        if not n.modeled or not n.energy_j:
+            continue
+        parent = ""
+        for part in (n.source or "(top)").split("."):
+            path = f"{parent}.{part}" if parent else part
+            boxes.setdefault(path, (part, parent, 0.0))
+            parent = path
+        boxes[f"{parent}/%{n.name}"] = (f"%{n.name} {n.op}", parent, n.energy_j)
+    ids = [f"m:{key}" for key in boxes]
+    labels, parents, values = zip(*boxes.values())
+    parents = [f"m:{p}" if key else "" for key, p in zip(boxes, parents)]
+    trace = go.Treemap(ids=ids, labels=list(labels), parents=parents, values=list(values),
+                       branchvalues="remainder", maxdepth=3,
+                       hovertemplate="%{label}<br>%{value:.4g} J<extra></extra>")
+    return go.Figure(trace, _layout("Energy by module (click to zoom)", height=520))
+
+
+def split_figure(report: "EnergyReport", depth: int = 2, top: int = TOP_MODULES) -> Any:
+    """Compute / memory / static energy of the whole model and the top modules."""
+    import plotly.graph_objects as go
+
+    modules = report.per_module(depth)[:top]
+    m = report.metrics
+    names = ["(whole model)"] + [r.module for r in modules]
+    traces = [go.Bar(name=kind, orientation="h", y=names, marker_color=color,
+                     x=[m[f"{kind}_j"]] + [getattr(r, f"{kind}_j") for r in modules])
+              for kind, color in SPLIT_COLORS.items()]
+    return go.Figure(traces, _layout("Compute / memory / static energy (J)", barmode="stack",
+                                     height=max(320, 28 * len(names) + 120),
+                                     yaxis={"autorange": "reversed"}))
+
+
+def share_figure(report: "EnergyReport", top: int = TOP_LAYERS) -> Any:
+    """FLOP share beside energy share for the most energetic layers: where FLOPs mislead."""
+    import plotly.graph_objects as go
+
+    nodes = sorted((n for n in report.nodes if n.modeled and n.energy_j),
+                   key=lambda n: (-n.energy_j, n.name))[:top]
+    names = [f"{n.source or '(top)'} %{n.name} ({n.op})" for n in nodes]
+    shares = [report.share(n) for n in nodes]
+    traces = [go.Bar(name="energy share", orientation="h", y=names,
+                     x=[e for e, _ in shares], marker_color="#E45756"),
+              go.Bar(name="FLOP share", orientation="h", y=names,
+                     x=[f for _, f in shares], marker_color="#72B7B2")]
+    return go.Figure(traces, _layout(
+        f"FLOP share vs energy share, top {len(nodes)} layers by energy", barmode="group",
+        height=max(360, 34 * len(names) + 120), xaxis={"tickformat": ".0%"},
+        yaxis={"autorange": "reversed"}))
+
+
+def roofline_figure(report: "EnergyReport") -> Any:
+    """Attained FLOP/s against arithmetic intensity (FLOPs per off-chip byte) per node, under
+    the target's bandwidth slope and compute ceilings. Nodes with no off-chip traffic are drawn
+    at the right edge."""
+    import plotly.graph_objects as go
+
+    points = [n for n in report.nodes if n.modeled and n.flops and n.time_s]
+    roof = report.roofline
+    intensities = [n.flops / n.off_chip_bytes for n in points if n.off_chip_bytes]
+    x_max = max([*intensities, 1.0]) * 4
+    x_min = min([*intensities, 1.0]) / 4
+    traces = []
+    for bound, color in BOUND_COLORS.items():
+        members = [n for n in points if n.bound == bound]
+        if members:
+            traces.append(go.Scatter(
+                name=f"{bound}-bound", mode="markers", marker={"color": color, "size": 8},
+                x=[n.flops / n.off_chip_bytes if n.off_chip_bytes else x_max for n in members],
+                y=[n.flops / n.time_s for n in members],
+                text=[f"%{n.name} {n.op} {n.source}" for n in members],
+                hovertemplate="%{text}<br>%{x:.3g} FLOP/B, %{y:.3g} FLOP/s<extra></extra>"))
+    bandwidth = roof.get("off_chip_bytes_per_s")
+    for ceiling in roof.get("ceilings", []):
+        peak = ceiling["flops_per_s"]
+        knee = peak / bandwidth
+        xs = [x_min, min(max(knee, x_min), x_max), x_max]
+        traces.append(go.Scatter(
+            name=f"{ceiling['exec_class']} {roof['dtype']} roof", mode="lines",
+            line={"dash": "dash" if ceiling["exec_class"] == "vector" else "solid",
+                  "color": "#333"}, x=xs, y=[min(peak, bandwidth * x) for x in xs]))
+    return go.Figure(traces, _layout(
+        f"Roofline on {report.target} ({len(points)} nodes with FLOPs)", height=480,
+        xaxis={"type": "log", "title": {"text": "FLOPs per off-chip byte"}},
+        yaxis={"type": "log", "title": {"text": "attained FLOP/s"}}))
+
+
+def _page(title: str, body: str, figures: Sequence[tuple[str, Any]]) -> str:
+    """A whole page: plotly.js inlined once, the figures as JSON, the boot script."""
+    import plotly.io as pio
+    from plotly.offline import get_plotlyjs
+
+    payload = "[" + ",".join(f'{{"id": {json.dumps(fid)}, "figure": {pio.to_json(fig)}}}'
+                             for fid, fig in figures) + "]"
+    payload = payload.replace("</", "<\\/")
+    return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+            f"<title>{_esc(title)}</title><style>{_CSS}</style>"
+            f"<script>{get_plotlyjs()}</script></head><body>{body}"
+            f"<script type='application/json' id='nexus-figures'>{payload}</script>"
+            f"<script>{_BOOT}</script></body></html>\n")
+
+
+def _chart(fid: str) -> str:
+    return f"<div class='chart' id='{fid}'></div>"
+
+
+def report_html(report: "EnergyReport") -> str:
+    """The self-contained HTML page of one report."""
+    figures = [("energy-treemap", treemap_figure(report)), ("energy-split", split_figure(report)),
+               ("flop-vs-energy", share_figure(report)), ("roofline", roofline_figure(report))]
+    body = (_header(report) + summary_cards(report)
+            + "<h2>Where the energy goes</h2>" + _chart("energy-treemap")
+            + "<h2>Compute, memory and static energy</h2>" + _chart("energy-split")
+            + "<h2>FLOP share vs energy share</h2><p>A layer whose energy share far exceeds its "
+              "FLOP share is where a FLOP count misleads: memory traffic, static power over its "
+              "time, or per-kernel overhead dominate it.</p>" + _chart("flop-vs-energy")
+            + "<h2>Roofline</h2>" + _chart("roofline")
+            + "<h2>Top modules</h2>" + module_table(report)
+            + "<h2>Unmodeled ops</h2>" + unmodeled_section(report)
+            + f"<h2>Target {_esc(report.target)} and its provenance</h2>"
+            + provenance_section(report))
+    return _page(f"NEXUS: {report.model} on {report.target}", body, figures)
+
+
+def comparison_html(reports: Sequence["EnergyReport"]) -> str:
+    """A page comparing several reports: a table, the energy split per row, and energy beside
+    FLOPs relative to the first row."""
+    import plotly.graph_objects as go
+
+    labels = [f"{r.model} on {r.target}" for r in reports]
+    split = go.Figure([go.Bar(name=kind, orientation="h", y=labels, marker_color=color,
+                              x=[r.metrics[f"{kind}_j"] for r in reports])
+                       for kind, color in SPLIT_COLORS.items()],
+                      _layout("Energy per inference (J)", barmode="stack",
+                              height=max(300, 40 * len(labels) + 120),
+                              yaxis={"autorange": "reversed"}))
+    base = reports[0].metrics
+    ratios = go.Figure([go.Bar(name=key, orientation="h", y=labels,
+                               x=[r.metrics[key] / base[key] if base[key] else 0
+                                  for r in reports])
+                        for key in ("energy_j", "flops", "latency_s")],
+                       _layout("Relative to the first row: energy, FLOPs, latency",
+                               barmode="group", height=max(300, 60 * len(labels) + 120),
+                               yaxis={"autorange": "reversed"}))
+    rows = "".join(
+        f"<tr><td>{_esc(r.model)}</td><td class='l'>{_esc(r.target)}</td>"
+        f"<td>{r.metrics['energy_j']:.4g}</td><td>{r.metrics['latency_s']:.4g}</td>"
+        f"<td>{r.metrics['edp_js']:.4g}</td><td>{r.metrics['flops']:,}</td>"
+        f"<td>{r.metrics['parameters']:,}</td><td>{r.metrics['saf_t']:.4g}</td>"
+        f"<td>{_opt(r.metrics['mcer'], '.4g', 'n/a')}</td><td>{len(r.unmodeled)}</td></tr>"
+        for r in reports)
+    table = ("<table class='nx'><tr><th>model</th><th>target</th><th>energy J</th>"
+             "<th>latency s</th><th>EDP J·s</th><th>FLOPs</th><th>parameters</th><th>SAF-T</th>"
+             f"<th>MCER</th><th>unmodeled</th></tr>{rows}</table>")
+    body = (f"<h1>NEXUS comparison</h1><div class='sub'>{len(reports)} reports · nexus-ml "
+            f"{_esc(__version__)}</div>{table}<h2>Energy split</h2>{_chart('compare-split')}"
+            f"<h2>Energy vs FLOPs</h2>{_chart('compare-ratios')}")
+    return _page("NEXUS comparison", body, [("compare-split", split), ("compare-ratios", ratios)])
