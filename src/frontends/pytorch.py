@@ -532,12 +532,14 @@ def _cat(lw, a, kw, node):
 
 @aten("split", "split_with_sizes", "chunk", "unbind")
 def _split(lw, a, kw, node):
-    axis = a[2] if len(a) > 2 else (a[1] if node.target.__name__.startswith("unbind") and
-                                    len(a) > 1 else 0)
-    sizes = [fake.shape[axis] for fake in node.meta["val"]]
-    parts = lw.op("split", a[0], axis=axis, sizes=[_dim(s) for s in sizes])
+    unbind = node.target.__name__.startswith("unbind")
+    axis_at = 1 if unbind else 2
+    axis = a[axis_at] if len(a) > axis_at else kw.get("dim", 0)
+    outputs = node.meta["val"]
+    sizes = [1] * len(outputs) if unbind else [_dim(fake.shape[axis]) for fake in outputs]
+    parts = lw.op("split", a[0], axis=axis, sizes=sizes)
     parts = parts if isinstance(parts, tuple) else (parts,)
-    if node.target.__name__.startswith("unbind"):
+    if unbind:
         return tuple(lw.op("squeeze", p, axes=[axis]) for p in parts)
     return parts
 
@@ -630,7 +632,9 @@ def _flatten(items: Any) -> list[Any]:
 
 def _handler(target: Any) -> Handler | None:
     name = getattr(target, "__name__", str(target))      # e.g. "add.Tensor"
-    return ATEN.get(name) or ATEN.get(name.split(".")[0])
+    base = name.split(".")[0]
+    # an in-place variant (relu_, add_) computes what the functional op does
+    return ATEN.get(name) or ATEN.get(base) or ATEN.get(base.removesuffix("_"))
 
 
 def from_exported(program: Any, name: str = "model") -> Graph:

@@ -7,6 +7,7 @@ import argparse
 import json
 import re
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -234,6 +235,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
+    """Warnings (e.g. ops kept unmodeled) as one line on stderr, without source lines."""
+    print(f"nexus: warning: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -242,6 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if getattr(args, "action", None) == "show" and args.name is None:
         parser.error("targets show needs a target name")
+    warnings.showwarning = _show_warning
     try:
         return args.handler(args)
     except NexusError as err:
