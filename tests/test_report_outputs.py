@@ -16,6 +16,7 @@ import pytest
 
 import nexus_ir as nx
 from lowering.target import load_target
+from nexus_ir.examples import example_cnn, resnet50
 from nexus_ir.render_html import SPLIT_COLORS, comparison_html, notebook_html
 from nexus_ir.report import SCHEMA_FILE, NodeCost
 
@@ -148,14 +149,14 @@ def test_roofline_carries_the_target_bandwidth_and_fma_ceilings(report):
 
 def test_roofline_dtype_is_the_one_doing_most_flops():
     report = nx.compile("example:resnet50", target="h100", bindings={"batch": 1})
-    bf16 = nx.compile(nx.examples.resnet50("bf16"), target="h100", bindings={"batch": 1})
+    bf16 = nx.compile(resnet50("bf16"), target="h100", bindings={"batch": 1})
     assert report.roofline["dtype"] == "f32" and bf16.roofline["dtype"] == "bf16"
     assert bf16.roofline["ceilings"][0]["flops_per_s"] == 2 * 494.7e12
 
 
 # ---------------------------------------------------------------------------- HTML
 def test_html_is_self_contained_and_escapes_names():
-    g = nx.examples.example_cnn()
+    g = example_cnn()
     g.name = "<script>alert(1)</script>"
     page = nx.compile(g, bindings={"batch": 1}).to_html()
     assert "<script>alert(1)</script>" not in page

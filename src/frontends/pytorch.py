@@ -12,9 +12,12 @@ frontend never fails on a valid exported program because of an op it does not kn
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import operator
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -703,6 +706,20 @@ def _constant(graph: Graph, target: str, fake: Any, real: Any) -> Value:
     return graph.add_constant(target, data, type_)
 
 
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence what torch.export prints and logs while it traces (graph dumps, guard warnings):
+    its failure is reported as one line by the caller instead."""
+    noise = io.StringIO()
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        with contextlib.redirect_stdout(noise), contextlib.redirect_stderr(noise):
+            yield
+    finally:
+        logging.disable(previous)
+
+
 def from_torch(model: Any, example_inputs: Sequence[Any] | None = None, *,
                dynamic_shapes: Any = None, name: str | None = None) -> Graph:
     """Export ``model`` (an ``nn.Module`` with example inputs, or an ``ExportedProgram``) and
@@ -719,8 +736,9 @@ def from_torch(model: Any, example_inputs: Sequence[Any] | None = None, *,
         # Every nn.RNN/LSTM/GRU export warns about its _flat_weights attribute; it is harmless.
         warnings.filterwarnings("ignore", message=r"The tensor attributes .*_flat_weights")
         try:
-            program = torch.export.export(model, tuple(example_inputs),
-                                          dynamic_shapes=dynamic_shapes)
+            with _quiet():
+                program = torch.export.export(model, tuple(example_inputs),
+                                              dynamic_shapes=dynamic_shapes)
         except Exception as err:  # torch raises many types here; the user needs the first line
             first = next((line for line in str(err).splitlines() if line.strip()), "")
             raise NexusError(f"torch.export could not trace {type(model).__name__}: "

@@ -133,7 +133,7 @@ def load_factory(spec: str) -> tuple[Any, Any]:
         found = sorted(k for k, v in vars(module).items()
                        if callable(v) and not k.startswith("_") and
                        getattr(v, "__module__", None) == module.__name__)
-        raise NexusError(f"{path} defines no function '{match['factory']}' (functions there: "
+        raise NexusError(f"{path} defines no function '{match['factory']}' (callables there: "
                          f"{', '.join(found) or 'none'})")
     try:
         made = factory()
@@ -259,8 +259,9 @@ def compile(model_or_path: Graph | str | Path, example_inputs: Mapping[str, Any]
         model_or_path, made_inputs = load_factory(model_or_path)
         example_inputs = made_inputs if example_inputs is None else example_inputs
     from_torch = _is_torch_model(model_or_path)
-    if from_torch and isinstance(example_inputs, Mapping):
-        example_inputs = _positional_inputs(model_or_path, example_inputs)
+    if from_torch and (example_inputs is None or isinstance(example_inputs, Mapping)) and \
+            not isinstance(model_or_path, sys.modules["torch"].export.ExportedProgram):
+        example_inputs = _positional_inputs(model_or_path, example_inputs or {})
     step("exporting with torch.export" if from_torch else "loading the model")
     graph = load_graph(model_or_path, example_inputs, trust_pickle)
     step("verifying the graph")
@@ -276,8 +277,8 @@ def compile(model_or_path: Graph | str | Path, example_inputs: Mapping[str, Any]
         annotate_tree_paths(graph, data)
     if graph.symbols:
         raise NexusError(f"graph @{graph.name} has unbound symbols {sorted(graph.symbols)}; give "
-                         "them sizes (CLI: --bind NAME=SIZE; Python: bindings={...} or "
-                         "example_inputs)")
+                         "them sizes (CLI: --bind NAME=SIZE or --input-shape NAME=DIMS; Python: "
+                         "bindings={...} or example_inputs)")
     step(f"costing {len(graph.nodes)} nodes on {getattr(target, 'name', target)}")
     manager = PassManager(list(COST_PIPELINE), options={
         "target": target, "capability": capability, "output_units": output_units})

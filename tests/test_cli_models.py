@@ -1,0 +1,273 @@
+"""`nexus compile` and `nexus compare` end to end through a subprocess, for each kind of model and
+each output format, and their failures: one line on stderr, a non-zero exit."""
+
+import csv
+import io
+import json
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nexus_ir as nx
+from nexus_ir import cli
+from nexus_ir.examples import example_cnn
+
+ROOT = Path(__file__).parent.parent
+EXAMPLES = ROOT / "examples"
+
+# Tiny transformer MACs by hand (T=64 tokens, d=128, 4 heads of 32, 2 layers, vocab 1000):
+# per layer qkv T·d·3d + proj T·d·d + MLP 2·T·d·4d + attention 2·heads·T·T·32; then the LM head.
+T, D = 64, 128
+LAYER_MACS = T * D * 3 * D + T * D * D + 2 * T * D * 4 * D + 2 * 4 * T * T * 32
+TRANSFORMER_MACS = 2 * LAYER_MACS + T * D * 1000
+# Small CNN (3→32→64→128 channels, 3x3 convs over 32², 16², 8²) plus the 128→10 classifier.
+CNN_MACS = 32 * 32 * 32 * 27 + 16 * 16 * 64 * 32 * 9 + 8 * 8 * 128 * 64 * 9 + 128 * 10
+
+
+def nexus(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nexus_ir.cli", *args], capture_output=True,
+                          text=True, timeout=300, cwd=cwd)
+
+
+def _one_line_error(out: subprocess.CompletedProcess, code: int = 2) -> str:
+    assert out.returncode == code, (out.returncode, out.stderr)
+    assert out.stdout == "" and out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+    return out.stderr
+
+
+# ---------------------------------------------------------------------------- model files
+@pytest.fixture(scope="module")
+def onnx_file(tmp_path_factory) -> Path:
+    """MatMul + Relu over f32[batch,8] → f32[batch,16], built with onnx.helper."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.ones((8, 16), np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["h"]), helper.make_node("Relu", ["h"], ["y"])],
+        "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 16])], [weight])
+    path = tmp_path_factory.mktemp("onnx") / "mlp.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def pt2_file(tmp_path_factory) -> Path:
+    import torch
+
+    program = torch.export.export(torch.nn.Linear(4, 3), (torch.randn(2, 4),))
+    path = tmp_path_factory.mktemp("pt2") / "linear.pt2"
+    torch.export.save(program, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def classic_files(tmp_path_factory) -> dict[str, Path]:
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.random.default_rng(0).standard_normal((40, 5)).astype(np.float32)
+    model = LogisticRegression().fit(x, (x[:, 0] > 0).astype(int))
+    folder = tmp_path_factory.mktemp("classic")
+    sio.dump(model, folder / "logreg.skops")
+    with open(folder / "logreg.pkl", "wb") as handle:
+        pickle.dump(model, handle)
+    return {"skops": folder / "logreg.skops", "pkl": folder / "logreg.pkl"}
+
+
+# ---------------------------------------------------------------------------- each kind
+def test_torch_factory_to_html_prints_the_summary_and_writes_the_page(tmp_path):
+    page = tmp_path / "cnn.html"
+    out = nexus("compile", "examples/cnn.py:small_cnn", "--format", "html", "-o", str(page))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("NEXUS energy report: SmallCNN on h100")
+    assert f"{CNN_MACS:,}" in out.stdout and "unmodeled" not in out.stdout
+    assert out.stderr.endswith(f"wrote {page}\n")
+    assert page.read_text().startswith("<!DOCTYPE html>") and "id='roofline'" in page.read_text()
+
+
+def test_torch_factory_with_input_shape_to_json():
+    out = nexus("compile", "examples/transformer.py:tiny_transformer", "--input-shape",
+                "tokens=1x64:i64", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["metrics"]["macs"] == TRANSFORMER_MACS and doc["metrics"]["unmodeled"] == []
+    assert doc["metrics"]["output_units"] == 64          # tokens: batch·seq of the logits
+
+
+def test_sklearn_factory_to_csv_costs_trees_on_its_rows():
+    out = nexus("compile", "examples/sklearn_pipeline.py:pipeline", "--target", "x86-server",
+                "--format", "csv")
+    assert out.returncode == 0, out.stderr
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    ops = [r["op"] for r in rows]
+    assert "tree_ensemble" in ops and all(r["modeled"] == "True" for r in rows)
+    # PCA: 64 rows · 16 features · 8 components
+    assert sum(int(r["macs"]) for r in rows if r["macs"]) == 64 * 16 * 8
+
+
+def test_xgboost_file_to_table():
+    out = nexus("compile", "examples/xgboost_model.json", "--bind", "batch=1", "--target",
+                "x86-server")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("NEXUS energy report:") and "bindings: batch=1" in out.stdout
+    assert "TreeEnsembleClassifier" in out.stdout
+
+
+def test_onnx_file_input_shape_binds_the_batch(onnx_file):
+    out = nexus("compile", str(onnx_file), "--input-shape", "x=4x8", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["bindings"] == {"batch": 4} and doc["metrics"]["macs"] == 4 * 8 * 16
+
+
+def test_pt2_file_needs_trust_pickle(pt2_file):
+    refused = nexus("compile", str(pt2_file))
+    assert "pass trust_pickle=True (CLI: --trust-pickle)" in _one_line_error(refused)
+    out = nexus("compile", str(pt2_file), "--trust-pickle", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["metrics"]["macs"] == 2 * 4 * 3
+
+
+def test_skops_file_and_pickle_with_trust(classic_files):
+    out = nexus("compile", str(classic_files["skops"]), "--bind", "batch=3", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    # skl2onnx writes a binary LinearClassifier with one coefficient row per class: 3·5·2
+    assert json.loads(out.stdout)["metrics"]["macs"] == 3 * 5 * 2
+    refused = nexus("compile", str(classic_files["pkl"]), "--bind", "batch=3")
+    assert "is a pickle: loading it runs code" in _one_line_error(refused)
+    trusted = nexus("compile", str(classic_files["pkl"]), "--bind", "batch=3", "--trust-pickle",
+                    "--format", "json")
+    assert json.loads(trusted.stdout)["metrics"] == json.loads(out.stdout)["metrics"]
+
+
+def test_nexus_graph_json_and_example(tmp_path):
+    path = tmp_path / "cnn.json"
+    path.write_text(example_cnn().to_json())
+    from_file = nexus("compile", str(path), "--bind", "batch=1", "--format", "json")
+    bundled = nexus("compile", "example:cnn", "--bind", "batch=1", "--format", "json")
+    assert from_file.returncode == 0, from_file.stderr
+    assert from_file.stdout == bundled.stdout
+
+
+# ---------------------------------------------------------------------------- compare
+def test_compare_models_table_and_one_model_on_targets_html(tmp_path):
+    out = nexus("compare", "example:cnn", "example:resnet50", "--bind", "batch=1")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("NEXUS comparison")
+    rows = [line.split() for line in lines if line.strip().startswith(("small_cnn", "resnet50"))]
+    assert [r[:2] for r in rows] == [["small_cnn", "h100"], ["resnet50", "h100"]]
+    assert rows[0][3] == "1"                 # × energy of the first row against itself
+    page = tmp_path / "cmp.html"
+    out = nexus("compare", "example:cnn", "--target", "h100", "x86-server", "a100", "--bind",
+                "batch=1", "--format", "html", "-o", str(page))
+    assert out.returncode == 0, out.stderr
+    assert "id='compare-split'" in page.read_text()
+    assert [line.split()[1] for line in out.stdout.splitlines()
+            if line.strip().startswith("small_cnn")] == ["h100", "x86-server", "a100"]
+
+
+def test_compare_json_holds_each_report():
+    out = nexus("compare", "example:cnn", "--target", "h100", "horowitz-45nm", "--bind",
+                "batch=1", "--format", "json")
+    doc = json.loads(out.stdout)
+    assert [r["target"]["name"] for r in doc["reports"]] == ["h100", "horowitz-45nm"]
+    single = nx.compile("example:cnn", target="horowitz-45nm", bindings={"batch": 1})
+    assert doc["reports"][1] == json.loads(single.to_json())
+
+
+# ---------------------------------------------------------------------------- failures
+@pytest.mark.parametrize("args,message", [
+    (("compile", "missing.onnx"), "nexus: error: model file missing.onnx does not exist\n"),
+    (("compile", "README.md"), "nexus: error: unknown model format '.md' (README.md); NEXUS "
+                               "reads .onnx, .pt2, .json (NEXUS graph or XGBoost), .ubj, .skops, "
+                               "and .pkl/.joblib with trust_pickle\n"),
+    (("compile", "examples/transformer.py:tiny_transformer"),
+     "nexus: error: TinyTransformer.forward needs an example for 'tokens': give its shape (CLI: "
+     "--input-shape tokens=1x3x224x224:f32)\n"),
+    (("compile", "examples/transformer.py:tiny_transformer", "--input-shape", "ids=1x8:i64"),
+     "nexus: error: TinyTransformer.forward has no parameter 'ids' (its inputs: tokens)\n"),
+    (("compile", "examples/cnn.py:nope"),
+     "nexus: error: examples/cnn.py defines no function 'nope' (callables there: SmallCNN, "
+     "small_cnn)\n"),
+    (("compile", "examples/none.py:f"), "nexus: error: factory file examples/none.py does not "
+                                        "exist\n"),
+    (("compile", "example:cnn", "--input-shape", "image=1by3"),
+     "nexus: error: --input-shape expects NAME=DIMS[:DTYPE] (e.g. image=1x3x224x224:f32), got "
+     "'image=1by3'\n"),
+    (("compile", "example:cnn", "--input-shape", "image=1x3x32x32:i8"),
+     "nexus: error: example input 'image' is i8 but the graph declares f32[batch,3,32,32]\n"),
+    (("compare", "example:cnn", "--bind", "batch=1"),
+     "nexus: error: compare needs two models or more, or one model and two --target names or "
+     "more\n"),
+])
+def test_failures_are_one_line_with_exit_2(args, message):
+    assert _one_line_error(nexus(*args)) == message
+
+
+def test_untraceable_module_fails_in_one_line(tmp_path):
+    (tmp_path / "branchy.py").write_text(
+        "import torch\n"
+        "class Branchy(torch.nn.Module):\n"
+        "    def forward(self, x):\n"
+        "        return x * 2 if x.sum() > 0 else x - 1\n"
+        "def make():\n"
+        "    return Branchy()\n")
+    err = _one_line_error(nexus("compile", f"{tmp_path}/branchy.py:make", "--input-shape",
+                                "x=2x2"))
+    assert err.startswith("nexus: error: torch.export could not trace Branchy: ")
+
+
+def test_unmodeled_op_warns_in_one_line_and_is_listed(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Mystery", ["x"], ["y"], domain="acme")], "odd",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])])
+    path = tmp_path / "odd.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                      helper.make_opsetid("acme", 1)]), path)
+    out = nexus("compile", str(path))
+    assert out.returncode == 0
+    assert out.stderr.startswith("nexus: warning: ") and out.stderr.count("\n") == 1
+    assert "unmodeled ops (not in the totals): %0 (opaque)" in out.stdout
+
+
+def test_internal_errors_are_one_line_with_exit_3(monkeypatch, capsys):
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr("nexus_ir.api.compile", broken)
+    assert cli.main(["compile", "example:cnn"]) == cli.EXIT_INTERNAL
+    err = capsys.readouterr().err
+    assert err == ("nexus: internal error: ZeroDivisionError: division by zero (rerun with "
+                   "--debug for the traceback and report it)\n")
+    with pytest.raises(ZeroDivisionError):
+        cli.main(["--debug", "compile", "example:cnn"])
+
+
+def test_compile_reports_progress_steps():
+    steps: list[str] = []
+    nx.compile(f"{EXAMPLES}/cnn.py:small_cnn", progress=steps.append)
+    assert steps == [f"building the model: {EXAMPLES}/cnn.py:small_cnn",
+                     "exporting with torch.export", "verifying the graph",
+                     "costing 14 nodes on h100"]
+
+
+def test_progress_is_shown_on_a_terminal(monkeypatch, capsys):
+    from rich.console import Console
+
+    screen = io.StringIO()
+    monkeypatch.setattr(cli, "_progress_console",
+                        lambda: Console(file=screen, force_terminal=True, width=100))
+    assert cli.main(["compile", "example:cnn", "--bind", "batch=1", "--format", "json"]) == 0
+    assert "example:cnn on h100" in screen.getvalue() and "costing" in screen.getvalue()
+    assert json.loads(capsys.readouterr().out)["model"] == "small_cnn"
