@@ -3,6 +3,9 @@
 import contextlib
 import io
 import re
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
@@ -14,9 +17,9 @@ def blocks(lang: str) -> list[str]:
 
 def test_first_two_lines_are_the_install_commands():
     first = blocks("bash")[0].splitlines()
-    assert first[0] == ("python3 -m pip install -e . && nexus compile example:cnn --bind batch=1 "
-                        "--target h100")
-    assert first[1] == "python3 -m pip install -e '.[dev]' && python3 -m pytest"
+    assert first[0] == ("python3 -m pip install torch==2.13.0 -e . && nexus compile "
+                        "examples/cnn.py:small_cnn --target h100 --format html -o cnn-report.html")
+    assert first[1] == "python3 -m pip install torch==2.13.0 -e '.[dev]' && python3 -m pytest"
 
 
 def test_python_blocks_run_and_printed_ir_matches():
@@ -36,3 +39,31 @@ def test_python_blocks_run_and_printed_ir_matches():
     shown = blocks("text")[0]                       # the IR the README says the code prints
     assert shown in printed
     assert namespace["graph"].nodes[0].annotations["weight_bytes"] == 10 * 784 * 4
+
+
+def _run_nexus(command: str, cwd: Path) -> subprocess.CompletedProcess:
+    args = shlex.split(command.split("#")[0])
+    assert args[0] == "nexus", command
+    return subprocess.run([sys.executable, "-m", "nexus_ir.cli", *args[1:]], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_main_command_writes_the_html_report(tmp_path):
+    main = blocks("bash")[0].splitlines()[0].split(" && ", 1)[1]
+    root = Path(__file__).resolve().parents[1]
+    out = _run_nexus(main.replace("-o cnn-report.html", f"-o {tmp_path}/cnn-report.html"), root)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("NEXUS energy report: SmallCNN on h100")
+    assert (tmp_path / "cnn-report.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_each_example_compiles_with_its_readme_command():
+    commands = [line for line in blocks("bash")[1].splitlines() if line.startswith("nexus")]
+    assert [c.split()[2].split(":")[0] for c in commands] == [
+        "examples/cnn.py", "examples/transformer.py", "examples/sklearn_pipeline.py",
+        "examples/xgboost_model.json"]
+    root = Path(__file__).resolve().parents[1]
+    for command in commands:
+        out = _run_nexus(command, root)
+        assert out.returncode == 0, (command, out.stderr)
+        assert out.stdout.startswith("NEXUS energy report:") and "unmodeled" not in out.stdout
