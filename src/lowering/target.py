@@ -3,7 +3,9 @@
 A target gives, per primitive and dtype, the energy of one operation (pJ); memory levels with
 capacity, energy per byte and bandwidth; peak rates per execution class (``matrix`` for fma in
 matmul/conv/attention, ``vector`` for other arithmetic, ``special`` for transcendentals); static
-power; optionally the board power limit (``max_power_w``); and a per-kernel overhead. Every number is written ``{ value = ..., source = "..." }``.
+power; optionally the board power limit (``max_power_w``) and the share of compute energy that
+does not depend on the data (``activity_floor``, see ``passes.switching``); and a per-kernel
+overhead. Every number is written ``{ value = ..., source = "..." }``.
 
 Energy of ``(primitive, dtype)`` is resolved in this order:
 
@@ -74,6 +76,7 @@ class Target:
     kernel_overhead_s: Quantity
     energy_per_transistor_fj: Quantity | None = None
     max_power_w: Quantity | None = None
+    activity_floor: Quantity | None = None
     base: "Target | None" = None
     scale: Quantity | None = None
     notes: tuple[str, ...] = field(default=())
@@ -144,6 +147,8 @@ class Target:
                 *([("max_power_w", self.max_power_w.value, self.max_power_w.source)]
                   if self.max_power_w else []),
                 ("kernel_overhead_s", self.kernel_overhead_s.value, self.kernel_overhead_s.source)]
+        if self.activity_floor:
+            rows.append(("activity_floor", self.activity_floor.value, self.activity_floor.source))
         if self.energy_per_transistor_fj:
             rows.append(("energy_per_transistor_fj", self.energy_per_transistor_fj.value,
                          self.energy_per_transistor_fj.source))
@@ -182,7 +187,7 @@ def _require(doc: dict[str, Any], key: str, where: str) -> Any:
 def _parse(doc: dict[str, Any], path: Path) -> Target:
     where = path.name
     known = {"name", "description", "process_nm", "base", "scale", "energy_per_transistor_fj",
-             "static_power_w", "max_power_w", "kernel_overhead_s", "compute", "memory", "peak",
+             "static_power_w", "max_power_w", "activity_floor", "kernel_overhead_s", "compute", "memory", "peak",
              "notes"}
     for key in doc:
         if key not in known:
@@ -243,6 +248,8 @@ def _parse(doc: dict[str, Any], path: Path) -> Target:
         if "energy_per_transistor_fj" in doc else None,
         max_power_w=_quantity(doc["max_power_w"], f"{where}: max_power_w")
         if "max_power_w" in doc else None,
+        activity_floor=_quantity(doc["activity_floor"], f"{where}: activity_floor")
+        if "activity_floor" in doc else None,
         base=base, scale=_quantity(doc["scale"], f"{where}: scale") if "scale" in doc else None,
         notes=tuple(doc.get("notes", ())))
 

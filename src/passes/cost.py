@@ -38,10 +38,11 @@ import numpy as np
 from lowering.primitives import COMPOSITES, Counts
 from lowering.rules import VIEW_OPS, UnmodeledOpError, lower
 from lowering.target import Target, load_target
-from nexus_ir import Constant, Graph, Node, Value
+from nexus_ir import Constant, Graph, Node, NexusError, Value
 from nexus_ir.report import EnergyReport, NodeCost
 
 from ._kernels import interval_max, live_profile
+from .switching import energy_scale
 from .base import PassContext, analysis_pass
 
 MATRIX_CATEGORIES = frozenset({"matmul", "conv", "attention", "recurrent", "linear_model"})
@@ -240,14 +241,21 @@ def exec_class(node: Node, primitive: str) -> str:
     return "vector"
 
 
-@analysis_pass("dynamic_energy", requires=("primitive_counts", "memory_traffic"))
+def activity_floor(target: Target) -> float:
+    """The target's data-independent share of compute energy (0 when it gives none)."""
+    return target.activity_floor.value if target.activity_floor else 0.0
+
+
+@analysis_pass("dynamic_energy", requires=("primitive_counts", "memory_traffic", "switching"))
 def dynamic_energy(node: Node, ctx: PassContext) -> dict[str, float] | None:
-    """Joules the node switches: compute (Σ count·e) and memory (Σ bytes·pJ/byte)."""
+    """Joules the node switches: compute (Σ count·e, scaled by the switching activity of its
+    operands' bits, ``passes.switching``) and memory (Σ bytes·pJ/byte)."""
     counts = counts_of(node)
     if counts is None:
         return None
     target = target_of(ctx)
     compute = sum(c * target.energy_pj(p, d) for (p, d), c in counts.items()) * 1e-12
+    compute *= energy_scale(node.annotations.get("activity", 1.0), activity_floor(target))
     traffic = node.annotations["memory_traffic"]
     memory = (traffic["off_chip_bytes"] * target.off_chip.pj_per_byte.value +
               traffic["on_chip_bytes"] * target.on_chip.pj_per_byte.value) * 1e-12
@@ -314,6 +322,40 @@ def coefficient_of_variation(values: list[float]) -> float:
     return float(arr.std() / mean) if mean else 0.0
 
 
+def _input_scales(node: Node, floor: float) -> list[float] | None:
+    """Per-input multipliers of the node's compute energy (mean 1): from per-input activities,
+    or from the compares of each calibration row of a tree ensemble."""
+    a = node.annotations
+    if a.get("activity_per_input") and len(a["activity_per_input"]) > 1:
+        mean = energy_scale(a["activity"], floor)
+        return [energy_scale(x, floor) / mean if mean else 1.0 for x in a["activity_per_input"]]
+    paths = a.get("tree_paths")
+    if paths and paths.get("per_row") is not None and len(paths["per_row"]) > 1:
+        mean = paths["compares"] / paths["rows"]
+        return [c / mean if mean else 1.0 for c in paths["per_row"]]
+    return None
+
+
+def per_input_energies(graph: Graph, floor: float) -> list[float]:
+    """Predicted energy of each calibration input: every node's energy with its compute part
+    scaled per input (activity of that input's bits, compares of that row's tree paths). Empty
+    when nothing in the graph varies with the input."""
+    varying = [(n, scales) for n in graph
+               if n.annotations.get("energy") and (scales := _input_scales(n, floor))]
+    if not varying:
+        return []
+    count = len(varying[0][1])
+    if any(len(scales) != count for _, scales in varying):
+        raise NexusError("per-input statistics cover different numbers of inputs (calibration "
+                         "inputs vs tree rows); give one set of calibration inputs")
+    base = _sum(graph, "energy", "total_j")
+    energies = [base] * count
+    for node, scales in varying:
+        compute = node.annotations["energy"]["compute_j"]
+        energies = [e + compute * (s - 1.0) for e, s in zip(energies, scales)]
+    return energies
+
+
 def _sum(graph: Graph, key: str, field: str | None = None) -> float:
     total = 0
     for n in graph:
@@ -328,8 +370,9 @@ def metrics(graph: Graph, ctx: PassContext) -> dict[str, Any]:
     """Totals, the six NEXUS metrics (../shared/PHYSICS.md §4) and the usual baselines.
 
     Options: ``capability`` (score for ECU and CpTO), ``output_units`` (tokens or samples per
-    inference), ``per_input_energy_j`` (energies of individual inputs, for DDEV; without them a
-    static graph's energy cannot vary, so DDEV is 0).
+    inference), ``per_input_energy_j`` (measured energies of individual inputs, for DDEV).
+    Without them DDEV comes from ``per_input_energies``: 0 for a graph whose energy cannot vary
+    with its input. SAF-T counts transistor operations weighted by switching activity.
     """
     opts: Mapping[str, Any] = ctx.options
     nodes = list(graph)
@@ -342,7 +385,11 @@ def metrics(graph: Graph, ctx: PassContext) -> dict[str, Any]:
     switching = sum(n.annotations["timing"]["compute_s"] * n.annotations.get("activity", 1.0)
                     for n in nodes if n.annotations.get("timing"))
     tos = _sum(graph, "transistor_ops")
+    switched = sum(n.annotations["transistor_ops"] * n.annotations.get("activity", 1.0)
+                   for n in nodes if n.annotations.get("transistor_ops") is not None)
     units = output_units(graph, opts.get("output_units"))
+    per_input = opts.get("per_input_energy_j") or per_input_energies(
+        graph, activity_floor(target_of(ctx)))
     capability = opts.get("capability")
     held = [attribute_weights(n) for n in nodes]
     params = sum(c.type.numel for c in graph.constants.values()) + sum(p for p, _ in held)
@@ -357,18 +404,18 @@ def metrics(graph: Graph, ctx: PassContext) -> dict[str, Any]:
         "off_chip_bytes": _sum(graph, "memory_traffic", "off_chip_bytes"),
         "on_chip_bytes": _sum(graph, "memory_traffic", "on_chip_bytes"),
         "output_units": units,
-        "saf_t": tos / units,
+        "saf_t": switched / units,
         "lsrt": 1.0 - switching / latency if latency else 0.0,
         "ecu": e_total / capability if capability else None,
         "mcer": e_memory / e_compute if e_compute else None,
-        "ddev": coefficient_of_variation(list(opts.get("per_input_energy_j", []))),
+        "ddev": coefficient_of_variation(list(per_input)),
         "cpto": capability / tos if capability and tos else None,
         "unmodeled": [n.name for n in nodes if not modeled(n)],
     }
 
 
-COST_PIPELINE = ("primitive_counts", "transistor_ops", "memory_traffic", "dynamic_energy",
-                 "timing", "energy", "metrics")
+COST_PIPELINE = ("primitive_counts", "transistor_ops", "memory_traffic", "switching",
+                 "dynamic_energy", "timing", "energy", "metrics")
 
 
 def node_cost(node: Node) -> NodeCost:

@@ -3,8 +3,10 @@
 Statically a tree costs its depth per row (the bound ``lowering.rules`` uses). Given rows of
 features, ``annotate_tree_paths`` walks every tree with the real splits (a numba kernel,
 ``passes._kernels.tree_path_lengths``) and records the total on the node as the annotation
-``tree_paths = {"rows": R, "compares": C}``; the lowering rule then charges ``C·N/R`` compares
-(rounded) for N rows instead of the depth bound.
+``tree_paths = {"rows": R, "compares": C, "per_row": [...], "distribution": {...}}`` (compares
+per row over all trees, and their mean, spread and percentiles); the lowering rule then charges
+``C·N/R`` compares (rounded) for N rows instead of the depth bound, and the per-row compares make
+the per-input energies DDEV is computed from.
 """
 
 from __future__ import annotations
@@ -43,6 +45,15 @@ def path_lengths(node: Node, x: np.ndarray) -> np.ndarray:
         np.asarray(a["false_children"], np.int64), np.asarray(a["missing_goes_true"], np.bool_))
 
 
+def compare_distribution(per_row: np.ndarray) -> dict[str, float]:
+    """Summary of compares per row over all trees: mean, std, min, max and percentiles."""
+    values = np.asarray(per_row, dtype=np.float64)
+    p50, p90, p99 = np.percentile(values, [50, 90, 99])
+    return {"mean": float(values.mean()), "std": float(values.std()),
+            "min": float(values.min()), "max": float(values.max()),
+            "p50": float(p50), "p90": float(p90), "p99": float(p99)}
+
+
 def _feeding_input(value: Value) -> Value | None:
     """The graph input a tree reads, directly or through casts."""
     while value.producer is not None and value.producer.op == "cast":
@@ -60,7 +71,9 @@ def annotate_tree_paths(graph: Graph, rows: Mapping[str, Any]) -> int:
         source = _feeding_input(node.inputs[0])
         if source is None or source.name not in rows:
             continue
-        lengths = path_lengths(node, rows[source.name])
-        node.annotations[PATHS] = {"rows": int(lengths.shape[0]), "compares": int(lengths.sum())}
+        per_row = path_lengths(node, rows[source.name]).sum(axis=1)
+        node.annotations[PATHS] = {"rows": int(per_row.shape[0]), "compares": int(per_row.sum()),
+                                   "per_row": per_row.tolist(),
+                                   "distribution": compare_distribution(per_row)}
         done += 1
     return done

@@ -92,7 +92,12 @@ def test_real_paths_scale_to_another_batch():
     annotate_tree_paths(graph, {"X": X})
     node = next(n for n in graph.nodes if n.op == "tree_ensemble")
     measured = sklearn_path_compares(trees, X)
-    assert node.annotations["tree_paths"] == {"rows": ROWS, "compares": measured}
+    paths = node.annotations["tree_paths"]
+    assert (paths["rows"], paths["compares"]) == (ROWS, measured)
+    per_row = sum(np.asarray(t.decision_path(X).sum(axis=1)).ravel() - 1 for t in trees)
+    assert paths["per_row"] == per_row.tolist()
+    assert paths["distribution"]["mean"] == pytest.approx(measured / ROWS)
+    assert paths["distribution"]["max"] == per_row.max()
     doubled = PassManager(["primitive_counts"]).run(graph.bind_symbols({"batch": 2 * ROWS}))
     tree = next(n for n in doubled.nodes if n.op == "tree_ensemble")
     assert counts_of(tree).total("cmp") == 2 * measured

@@ -127,7 +127,10 @@ def test_tree_ensemble_charges_real_paths_when_annotated():
     np.testing.assert_array_equal(path_lengths(tree, rows), [[1, 0], [2, 0], [1, 0], [2, 0]])
     assert annotate_tree_paths(g, {"x": rows}) == 1
     assert lower(tree).total("cmp") == 6
-    assert tree.annotations["tree_paths"] == {"rows": 4, "compares": 6}
+    paths = tree.annotations["tree_paths"]
+    assert (paths["rows"], paths["compares"], paths["per_row"]) == (4, 6, [1, 2, 1, 2])
+    assert paths["distribution"] == {"mean": 1.5, "std": 0.5, "min": 1.0, "max": 2.0,
+                                     "p50": 1.5, "p90": 2.0, "p99": 2.0}
 
 
 def test_topk_is_a_bounded_heap_per_row():

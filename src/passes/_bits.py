@@ -1,0 +1,101 @@
+"""numba kernels over the raw bits of a tensor: set bits, zero elements and bit toggles between
+successive elements of a stream.
+
+The data is read as little-endian 64-bit words, each holding ``64 / bits`` elements (bits ∈ {1,
+2, 4, 8, 16, 32, 64}). Per word, three population counts give everything: set bits of the word;
+toggles of ``word XOR word-shifted-by-one-element`` (element j against element j+1, the top element
+against the first of the next word); and zero elements by a carry-free SWAR test on the word with
+the sign bits masked off (so −0.0 counts as zero). No element is ever unpacked, and words are
+processed in parallel (``prange``), so the statistics run at memory speed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange, types
+from numba.extending import intrinsic
+
+
+@intrinsic
+def _popcount(typingctx, x):  # type: ignore[no-untyped-def]
+    """llvm.ctpop on a uint64: one POPCNT (or its vector form when the loop vectorizes)."""
+    sig = types.uint64(types.uint64)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        return builder.ctpop(args[0])
+
+    return sig, codegen
+
+
+def lane_masks(bits: int, signed_float: bool) -> tuple[np.uint64, np.uint64, np.uint64]:
+    """(sign mask, low mask, high mask) replicated over a 64-bit word for ``bits``-wide lanes:
+    the sign bits to clear before the zero test (floats only), each lane's bits below its top
+    bit, and each lane's top bit."""
+    lanes = 64 // bits
+    high = sum(1 << (bits * k + bits - 1) for k in range(lanes))
+    low = sum(((1 << (bits - 1)) - 1) << (bits * k) for k in range(lanes))
+    sign = high if signed_float else 0
+    return np.uint64(sign), np.uint64(low), np.uint64(high)
+
+
+BLOCK = 1 << 14      # words per parallel task: 128 KiB, well inside L2
+
+
+@njit(cache=True, inline="always")
+def _lane_stats(w: np.uint64, shifted: np.uint64, sign: np.uint64, low: np.uint64,
+                high: np.uint64) -> tuple[int, int, int]:
+    v = w & ~sign
+    nonzero = ((v & low) + low) | v | low
+    return _popcount(w), _popcount(~nonzero & high), _popcount(w ^ shifted)
+
+
+@njit(parallel=True, cache=True)
+def word_stats(words: np.ndarray, bits: np.uint64, sign: np.uint64, low: np.uint64,
+               high: np.uint64) -> tuple[int, int, int]:
+    """(set bits, zero elements, toggles between successive elements) over ``words`` (uint64)
+    read as one stream of ``bits``-wide elements. ``bits`` < 64."""
+    n = words.shape[0]
+    carry_shift = np.uint64(64) - bits
+    ones = 0
+    zeros = 0
+    toggles = 0
+    blocks = (n - 1 + BLOCK - 1) // BLOCK          # every word but the last, block by block
+    for b in prange(blocks):
+        start = b * BLOCK
+        stop = min(start + BLOCK, n - 1)
+        block_ones = 0
+        block_zeros = 0
+        block_toggles = 0
+        for i in range(start, stop):
+            w = words[i]
+            o, z, t = _lane_stats(w, (w >> bits) | (words[i + 1] << carry_shift), sign, low,
+                                  high)
+            block_ones += o
+            block_zeros += z
+            block_toggles += t
+        ones += block_ones
+        zeros += block_zeros
+        toggles += block_toggles
+    if n > 0:                       # the last element has no successor: compare it with itself
+        w = words[n - 1]
+        o, z, t = _lane_stats(w, (w >> bits) | ((w >> carry_shift) << carry_shift), sign, low,
+                              high)
+        ones += o
+        zeros += z
+        toggles += t
+    return ones, zeros, toggles
+
+
+@njit(cache=True)
+def boundary_toggles(words: np.ndarray, bits: int, row: int, rows: int) -> int:
+    """Toggles between the last element of each row and the first of the next (rows of ``row``
+    elements), which ``word_stats`` counted but a row-by-row stream does not have."""
+    per_word = 64 // bits
+    mask = np.uint64((1 << bits) - 1) if bits < 64 else np.uint64(0xFFFFFFFFFFFFFFFF)
+    total = 0
+    for r in range(1, rows):
+        e = r * row
+        a = (words[(e - 1) // per_word] >> np.uint64(((e - 1) % per_word) * bits)) & mask
+        b = (words[e // per_word] >> np.uint64((e % per_word) * bits)) & mask
+        total += _popcount(a ^ b)
+    return total

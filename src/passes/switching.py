@@ -1,0 +1,306 @@
+"""Switching activity from the actual bits: per-tensor statistics and the activity factors that
+scale the dynamic compute energy of the ops consuming those tensors.
+
+The model
+---------
+CMOS logic dissipates ``E = α·C·V²`` per node per cycle: energy follows toggles, and toggles follow
+the data (../shared/PHYSICS.md §2). A target's energy per operation is measured or derived on
+*reference* data: i.i.d. standard-normal values for floating-point dtypes, uniformly random bits
+for integer and binary dtypes. For a tensor streamed into a unit as ``x_1, x_2, …`` (``b``-bit
+words, in the order the hardware feeds them: along the reduction dimension for matmul, linear
+and conv operands, along the innermost dimension otherwise) three statistics are read off the
+bits:
+
+- zero fraction — elements equal to zero (either sign);
+- Hamming weight — set bits per bit;
+- toggle rate ``τ = Σ popcount(x_i ⊕ x_{i+1}) / (b·(n − rows))`` — bits flipping between successive
+  operands within each stream (a stream is one row along the streaming axis).
+
+The activity of a tensor is ``a = τ / τ_ref(dtype)``, its toggle rate against the reference data of
+its dtype (``a = 1`` for reference data, 0 for a constant stream, up to ``1/τ_ref`` for adversarial
+alternating patterns). The activity of an op is the mean activity of its tensor operands; an operand
+without statistics counts as reference data (``a = 1``). The op's dynamic compute energy becomes
+
+    E_compute · (φ + (1 − φ)·a)
+
+with ``φ`` the target's ``activity_floor``: the share of compute energy that does not depend on the
+data (clock tree, control, operand delivery); ``φ = 0`` where the target does not give it. Memory
+and static energy are not scaled. Per-input activities (one per calibration input) give per-input
+energies, hence DDEV; SAF-T counts transistor operations weighted by activity.
+
+Weights are read where they have data (memory-mapped arrays are read in chunks, never copied
+whole); activations come from calibration inputs (``frontends.pytorch.activation_stats``).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from nexus_ir import DType, Graph, Node, NexusError, Value, dtype
+
+from ._bits import boundary_toggles, lane_masks, word_stats
+from .base import PassContext, analysis_pass
+
+CHUNK_BYTES = 64 << 20
+REFERENCE_SAMPLES = 1 << 16
+MATRIX_OPS = ("matmul", "linear", "conv", "conv_transpose", "gemm", "attention")
+
+
+@dataclass(frozen=True)
+class TensorStats:
+    """Bit statistics of one tensor (or several, merged): counts, so they add up exactly."""
+
+    elements: int
+    bits: int
+    set_bits: int
+    zeros: int
+    toggles: int
+    transitions: int
+
+    @property
+    def zero_fraction(self) -> float:
+        return self.zeros / self.elements if self.elements else 0.0
+
+    @property
+    def hamming_weight(self) -> float:
+        """Set bits per bit, 0..1."""
+        return self.set_bits / (self.elements * self.bits) if self.elements else 0.0
+
+    @property
+    def toggle_rate(self) -> float:
+        """Bits flipping per bit between successive elements of a stream, 0..1."""
+        return self.toggles / (self.transitions * self.bits) if self.transitions else 0.0
+
+    def __add__(self, other: "TensorStats") -> "TensorStats":
+        if self.bits != other.bits:
+            raise NexusError(f"cannot merge statistics of {self.bits}-bit and {other.bits}-bit "
+                             "tensors")
+        return TensorStats(self.elements + other.elements, self.bits,
+                           self.set_bits + other.set_bits, self.zeros + other.zeros,
+                           self.toggles + other.toggles, self.transitions + other.transitions)
+
+
+# ---------------------------------------------------------------------------- encoding
+def _storage_bits(dt: DType) -> int:
+    """Lane width the bits are read at: the dtype's width (4-bit and 1-bit types packed)."""
+    if dt.bits in (1, 4, 8, 16, 32, 64):
+        return dt.bits
+    raise NexusError(f"no bit statistics for {dt.bits}-bit dtype {dt}")
+
+
+def _ml_dtype(name: str) -> np.dtype:
+    import ml_dtypes
+    return np.dtype(getattr(ml_dtypes, name))
+
+
+_ML_FLOATS = {"bf16": "bfloat16", "f8e4m3": "float8_e4m3fn", "f8e5m2": "float8_e5m2",
+              "f4e2m1": "float4_e2m1fn"}
+_NUMPY = {"f64": np.float64, "f32": np.float32, "f16": np.float16, "i64": np.int64,
+          "i32": np.int32, "i16": np.int16, "i8": np.int8, "u8": np.uint8, "i4": np.int8}
+_UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
+def encode(values: np.ndarray, dt: DType | str) -> np.ndarray:
+    """The bit patterns of ``values`` in IR dtype ``dt``: unsigned words of the dtype's width
+    (a view when the array already holds them), 4-bit and 1-bit lanes packed little-endian into
+    bytes (the element count must fill whole bytes). Values held wider than their dtype (bf16
+    held as f32) are converted with round-to-nearest-even (ml_dtypes)."""
+    dt = dtype(dt)
+    arr = np.asarray(values)
+    if dt.bits == 1:
+        return np.packbits(arr.reshape(-1) != 0, bitorder="little")
+    if dt.name in _ML_FLOATS:
+        target = _ml_dtype(_ML_FLOATS[dt.name])
+        arr = arr if arr.dtype == target else arr.astype(target)
+    elif dt.name in _NUMPY:
+        arr = arr if arr.dtype == _NUMPY[dt.name] else arr.astype(_NUMPY[dt.name])
+    else:
+        raise NexusError(f"no bit statistics for {dt}")
+    if dt.bits == 4:
+        nibbles = arr.reshape(-1).view(np.uint8) & np.uint8(0xF)
+        return nibbles[0::2] | (nibbles[1::2] << np.uint8(4))
+    return arr.view(_UNSIGNED[arr.itemsize])
+
+
+def _lane_value(stream: np.ndarray, dt: DType, bits: int) -> int:
+    """The bit pattern of the one element in ``stream`` (shape (1,))."""
+    if bits < 8:
+        return int(encode(np.repeat(stream, 8 // bits), dt)[0]) & ((1 << bits) - 1)
+    return int(encode(stream, dt)[0])
+
+
+def _chunk_stats(chunk: np.ndarray, dt: DType, bits: int) -> TensorStats:
+    """Statistics of a C-contiguous (rows, row) chunk. The element count is padded to whole
+    64-bit words by repeating the last element (no toggles), whose bits and zero are then taken
+    back out."""
+    rows, row = chunk.shape
+    lanes = 64 // bits
+    pad = (-chunk.size) % lanes
+    flat = chunk.reshape(-1)
+    if pad:
+        flat = np.concatenate([flat, np.repeat(flat[-1:], pad)])
+    words = encode(flat, dt)
+    if words.ctypes.data % 8:
+        words = words.copy()
+    w64 = words.view(np.uint64)
+    if bits == 64:
+        ones, zeros, toggles = _stats64(w64, dt.is_float)
+    else:
+        ones, zeros, toggles = word_stats(w64, np.uint64(bits), *lane_masks(bits, dt.is_float))
+    if pad:
+        last = _lane_value(flat[-1:], dt, bits)
+        magnitude = last & ~(1 << (bits - 1)) if dt.is_float else last
+        ones -= pad * bin(last).count("1")
+        zeros -= pad * int(magnitude == 0)
+    toggles -= boundary_toggles(w64, bits, row, rows)
+    return TensorStats(chunk.size, bits, int(ones), int(zeros), int(toggles), rows * (row - 1))
+
+
+def _stats64(w64: np.ndarray, is_float: bool) -> tuple[int, int, int]:
+    """64-bit lanes, one element per word (numpy: f64/i64 tensors are rare and small)."""
+    ones = int(np.unpackbits(w64.view(np.uint8)).sum())
+    magnitude = w64 & np.uint64(0x7FFFFFFFFFFFFFFF) if is_float else w64
+    toggles = int(np.unpackbits((w64[1:] ^ w64[:-1]).view(np.uint8)).sum())
+    return ones, int((magnitude == 0).sum()), toggles
+
+
+def tensor_stats(values: np.ndarray, dt: DType | str, axis: int | None = -1,
+                 chunk_bytes: int = CHUNK_BYTES) -> TensorStats:
+    """Bit statistics of ``values`` as IR dtype ``dt``, streamed along ``axis`` (each line along
+    it is one stream; ``None`` streams the whole flattened tensor as one). Arrays are read chunk
+    by chunk of rows, so a memory-mapped weight file is never copied whole: a contiguous 2-D
+    array (or a transposed view of one) costs one chunk of memory at a time."""
+    dt = dtype(dt)
+    bits = _storage_bits(dt)
+    arr = values if isinstance(values, np.ndarray) else np.asarray(values)
+    if arr.ndim == 0 or axis is None:
+        arr = arr.reshape(1, -1)
+    else:
+        arr = np.moveaxis(arr, axis, -1)
+        arr = arr.reshape(-1, arr.shape[-1])
+    rows, row = arr.shape
+    total = TensorStats(0, bits, 0, 0, 0, 0)
+    if rows == 0 or row == 0:
+        return total
+    per_chunk = max(1, chunk_bytes // (row * arr.itemsize))
+    for start in range(0, rows, per_chunk):
+        total = total + _chunk_stats(np.ascontiguousarray(arr[start:start + per_chunk]), dt,
+                                     bits)
+    return total
+
+
+@functools.cache
+def reference_toggle_rate(dt_name: str) -> float:
+    """τ of the data the target's energies assume: i.i.d. standard normal values for floats
+    (a fixed sample of 65,536), uniformly random bits (exactly 1/2) for integers and binary."""
+    dt = dtype(dt_name)
+    if not dt.is_float:
+        return 0.5
+    sample = np.random.default_rng(0).standard_normal(REFERENCE_SAMPLES).astype(np.float32)
+    return tensor_stats(sample, dt, axis=None).toggle_rate
+
+
+def activity(stats: TensorStats, dt: DType | str) -> float:
+    """Toggle rate relative to the reference data of ``dt``."""
+    return stats.toggle_rate / reference_toggle_rate(dtype(dt).name)
+
+
+# ---------------------------------------------------------------------------- per node
+def stream_axis(node: Node, index: int) -> int | None:
+    """The axis operand ``index`` of ``node`` is streamed along (its reduction axis for matrix
+    ops); None streams the flattened trailing dims (a conv weight's C_in·k_h·k_w per filter)."""
+    rank = node.inputs[index].type.rank
+    if node.op in ("conv", "conv_transpose"):
+        return 1 if index == 0 and rank > 1 else -1
+    if node.op in ("matmul", "gemm") and index == 1 and rank >= 2:
+        return -2
+    return -1
+
+
+def value_stats(value: Value, axis: int | None) -> TensorStats | None:
+    """Statistics of a constant's data (None without data). Conv weights stream per filter."""
+    data = getattr(value, "data", None)
+    if data is None or value.type.dtype.bits not in (1, 2, 4, 8, 16, 32, 64):
+        return None
+    array = np.asarray(data) if not isinstance(data, np.memmap) else data
+    if array.ndim > 2 and axis == -1 and value.users and value.users[0].op.startswith("conv"):
+        array = array.reshape(array.shape[0], -1)
+    return tensor_stats(array, value.type.dtype, axis)
+
+
+def _operand_activity(node: Node, index: int, given: Mapping[str, Any], cache: dict
+                      ) -> list[float] | None:
+    """Activities of operand ``index`` (one per calibration input, or one for a weight)."""
+    value = node.inputs[index]
+    axis = stream_axis(node, index)
+    key = (value.name, axis)
+    if key in cache:
+        return cache[key]
+    found = given.get(value.name)
+    if isinstance(found, Mapping):                # per streaming axis
+        found = found.get(axis)
+    if found is not None:
+        stats = found if isinstance(found, (list, tuple)) else [found]
+        result = [activity(s, value.type.dtype) for s in stats]
+    else:
+        weight = value_stats(value, axis) if value.is_constant else None
+        result = None if weight is None else [activity(weight, value.type.dtype)]
+    cache[key] = result
+    return result
+
+
+@analysis_pass("switching")
+def switching(node: Node, ctx: PassContext) -> dict[str, Any] | None:
+    """The node's activity from its operands' bits: weights from their data, activations from
+    ``ctx.options["value_stats"]`` ({value name: TensorStats, a list of them per calibration
+    input, or {axis: …}}). Annotates ``activity`` (mean) and ``activity_per_input``; None when no
+    operand has statistics (the op is costed at reference activity)."""
+    given = ctx.options.get("value_stats") or {}
+    cache = ctx.results.setdefault("switching_cache", {})
+    per_operand = [_operand_activity(node, i, given, cache) for i in range(len(node.inputs))]
+    known = [a for a in per_operand if a is not None]
+    if not known:
+        return None
+    inputs = max(len(a) for a in known)
+    if any(len(a) not in (1, inputs) for a in known):
+        raise NexusError(f"node %{node.name}: operand statistics cover different numbers of "
+                         "calibration inputs")
+    per_input = [float(np.mean([a[i if len(a) > 1 else 0] if a is not None else 1.0
+                                for a in per_operand])) for i in range(inputs)]
+    node.annotations["activity"] = float(np.mean(per_input))
+    node.annotations["activity_per_input"] = per_input
+    return {"activity": node.annotations["activity"], "per_input": per_input}
+
+
+def energy_scale(activity_value: float, floor: float) -> float:
+    """Multiplier of dynamic compute energy at ``activity_value``: ``φ + (1 − φ)·a``."""
+    return floor + (1.0 - floor) * activity_value
+
+
+def graph_stats(graph: Graph, arrays: Mapping[str, np.ndarray]) -> dict[str, dict]:
+    """Statistics of given arrays (graph inputs or intermediate values by name), per axis each
+    consumer streams them along: the form ``value_stats`` takes."""
+    found: dict[str, dict] = {}
+    for node in graph:
+        for index, value in enumerate(node.inputs):
+            if value.name in arrays:
+                axis = stream_axis(node, index)
+                per_axis = found.setdefault(value.name, {})
+                if axis not in per_axis:
+                    per_axis[axis] = tensor_stats(arrays[value.name], value.type.dtype, axis)
+    return found
+
+
+def merge_inputs(per_input: Sequence[Mapping[str, dict]]) -> dict[str, dict]:
+    """Per-calibration-input statistics ({name: {axis: stats}} each) → {name: {axis: [stats…]}}."""
+    merged: dict[str, dict] = {}
+    for stats in per_input:
+        for name, per_axis in stats.items():
+            for axis, s in per_axis.items():
+                merged.setdefault(name, {}).setdefault(axis, []).append(s)
+    return merged
