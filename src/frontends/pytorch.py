@@ -680,6 +680,7 @@ def from_exported(program: Any, name: str = "model") -> Graph:
         if isinstance(node.meta.get("val"), (list, tuple)) and isinstance(result, Value):
             result = (result, *_auxiliary_outputs(lw, node, args))
         lw.values[node.name] = result
+        _mark_origin(result, node.name)
     if lw.unmapped:
         listed = ", ".join(f"{k} x{v}" for k, v in sorted(lw.unmapped.items()))
         warnings.warn(f"ops kept as opaque (unmodeled): {listed}", UnmappedOpsWarning,
@@ -720,6 +721,26 @@ def _quiet() -> Iterator[None]:
         logging.disable(previous)
 
 
+def export(model: Any, example_inputs: Sequence[Any], dynamic_shapes: Any = None) -> Any:
+    """``torch.export`` of ``model`` on ``example_inputs`` (tensors, or types such as
+    ``"f32[1,3,224,224]"``), quietly; a failure is one NexusError line."""
+    import torch
+
+    example_inputs = [example_tensor(x) for x in example_inputs]
+    with torch.no_grad(), warnings.catch_warnings():
+        # Every nn.RNN/LSTM/GRU export warns about its _flat_weights attribute; it is harmless.
+        warnings.filterwarnings("ignore", message=r"The tensor attributes .*_flat_weights")
+        try:
+            with _quiet():
+                return torch.export.export(model, tuple(example_inputs),
+                                           dynamic_shapes=dynamic_shapes)
+        except Exception as err:  # torch raises many types here; the user needs the first line
+            first = next((line for line in str(err).splitlines() if line.strip()), "")
+            raise NexusError(f"torch.export could not trace {type(model).__name__}: "
+                             f"{type(err).__name__}: {first} (rerun with --debug / see "
+                             "torch.export's documentation for the fix)") from err
+
+
 def from_torch(model: Any, example_inputs: Sequence[Any] | None = None, *,
                dynamic_shapes: Any = None, name: str | None = None) -> Graph:
     """Export ``model`` (an ``nn.Module`` with example inputs, or an ``ExportedProgram``) and
@@ -731,22 +752,74 @@ def from_torch(model: Any, example_inputs: Sequence[Any] | None = None, *,
     if example_inputs is None:
         raise NexusError("a PyTorch module needs example_inputs to be exported: tensors (meta "
                          "tensors are fine) or types such as 'f32[1,3,224,224]'")
-    example_inputs = [example_tensor(x) for x in example_inputs]
-    with torch.no_grad(), warnings.catch_warnings():
-        # Every nn.RNN/LSTM/GRU export warns about its _flat_weights attribute; it is harmless.
-        warnings.filterwarnings("ignore", message=r"The tensor attributes .*_flat_weights")
-        try:
-            with _quiet():
-                program = torch.export.export(model, tuple(example_inputs),
-                                              dynamic_shapes=dynamic_shapes)
-        except Exception as err:  # torch raises many types here; the user needs the first line
-            first = next((line for line in str(err).splitlines() if line.strip()), "")
-            raise NexusError(f"torch.export could not trace {type(model).__name__}: "
-                             f"{type(err).__name__}: {first} (rerun with --debug / see "
-                             "torch.export's documentation for the fix)") from err
+    program = export(model, example_inputs, dynamic_shapes)
     graph = from_exported(program, name or type(model).__name__)
     names = _dim_names(program, dynamic_shapes)
     return graph.bind_symbols(names) if names else graph
+
+
+ORIGIN = "torch_origin"
+
+
+def _mark_origin(result: Any, fx_name: str) -> None:
+    """Record on each IR node that produces an fx node's value which fx value it is:
+    ``annotations["torch_origin"] = {IR value name: (fx node name, output index or None)}``."""
+    outputs = [(result, None)] if isinstance(result, Value) else \
+        [(v, i) for i, v in enumerate(result)] if isinstance(result, tuple) else []
+    for value, index in outputs:
+        if isinstance(value, Value) and value.producer is not None:
+            value.producer.annotations.setdefault(ORIGIN, {})[value.name] = (fx_name, index)
+
+
+def activation_stats(program: Any, graph: Graph, calibration: Sequence[Any]) -> dict[str, dict]:
+    """Bit statistics of every activation a node of ``graph`` reads, per calibration input, by
+    running ``program`` on each input (an fx Interpreter over the exported graph, so fx node
+    names match the lowering) and reading each tensor once, along the axis its consumer streams
+    it. Returns ``{IR value name: {axis: [TensorStats per input]}}`` for ``value_stats``."""
+    import torch
+    from torch.export.graph_signature import InputKind
+
+    from passes.switching import merge_inputs, stream_axis, tensor_stats
+
+    wanted: dict[str, list[tuple[Value, int | None, int | None]]] = {}
+    inputs = {v.name for v in graph.inputs}
+    for node in graph.nodes:
+        for index, value in enumerate(node.inputs):
+            if value.is_constant:
+                continue
+            origin = (value.name, None) if value.name in inputs else \
+                value.producer.annotations.get(ORIGIN, {}).get(value.name)
+            if origin is not None:
+                wanted.setdefault(origin[0], []).append((value, origin[1],
+                                                         stream_axis(node, index)))
+    state = {**program.state_dict, **getattr(program, "constants", {})}
+
+    class Collector(torch.fx.Interpreter):
+        def __init__(self) -> None:
+            super().__init__(program.graph_module)
+            self.found: dict[str, dict] = {}
+
+        def run_node(self, n: Any) -> Any:
+            result = super().run_node(n)
+            for value, index, axis in wanted.get(n.name, ()):
+                tensor = result if index is None else result[index]
+                per_axis = self.found.setdefault(value.name, {})
+                if axis not in per_axis:
+                    array = tensor.detach().cpu()
+                    array = (array.float() if array.is_floating_point() else array).numpy()
+                    per_axis[axis] = tensor_stats(array, value.type.dtype, axis)
+            return result
+
+    per_input = []
+    for sample in calibration:
+        user = list(sample) if isinstance(sample, (tuple, list)) else [sample]
+        args = [user.pop(0) if spec.kind == InputKind.USER_INPUT else state[spec.target]
+                for spec in program.graph_signature.input_specs]
+        collector = Collector()
+        with torch.no_grad():
+            collector.run(*args)
+        per_input.append(collector.found)
+    return merge_inputs(per_input)
 
 
 def example_tensor(spec: Any) -> Any:

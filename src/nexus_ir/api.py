@@ -7,7 +7,7 @@ import importlib.util
 import inspect
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -237,8 +237,8 @@ def _positional_inputs(module: Any, named: Mapping[str, Any]) -> list[Any]:
 def compile(model_or_path: Graph | str | Path, example_inputs: Mapping[str, Any] | None = None,
             target: Any = "h100", *, bindings: Mapping[str, int] | None = None,
             capability: float | None = None, output_units: int | None = None,
-            trust_pickle: bool = False, progress: Callable[[str], None] | None = None
-            ) -> EnergyReport:
+            trust_pickle: bool = False, calibration: Sequence[Any] | None = None,
+            progress: Callable[[str], None] | None = None) -> EnergyReport:
     """Cost a model on a hardware target and return its ``EnergyReport``.
 
     A PyTorch module is exported with ``example_inputs`` (a tuple of tensors). Otherwise
@@ -247,8 +247,12 @@ def compile(model_or_path: Graph | str | Path, example_inputs: Mapping[str, Any]
     rows also make tree ensembles cost their actual paths instead of their depth. A module's
     inputs may also be given by ``forward`` parameter name. ``trust_pickle`` allows loading files
     that unpickle (``.pt2``). ``capability`` (accuracy, F1, …) enables ECU and CpTO;
-    ``output_units`` overrides the tokens/samples per inference. ``progress`` is called with a
-    short description as each long step starts.
+    ``output_units`` overrides the tokens/samples per inference. ``calibration`` (PyTorch: a
+    list of inputs, each a tensor or a tuple of tensors) runs the model on each to read the bits
+    of every activation: switching activity then scales compute energy per op, and DDEV is the
+    spread of the per-input energies (``passes.switching``); weights' bits count whenever they
+    have data, and real rows of a classic model count as its input's bits. ``progress`` is
+    called with a short description as each long step starts.
     """
     from passes import PassManager
     from passes.cost import COST_PIPELINE, build_report
@@ -263,7 +267,20 @@ def compile(model_or_path: Graph | str | Path, example_inputs: Mapping[str, Any]
             not isinstance(model_or_path, sys.modules["torch"].export.ExportedProgram):
         example_inputs = _positional_inputs(model_or_path, example_inputs or {})
     step("exporting with torch.export" if from_torch else "loading the model")
-    graph = load_graph(model_or_path, example_inputs, trust_pickle)
+    value_stats: dict[str, dict] = {}
+    if calibration is not None and not from_torch:
+        raise NexusError("calibration inputs are taken for PyTorch models; for other models give "
+                         "real rows as example_inputs")
+    if calibration is not None:
+        from frontends.pytorch import activation_stats, export, from_exported
+        program = model_or_path if isinstance(
+            model_or_path, sys.modules["torch"].export.ExportedProgram) else \
+            export(model_or_path, example_inputs)
+        graph = from_exported(program, type(model_or_path).__name__)
+        step(f"reading activations of {len(calibration)} calibration inputs")
+        value_stats = activation_stats(program, graph, calibration)
+    else:
+        graph = load_graph(model_or_path, example_inputs, trust_pickle)
     step("verifying the graph")
     graph.verify()
     named = {} if from_torch else _named_inputs(graph, example_inputs)
@@ -273,14 +290,17 @@ def compile(model_or_path: Graph | str | Path, example_inputs: Mapping[str, Any]
         graph = graph.bind_symbols(bound)
     data = {k: v for k, v in named.items() if isinstance(v, np.ndarray)}
     if data:
+        from passes.switching import graph_stats
         from passes.trees import annotate_tree_paths
         annotate_tree_paths(graph, data)
+        value_stats.update(graph_stats(graph, data))
     if graph.symbols:
         raise NexusError(f"graph @{graph.name} has unbound symbols {sorted(graph.symbols)}; give "
                          "them sizes (CLI: --bind NAME=SIZE or --input-shape NAME=DIMS; Python: "
                          "bindings={...} or example_inputs)")
     step(f"costing {len(graph.nodes)} nodes on {getattr(target, 'name', target)}")
     manager = PassManager(list(COST_PIPELINE), options={
-        "target": target, "capability": capability, "output_units": output_units})
+        "target": target, "capability": capability, "output_units": output_units,
+        "value_stats": value_stats})
     graph = manager.run(graph)
     return build_report(graph, manager.ctx, bound)

@@ -1,0 +1,245 @@
+"""Switching activity: bit statistics against a plain reference, the activity model, its effect on
+energy, DDEV and SAF-T, memory-mapped weights, and activations read from calibration inputs."""
+
+import math
+import tracemalloc
+
+import ml_dtypes
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import nexus_ir as nx
+from lowering.target import load_target
+from passes.switching import (TensorStats, activity, energy_scale, reference_toggle_rate,
+                              tensor_stats)
+
+DTYPES = ["f32", "bf16", "f16", "f8e4m3", "f8e5m2", "i8", "i4", "i1"]
+
+
+def reference_lanes(values: np.ndarray, dt: str) -> np.ndarray:
+    """Bit patterns per element, as Python-independent numpy integers (no NEXUS code)."""
+    v = np.asarray(values)
+    if dt == "f32":
+        return v.astype(np.float32).view(np.uint32).astype(np.uint64)
+    if dt == "f16":
+        return v.astype(np.float16).view(np.uint16).astype(np.uint64)
+    if dt in ("bf16", "f8e4m3", "f8e5m2"):
+        kind = {"bf16": ml_dtypes.bfloat16, "f8e4m3": ml_dtypes.float8_e4m3fn,
+                "f8e5m2": ml_dtypes.float8_e5m2}[dt]
+        width = {"bf16": np.uint16}.get(dt, np.uint8)
+        return v.astype(kind).view(width).astype(np.uint64)
+    if dt == "i8":
+        return v.astype(np.int8).view(np.uint8).astype(np.uint64)
+    if dt == "i4":
+        return (v.astype(np.int64) & 0xF).astype(np.uint64)
+    return (v != 0).astype(np.uint64)
+
+
+def reference_stats(values: np.ndarray, dt: str, axis: int | None) -> tuple[int, int, int, int]:
+    """(set bits, zero elements, toggles, transitions) by popcounting one element at a time."""
+    bits = nx.dtype(dt).bits
+    lanes = reference_lanes(values, dt)
+    lanes = lanes.reshape(1, -1) if axis is None else \
+        np.moveaxis(lanes, axis, -1).reshape(-1, lanes.shape[axis])
+    popcount = np.vectorize(lambda x: bin(int(x)).count("1"), otypes=[np.int64])
+    sign = np.uint64(1 << (bits - 1)) if nx.dtype(dt).is_float else np.uint64(0)
+    ones = int(popcount(lanes).sum()) if lanes.size else 0
+    zeros = int(((lanes & ~sign) == 0).sum())
+    toggles = int(popcount(lanes[:, 1:] ^ lanes[:, :-1]).sum()) if lanes.shape[1] > 1 else 0
+    return ones, zeros, toggles, lanes.shape[0] * (lanes.shape[1] - 1)
+
+
+def make(kind: str, dt: str, shape: tuple[int, ...], seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    if dt in ("i8", "i4", "i1"):
+        lo, hi = {"i8": (-128, 128), "i4": (-8, 8), "i1": (0, 2)}[dt]
+        random = rng.integers(lo, hi, shape)
+    else:
+        random = rng.standard_normal(shape).astype(np.float32)
+    if kind == "random":
+        return random
+    if kind == "sparse":
+        return random * (rng.random(shape) < 0.2)
+    if kind == "constant":
+        return np.full(shape, 1 if dt != "i1" else 1, dtype=random.dtype)
+    # adversarial: alternating patterns that flip as many bits as the dtype allows
+    size = int(np.prod(shape))
+    pattern = {"i8": [85, -86], "i4": [5, -6], "i1": [0, 1]}.get(dt, [1.0, -2.0 ** -10])
+    return np.resize(np.asarray(pattern, dtype=random.dtype), size).reshape(shape)
+
+
+@settings(max_examples=60, deadline=None)
+@given(dt=st.sampled_from(DTYPES), kind=st.sampled_from(["random", "sparse", "constant",
+                                                         "adversarial"]),
+       shape=st.lists(st.integers(1, 9), min_size=1, max_size=3).map(tuple),
+       axis_pick=st.integers(0, 3), seed=st.integers(0, 2**16))
+def test_kernels_match_a_plain_reference(dt, kind, shape, axis_pick, seed):
+    values = make(kind, dt, shape, seed)
+    axis = None if axis_pick == 3 else axis_pick % len(shape)
+    got = tensor_stats(values, dt, axis)
+    assert (got.set_bits, got.zeros, got.toggles, got.transitions) == \
+        reference_stats(values, dt, axis)
+    assert got.elements == values.size and got.bits == nx.dtype(dt).bits
+
+
+@settings(max_examples=20, deadline=None)
+@given(dt=st.sampled_from(DTYPES), rows=st.integers(1, 40), row=st.integers(1, 70),
+       chunk=st.integers(1, 600))
+def test_chunking_changes_nothing(dt, rows, row, chunk):
+    values = make("random", dt, (rows, row), rows * row)
+    assert tensor_stats(values, dt, chunk_bytes=chunk) == tensor_stats(values, dt)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+def test_zeros_toggle_nothing(dt):
+    stats = tensor_stats(np.zeros((16, 33)), dt)
+    assert stats.toggles == 0 and stats.set_bits == 0
+    assert stats.zero_fraction == 1.0 and stats.hamming_weight == 0.0
+    assert activity(stats, dt) == 0.0
+
+
+def test_negative_zero_is_zero_and_constant_streams_do_not_toggle():
+    stats = tensor_stats(np.array([[0.0, -0.0, 0.0, -0.0]], np.float32), "f32")
+    assert stats.zeros == 4 and stats.toggles == 3        # the sign bit flips three times
+    assert tensor_stats(np.full((4, 8), 3.5), "bf16").toggles == 0
+
+
+def test_adversarial_patterns_toggle_every_bit():
+    stats = tensor_stats(np.resize(np.int8([85, -86]), (4, 64)), "i8")    # 0x55, 0xAA
+    assert stats.toggle_rate == 1.0 and activity(stats, "i8") == 2.0
+
+
+def test_reference_data_has_activity_one():
+    for dt in ("f32", "bf16", "f16"):
+        sample = np.random.default_rng(123).standard_normal(1 << 16).astype(np.float32)
+        assert activity(tensor_stats(sample, dt, axis=None), dt) == pytest.approx(1.0, abs=0.01)
+    assert reference_toggle_rate("i8") == 0.5
+
+
+def test_stats_merge_by_adding_counts():
+    a = tensor_stats(make("random", "f32", (3, 5), 1), "f32")
+    b = tensor_stats(make("sparse", "f32", (2, 5), 2), "f32")
+    both = tensor_stats(np.concatenate([make("random", "f32", (3, 5), 1),
+                                        make("sparse", "f32", (2, 5), 2)]), "f32")
+    assert a + b == both
+    with pytest.raises(nx.NexusError, match="cannot merge statistics of 32-bit and 16-bit"):
+        a + tensor_stats(np.ones(4), "f16")
+
+
+def test_memory_mapped_weights_are_read_in_chunks(tmp_path):
+    """64 MiB of f32 weights on disk, streamed along either axis, in 4 MiB chunks: the heap never
+    holds a copy of the file."""
+    path = tmp_path / "w.bin"
+    data = np.memmap(path, np.float32, "w+", shape=(4096, 4096))
+    data[:] = np.random.default_rng(0).standard_normal((4096, 4096)).astype(np.float32)
+    data.flush()
+    weights = np.memmap(path, np.float32, "r", shape=(4096, 4096))
+    tracemalloc.start()
+    rows = tensor_stats(weights, "f32", axis=-1, chunk_bytes=4 << 20)
+    columns = tensor_stats(weights, "f32", axis=0, chunk_bytes=4 << 20)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 16 << 20, f"peak {peak / 2**20:.1f} MiB: the file was copied"
+    assert rows.elements == columns.elements == 4096 * 4096
+    assert rows.transitions == columns.transitions == 4096 * 4095
+    assert activity(rows, "f32") == pytest.approx(1.0, abs=0.01)
+
+
+# ---------------------------------------------------------------------------- the pass
+def matmul_graph(weight: np.ndarray | None) -> nx.Graph:
+    """x @ w with w's data, or shape only (None)."""
+    g = nx.Graph("mm")
+    x = g.add_input("x", "f32[8,64]")
+    w = g.add_constant("w", type_="f32[64,32]") if weight is None else \
+        g.add_constant("w", weight.astype(np.float32))
+    g.set_outputs(g.op("matmul", x, w))
+    return g
+
+
+def test_weight_bits_scale_compute_energy_by_the_activity_model():
+    h100 = load_target("h100")
+    floor = h100.activity_floor.value if h100.activity_floor else 0.0
+    random = nx.compile(matmul_graph(np.random.default_rng(0).standard_normal((64, 32))))
+    zeros = nx.compile(matmul_graph(np.zeros((64, 32))))
+    shapes_only = nx.compile(matmul_graph(None))
+    # zero weights: the weight stream has activity 0, x (no statistics) counts as 1: mean 1/2
+    node = zeros.nodes[0]
+    assert node.compute_j == pytest.approx(shapes_only.nodes[0].compute_j *
+                                           energy_scale(0.5, floor), rel=1e-12)
+    w_activity = activity(tensor_stats(np.random.default_rng(0).standard_normal((64, 32)),
+                                       "f32", axis=0), "f32")
+    assert random.nodes[0].compute_j == pytest.approx(
+        shapes_only.nodes[0].compute_j * energy_scale((1 + w_activity) / 2, floor), rel=1e-12)
+    assert zeros.metrics["saf_t"] == pytest.approx(shapes_only.metrics["saf_t"] * 0.5)
+
+
+def test_ddev_is_zero_when_energy_cannot_vary():
+    report = nx.compile("example:resnet50", bindings={"batch": 1})
+    assert report.metrics["ddev"] == 0.0
+
+
+torch = pytest.importorskip("torch")
+
+
+class TinyMLP(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc1, self.fc2 = torch.nn.Linear(16, 32), torch.nn.Linear(32, 4)
+
+    def forward(self, x):
+        return self.fc2(torch.relu(self.fc1(x)))
+
+
+def test_activations_are_read_from_calibration_inputs():
+    from frontends.pytorch import activation_stats, export, from_exported
+
+    model = TinyMLP().eval()
+    inputs = [torch.randn(2, 16), torch.zeros(2, 16)]
+    program = export(model, (inputs[0],))
+    graph = from_exported(program)
+    stats = activation_stats(program, graph, [(x,) for x in inputs])
+    x_name = graph.inputs[0].name
+    assert stats[x_name][-1] == [tensor_stats(x.numpy(), "f32") for x in inputs]
+    hidden = next(n for n in graph.nodes if n.op == "relu").outputs[0].name
+    relu_out = [torch.relu(model.fc1(x)).detach().numpy() for x in inputs]
+    assert stats[hidden][-1] == [tensor_stats(h, "f32") for h in relu_out]
+
+
+def test_ddev_from_calibration_inputs():
+    model = TinyMLP().eval()
+    example = (torch.randn(2, 16),)
+    same = nx.compile(model, example, calibration=[example, example, example])
+    assert same.metrics["ddev"] == pytest.approx(0.0, abs=1e-15)
+    mixed = nx.compile(model, example, calibration=[example, (torch.zeros(2, 16),)])
+    assert mixed.metrics["ddev"] > 0.0
+    # two inputs: CV = |E1 − E2| / (E1 + E2); zeros lower the first layer's compute energy
+    assert mixed.metrics["energy_j"] < same.metrics["energy_j"]
+
+
+def test_tree_ddev_follows_per_row_compares():
+    from frontends.sklearn import from_sklearn
+    from sklearn.tree import DecisionTreeClassifier
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 4)).astype(np.float32)
+    tree = DecisionTreeClassifier(max_depth=5, random_state=0).fit(x, x[:, 0] * x[:, 1] > 0)
+    report = nx.compile(from_sklearn(tree, x), {"X": x})
+    node_cost = next(n for n in report.nodes if n.op == "tree_ensemble")
+    per_row = np.asarray(tree.decision_path(x).sum(axis=1)).ravel() - 1
+    energies = report.metrics["energy_j"] + node_cost.compute_j * (per_row / per_row.mean() - 1)
+    assert report.metrics["ddev"] == pytest.approx(energies.std() / energies.mean(), rel=1e-9)
+    assert report.metrics["ddev"] > 0
+
+
+def test_calibration_is_for_pytorch_models():
+    with pytest.raises(nx.NexusError, match="calibration inputs are taken for PyTorch models"):
+        nx.compile("example:cnn", bindings={"batch": 1}, calibration=[np.zeros((1, 3, 32, 32))])
+
+
+def test_energy_scale_is_the_documented_affine_law():
+    assert energy_scale(1.0, 0.3) == 1.0 and energy_scale(0.0, 0.3) == 0.3
+    assert math.isclose(energy_scale(0.5, 0.2), 0.6)
+    assert TensorStats(0, 8, 0, 0, 0, 0).toggle_rate == 0.0
