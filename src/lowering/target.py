@@ -4,8 +4,9 @@ A target gives, per primitive and dtype, the energy of one operation (pJ); memor
 capacity, energy per byte and bandwidth; peak rates per execution class (``matrix`` for fma in
 matmul/conv/attention, ``vector`` for other arithmetic, ``special`` for transcendentals); static
 power; optionally the board power limit (``max_power_w``) and the share of compute energy that
-does not depend on the data (``activity_floor``, see ``passes.switching``); and a per-kernel
-overhead. Every number is written ``{ value = ..., source = "..." }``.
+does not depend on the data (``activity_floor``, see ``passes.switching``) and calibrated
+multipliers of compute energy per execution class (``energy_scale``, written by ``nexus
+calibrate``); and a per-kernel overhead. Every number is written ``{ value = ..., source = "..." }``.
 
 Energy of ``(primitive, dtype)`` is resolved in this order:
 
@@ -77,6 +78,7 @@ class Target:
     energy_per_transistor_fj: Quantity | None = None
     max_power_w: Quantity | None = None
     activity_floor: Quantity | None = None
+    energy_scale: dict[str, Quantity] = field(default_factory=dict)
     base: "Target | None" = None
     scale: Quantity | None = None
     notes: tuple[str, ...] = field(default=())
@@ -149,6 +151,7 @@ class Target:
                 ("kernel_overhead_s", self.kernel_overhead_s.value, self.kernel_overhead_s.source)]
         if self.activity_floor:
             rows.append(("activity_floor", self.activity_floor.value, self.activity_floor.source))
+        rows += [(f"energy_scale.{c}", q.value, q.source) for c, q in self.energy_scale.items()]
         if self.energy_per_transistor_fj:
             rows.append(("energy_per_transistor_fj", self.energy_per_transistor_fj.value,
                          self.energy_per_transistor_fj.source))
@@ -187,7 +190,7 @@ def _require(doc: dict[str, Any], key: str, where: str) -> Any:
 def _parse(doc: dict[str, Any], path: Path) -> Target:
     where = path.name
     known = {"name", "description", "process_nm", "base", "scale", "energy_per_transistor_fj",
-             "static_power_w", "max_power_w", "activity_floor", "kernel_overhead_s", "compute", "memory", "peak",
+             "static_power_w", "max_power_w", "activity_floor", "energy_scale", "kernel_overhead_s", "compute", "memory", "peak",
              "notes"}
     for key in doc:
         if key not in known:
@@ -227,6 +230,12 @@ def _parse(doc: dict[str, Any], path: Path) -> Target:
                 except NexusError:
                     raise TargetError(f"{where}: peak.{cls}.{dt_name}: unknown dtype") from None
             peak[(cls, dt_name)] = _quantity(q, f"{where}: peak.{cls}.{dt_name}")
+    energy_scale: dict[str, Quantity] = {}
+    for cls, q in doc.get("energy_scale", {}).items():
+        if cls not in EXEC_CLASSES:
+            raise TargetError(f"{where}: energy_scale.{cls}: unknown class (known: "
+                              f"{', '.join(EXEC_CLASSES)})")
+        energy_scale[cls] = _quantity(q, f"{where}: energy_scale.{cls}")
     if ("vector", "default") not in peak:
         raise TargetError(f"{where}: peak.vector.default: missing (the rate of any op the file "
                           "does not list)")
@@ -249,7 +258,7 @@ def _parse(doc: dict[str, Any], path: Path) -> Target:
         max_power_w=_quantity(doc["max_power_w"], f"{where}: max_power_w")
         if "max_power_w" in doc else None,
         activity_floor=_quantity(doc["activity_floor"], f"{where}: activity_floor")
-        if "activity_floor" in doc else None,
+        if "activity_floor" in doc else None, energy_scale=energy_scale,
         base=base, scale=_quantity(doc["scale"], f"{where}: scale") if "scale" in doc else None,
         notes=tuple(doc.get("notes", ())))
 

@@ -8,7 +8,7 @@ import json
 import re
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +120,161 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _measured_model(args: argparse.Namespace) -> tuple[Any, Any, str]:
+    """(runner, the model NEXUS compiles for the same run, a label) for measure/validate."""
+    from runtime.execute import onnx_runner, torch_runner
+
+    from .api import _positional_inputs, load_factory
+
+    if args.model.endswith(".onnx"):
+        from frontends.onnx import load_model
+        import numpy as np
+        shapes = _parse_input_shapes(args.input_shape)
+        if not shapes:
+            raise NexusError("an ONNX model needs --input-shape for every input to be run")
+        feeds = {k: np.random.default_rng(0).standard_normal(
+            v.shape if isinstance(v, TensorType) else v).astype(np.float32)
+            for k, v in shapes.items()}
+        provider = "CUDAExecutionProvider" if args.device == "cuda" else "CPUExecutionProvider"
+        load_model(args.model)
+        return onnx_runner(args.model, feeds, provider), args.model, Path(args.model).stem
+    import torch
+    from frontends.pytorch import example_tensor
+    model, made = load_factory(args.model)
+    shapes = _parse_input_shapes(args.input_shape)
+    inputs = [example_tensor(x) for x in _positional_inputs(model, shapes)] if shapes else \
+        [torch.as_tensor(x) for x in (made or ())]
+    if not inputs:
+        raise NexusError(f"{args.model} gives no example inputs: add --input-shape")
+    runner = torch_runner(model, inputs, args.device, args.dtype)
+    cpu_model = model.to("cpu")
+    cpu_inputs = tuple(x.to("cpu") for x in inputs)
+    return runner, (cpu_model, cpu_inputs), type(model).__name__
+
+
+def _meter(args: argparse.Namespace) -> Any:
+    from runtime.meters import NvmlMeter, RaplMeter
+
+    kind = args.meter or ("nvml" if args.device == "cuda" else "rapl")
+    return NvmlMeter() if kind == "nvml" else RaplMeter()
+
+
+def _measure_document(args: argparse.Namespace) -> dict[str, Any]:
+    """Measure one model and predict it: the measurement file's contents."""
+    from runtime.calibrate import MEASUREMENT_SCHEMA
+    from runtime.meters import measure
+
+    from .api import compile as compile_model
+
+    meter = _meter(args)
+    runner, model, label = _measured_model(args)
+    with _progress_console().status(f"measuring {label} ({runner.description})"):
+        result = measure(runner.call, meter, window_s=args.window, windows=args.windows,
+                         sync=runner.sync)
+    if isinstance(model, tuple):
+        module, inputs = model
+        from runtime.execute import prepare_torch
+        module, inputs = prepare_torch(module, inputs, "cpu", args.dtype)
+        report = compile_model(module, tuple(inputs), target=args.target)
+    else:
+        report = compile_model(model, {k: v for k, v in _parse_input_shapes(
+            args.input_shape).items()}, target=args.target)
+    domain = result.domains[0] if len(result.domains) == 1 else "package-0"
+    return {"schema": MEASUREMENT_SCHEMA, "model": label, "spec": args.model,
+            "inputs": args.input_shape, "dtype": args.dtype, "device": runner.description,
+            "meter": meter.name, "domain": domain, "energy_j": result.joules[domain],
+            "cv": result.cv[domain], "above_idle_j": result.above_idle_j[domain],
+            "idle_w": result.idle_w.get(domain), "seconds_per_call": result.seconds_per_call,
+            "windows": result.windows, "calls_per_window": result.calls_per_window,
+            "report": report.to_dict()}
+
+
+def _print_measurement(doc: Mapping[str, Any]) -> None:
+    predicted = doc["report"]["metrics"]["energy_j"]
+    print(f"{doc['model']} on {doc['device']}, meter {doc['meter']} ({doc['domain']})")
+    print(f"  measured   {doc['energy_j']:.4g} J per inference (CV {doc['cv']:.3f}, "
+          f"{doc['windows']} windows of {doc['calls_per_window']} calls), "
+          f"{doc['above_idle_j']:.4g} J above {doc['idle_w']:.4g} W idle, "
+          f"{doc['seconds_per_call']:.4g} s per inference")
+    print(f"  predicted  {predicted:.4g} J on {doc['report']['target']['name']} "
+          f"({(predicted - doc['energy_j']) / doc['energy_j']:+.1%}), latency "
+          f"{doc['report']['metrics']['latency_s']:.4g} s")
+
+
+def _cmd_measure(args: argparse.Namespace) -> int:
+    doc = _measure_document(args)
+    _print_measurement(doc)
+    if args.output:
+        Path(args.output).write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from runtime.ncu import attribute, profile
+
+    from .api import compile as compile_model
+
+    doc = _measure_document(args)
+    _print_measurement(doc)
+    if args.model.endswith(".onnx"):
+        raise NexusError("per-node validation runs PyTorch models (file.py:factory) under ncu")
+    from runtime.execute import prepare_torch
+    from .api import _positional_inputs, load_factory
+    from frontends.pytorch import example_tensor, export, from_exported
+    model, made = load_factory(args.model)
+    shapes = _parse_input_shapes(args.input_shape)
+    inputs = [example_tensor(x) for x in _positional_inputs(model, shapes)] if shapes else made
+    module, inputs = prepare_torch(model, list(inputs), "cpu", args.dtype)
+    graph = from_exported(export(module, inputs))
+    report = compile_model(graph, target=args.target)
+    with _progress_console().status(f"profiling under ncu (cache control {args.cache_control})"):
+        kernels = profile(["-m", "runtime.execute", args.model, "--dtype", args.dtype,
+                           "--input-shape", *args.input_shape], args.cache_control)
+    measured, outside = attribute(kernels, graph)
+    print(f"per node (ncu, --clock-control none, --cache-control {args.cache_control}; "
+          f"{len(kernels)} kernels, {len(outside)} outside any node):")
+    print(f"  {'node':<10}{'op':<16}{'kernels':>8}{'FLOPs pred':>14}{'FLOPs ncu':>14}"
+          f"{'DRAM B pred':>14}{'DRAM B ncu':>14}{'time pred':>12}{'time ncu':>12}")
+    for node in report.nodes:
+        got = measured.get(node.name)
+        if got is None or not node.modeled:
+            continue
+        print(f"  %{node.name:<9}{node.op:<16}{got.kernels:>8}{node.flops:>14,}"
+              f"{got.flops:>14,.0f}{node.off_chip_bytes:>14,}{got.dram_bytes:>14,.0f}"
+              f"{node.time_s:>12.3g}{got.time_s:>12.3g}")
+    return 0
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from lowering.target import load_target
+    from runtime.calibrate import (calibrated_target, fit, leave_one_model_out,
+                                   load_measurements, write_target)
+
+    docs = load_measurements(args.measurements)
+    base = load_target(args.target)
+    names = {d["report"]["target"]["name"] for d in docs}
+    if names != {base.name}:
+        raise NexusError(f"the measurements were predicted on {', '.join(sorted(names))}; "
+                         f"calibrate them against that target, not {base.name}")
+    coefficients = fit(docs)
+    models = sorted({d["model"] for d in docs})
+    cv = leave_one_model_out(docs) if len(models) > 1 else None
+    source = (f"calibrated: NNLS over {len(docs)} measurements of {len(models)} models"
+              + (f", leave-one-model-out median error {cv.median_ape:.1%}" if cv else ""))
+    print(f"fitted on {len(docs)} measurements of {len(models)} models:")
+    for name, value in coefficients.items():
+        print(f"  {name:<18} {value:.6g}")
+    if cv:
+        print(f"leave-one-model-out: median absolute error {cv.median_ape:.1%}")
+        for model, error in cv.per_model_mape.items():
+            print(f"  {model:<24} {error:.1%}")
+    name = Path(args.output).stem
+    write_target(calibrated_target(base.path, coefficients, name, source), args.output)
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
 def _cmd_targets(args: argparse.Namespace) -> int:
     from lowering.target import list_targets, load_target
 
@@ -226,6 +381,34 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--format", choices=("table", "json", "html"), default="table")
     _add_model_options(compare)
     compare.set_defaults(handler=_cmd_compare)
+
+    def add_measure_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("model", help="path/to/file.py:factory (PyTorch) or an .onnx file")
+        p.add_argument("--input-shape", nargs="*", default=[], metavar="NAME=DIMS[:DTYPE]")
+        p.add_argument("--dtype", default="f32", choices=("f32", "bf16", "f16"))
+        p.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
+        p.add_argument("--meter", default=None, choices=("nvml", "rapl"),
+                       help="default: nvml on cuda, rapl on cpu")
+        p.add_argument("--window", type=float, default=1.0, help="seconds per window (>= 1)")
+        p.add_argument("--windows", type=int, default=5)
+        p.add_argument("--target", default="h100", help="target of the prediction beside it")
+        p.add_argument("-o", "--output", default=None, help="write the measurement (JSON)")
+
+    measure_cmd = verbs.add_parser("measure", help="measure energy per inference with NVML or "
+                                                   "RAPL, beside the prediction")
+    add_measure_options(measure_cmd)
+    measure_cmd.set_defaults(handler=_cmd_measure)
+    validate = verbs.add_parser("validate", help="predicted vs measured: energy per model; "
+                                                 "FLOPs, DRAM bytes and time per node (ncu)")
+    add_measure_options(validate)
+    validate.add_argument("--cache-control", default="all", choices=("all", "none"))
+    validate.set_defaults(handler=_cmd_validate)
+    calibrate = verbs.add_parser("calibrate", help="fit a target's coefficients to "
+                                                   "measurements (NNLS) and write a target file")
+    calibrate.add_argument("measurements", nargs="+", help="files from nexus measure -o")
+    calibrate.add_argument("--target", required=True, help="the target they were predicted on")
+    calibrate.add_argument("-o", "--output", required=True, help="the calibrated .toml")
+    calibrate.set_defaults(handler=_cmd_calibrate)
 
     targets = verbs.add_parser("targets", help="list hardware targets, or show one with "
                                                "the source of every number")

@@ -37,7 +37,7 @@ import numpy as np
 
 from lowering.primitives import COMPOSITES, Counts
 from lowering.rules import VIEW_OPS, UnmodeledOpError, lower
-from lowering.target import Target, load_target
+from lowering.target import EXEC_CLASSES, Target, load_target
 from nexus_ir import Constant, Graph, Node, NexusError, Value
 from nexus_ir.report import EnergyReport, NodeCost
 
@@ -254,8 +254,15 @@ def dynamic_energy(node: Node, ctx: PassContext) -> dict[str, float] | None:
     if counts is None:
         return None
     target = target_of(ctx)
-    compute = sum(c * target.energy_pj(p, d) for (p, d), c in counts.items()) * 1e-12
-    compute *= energy_scale(node.annotations.get("activity", 1.0), activity_floor(target))
+    activity = energy_scale(node.annotations.get("activity", 1.0), activity_floor(target))
+    by_class: dict[str, float] = {}
+    for (p, d), c in counts.items():
+        cls = exec_class(node, p)
+        scale = target.energy_scale[cls].value if cls in target.energy_scale else 1.0
+        by_class[cls] = by_class.get(cls, 0.0) + c * target.energy_pj(p, d) * scale * 1e-12 * \
+            activity
+    node.annotations["compute_by_class"] = by_class
+    compute = sum(by_class.values())
     traffic = node.annotations["memory_traffic"]
     memory = (traffic["off_chip_bytes"] * target.off_chip.pj_per_byte.value +
               traffic["on_chip_bytes"] * target.on_chip.pj_per_byte.value) * 1e-12
@@ -401,6 +408,10 @@ def metrics(graph: Graph, ctx: PassContext) -> dict[str, Any]:
         "model_bytes": sum(c.type.nbytes for c in graph.constants.values())
         + sum(b for _, b in held),
         "peak_activation_bytes": ctx.results["memory_traffic"]["peak_activation_bytes"],
+        "compute_j_by_class": {cls: sum(n.annotations.get("compute_by_class", {}).get(cls, 0.0)
+                                        for n in nodes) for cls in EXEC_CLASSES},
+        "kernels": sum(1 for n in nodes if (n.annotations.get("timing") or {}).get("bound")
+                       not in (None, "view")),
         "off_chip_bytes": _sum(graph, "memory_traffic", "off_chip_bytes"),
         "on_chip_bytes": _sum(graph, "memory_traffic", "on_chip_bytes"),
         "output_units": units,

@@ -1,0 +1,246 @@
+"""Validation zoo: 12 models built in code × batch 1/16/128 × fp32/bf16, energy per inference
+measured with NVML on the GPU, predicted by (a) FLOPs × one fitted constant and (b) NEXUS
+calibrated by NNLS, both cross-validated leave-one-model-out.
+
+    PYTHONPATH=src:bench python3 bench/validate_zoo.py measure f32 OUT   # on the GPU, per dtype
+    python3 bench/validate_zoo.py analyze docs/data/zoo_*.json          # anywhere
+
+``measure`` predicts every configuration with NEXUS on the h100 target (export on the CPU) and
+measures it (eager PyTorch, 3 warm-up calls, 3 windows of ≥ 1 s, NVML total-energy counter), and
+writes one JSON file with, per configuration, the measured energy and the NEXUS report's metrics
+and target provenance (what calibration reads; nodes left out for size).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent.parent / "examples"))
+import torch_models as tm  # noqa: E402
+
+BATCHES = (1, 16, 128)
+
+
+class VGGish(nn.Module):
+    """Plain 3x3 conv stacks (64-128-256-512), VGG-style, over 112x112 images."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c = 3
+        for width in (64, 128, 256, 512):
+            layers += [nn.Conv2d(c, width, 3, padding=1), nn.ReLU(), nn.Conv2d(width, width, 3,
+                                                                            padding=1),
+                       nn.ReLU(), nn.MaxPool2d(2)]
+            c = width
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(512, 1000)
+
+    def forward(self, x):
+        return self.head(self.features(x).mean(dim=(2, 3)))
+
+
+class ResNetMini(nn.Module):
+    """A stem and six ResNet bottlenecks over 112x112 images."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64),
+                                  nn.ReLU())
+        self.blocks = nn.Sequential(tm.Bottleneck(64, 64, 1), tm.Bottleneck(256, 64, 1),
+                                    tm.Bottleneck(256, 128, 2), tm.Bottleneck(512, 128, 1),
+                                    tm.Bottleneck(512, 256, 2), tm.Bottleneck(1024, 256, 1))
+        self.head = nn.Linear(1024, 1000)
+
+    def forward(self, x):
+        return self.head(self.blocks(self.stem(x)).mean(dim=(2, 3)))
+
+
+class MLP(nn.Module):
+    def __init__(self, width: int, depth: int, inputs: int = 784) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for i in range(depth):
+            layers += [nn.Linear(inputs if i == 0 else width, width), nn.GELU()]
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(width, 10)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+class TreeGEMM(nn.Module):
+    """A random forest in the GEMM form Hummingbird compiles trees to: features against every
+    split (x·A < B), paths (·C == D), leaf values (·E), averaged over trees."""
+
+    def __init__(self, trees: int = 100, depth: int = 8, features: int = 64) -> None:
+        super().__init__()
+        from sklearn.ensemble import RandomForestRegressor
+
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((2000, features)).astype(np.float32)
+        forest = RandomForestRegressor(trees, max_depth=depth, random_state=0).fit(
+            x, x[:, 0] * x[:, 1] + x[:, 2])
+        per_tree = [self._matrices(t.tree_, features) for t in forest.estimators_]
+        inner = max(a.shape[1] for a, *_ in per_tree)
+        leaves = max(c.shape[1] for _, _, c, _, _ in per_tree)
+        pad = lambda m, r, c: np.pad(m, ((0, r - m.shape[0]), (0, c - m.shape[1])))  # noqa
+        self.register_buffer("A", torch.tensor(np.stack([pad(a, features, inner)
+                                                         for a, *_ in per_tree])))
+        self.register_buffer("B", torch.tensor(np.stack([np.pad(b, (0, inner - len(b)),
+                                                                constant_values=np.inf)
+                                                         for _, b, *_ in per_tree])[:, None]))
+        self.register_buffer("C", torch.tensor(np.stack([pad(c, inner, leaves)
+                                                         for _, _, c, _, _ in per_tree])))
+        self.register_buffer("D", torch.tensor(np.stack([np.pad(d, (0, leaves - len(d)),
+                                                                constant_values=-1)
+                                                         for *_, d, _ in per_tree])[:, None]))
+        self.register_buffer("E", torch.tensor(np.stack([np.pad(e, (0, leaves - len(e)))
+                                                         for *_, e in per_tree])[:, :, None]))
+
+    @staticmethod
+    def _matrices(tree: Any, features: int) -> tuple[np.ndarray, ...]:
+        inner = [i for i in range(tree.node_count) if tree.children_left[i] >= 0]
+        leaves = [i for i in range(tree.node_count) if tree.children_left[i] < 0]
+        index = {n: k for k, n in enumerate(inner)}
+        a = np.zeros((features, len(inner)), np.float32)
+        b = np.array([tree.threshold[n] for n in inner], np.float32)
+        c = np.zeros((len(inner), len(leaves)), np.float32)
+        d = np.zeros(len(leaves), np.float32)
+        for k, n in enumerate(inner):
+            a[tree.feature[n], k] = 1
+        parent = {}
+        for n in inner:
+            parent[tree.children_left[n]] = (n, True)
+            parent[tree.children_right[n]] = (n, False)
+        for j, leaf in enumerate(leaves):
+            node = leaf
+            while node in parent:
+                p, left = parent[node]
+                c[index[p], j] = 1 if left else -1
+                d[j] += 1 if left else 0
+                node = p
+        e = np.array([tree.value[n][0][0] for n in leaves], np.float32)
+        return a, b, c, d, e
+
+    def forward(self, x):
+        decisions = (torch.matmul(x, self.A) <= self.B).to(x.dtype)
+        hits = (torch.matmul(decisions, self.C) == self.D).to(x.dtype)
+        return torch.matmul(hits, self.E).mean(dim=0)
+
+
+def zoo() -> dict[str, tuple[Callable[[], nn.Module], Callable[[int], tuple]]]:
+    """Name → (builder, inputs for a batch)."""
+    from cnn import SmallCNN
+    from transformer import TinyTransformer
+
+    image = lambda size: (lambda b: (torch.randn(b, 3, size, size),))  # noqa: E731
+    tokens = lambda seq, vocab: (lambda b: (torch.randint(0, vocab, (b, seq)),))  # noqa: E731
+    return {
+        "small-cnn": (SmallCNN, image(32)),
+        "resnet50": (tm.resnet50, image(224)),
+        "mobilenet-v2": (tm.mobilenet_v2, image(224)),
+        "vgg-ish": (VGGish, image(112)),
+        "resnet-mini": (ResNetMini, image(112)),
+        "vit-b16": (tm.vit_b16, image(224)),
+        "vit-small": (lambda: tm.ViT(d=384, depth=6, heads=6), image(224)),
+        "gpt-small": (lambda: tm.DecoderLM(layers=6, d=512, ffn=1536, heads=8, kv_heads=4,
+                                           vocab=8000), tokens(128, 8000)),
+        "tiny-transformer": (TinyTransformer, tokens(64, 1000)),
+        "mlp-small": (lambda: MLP(256, 3), lambda b: (torch.randn(b, 784),)),
+        "mlp-large": (lambda: MLP(4096, 4), lambda b: (torch.randn(b, 784),)),
+        "tree-gemm": (TreeGEMM, lambda b: (torch.randn(b, 64),)),
+    }
+
+
+def measure_all(dtype: str, out_dir: str) -> None:
+    import nexus_ir as nx
+    from runtime.execute import prepare_torch, torch_runner
+    from runtime.meters import NvmlMeter, idle_power, measure
+
+    meter = NvmlMeter()
+    idle = idle_power(meter, 3.0)["gpu0"]
+    rows = []
+    for name, (build, inputs_for) in zoo().items():
+        torch.manual_seed(0)
+        model = build().eval()
+        for batch in BATCHES:
+            inputs = inputs_for(batch)
+            cpu_model, cpu_inputs = prepare_torch(model, inputs, "cpu", dtype)
+            started = time.perf_counter()
+            report = nx.compile(cpu_model, tuple(cpu_inputs), target="h100").to_dict()
+            predict_s = time.perf_counter() - started
+            runner = torch_runner(model, inputs, "cuda", dtype)
+            result = measure(runner.call, meter, window_s=1.0, windows=3, warmup=3, idle_s=0,
+                             sync=runner.sync)
+            model = model.to("cpu", torch.float32)
+            torch.cuda.empty_cache()
+            rows.append({"model": name, "batch": batch, "dtype": dtype,
+                         "energy_j": result.joules["gpu0"], "cv": result.cv["gpu0"],
+                         "seconds_per_call": result.seconds_per_call,
+                         "above_idle_j": result.joules["gpu0"] - idle * result.seconds_per_call,
+                         "predict_s": predict_s,
+                         "report": {"metrics": report["metrics"], "target": report["target"]}})
+            print(f"{name:<18}{batch:>4} {dtype:<5} measured {result.joules['gpu0']:.4g} J "
+                  f"(cv {result.cv['gpu0']:.3f}, {result.seconds_per_call * 1e3:.3g} ms)  "
+                  f"NEXUS {report['metrics']['energy_j']:.4g} J  FLOPs "
+                  f"{report['metrics']['flops']:.3g}", flush=True)
+    doc = {"device": torch.cuda.get_device_name(), "idle_w": idle, "dtype": dtype,
+           "torch": torch.__version__, "rows": rows}
+    Path(out_dir, f"zoo_{dtype}.json").write_text(json.dumps(doc))
+
+
+def analyze(paths: list[str]) -> None:
+    from scipy.stats import spearmanr
+
+    from runtime.calibrate import fit, predict
+
+    docs = [json.loads(Path(p).read_text()) for p in paths]
+    rows = [r for d in docs for r in d["rows"]]
+    models = sorted({r["model"] for r in rows})
+    flops_pred, nexus_pred = {}, {}
+    for held in models:
+        train = [r for r in rows if r["model"] != held]
+        ratio = np.array([r["report"]["metrics"]["flops"] / r["energy_j"] for r in train])
+        k = float(ratio.sum() / (ratio @ ratio))      # least relative squares, as NEXUS's fit
+        coefficients = fit(train)
+        for i, r in enumerate(rows):
+            if r["model"] == held:
+                flops_pred[i] = k * r["report"]["metrics"]["flops"]
+                nexus_pred[i] = predict(coefficients, r["report"])
+    print(f"{docs[0]['device']}, torch {docs[0]['torch']}, {len(rows)} measurements of "
+          f"{len(models)} models; leave-one-model-out predictions")
+    print("| subset | n | Spearman FLOPs×k | Spearman NEXUS | MdAPE FLOPs×k | MdAPE NEXUS |")
+    print("|---|---|---|---|---|---|")
+    subsets = [("all", lambda r: True)] + \
+        [(f"batch {b}", lambda r, b=b: r["batch"] == b) for b in BATCHES] + \
+        [(dt, lambda r, dt=dt: r["dtype"] == dt) for dt in sorted({r["dtype"] for r in rows})]
+    for label, keep in subsets:
+        idx = [i for i, r in enumerate(rows) if keep(r)]
+        measured = [rows[i]["energy_j"] for i in idx]
+        f = [flops_pred[i] for i in idx]
+        n = [nexus_pred[i] for i in idx]
+        ape = lambda p: statistics.median(abs(a - b) / b for a, b in zip(p, measured))  # noqa
+        print(f"| {label} | {len(idx)} | {spearmanr(f, measured)[0]:.3f} | "
+              f"{spearmanr(n, measured)[0]:.3f} | {ape(f):.1%} | {ape(n):.1%} |")
+    coefficients = fit(rows)
+    print("\nNNLS on all measurements: " + ", ".join(f"{k} = {v:.4g}"
+                                                    for k, v in coefficients.items()))
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "measure":
+        measure_all(sys.argv[2], sys.argv[3])
+    else:
+        analyze(sys.argv[2:])

@@ -1,0 +1,123 @@
+"""Running models for measurement: a PyTorch module (eager, on a device and dtype) or an ONNX
+model (onnxruntime, CPU or CUDA provider), wrapped as a ``Runner`` that ``meters.measure`` calls
+back to back; and the flat inputs of an exported program for ``ncu.run_with_ranges``.
+
+    python -m runtime.execute FILE.py:factory --input-shape x=1x3x224x224 [--dtype bf16]
+
+runs the factory's model once on the GPU with an NVTX range per fx node (what ``nexus validate``
+profiles under ncu).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nexus_ir import NexusError
+
+TORCH_DTYPES = {"f32": "float32", "bf16": "bfloat16", "f16": "float16"}
+
+
+@dataclass(frozen=True)
+class Runner:
+    """One inference (``call``), a wait for it to finish (``sync``), and what runs where."""
+
+    call: Callable[[], Any]
+    sync: Callable[[], None]
+    description: str
+
+
+def _torch_dtype(name: str) -> Any:
+    import torch
+
+    if name not in TORCH_DTYPES:
+        raise NexusError(f"dtype '{name}': choose one of {', '.join(TORCH_DTYPES)}")
+    return getattr(torch, TORCH_DTYPES[name])
+
+
+def prepare_torch(module: Any, inputs: Sequence[Any], device: str, dtype: str
+                  ) -> tuple[Any, list[Any]]:
+    """The module in eval mode on ``device`` at ``dtype``; floating inputs cast likewise."""
+    import torch
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise NexusError("no CUDA device: PyTorch sees no GPU here (use --device cpu)")
+    kind = _torch_dtype(dtype)
+    module = module.eval().to(device=device, dtype=kind)
+    moved = [x.to(device=device, dtype=kind) if x.is_floating_point() else x.to(device)
+             for x in inputs]
+    return module, moved
+
+
+def torch_runner(module: Any, inputs: Sequence[Any], device: str = "cuda", dtype: str = "f32"
+                 ) -> Runner:
+    """Eager PyTorch inference under ``no_grad``."""
+    import torch
+
+    module, moved = prepare_torch(module, inputs, device, dtype)
+
+    def call() -> Any:
+        with torch.no_grad():
+            return module(*moved)
+
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    return Runner(call, sync, f"{type(module).__name__} on {device} ({dtype}, eager)")
+
+
+def onnx_runner(model: str | Path, feeds: Mapping[str, Any],
+                provider: str = "CUDAExecutionProvider") -> Runner:
+    """onnxruntime inference; fails in one line when the provider is not available."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise NexusError("ONNX models run through onnxruntime: pip install "
+                         "'nexus-ml[measure]'") from None
+    if provider not in ort.get_available_providers():
+        raise NexusError(f"onnxruntime has no {provider} here (available: "
+                         f"{', '.join(ort.get_available_providers())})")
+    session = ort.InferenceSession(str(model), providers=[provider])
+    return Runner(lambda: session.run(None, dict(feeds)), lambda: None,
+                  f"{Path(model).name} on onnxruntime {provider}")
+
+
+def flat_inputs(program: Any, user_inputs: Sequence[Any]) -> list[Any]:
+    """An ExportedProgram graph's flat inputs: parameters, buffers and constants from the
+    program, user inputs in order, as ``graph_signature.input_specs`` lists them."""
+    from torch.export.graph_signature import InputKind
+
+    state = {**program.state_dict, **getattr(program, "constants", {})}
+    user = list(user_inputs)
+    return [user.pop(0) if spec.kind == InputKind.USER_INPUT else state[spec.target]
+            for spec in program.graph_signature.input_specs]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run a factory's model once with NVTX ranges (the program ncu profiles)."""
+    import torch
+
+    from frontends.pytorch import export, example_tensor
+    from nexus_ir.api import _positional_inputs, load_factory
+    from nexus_ir.cli import _parse_input_shapes
+
+    from .ncu import run_with_ranges
+
+    parser = argparse.ArgumentParser(prog="python -m runtime.execute")
+    parser.add_argument("model")
+    parser.add_argument("--input-shape", nargs="*", default=[])
+    parser.add_argument("--dtype", default="f32")
+    args = parser.parse_args(argv)
+    model, made = load_factory(args.model)
+    shapes = _parse_input_shapes(args.input_shape)
+    inputs = made if not shapes else [example_tensor(x) for x in
+                                      _positional_inputs(model, shapes)]
+    model, inputs = prepare_torch(model, [torch.as_tensor(x) for x in inputs], "cuda",
+                                  args.dtype)
+    program = export(model, inputs)
+    run_with_ranges(program, flat_inputs(program, inputs))
+
+
+if __name__ == "__main__":
+    main()
