@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import re
 import sys
@@ -146,10 +147,8 @@ def _measured_model(args: argparse.Namespace) -> tuple[Any, Any, str]:
         [torch.as_tensor(x) for x in (made or ())]
     if not inputs:
         raise NexusError(f"{args.model} gives no example inputs: add --input-shape")
-    runner = torch_runner(model, inputs, args.device, args.dtype)
-    cpu_model = model.to("cpu")
-    cpu_inputs = tuple(x.to("cpu") for x in inputs)
-    return runner, (cpu_model, cpu_inputs), type(model).__name__
+    predicted = (copy.deepcopy(model).to("cpu"), tuple(x.to("cpu") for x in inputs))
+    return torch_runner(model, inputs, args.device, args.dtype), predicted, type(model).__name__
 
 
 def _meter(args: argparse.Namespace) -> Any:
@@ -201,12 +200,18 @@ def _print_measurement(doc: Mapping[str, Any]) -> None:
           f"{doc['report']['metrics']['latency_s']:.4g} s")
 
 
-def _cmd_measure(args: argparse.Namespace) -> int:
+def _measured(args: argparse.Namespace) -> dict[str, Any]:
+    """Measure, print, and write the measurement when ``-o`` asks for it."""
     doc = _measure_document(args)
     _print_measurement(doc)
     if args.output:
         Path(args.output).write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
         print(f"wrote {args.output}", file=sys.stderr)
+    return doc
+
+
+def _cmd_measure(args: argparse.Namespace) -> int:
+    _measured(args)
     return 0
 
 
@@ -215,10 +220,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
     from .api import compile as compile_model
 
-    doc = _measure_document(args)
-    _print_measurement(doc)
     if args.model.endswith(".onnx"):
         raise NexusError("per-node validation runs PyTorch models (file.py:factory) under ncu")
+    doc = _measured(args)
     from runtime.execute import prepare_torch
     from .api import _positional_inputs, load_factory
     from frontends.pytorch import example_tensor, export, from_exported
@@ -236,13 +240,17 @@ def _cmd_validate(args: argparse.Namespace) -> int:
           f"{len(kernels)} kernels, {len(outside)} outside any node):")
     print(f"  {'node':<10}{'op':<16}{'kernels':>8}{'FLOPs pred':>14}{'FLOPs ncu':>14}"
           f"{'DRAM B pred':>14}{'DRAM B ncu':>14}{'time pred':>12}{'time ncu':>12}")
-    for node in report.nodes:
-        got = measured.get(node.name)
-        if got is None or not node.modeled:
-            continue
+    pairs = [(node, measured[node.name]) for node in report.nodes
+             if node.modeled and node.name in measured]
+    for node, got in pairs:
         print(f"  %{node.name:<9}{node.op:<16}{got.kernels:>8}{node.flops:>14,}"
               f"{got.flops:>14,.0f}{node.off_chip_bytes:>14,}{got.dram_bytes:>14,.0f}"
               f"{node.time_s:>12.3g}{got.time_s:>12.3g}")
+    if args.plot:
+        from .render_html import validation_html
+        Path(args.plot).write_text(validation_html(doc, pairs, args.cache_control),
+                                   encoding="utf-8")
+        print(f"wrote {args.plot}", file=sys.stderr)
     return 0
 
 
@@ -402,6 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "FLOPs, DRAM bytes and time per node (ncu)")
     add_measure_options(validate)
     validate.add_argument("--cache-control", default="all", choices=("all", "none"))
+    validate.add_argument("--plot", default=None, metavar="PATH.html",
+                          help="predicted vs measured per node as an HTML page")
     validate.set_defaults(handler=_cmd_validate)
     calibrate = verbs.add_parser("calibrate", help="fit a target's coefficients to "
                                                    "measurements (NNLS) and write a target file")

@@ -333,3 +333,44 @@ def comparison_html(reports: Sequence["EnergyReport"]) -> str:
             f"{_esc(__version__)}</div>{table}<h2>Energy split</h2>{_chart('compare-split')}"
             f"<h2>Energy vs FLOPs</h2>{_chart('compare-ratios')}")
     return _page("NEXUS comparison", body, [("compare-split", split), ("compare-ratios", ratios)])
+
+
+def validation_html(measurement: Any, pairs: Sequence[tuple[Any, Any]], cache_control: str
+                    ) -> str:
+    """Predicted vs measured per node (FLOPs, DRAM bytes, time; log-log with the y = x line)
+    and the energy per inference, from ``nexus validate``."""
+    import plotly.graph_objects as go
+
+    figures = []
+    for key, label, predicted, observed in (
+            ("flops", "FLOPs", lambda n: n.flops, lambda c: c.flops),
+            ("dram", "DRAM bytes", lambda n: n.off_chip_bytes, lambda c: c.dram_bytes),
+            ("time", "time (s)", lambda n: n.time_s, lambda c: c.time_s)):
+        points = [(predicted(n), observed(c), f"%{n.name} {n.op} {n.source}") for n, c in pairs
+                  if predicted(n) and observed(c)]
+        values = [v for p, o, _ in points for v in (p, o)] or [1.0]
+        span = [min(values) / 2, max(values) * 2]
+        figure = go.Figure([
+            go.Scatter(name="nodes", mode="markers", x=[p for p, _, _ in points],
+                       y=[o for _, o, _ in points], text=[t for _, _, t in points],
+                       hovertemplate="%{text}<br>predicted %{x:.3g}, measured %{y:.3g}"
+                                     "<extra></extra>"),
+            go.Scatter(name="y = x", mode="lines", x=span, y=span,
+                       line={"dash": "dash", "color": "#333"})],
+            _layout(f"{label}: predicted vs measured (ncu), {len(points)} of {len(pairs)} nodes "
+                    "(zeros cannot be drawn on log axes)", height=420,
+                    xaxis={"type": "log", "title": {"text": f"NEXUS {label}"}},
+                    yaxis={"type": "log", "title": {"text": f"measured {label}"}}))
+        figures.append((f"validate-{key}", figure))
+    m = measurement
+    predicted = m["report"]["metrics"]["energy_j"]
+    body = (f"<h1>NEXUS validation: {_esc(m['model'])}</h1><div class='sub'>{_esc(m['device'])}"
+            f" · meter {_esc(m['meter'])} · ncu --clock-control none --cache-control "
+            f"{_esc(cache_control)}</div><div class='cards'>"
+            + _card("measured energy", f"{m['energy_j']:.4g} J", f"CV {m['cv']:.3f}")
+            + _card("predicted energy", f"{predicted:.4g} J",
+                    f"{(predicted - m['energy_j']) / m['energy_j']:+.1%} on "
+                    f"{m['report']['target']['name']}")
+            + _card("measured time", f"{m['seconds_per_call']:.4g} s", "per inference")
+            + "</div>" + "".join(_chart(fid) for fid, _ in figures))
+    return _page(f"NEXUS validation: {m['model']}", body, figures)

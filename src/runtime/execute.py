@@ -64,7 +64,7 @@ def torch_runner(module: Any, inputs: Sequence[Any], device: str = "cuda", dtype
             return module(*moved)
 
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
-    return Runner(call, sync, f"{type(module).__name__} on {device} ({dtype}, eager)")
+    return Runner(call, sync, f"{device} ({dtype}, eager PyTorch)")
 
 
 def onnx_runner(model: str | Path, feeds: Mapping[str, Any],
@@ -80,7 +80,7 @@ def onnx_runner(model: str | Path, feeds: Mapping[str, Any],
                          f"{', '.join(ort.get_available_providers())})")
     session = ort.InferenceSession(str(model), providers=[provider])
     return Runner(lambda: session.run(None, dict(feeds)), lambda: None,
-                  f"{Path(model).name} on onnxruntime {provider}")
+                  f"onnxruntime {provider}")
 
 
 def flat_inputs(program: Any, user_inputs: Sequence[Any]) -> list[Any]:

@@ -70,3 +70,27 @@ def test_malformed_outputs_fail_in_one_line():
     units = text[header_end:units_end].replace('"ns"', '"usecond"')
     with pytest.raises(NexusError, match="gpu__time_duration is in 'usecond', expected ns"):
         parse_csv(text[:header_end] + units + text[units_end:])
+
+
+def test_validation_page_draws_predicted_against_measured(kernels):
+    import sys
+    sys.path.insert(0, str(Path(__file__).parent.parent.parent / "examples"))
+    import nexus_ir as nx
+    from cnn import small_cnn
+    from frontends.pytorch import export, from_exported
+    from nexus_ir.render_html import validation_html
+
+    model, inputs = small_cnn()
+    graph = from_exported(export(model, inputs))
+    report = nx.compile(graph, target="h100")
+    measured, _ = attribute(kernels, graph)
+    pairs = [(n, measured[n.name]) for n in report.nodes if n.name in measured]
+    doc = {"model": "SmallCNN", "device": "cuda (f32, eager PyTorch)", "meter": "nvml",
+           "energy_j": 0.05628, "cv": 0.011, "seconds_per_call": 4.459e-4,
+           "report": report.to_dict()}
+    page = validation_html(doc, pairs, "all")
+    for chart in ("validate-flops", "validate-dram", "validate-time"):
+        assert f"id='{chart}'" in page
+    predicted = report.metrics["energy_j"]
+    assert f"{(predicted - 0.05628) / 0.05628:+.1%} on h100" in page
+    assert "--cache-control all" in page and "14 of 14 nodes" in page
