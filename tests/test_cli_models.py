@@ -271,3 +271,36 @@ def test_progress_is_shown_on_a_terminal(monkeypatch, capsys):
     assert cli.main(["compile", "example:cnn", "--bind", "batch=1", "--format", "json"]) == 0
     assert "example:cnn on h100" in screen.getvalue() and "costing" in screen.getvalue()
     assert json.loads(capsys.readouterr().out)["model"] == "small_cnn"
+
+
+# ---------------------------------------------------------------------------- diagnose/optimize
+def test_diagnose_lists_findings_and_ranked_rewrites():
+    out = nexus("diagnose", "examples/transformer.py:tiny_transformer", "--input-shape",
+                "tokens=1x64:i64", "--top", "3")
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert text.startswith("NEXUS diagnosis: TinyTransformer on h100")
+    for section in ("hotspots (share of energy):", "what bounds each node:",
+                    "expensive activations:", "ops kept at a precision the target runs cheaper:",
+                    "recommended rewrites"):
+        assert section in text
+    ranked = [line.split()[1] for line in text.split("recommended rewrites")[1].splitlines()[1:]]
+    assert ranked[0] == "gelu->relu"               # the largest predicted saving first
+
+
+def test_optimize_writes_the_rewritten_model(tmp_path):
+    import onnxruntime as ort
+
+    path = tmp_path / "q.onnx"
+    out = nexus("optimize", "example:cnn", "--bind", "batch=1", "--rewrite", "weights int8",
+                "-o", str(path))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("weights int8: 3 changes; predicted ")     # 2 convs + linear
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    import onnx
+    assert [n.op_type for n in onnx.load(path).graph.node].count("DequantizeLinear") == 3
+    result = session.run(None, {"image": np.zeros((1, 3, 32, 32), np.float32)})[0]
+    assert result.shape == (1, 10)
+    none = nexus("optimize", "example:cnn", "--bind", "batch=1", "-o", str(tmp_path / "n.onnx"))
+    assert none.stdout == "no rewrite lowers the predicted energy on h100; nothing written\n"
+    assert not (tmp_path / "n.onnx").exists()

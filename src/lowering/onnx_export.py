@@ -2,7 +2,8 @@
 
 ``to_onnx(graph)`` writes one ONNX node (or a short decomposition) per IR node at opset 17, every
 constant with data as an initializer, symbolic dims as ``dim_param``s; ``onnx.checker`` passes on
-the result and onnxruntime runs it. Ops that ONNX 17 lacks are decomposed (GELU, SiLU, Mish, RMS
+the result and onnxruntime runs it. int4 tensors travel in int8 containers (ONNX 17 has no
+int4; the values stay within −8..7). Ops that ONNX 17 lacks are decomposed (GELU, SiLU, Mish, RMS
 norm, rsqrt, attention with its causal mask); an op with no export (tree ensembles, recurrent
 layers, opaque ops) or a constant without data is one NexusError naming it.
 """
@@ -22,9 +23,10 @@ from nexus_ir.dims import Dim
 OPSET = 17
 _ONNX_TYPES = {"f64": "DOUBLE", "f32": "FLOAT", "f16": "FLOAT16", "bf16": "BFLOAT16",
                "i64": "INT64", "i32": "INT32", "i16": "INT16", "i8": "INT8", "u8": "UINT8",
-               "i1": "BOOL"}
+               "i1": "BOOL", "i4": "INT8"}    # opset 17 has no int4: int4 values in int8
 _NUMPY = {"f64": np.float64, "f32": np.float32, "f16": np.float16, "i64": np.int64,
-          "i32": np.int32, "i16": np.int16, "i8": np.int8, "u8": np.uint8, "i1": np.bool_}
+          "i32": np.int32, "i16": np.int16, "i8": np.int8, "u8": np.uint8, "i1": np.bool_,
+          "i4": np.int8}
 
 
 class _Builder:

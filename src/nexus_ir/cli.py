@@ -283,6 +283,96 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _graph_of(args: argparse.Namespace) -> Any:
+    """The model as a verified graph with its sizes bound (what ``compile`` costs)."""
+    from .api import (FACTORY_SPEC, _is_torch_model, _positional_inputs, bindings_from_inputs,
+                      load_factory, load_graph)
+
+    model: Any = args.model
+    shapes = _parse_input_shapes(args.input_shape)
+    inputs: Any = shapes or None
+    if FACTORY_SPEC.match(model):
+        model, made = load_factory(model)
+        inputs = inputs or made
+    torch_model = _is_torch_model(model)
+    if torch_model and (inputs is None or isinstance(inputs, Mapping)):
+        inputs = _positional_inputs(model, inputs or {})
+    graph = load_graph(model, inputs, args.trust_pickle)
+    graph.verify()
+    bound = {} if torch_model else bindings_from_inputs(graph, shapes)
+    bound.update(_parse_bindings(args.bind))
+    return graph.bind_symbols(bound) if bound else graph
+
+
+def _cmd_diagnose(args: argparse.Namespace) -> int:
+    from passes.optimize import diagnose, recommend
+
+    from .api import compile as compile_model
+
+    with _progress_console().status(f"costing {args.model} and its rewrites"):
+        graph = _graph_of(args)
+        report = compile_model(graph, target=args.target)
+        findings = diagnose(report, args.target, args.top)
+        ranked = recommend(graph, args.target)
+    print(f"NEXUS diagnosis: {report.model} on {report.target}, "
+          f"{report.metrics['energy_j']:.4g} J per inference")
+    print("\n".join(findings.lines()))
+    print("recommended rewrites (predicted on the target; nexus optimize applies one):")
+    if not ranked:
+        print("  none applies (activation swaps need GELU/SiLU/sigmoid; weight quantization "
+              "needs weights with data)")
+    for r in ranked:
+        print(f"  {r.name:<26} {r.changed:>4} changes  {r.energy_j:.4g} J  saves "
+              f"{r.saved_j:+.4g} J ({r.saved_fraction:+.1%})")
+    return 0
+
+
+def _random_feeds(graph: Any, count: int = 3) -> list[dict[str, Any]]:
+    """Inputs to compare outputs on: normal values for floats, zeros for integer inputs (token
+    ids and indices must stay in range)."""
+    import numpy as np
+
+    from lowering.onnx_export import _NUMPY
+
+    rng = np.random.default_rng(0)
+    feeds = []
+    for _ in range(count):
+        feed = {}
+        for v in graph.inputs:
+            shape = [int(d) for d in v.type.shape]
+            kind = _NUMPY[v.type.dtype.name]
+            feed[v.name] = rng.standard_normal(shape).astype(kind) if v.type.dtype.is_float \
+                else np.zeros(shape, kind)
+        feeds.append(feed)
+    return feeds
+
+
+def _cmd_optimize(args: argparse.Namespace) -> int:
+    from lowering.onnx_export import to_onnx
+    from passes.optimize import recommend
+
+    with _progress_console().status(f"costing {args.model} and its rewrites"):
+        graph = _graph_of(args)
+        ranked = recommend(graph, args.target, _random_feeds(graph))
+    if args.rewrite:
+        chosen = next((r for r in ranked if r.name == args.rewrite), None)
+        if chosen is None:
+            raise NexusError(f"rewrite '{args.rewrite}' does not apply to this model (applicable: "
+                             f"{', '.join(r.name for r in ranked) or 'none'})")
+    else:
+        chosen = next((r for r in ranked if r.saved_j > 0), None)
+        if chosen is None:
+            print(f"no rewrite lowers the predicted energy on {args.target}; nothing written")
+            return 0
+    before = chosen.energy_j + chosen.saved_j
+    print(f"{chosen.name}: {chosen.changed} changes; predicted {before:.4g} J → "
+          f"{chosen.energy_j:.4g} J per inference on {args.target} ({-chosen.saved_fraction:+.1%}); "
+          f"output deviation {chosen.deviation:.3g} (max |Δ| / max |output| on 3 random inputs)")
+    to_onnx(chosen.graph, args.output)
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
 def _cmd_targets(args: argparse.Namespace) -> int:
     from lowering.target import list_targets, load_target
 
@@ -389,6 +479,28 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--format", choices=("table", "json", "html"), default="table")
     _add_model_options(compare)
     compare.set_defaults(handler=_cmd_compare)
+
+    diagnose_cmd = verbs.add_parser("diagnose", help="where the energy goes and which rewrites "
+                                                     "would save most",
+                                    description="Hotspots, what bounds each node, expensive "
+                                                "activations, precision the target runs cheaper, "
+                                                "layers FLOPs mislead about, and candidate "
+                                                "rewrites ranked by predicted energy saved.")
+    diagnose_cmd.add_argument("model", help=MODEL_HELP)
+    diagnose_cmd.add_argument("--target", default="h100")
+    diagnose_cmd.add_argument("--top", type=int, default=10, help="hotspots to list")
+    _add_model_options(diagnose_cmd)
+    diagnose_cmd.set_defaults(handler=_cmd_diagnose)
+
+    optimize_cmd = verbs.add_parser("optimize", help="apply the rewrite that saves most and "
+                                                     "export it to ONNX")
+    optimize_cmd.add_argument("model", help=MODEL_HELP)
+    optimize_cmd.add_argument("--target", default="h100")
+    optimize_cmd.add_argument("--rewrite", default=None,
+                              help="apply this candidate (names as nexus diagnose lists them) "
+                                   "instead of the one predicted to save most")
+    _add_model_options(optimize_cmd)
+    optimize_cmd.set_defaults(handler=_cmd_optimize)
 
     def add_measure_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("model", help="path/to/file.py:factory (PyTorch) or an .onnx file")

@@ -1,0 +1,261 @@
+"""Diagnose, recommend, rewrite: where the energy goes, which rewrites would save most, and the
+rewrites themselves.
+
+- ``diagnose(report, target)``: hotspots (top nodes and modules), each costed node's bound on the
+  target (memory, compute, power, overhead), expensive activations, ops kept at a precision the
+  target runs cheaper, and layers whose energy share far exceeds their FLOP share.
+- Rewrites that change the model for real: ``swap_activations`` (declarative pattern rules:
+  GELU→tanh-GELU or ReLU, SiLU→hardswish, sigmoid→hardsigmoid) and ``quantize_weights``
+  (per-output-channel symmetric int8/int4 scales from the actual weights; the weight becomes an
+  integer constant and a ``dequantize`` node, which ONNX exports as DequantizeLinear).
+- ``recommend(graph, target)``: applies each candidate to a copy, reruns the cost model, and
+  ranks by predicted energy saved, with the output deviation on calibration inputs (through
+  onnxruntime) beside it when inputs are given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nexus_ir import Constant, EnergyReport, Graph, NexusError, TensorType
+
+from .pattern import RewriteRule, op, rewrite, var
+
+SHARE_RATIO = 3.0          # energy share / FLOP share that marks a layer FLOPs mislead about
+MIN_SHARE = 0.01           # ... when it holds at least this share of the energy
+ACTIVATIONS = ("gelu", "silu", "sigmoid", "tanh", "mish", "softplus", "elu", "selu", "erf",
+               "exp", "softmax", "log_softmax")
+
+
+# ---------------------------------------------------------------------------- diagnosis
+@dataclass
+class Diagnosis:
+    """Findings about one report; each list holds (node or module, evidence) rows."""
+
+    hot_nodes: list[tuple[str, str, float, float]] = field(default_factory=list)
+    hot_modules: list[tuple[str, float, float]] = field(default_factory=list)
+    bounds: dict[str, int] = field(default_factory=dict)
+    expensive_activations: list[tuple[str, str, float]] = field(default_factory=list)
+    high_precision: list[tuple[str, str, str, str, float]] = field(default_factory=list)
+    flops_mislead: list[tuple[str, str, float, float]] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """The findings as text, most important first."""
+        out = ["hotspots (share of energy):"]
+        out += [f"  %{n} {op_:<16} {e:6.1%} of energy, {t:.3g} s" for n, op_, e, t in
+                self.hot_nodes]
+        out.append("modules:")
+        out += [f"  {m:<28} {e:6.1%} of energy, {f:6.1%} of FLOPs" for m, e, f in
+                self.hot_modules]
+        out.append("what bounds each node: " + ", ".join(f"{k} {v}" for k, v in
+                                                         sorted(self.bounds.items())))
+        if self.flops_mislead:
+            out.append(f"layers whose energy share is ≥ {SHARE_RATIO:g}× their FLOP share:")
+            out += [f"  %{n} {op_:<16} {e:6.1%} of energy vs {f:6.1%} of FLOPs"
+                    for n, op_, e, f in self.flops_mislead]
+        if self.expensive_activations:
+            out.append("expensive activations:")
+            out += [f"  %{n} {op_:<16} {e:6.1%} of energy" for n, op_, e in
+                    self.expensive_activations]
+        if self.high_precision:
+            out.append("ops kept at a precision the target runs cheaper:")
+            out += [f"  %{n} {op_:<16} {dt} → {cheaper}: {ratio:.2g}× the energy per FMA"
+                    for n, op_, dt, cheaper, ratio in self.high_precision]
+        return out
+
+
+def diagnose(report: EnergyReport, target: Any, top: int = 10) -> Diagnosis:
+    """Where the energy of ``report`` goes on ``target`` and why (see the module docstring)."""
+    from lowering.target import load_target
+
+    target = load_target(target) if isinstance(target, str) else target
+    d = Diagnosis()
+    modeled = [n for n in report.nodes if n.modeled and n.energy_j]
+    total = report.metrics["energy_j"]
+    for n in sorted(modeled, key=lambda n: -n.energy_j)[:top]:
+        d.hot_nodes.append((n.name, n.op, n.energy_j / total, n.time_s))
+    for m in report.per_module(2)[:top]:
+        d.hot_modules.append((m.module, *report.share(m)))
+    for n in modeled:
+        d.bounds[n.bound] = d.bounds.get(n.bound, 0) + 1
+        energy_share, flop_share = report.share(n)
+        if energy_share >= MIN_SHARE and energy_share >= SHARE_RATIO * flop_share:
+            d.flops_mislead.append((n.name, n.op, energy_share, flop_share))
+        if n.op in ACTIVATIONS and energy_share >= MIN_SHARE / 2:
+            d.expensive_activations.append((n.name, n.op, energy_share))
+        cheaper = _cheaper_precision(n.dtype, target) if n.macs else None
+        if cheaper is not None:
+            d.high_precision.append((n.name, n.op, n.dtype, *cheaper))
+    return d
+
+
+def _cheaper_precision(dt: str | None, target: Any) -> tuple[str, float] | None:
+    """The lowest-energy 16-bit float the target lists a matrix rate for (a cast without
+    calibration; 8-bit formats need the quantize rewrite), and the energy ratio
+    ``e(dt)/e(cheaper)`` per FMA."""
+    if dt not in ("f32", "f64"):
+        return None
+    listed = {d for (cls, d) in target.peak if cls == "matrix" and d in ("bf16", "f16")}
+    options = [(target.energy_pj("fma", d), d) for d in sorted(listed)]
+    if not options:
+        return None
+    energy, best = min(options)
+    return best, target.energy_pj("fma", dt) / energy
+
+
+# ---------------------------------------------------------------------------- rewrites
+SWAPS: dict[str, tuple[str, dict[str, Any], str, dict[str, Any]]] = {
+    "gelu->gelu_tanh": ("gelu", {"approximate": "none"}, "gelu", {"approximate": "tanh"}),
+    "gelu->relu": ("gelu", {}, "relu", {}),
+    "silu->hardswish": ("silu", {}, "hardswish", {}),
+    "sigmoid->hardsigmoid": ("sigmoid", {}, "hardsigmoid", {}),
+}
+
+
+def _in_module(prefix: str | None) -> Callable[[Any], bool]:
+    return lambda m: prefix is None or m.root.source == prefix or \
+        m.root.source.startswith(prefix + ".")
+
+
+def swap_rule(swap: str, module: str | None = None) -> RewriteRule:
+    """A declarative rule for one activation swap (``SWAPS``), optionally only under
+    ``module``."""
+    if swap not in SWAPS:
+        raise NexusError(f"unknown activation swap '{swap}' (known: {', '.join(SWAPS)})")
+    source, source_attrs, target, target_attrs = SWAPS[swap]
+    return RewriteRule(swap, op(source, var("x"), **source_attrs),
+                       replace=lambda m: m.build(target, m["x"], **target_attrs),
+                       where=_in_module(module))
+
+
+def swap_activations(graph: Graph, swaps: Sequence[str], module: str | None = None
+                     ) -> tuple[Graph, dict[str, int]]:
+    """A copy of ``graph`` with the swaps applied; how many nodes each rule changed."""
+    out = graph.clone()
+    return out, rewrite(out, [swap_rule(s, module) for s in swaps])
+
+
+WEIGHT_SLOTS = {"linear": 1, "matmul": 1, "conv": 1, "gemm": 1}
+
+
+def quantize_weights(graph: Graph, bits: int = 8, module: str | None = None
+                     ) -> tuple[Graph, int]:
+    """A copy of ``graph`` whose matrix-op weights (constants with data) are stored as ``bits``
+    integers with one symmetric scale per output channel (the first axis of ``linear``/``conv``
+    weights, the last of ``matmul``), computed from the weights: ``scale = max|w| / (2^(b−1)−1)``.
+    Each becomes ``dequantize(w_int, scale, 0)`` in front of its op. Returns the graph and the
+    number of weights quantized."""
+    if bits not in (4, 8):
+        raise NexusError(f"weight quantization to {bits} bits: choose 8 or 4")
+    out = graph.clone()
+    qmax = 2 ** (bits - 1) - 1
+    done = 0
+    for node in list(out.nodes):
+        slot = WEIGHT_SLOTS.get(node.op)
+        if slot is None or len(node.inputs) <= slot or module is not None and not (
+                node.source == module or node.source.startswith(module + ".")):
+            continue
+        weight = node.inputs[slot]
+        if not isinstance(weight, Constant) or weight.data is None or \
+                not weight.type.dtype.is_float or weight.type.rank < 2:
+            continue
+        data = np.asarray(weight.data, dtype=np.float32)
+        axis = weight.type.rank - 1 if node.op == "matmul" else 0
+        reduce_axes = tuple(i for i in range(data.ndim) if i != axis)
+        scale = np.abs(data).max(axis=reduce_axes) / qmax
+        scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
+        shape = [1] * data.ndim
+        shape[axis] = -1
+        ints = np.clip(np.round(data / scale.reshape(shape)), -qmax - 1, qmax).astype(np.int8)
+        int_type = f"i{bits}"
+        q = out.add_constant(out.fresh_name(f"{weight.name}_q{bits}"), ints,
+                             TensorType(list(weight.type.shape), int_type))
+        s = out.add_constant(out.fresh_name(f"{weight.name}_scale"), scale)
+        z = out.add_constant(out.fresh_name(f"{weight.name}_zero"),
+                             np.zeros(scale.shape, np.int8), TensorType(list(scale.shape),
+                                                                        int_type))
+        with out.insertion_point(node):
+            dq = out.op("dequantize", q, s, z, axis=axis, to=weight.type.dtype.name,
+                        source=node.source)
+        node.set_input(slot, dq)
+        if not weight.users:
+            out.erase_constant(weight)
+        done += 1
+    out.verify()
+    return out, done
+
+
+# ---------------------------------------------------------------------------- recommendation
+@dataclass(frozen=True)
+class Recommendation:
+    """One candidate rewrite, applied to a copy and costed."""
+
+    name: str
+    changed: int
+    energy_j: float
+    saved_j: float
+    saved_fraction: float
+    deviation: float | None
+    graph: Graph = field(repr=False, compare=False)
+
+
+def candidates(graph: Graph) -> dict[str, Callable[[Graph], tuple[Graph, int]]]:
+    """Every rewrite NEXUS knows that applies to ``graph``: name → function making the copy."""
+    ops = {n.op for n in graph}
+    found: dict[str, Callable[[Graph], tuple[Graph, int]]] = {}
+    for swap, (source, attrs, _, _) in SWAPS.items():
+        if source in ops and any(n.op == source and all(n.attributes.get(k) == v
+                                                        for k, v in attrs.items())
+                                 for n in graph):
+            found[f"swap {swap}"] = lambda g, s=swap: (lambda r: (r[0], sum(r[1].values())))(
+                swap_activations(g, [s]))
+    weights = any(n.op in WEIGHT_SLOTS and len(n.inputs) > 1 and
+                  isinstance(n.inputs[1], Constant) and n.inputs[1].data is not None
+                  for n in graph)
+    if weights:
+        found["weights int8"] = lambda g: quantize_weights(g, 8)
+        found["weights int4"] = lambda g: quantize_weights(g, 4)
+    return found
+
+
+def output_deviation(original: Graph, rewritten: Graph, feeds: Sequence[Mapping[str, np.ndarray]]
+                     ) -> float:
+    """Largest |Δ| of the first output over the feeds, relative to the original's largest
+    |output|, both run through onnxruntime from their ONNX exports."""
+    import onnxruntime as ort
+
+    from lowering.onnx_export import to_onnx
+
+    sessions = [ort.InferenceSession(to_onnx(g).SerializeToString(),
+                                     providers=["CPUExecutionProvider"])
+                for g in (original, rewritten)]
+    worst, scale = 0.0, 0.0
+    for feed in feeds:
+        a, b = (s.run(None, dict(feed))[0] for s in sessions)
+        worst = max(worst, float(np.abs(a - b).max()))
+        scale = max(scale, float(np.abs(a).max()))
+    return worst / scale if scale else worst
+
+
+def recommend(graph: Graph, target: Any = "h100", feeds: Sequence[Mapping[str, Any]] = (),
+              cost: Callable[[Graph, Any], EnergyReport] | None = None) -> list[Recommendation]:
+    """Candidates ranked by predicted energy saved (largest first)."""
+    from nexus_ir.api import compile as compile_graph
+
+    cost = cost or (lambda g, t: compile_graph(g, target=t))
+    base = cost(graph, target).metrics["energy_j"]
+    ranked = []
+    for name, make in candidates(graph).items():
+        rewritten, changed = make(graph)
+        if not changed:
+            continue
+        energy = cost(rewritten, target).metrics["energy_j"]
+        deviation = output_deviation(graph, rewritten, feeds) if feeds else None
+        ranked.append(Recommendation(name, changed, energy, base - energy,
+                                     (base - energy) / base if base else 0.0, deviation,
+                                     rewritten))
+    return sorted(ranked, key=lambda r: (-r.saved_j, r.name))

@@ -1,0 +1,116 @@
+"""Diagnose, rewrite, recommend: findings with evidence, rewrites that change only what they
+name and keep the model's outputs, and a ranking that follows the cost model."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nexus_ir as nx
+from passes.optimize import (SWAPS, diagnose, output_deviation, quantize_weights, recommend,
+                             swap_activations)
+
+torch = pytest.importorskip("torch")
+ort = pytest.importorskip("onnxruntime")
+sys.path.insert(0, str(Path(__file__).parent.parent.parent / "examples"))
+
+
+@pytest.fixture(scope="module")
+def mlp_graph():
+    from frontends.pytorch import from_torch
+
+    torch.manual_seed(0)
+    mlp = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.GELU(), torch.nn.Linear(64, 64),
+                              torch.nn.SiLU(), torch.nn.Linear(64, 10), torch.nn.Sigmoid())
+    return from_torch(mlp.eval(), (torch.randn(8, 32),))
+
+
+def signature(graph):
+    """Each node's op, attributes and operands, operands named by where they come from (the
+    position of their producer, or the input/constant name): renaming does not count."""
+    position = {id(n): i for i, n in enumerate(graph)}
+    return [(n.op, dict(n.attributes),
+             [f"node{position[id(v.producer)]}" if v.producer is not None else v.name
+              for v in n.inputs]) for n in graph]
+
+
+def test_swap_changes_only_the_swapped_nodes(mlp_graph):
+    swapped, counts = swap_activations(mlp_graph, ["silu->hardswish"])
+    assert counts == {"silu->hardswish": 1}
+    before, after = signature(mlp_graph), signature(swapped)
+    changed = [(a, b) for a, b in zip(before, after) if a != b]
+    assert len(before) == len(after) and len(changed) == 1
+    assert changed[0][0][0] == "silu" and changed[0][1][0] == "hardswish"
+    assert [n.op for n in mlp_graph].count("silu") == 1          # the original is untouched
+
+
+def test_swap_restricted_to_a_module(mlp_graph):
+    gelu_source = next(n.source for n in mlp_graph if n.op == "gelu")
+    _, inside = swap_activations(mlp_graph, ["gelu->relu"], module=gelu_source)
+    _, outside = swap_activations(mlp_graph, ["gelu->relu"], module="elsewhere")
+    assert inside == {"gelu->relu": 1} and outside == {"gelu->relu": 0}
+    with pytest.raises(nx.NexusError, match="unknown activation swap 'relu->gelu'"):
+        swap_activations(mlp_graph, ["relu->gelu"])
+
+
+def test_int8_weights_stay_within_quantization_error(mlp_graph):
+    quantized, count = quantize_weights(mlp_graph, 8)
+    assert count == 3
+    dq = [n for n in quantized if n.op == "dequantize"]
+    assert len(dq) == 3 and all(n.inputs[0].type.dtype.name == "i8" for n in dq)
+    w = next(c for c in mlp_graph.constants.values() if c.name.endswith("0.weight"))
+    q = next(c for c in quantized.constants.values() if c.name.startswith(w.name + "_q8"))
+    s = quantized.constants[q.name.replace("_q8", "_scale")]
+    # per output channel: |w − q·s| ≤ s/2, and the largest weight of each row maps to ±127
+    recon = np.asarray(q.data, np.float32) * np.asarray(s.data)[:, None]
+    assert np.all(np.abs(np.asarray(w.data) - recon) <= np.asarray(s.data)[:, None] / 2 + 1e-7)
+    assert np.all(np.abs(np.asarray(q.data)).max(axis=1) == 127)
+    feeds = [{"input": np.random.default_rng(i).standard_normal((8, 32)).astype(np.float32)}
+             for i in range(3)]
+    assert output_deviation(mlp_graph, quantized, feeds) < 0.02
+    int4, _ = quantize_weights(mlp_graph, 4)
+    assert output_deviation(mlp_graph, int4, feeds) > output_deviation(mlp_graph, quantized,
+                                                                       feeds)
+
+
+def test_quantized_cnn_runs_in_onnxruntime_close_to_the_original():
+    from cnn import small_cnn
+    from frontends.pytorch import from_torch
+
+    model, (x,) = small_cnn()
+    graph = from_torch(model, (x,))
+    quantized, count = quantize_weights(graph, 8)
+    assert count == 4                                  # three convs and the classifier
+    feeds = [{graph.inputs[0].name: np.random.default_rng(i).standard_normal(
+        (1, 3, 32, 32)).astype(np.float32)} for i in range(2)]
+    assert output_deviation(graph, quantized, feeds) < 0.02
+
+
+def test_diagnosis_finds_what_the_report_says(mlp_graph):
+    report = nx.compile(mlp_graph, target="h100")
+    d = diagnose(report, "h100", top=3)
+    by_energy = sorted((n for n in report.nodes if n.modeled and n.energy_j),
+                       key=lambda n: -n.energy_j)
+    assert [name for name, *_ in d.hot_nodes] == [n.name for n in by_energy[:3]]
+    assert sum(d.bounds.values()) == len([n for n in report.nodes if n.modeled and n.energy_j])
+    for name, op_, energy_share, flop_share in d.flops_mislead:
+        assert energy_share >= 3 * flop_share
+    assert {op_ for _, op_, *_ in d.high_precision} == {"linear"}   # f32 FMAs; bf16 is cheaper
+    assert {op_ for _, op_, _ in d.expensive_activations} >= {"gelu", "silu", "sigmoid"}
+    assert any("hotspots" in line for line in d.lines())
+
+
+def test_recommendations_rank_by_the_cost_model(mlp_graph):
+    ranked = recommend(mlp_graph, "h100")
+    assert [r.saved_j for r in ranked] == sorted((r.saved_j for r in ranked), reverse=True)
+    base = nx.compile(mlp_graph, target="h100").metrics["energy_j"]
+    for r in ranked:
+        assert r.energy_j == pytest.approx(nx.compile(r.graph, target="h100").metrics["energy_j"])
+        assert r.saved_j == pytest.approx(base - r.energy_j)
+    names = {r.name for r in ranked}
+    assert {"swap gelu->relu", "swap gelu->gelu_tanh", "swap silu->hardswish",
+            "swap sigmoid->hardsigmoid", "weights int8", "weights int4"} == names
+    # hand check: GELU's erf costs a transcendental per element, ReLU a compare: the swap saves
+    gelu = next(r for r in ranked if r.name == "swap gelu->relu")
+    assert gelu.saved_j > 0 and set(SWAPS) >= {n.split(" ")[1] for n in names if "swap" in n}
