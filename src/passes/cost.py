@@ -14,7 +14,9 @@ Per node ``E = E_compute + E_memory + E_static`` (../shared/DESIGN.md):
   off-chip memory at each use. Every off-chip byte also passes through the on-chip level. Matrix
   products whose operands and result do not fit on chip together re-read their operands in
   tiles: ``2·M·N·K/t`` elements with square output tiles of side ``t = √(capacity/2)``
-  elements (at least the compulsory reads);
+  elements (at least the compulsory reads). A ``dequantize`` of a constant that only matrix ops
+  read is *fused* into them, as weight-only quantized kernels run: it materializes nothing and
+  launches no kernel (its multiplies stay), and its readers read the integer weight and scales;
 - ``dynamic_energy``: ``Σ count·e(primitive, dtype)`` + ``Σ bytes·pJ/byte``;
 - ``timing``: roofline per node, ``max(t_compute, t_memory, t_power) + kernel overhead``, with
   fma in matrix ops at the target's matrix rate, transcendentals at its special-function rate,
@@ -47,6 +49,21 @@ from .base import PassContext, analysis_pass
 
 MATRIX_CATEGORIES = frozenset({"matmul", "conv", "attention", "recurrent", "linear_model"})
 PARTIAL_READ_OPS = {"embedding": 0, "gather": 0, "slice": 0}
+FUSING_OPS = frozenset({"linear", "matmul", "conv", "gemm"})
+
+
+def fused(node: Node) -> bool:
+    """A dequantize of a constant whose every reader is a matrix op (module doc)."""
+    return node.op == "dequantize" and isinstance(node.inputs[0], Constant) and \
+        bool(node.outputs[0].users) and all(u.op in FUSING_OPS for u in node.outputs[0].users)
+
+
+def _read_bytes(value: Value) -> int:
+    """Bytes a reader of ``value`` moves: a fused dequantize's inputs, else the value itself."""
+    producer = value.producer
+    if producer is not None and fused(producer):
+        return sum(v.type.nbytes for v in producer.inputs)
+    return value.type.nbytes
 """Ops that read only part of one operand (index given): as many bytes as they output."""
 
 
@@ -112,7 +129,7 @@ def _residency(graph: Graph, nodes: list[Node], root: dict[int, Value], capacity
             s = root[id(v)]
             if not isinstance(s, Constant):
                 death[id(s)] = max(death.get(id(s), 0), i)
-        if n.op not in VIEW_OPS:
+        if n.op not in VIEW_OPS and not fused(n):
             for o in n.outputs:
                 storages[id(o)] = o
                 birth[id(o)] = i
@@ -206,16 +223,17 @@ def memory_traffic(graph: Graph, ctx: PassContext) -> dict[str, int]:
         if not modeled(n):
             continue
         off = on = 0
-        if n.op not in VIEW_OPS:
+        if n.op not in VIEW_OPS and not fused(n):
             seen: set[int] = set()
             for slot, v in enumerate(n.inputs):
                 if id(v) in seen:
                     continue
                 seen.add(id(v))
                 size = n.outputs[0].type.nbytes if PARTIAL_READ_OPS.get(n.op) == slot \
-                    else v.type.nbytes
+                    else _read_bytes(v)
+                streamed = v.producer is not None and fused(v.producer)   # weights: off chip
                 on += size
-                off += 0 if id(root[id(v)]) in resident else size
+                off += 0 if id(root[id(v)]) in resident and not streamed else size
             for o in n.outputs:
                 on += o.type.nbytes
                 off += 0 if id(o) in resident else o.type.nbytes
@@ -290,7 +308,7 @@ def timing(node: Node, ctx: PassContext) -> dict[str, Any] | None:
     if target.max_power_w is not None:
         dynamic = sum(node.annotations["dynamic_energy"].values())
         power = dynamic / (target.max_power_w.value - target.static_power_w.value)
-    overhead = target.kernel_overhead_s.value
+    overhead = 0.0 if fused(node) else target.kernel_overhead_s.value
     parts = {"compute": compute, "memory": memory, "power": power, "overhead": overhead}
     return {"compute_s": compute, "memory_s": memory, "power_s": power, "overhead_s": overhead,
             "time_s": max(compute, memory, power) + overhead, "bound": max(parts, key=parts.get)}
