@@ -5,9 +5,10 @@ rewrites themselves.
   target (memory, compute, power, overhead), expensive activations, ops kept at a precision the
   target runs cheaper, and layers whose energy share far exceeds their FLOP share.
 - Rewrites that change the model for real: ``swap_activations`` (declarative pattern rules:
-  GELU→tanh-GELU or ReLU, SiLU→hardswish, sigmoid→hardsigmoid) and ``quantize_weights``
+  GELU→tanh-GELU or ReLU, SiLU→hardswish, sigmoid→hardsigmoid), ``quantize_weights``
   (per-output-channel symmetric int8/int4 scales from the actual weights; the weight becomes an
-  integer constant and a ``dequantize`` node, which ONNX exports as DequantizeLinear).
+  integer constant and a ``dequantize`` node, which ONNX exports as DequantizeLinear) and
+  ``prune_channels`` (structured, by L1 norm: weight shapes and every consumer shrink together).
 - ``recommend(graph, target)``: applies each candidate to a copy, reruns the cost model, and
   ranks by predicted energy saved, with the output deviation on calibration inputs (through
   onnxruntime) beside it when inputs are given.
@@ -25,6 +26,7 @@ from nexus_ir import Constant, EnergyReport, Graph, NexusError, TensorType
 
 from .pattern import RewriteRule, op, rewrite, var
 
+PRUNE_RATIOS = (0.25, 0.5)
 SHARE_RATIO = 3.0          # energy share / FLOP share that marks a layer FLOPs mislead about
 MIN_SHARE = 0.01           # ... when it holds at least this share of the energy
 ACTIVATIONS = ("gelu", "silu", "sigmoid", "tanh", "mish", "softplus", "elu", "selu", "erf",
@@ -219,6 +221,8 @@ def candidates(graph: Graph) -> dict[str, Callable[[Graph], tuple[Graph, int]]]:
     if weights:
         found["weights int8"] = lambda g: quantize_weights(g, 8)
         found["weights int4"] = lambda g: quantize_weights(g, 4)
+        for ratio in PRUNE_RATIOS:
+            found[f"prune {ratio:.0%} channels"] = lambda g, r=ratio: prune_channels(g, r)
     return found
 
 
@@ -259,3 +263,105 @@ def recommend(graph: Graph, target: Any = "h100", feeds: Sequence[Mapping[str, A
                                      (base - energy) / base if base else 0.0, deviation,
                                      rewritten))
     return sorted(ranked, key=lambda r: (-r.saved_j, r.name))
+
+
+# ---------------------------------------------------------------------------- pruning
+CHANNEL_OPS = frozenset({"relu", "gelu", "silu", "sigmoid", "tanh", "hardswish", "hardsigmoid",
+                         "leaky_relu", "elu", "clip", "identity", "max_pool", "avg_pool",
+                         "global_avg_pool", "global_max_pool", "adaptive_avg_pool",
+                         "batch_norm"})
+
+
+def _channel_chain(producer: Any) -> tuple[list[Any], Any] | None:
+    """From a conv/linear's output, the single-reader chain of per-channel ops (and, for convs,
+    spatial reductions and the flatten after a global pool) that ends in one conv/linear reading
+    the channels as its input features; None when the channels escape anywhere else."""
+    axis_last = producer.op == "linear"
+    chain, value = [], producer.outputs[0]
+    while True:
+        users = value.users
+        if len(users) != 1 or value in value.graph.outputs:
+            return None
+        user = users[0]
+        if user.inputs[0] is not value or any(v is value for v in user.inputs[1:]):
+            return None
+        if user.op in ("conv", "linear"):
+            if user.op == "conv" and (user.attributes["groups"] != 1 or
+                                      user.attributes["transposed"]):
+                return None
+            return chain, user
+        rank = value.type.rank
+        keeps_axis = user.op in CHANNEL_OPS and not (axis_last and user.op in (
+            "max_pool", "avg_pool", "global_avg_pool", "global_max_pool", "adaptive_avg_pool",
+            "batch_norm"))
+        if not axis_last and user.op in ("reduce_mean", "reduce_max", "reduce_sum"):
+            axes = user.attributes["axes"] or ()
+            keeps_axis = 1 not in [a % rank for a in axes] and 0 not in [a % rank for a in axes]
+        if not axis_last and user.op == "flatten":
+            keeps_axis = user.attributes["start_axis"] == 1 and all(
+                d == 1 for d in value.type.shape[2:])
+        if not keeps_axis:
+            return None
+        chain.append(user)
+        value = user.outputs[0]
+
+
+def _rebuild(graph: Graph, data: Mapping[str, np.ndarray]) -> Graph:
+    """A new graph with the same nodes replayed (types re-inferred) and the constants named in
+    ``data`` replaced by new arrays; constants no node reads are dropped."""
+    out = Graph(graph.name)
+    values: dict[int, Any] = {}
+    for v in graph.inputs:
+        values[id(v)] = out.add_input(v.name, v.type)
+    for c in graph.constants.values():
+        if c.users or c in graph.outputs:
+            values[id(c)] = out.add_constant(c.name, data[c.name]) if c.name in data else \
+                out.add_constant(c.name, c.data, c.type)
+    for node in graph:
+        made = out.add_node(node.op, [values[id(v)] for v in node.inputs], node.attributes,
+                            source=node.source, name=[o.name for o in node.outputs])
+        values.update({id(o): m for o, m in zip(node.outputs, made.outputs)})
+    out.set_outputs(*[values[id(v)] for v in graph.outputs])
+    out.verify()
+    return out
+
+
+def prune_channels(graph: Graph, ratio: float, module: str | None = None) -> tuple[Graph, int]:
+    """Structured pruning by L1 norm: every conv/linear whose output channels reach exactly one
+    conv/linear through per-channel ops loses the ``ratio`` of its output channels with the
+    smallest L1 weight norms; its bias, the batch-norm parameters on the way and the reader's
+    input channels shrink with it. Returns the graph and the number of layers pruned."""
+    if not 0.0 < ratio < 1.0:
+        raise NexusError(f"prune ratio {ratio}: give a fraction between 0 and 1")
+    data: dict[str, np.ndarray] = {}
+    pruned = 0
+    for node in graph:
+        if node.op not in ("conv", "linear") or module is not None and not (
+                node.source == module or node.source.startswith(module + ".")):
+            continue
+        if node.op == "conv" and (node.attributes["groups"] != 1 or node.attributes["transposed"]):
+            continue
+        weights = node.inputs[1:]
+        found = _channel_chain(node)
+        if found is None or not all(isinstance(w, Constant) and w.data is not None
+                                    for w in weights):
+            continue
+        chain, reader = found
+        if not isinstance(reader.inputs[1], Constant) or reader.inputs[1].data is None or \
+                reader.inputs[1].name in data:
+            continue
+        w = np.asarray(data.get(weights[0].name, weights[0].data))
+        channels = w.shape[0]
+        keep_count = max(1, round(channels * (1.0 - ratio)))
+        norms = np.abs(w.reshape(channels, -1)).sum(axis=1)
+        keep = np.sort(np.argsort(-norms, kind="stable")[:keep_count])
+        for c in weights:
+            data[c.name] = np.asarray(data.get(c.name, c.data))[keep]
+        for n in chain:
+            for c in n.inputs[1:]:
+                if isinstance(c, Constant) and c.type.rank == 1 and c.type.shape[0] == channels:
+                    data[c.name] = np.asarray(c.data)[keep]
+        r = reader.inputs[1]
+        data[r.name] = np.asarray(data.get(r.name, r.data))[:, keep]
+        pruned += 1
+    return (_rebuild(graph, data) if pruned else graph.clone()), pruned

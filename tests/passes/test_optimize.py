@@ -110,7 +110,8 @@ def test_recommendations_rank_by_the_cost_model(mlp_graph):
         assert r.saved_j == pytest.approx(base - r.energy_j)
     names = {r.name for r in ranked}
     assert {"swap gelu->relu", "swap gelu->gelu_tanh", "swap silu->hardswish",
-            "swap sigmoid->hardsigmoid", "weights int8", "weights int4"} == names
+            "swap sigmoid->hardsigmoid", "weights int8", "weights int4",
+            "prune 25% channels", "prune 50% channels"} == names
     # hand check: GELU's erf costs a transcendental per element, ReLU a compare: the swap saves
     gelu = next(r for r in ranked if r.name == "swap gelu->relu")
     assert gelu.saved_j > 0 and set(SWAPS) >= {n.split(" ")[1] for n in names if "swap" in n}
@@ -133,3 +134,42 @@ def test_a_dequantized_weight_is_fused_into_its_matrix_op():
     plain = nx.compile(g, target="h100")
     assert plain.nodes[0].off_chip_bytes == 256 * 4 + 512 * 256 * 4 + 512 * 4
     assert report.metrics["energy_j"] < plain.metrics["energy_j"]
+
+
+def test_pruning_removes_the_stated_fraction_and_the_graph_still_runs():
+    from cnn import small_cnn
+    from frontends.pytorch import from_torch
+    from passes.optimize import prune_channels
+
+    model, (x,) = small_cnn()
+    graph = from_torch(model, (x,))
+    pruned, layers = prune_channels(graph, 0.5)
+    assert layers == 3                       # the three convs; the classifier feeds the output
+    convs = [n for n in pruned if n.op == "conv"]
+    assert [n.inputs[1].type.shape for n in convs] == [(16, 3, 3, 3), (32, 16, 3, 3),
+                                                       (64, 32, 3, 3)]
+    bn = [n for n in pruned if n.op == "batch_norm"]
+    assert [n.inputs[1].type.shape for n in bn] == [(16,), (32,), (64,)]
+    linear = next(n for n in pruned if n.op == "linear")
+    assert linear.inputs[1].type.shape == (10, 64)
+    # MACs by hand: 32²·16·27 + 16²·32·16·9 + 8²·64·32·9 + 64·10
+    assert nx.compile(pruned).metrics["macs"] == 1024 * 16 * 27 + 256 * 32 * 144 + \
+        64 * 64 * 288 + 640
+    # the kept filters are those with the largest L1 norms, in their original order
+    w = np.asarray(graph.constants["features.0.0.weight"].data)
+    keep = np.sort(np.argsort(-np.abs(w).reshape(32, -1).sum(axis=1), kind="stable")[:16])
+    np.testing.assert_array_equal(np.asarray(pruned.constants["features.0.0.weight"].data),
+                                  w[keep])
+    feeds = [{graph.inputs[0].name: np.zeros((1, 3, 32, 32), np.float32)}]
+    assert np.isfinite(output_deviation(graph, pruned, feeds))
+    with pytest.raises(nx.NexusError, match="prune ratio 1.5: give a fraction between 0 and 1"):
+        prune_channels(graph, 1.5)
+
+
+def test_pruning_leaves_channels_that_escape_alone(mlp_graph):
+    from passes.optimize import prune_channels
+
+    pruned, layers = prune_channels(mlp_graph, 0.25)
+    assert layers == 2                       # fc1 → GELU → fc2 and fc2 → SiLU → fc3; not fc3
+    shapes = [n.inputs[1].type.shape for n in pruned if n.op == "linear"]
+    assert shapes == [(48, 32), (48, 48), (10, 48)]
