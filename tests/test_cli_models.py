@@ -288,8 +288,8 @@ def test_diagnose_lists_findings_and_ranked_rewrites():
     names = [" ".join(r[:2]) for r in rows]
     saved = [float(r[r.index("saves") + 1]) for r in rows]
     assert saved == sorted(saved, reverse=True)    # the largest predicted saving first
-    # fused weight-only kernels read fewer weight bytes at 4 bits than at 8
-    assert names.index("weights int4") < names.index("weights int8")
+    # eager h100: an unfused dequantize is an extra kernel, so quantizing weights costs energy
+    assert saved[names.index("weights int8")] < 0 and saved[names.index("weights int4")] < 0
 
 
 def test_optimize_writes_the_rewritten_model(tmp_path):

@@ -6,7 +6,9 @@ matmul/conv/attention, ``vector`` for other arithmetic, ``special`` for transcen
 power; optionally the board power limit (``max_power_w``) and the share of compute energy that
 does not depend on the data (``activity_floor``, see ``passes.switching``) and calibrated
 multipliers of compute energy per execution class (``energy_scale``, written by ``nexus
-calibrate``); and a per-kernel overhead. Every number is written ``{ value = ..., source = "..." }``.
+calibrate``); whether its runtime fuses a weight's dequantize into the matrix op reading it
+(``fused_dequantize`` = 1, as deployment runtimes' weight-only kernels do; eager execution does
+not); and a per-kernel overhead. Every number is written ``{ value = ..., source = "..." }``.
 
 Energy of ``(primitive, dtype)`` is resolved in this order:
 
@@ -79,6 +81,7 @@ class Target:
     max_power_w: Quantity | None = None
     activity_floor: Quantity | None = None
     energy_scale: dict[str, Quantity] = field(default_factory=dict)
+    fused_dequantize: Quantity | None = None
     base: "Target | None" = None
     scale: Quantity | None = None
     notes: tuple[str, ...] = field(default=())
@@ -152,6 +155,9 @@ class Target:
         if self.activity_floor:
             rows.append(("activity_floor", self.activity_floor.value, self.activity_floor.source))
         rows += [(f"energy_scale.{c}", q.value, q.source) for c, q in self.energy_scale.items()]
+        if self.fused_dequantize:
+            rows.append(("fused_dequantize", self.fused_dequantize.value,
+                         self.fused_dequantize.source))
         if self.energy_per_transistor_fj:
             rows.append(("energy_per_transistor_fj", self.energy_per_transistor_fj.value,
                          self.energy_per_transistor_fj.source))
@@ -190,7 +196,8 @@ def _require(doc: dict[str, Any], key: str, where: str) -> Any:
 def _parse(doc: dict[str, Any], path: Path) -> Target:
     where = path.name
     known = {"name", "description", "process_nm", "base", "scale", "energy_per_transistor_fj",
-             "static_power_w", "max_power_w", "activity_floor", "energy_scale", "kernel_overhead_s", "compute", "memory", "peak",
+             "static_power_w", "max_power_w", "activity_floor", "energy_scale", "fused_dequantize",
+             "kernel_overhead_s", "compute", "memory", "peak",
              "notes"}
     for key in doc:
         if key not in known:
@@ -259,6 +266,8 @@ def _parse(doc: dict[str, Any], path: Path) -> Target:
         if "max_power_w" in doc else None,
         activity_floor=_quantity(doc["activity_floor"], f"{where}: activity_floor")
         if "activity_floor" in doc else None, energy_scale=energy_scale,
+        fused_dequantize=_quantity(doc["fused_dequantize"], f"{where}: fused_dequantize")
+        if "fused_dequantize" in doc else None,
         base=base, scale=_quantity(doc["scale"], f"{where}: scale") if "scale" in doc else None,
         notes=tuple(doc.get("notes", ())))
 

@@ -14,9 +14,10 @@ Per node ``E = E_compute + E_memory + E_static`` (../shared/DESIGN.md):
   off-chip memory at each use. Every off-chip byte also passes through the on-chip level. Matrix
   products whose operands and result do not fit on chip together re-read their operands in
   tiles: ``2·M·N·K/t`` elements with square output tiles of side ``t = √(capacity/2)``
-  elements (at least the compulsory reads). A ``dequantize`` of a constant that only matrix ops
-  read is *fused* into them, as weight-only quantized kernels run: it materializes nothing and
-  launches no kernel (its multiplies stay), and its readers read the integer weight and scales;
+  elements (at least the compulsory reads). On a target with ``fused_dequantize``, a
+  ``dequantize`` of a constant that only matrix ops read is *fused* into them, as weight-only
+  quantized kernels run: it materializes nothing and launches no kernel (its multiplies stay),
+  and its readers read the integer weight and scales;
 - ``dynamic_energy``: ``Σ count·e(primitive, dtype)`` + ``Σ bytes·pJ/byte``;
 - ``timing``: roofline per node, ``max(t_compute, t_memory, t_power) + kernel overhead``, with
   fma in matrix ops at the target's matrix rate, transcendentals at its special-function rate,
@@ -52,16 +53,18 @@ PARTIAL_READ_OPS = {"embedding": 0, "gather": 0, "slice": 0}
 FUSING_OPS = frozenset({"linear", "matmul", "conv", "gemm"})
 
 
-def fused(node: Node) -> bool:
-    """A dequantize of a constant whose every reader is a matrix op (module doc)."""
-    return node.op == "dequantize" and isinstance(node.inputs[0], Constant) and \
+def fused(node: Node, target: Target) -> bool:
+    """On a target that fuses them, a dequantize of a constant whose every reader is a matrix
+    op (module doc)."""
+    return bool(target.fused_dequantize and target.fused_dequantize.value) and \
+        node.op == "dequantize" and isinstance(node.inputs[0], Constant) and \
         bool(node.outputs[0].users) and all(u.op in FUSING_OPS for u in node.outputs[0].users)
 
 
-def _read_bytes(value: Value) -> int:
+def _read_bytes(value: Value, target: Target) -> int:
     """Bytes a reader of ``value`` moves: a fused dequantize's inputs, else the value itself."""
     producer = value.producer
-    if producer is not None and fused(producer):
+    if producer is not None and fused(producer, target):
         return sum(v.type.nbytes for v in producer.inputs)
     return value.type.nbytes
 """Ops that read only part of one operand (index given): as many bytes as they output."""
@@ -117,7 +120,7 @@ def _storage_roots(graph: Graph, nodes: list[Node]) -> dict[int, Value]:
     return root
 
 
-def _residency(graph: Graph, nodes: list[Node], root: dict[int, Value], capacity: float
+def _residency(graph: Graph, nodes: list[Node], root: dict[int, Value], target: Target
                ) -> tuple[set[int], int]:
     """Ids of resident storages, and the peak bytes of live activations."""
     steps = max(len(nodes), 1)
@@ -129,7 +132,7 @@ def _residency(graph: Graph, nodes: list[Node], root: dict[int, Value], capacity
             s = root[id(v)]
             if not isinstance(s, Constant):
                 death[id(s)] = max(death.get(id(s), 0), i)
-        if n.op not in VIEW_OPS and not fused(n):
+        if n.op not in VIEW_OPS and not fused(n, target):
             for o in n.outputs:
                 storages[id(o)] = o
                 birth[id(o)] = i
@@ -146,6 +149,7 @@ def _residency(graph: Graph, nodes: list[Node], root: dict[int, Value], capacity
     sizes = np.array([storages[k].type.nbytes for k in keys], dtype=np.int64)
     profile = live_profile(births, deaths, sizes, steps)
     worst = interval_max(profile, births, deaths)
+    capacity = target.on_chip.capacity_bytes.value
     resident = {k for k, w in zip(keys, worst.tolist()) if w <= capacity and k not in pinned}
     return resident, int(profile.max())
 
@@ -217,21 +221,21 @@ def memory_traffic(graph: Graph, ctx: PassContext) -> dict[str, int]:
     capacity = target.on_chip.capacity_bytes.value
     schedule = list(graph)
     root = _storage_roots(graph, schedule)
-    resident, peak = _residency(graph, schedule, root, capacity)
+    resident, peak = _residency(graph, schedule, root, target)
     for n in schedule:
         n.annotations.pop("memory_traffic", None)
         if not modeled(n):
             continue
         off = on = 0
-        if n.op not in VIEW_OPS and not fused(n):
+        if n.op not in VIEW_OPS and not fused(n, target):
             seen: set[int] = set()
             for slot, v in enumerate(n.inputs):
                 if id(v) in seen:
                     continue
                 seen.add(id(v))
                 size = n.outputs[0].type.nbytes if PARTIAL_READ_OPS.get(n.op) == slot \
-                    else _read_bytes(v)
-                streamed = v.producer is not None and fused(v.producer)   # weights: off chip
+                    else _read_bytes(v, target)
+                streamed = v.producer is not None and fused(v.producer, target)  # weights
                 on += size
                 off += 0 if id(root[id(v)]) in resident and not streamed else size
             for o in n.outputs:
@@ -308,7 +312,7 @@ def timing(node: Node, ctx: PassContext) -> dict[str, Any] | None:
     if target.max_power_w is not None:
         dynamic = sum(node.annotations["dynamic_energy"].values())
         power = dynamic / (target.max_power_w.value - target.static_power_w.value)
-    overhead = 0.0 if fused(node) else target.kernel_overhead_s.value
+    overhead = 0.0 if fused(node, target) else target.kernel_overhead_s.value
     parts = {"compute": compute, "memory": memory, "power": power, "overhead": overhead}
     return {"compute_s": compute, "memory_s": memory, "power_s": power, "overhead_s": overhead,
             "time_s": max(compute, memory, power) + overhead, "bound": max(parts, key=parts.get)}

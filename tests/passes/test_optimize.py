@@ -117,23 +117,34 @@ def test_recommendations_rank_by_the_cost_model(mlp_graph):
     assert gelu.saved_j > 0 and set(SWAPS) >= {n.split(" ")[1] for n in names if "swap" in n}
 
 
-def test_a_dequantized_weight_is_fused_into_its_matrix_op():
-    """Weight-only int8: the linear reads x, the int8 weight and its scales and zero points;
-    the dequantize moves nothing and launches no kernel."""
+def test_a_dequantized_weight_is_fused_into_its_matrix_op_where_the_target_fuses():
+    """Weight-only int8 on a target whose runtime fuses: the linear reads x, the int8 weight and
+    its scales and zero points; the dequantize moves nothing and launches no kernel."""
     g = nx.Graph("w8")
     x = g.add_input("x", "f32[1,256]")
     w = g.add_constant("w", np.random.default_rng(0).standard_normal((512, 256)).astype(
         np.float32))
     g.set_outputs(g.op("linear", x, w))
+    import dataclasses
+
+    from lowering.target import Quantity, load_target
+
+    eager = load_target("h100")
+    deployed = dataclasses.replace(eager, fused_dequantize=Quantity(1.0, "test"))
     quantized, _ = quantize_weights(g, 8)
-    report = nx.compile(quantized, target="h100")
+    report = nx.compile(quantized, target=deployed)
     dq = next(n for n in report.nodes if n.op == "dequantize")
     linear = next(n for n in report.nodes if n.op == "linear")
     assert dq.off_chip_bytes == dq.on_chip_bytes == 0 and dq.bound != "overhead"
     assert linear.off_chip_bytes == 256 * 4 + 512 * 256 + 512 * 4 + 512 + 512 * 4
-    plain = nx.compile(g, target="h100")
+    plain = nx.compile(g, target=deployed)
     assert plain.nodes[0].off_chip_bytes == 256 * 4 + 512 * 256 * 4 + 512 * 4
     assert report.metrics["energy_j"] < plain.metrics["energy_j"]
+    # eager h100 (no fusion): the dequantize is its own kernel, writing the f32 weight out
+    unfused = nx.compile(quantized, target=eager)
+    eager_dq = next(n for n in unfused.nodes if n.op == "dequantize")
+    assert eager_dq.bound == "overhead" or eager_dq.time_s > 0
+    assert unfused.metrics["energy_j"] > nx.compile(g, target=eager).metrics["energy_j"]
 
 
 def test_pruning_removes_the_stated_fraction_and_the_graph_still_runs():
