@@ -144,6 +144,24 @@ def load_factory(spec: str) -> tuple[Any, Any]:
     return made, None
 
 
+def torch_factory(spec: str, shapes: Mapping[str, Any] | None = None) -> tuple[Any, list[Any]]:
+    """A PyTorch factory's module and example tensors: from ``shapes`` ({forward parameter:
+    shape or TensorType}) when given, else the factory's own example inputs."""
+    import torch
+
+    from frontends.pytorch import example_tensor
+
+    model, made = load_factory(spec)
+    if not _is_torch_model(model):
+        raise NexusError(f"{spec} returns a {type(model).__name__}; this command runs PyTorch "
+                         "modules")
+    if shapes:
+        return model, [example_tensor(x) for x in _positional_inputs(model, shapes)]
+    if not made:
+        raise NexusError(f"{spec} gives no example inputs: add --input-shape")
+    return model, [torch.as_tensor(x) for x in made]
+
+
 def load_graph(model_or_path: Any, example_inputs: Any = None, trust_pickle: bool = False
                ) -> Graph:
     """A Graph from a Graph; a PyTorch module (with example inputs) or ExportedProgram; an ONNX

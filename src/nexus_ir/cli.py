@@ -125,7 +125,7 @@ def _measured_model(args: argparse.Namespace) -> tuple[Any, Any, str]:
     """(runner, the model NEXUS compiles for the same run, a label) for measure/validate."""
     from runtime.execute import onnx_runner, torch_runner
 
-    from .api import _positional_inputs, load_factory
+    from .api import torch_factory
 
     if args.model.endswith(".onnx"):
         from frontends.onnx import load_model
@@ -137,16 +137,9 @@ def _measured_model(args: argparse.Namespace) -> tuple[Any, Any, str]:
             v.shape if isinstance(v, TensorType) else v).astype(np.float32)
             for k, v in shapes.items()}
         provider = "CUDAExecutionProvider" if args.device == "cuda" else "CPUExecutionProvider"
-        load_model(args.model)
+        load_model(args.model)            # a missing or corrupt file fails here, in one line
         return onnx_runner(args.model, feeds, provider), args.model, Path(args.model).stem
-    import torch
-    from frontends.pytorch import example_tensor
-    model, made = load_factory(args.model)
-    shapes = _parse_input_shapes(args.input_shape)
-    inputs = [example_tensor(x) for x in _positional_inputs(model, shapes)] if shapes else \
-        [torch.as_tensor(x) for x in (made or ())]
-    if not inputs:
-        raise NexusError(f"{args.model} gives no example inputs: add --input-shape")
+    model, inputs = torch_factory(args.model, _parse_input_shapes(args.input_shape))
     predicted = (copy.deepcopy(model).to("cpu"), tuple(x.to("cpu") for x in inputs))
     return torch_runner(model, inputs, args.device, args.dtype), predicted, type(model).__name__
 
@@ -223,13 +216,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     if args.model.endswith(".onnx"):
         raise NexusError("per-node validation runs PyTorch models (file.py:factory) under ncu")
     doc = _measured(args)
+    from frontends.pytorch import export, from_exported
     from runtime.execute import prepare_torch
-    from .api import _positional_inputs, load_factory
-    from frontends.pytorch import example_tensor, export, from_exported
-    model, made = load_factory(args.model)
-    shapes = _parse_input_shapes(args.input_shape)
-    inputs = [example_tensor(x) for x in _positional_inputs(model, shapes)] if shapes else made
-    module, inputs = prepare_torch(model, list(inputs), "cpu", args.dtype)
+
+    from .api import torch_factory
+    module, inputs = prepare_torch(*torch_factory(args.model, _parse_input_shapes(
+        args.input_shape)), "cpu", args.dtype)
     graph = from_exported(export(module, inputs))
     report = compile_model(graph, target=args.target)
     with _progress_console().status(f"profiling under ncu (cache control {args.cache_control})"):

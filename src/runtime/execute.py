@@ -96,10 +96,8 @@ def flat_inputs(program: Any, user_inputs: Sequence[Any]) -> list[Any]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run a factory's model once with NVTX ranges (the program ncu profiles)."""
-    import torch
-
-    from frontends.pytorch import export, example_tensor
-    from nexus_ir.api import _positional_inputs, load_factory
+    from frontends.pytorch import export
+    from nexus_ir.api import torch_factory
     from nexus_ir.cli import _parse_input_shapes
 
     from .ncu import run_with_ranges
@@ -109,12 +107,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--input-shape", nargs="*", default=[])
     parser.add_argument("--dtype", default="f32")
     args = parser.parse_args(argv)
-    model, made = load_factory(args.model)
-    shapes = _parse_input_shapes(args.input_shape)
-    inputs = made if not shapes else [example_tensor(x) for x in
-                                      _positional_inputs(model, shapes)]
-    model, inputs = prepare_torch(model, [torch.as_tensor(x) for x in inputs], "cuda",
-                                  args.dtype)
+    model, inputs = prepare_torch(*torch_factory(args.model, _parse_input_shapes(
+        args.input_shape)), "cuda", args.dtype)
     program = export(model, inputs)
     run_with_ranges(program, flat_inputs(program, inputs))
 
