@@ -8,7 +8,8 @@ does not depend on the data (``activity_floor``, see ``passes.switching``) and c
 multipliers of compute energy per execution class (``energy_scale``, written by ``nexus
 calibrate``); whether its runtime fuses a weight's dequantize into the matrix op reading it
 (``fused_dequantize`` = 1, as deployment runtimes' weight-only kernels do; eager execution does
-not); and a per-kernel overhead. Every number is written ``{ value = ..., source = "..." }``.
+not); the share of a sparse weight's skipped multiplies the hardware realizes
+(``sparse_efficiency``; dense hardware: absent, 0); and a per-kernel overhead. Every number is written ``{ value = ..., source = "..." }``.
 
 Energy of ``(primitive, dtype)`` is resolved in this order:
 
@@ -82,6 +83,7 @@ class Target:
     activity_floor: Quantity | None = None
     energy_scale: dict[str, Quantity] = field(default_factory=dict)
     fused_dequantize: Quantity | None = None
+    sparse_efficiency: Quantity | None = None
     base: "Target | None" = None
     scale: Quantity | None = None
     notes: tuple[str, ...] = field(default=())
@@ -155,9 +157,9 @@ class Target:
         if self.activity_floor:
             rows.append(("activity_floor", self.activity_floor.value, self.activity_floor.source))
         rows += [(f"energy_scale.{c}", q.value, q.source) for c, q in self.energy_scale.items()]
-        if self.fused_dequantize:
-            rows.append(("fused_dequantize", self.fused_dequantize.value,
-                         self.fused_dequantize.source))
+        rows += [(key, q.value, q.source) for key, q in
+                 (("fused_dequantize", self.fused_dequantize),
+                  ("sparse_efficiency", self.sparse_efficiency)) if q]
         if self.energy_per_transistor_fj:
             rows.append(("energy_per_transistor_fj", self.energy_per_transistor_fj.value,
                          self.energy_per_transistor_fj.source))
@@ -197,7 +199,7 @@ def _parse(doc: dict[str, Any], path: Path) -> Target:
     where = path.name
     known = {"name", "description", "process_nm", "base", "scale", "energy_per_transistor_fj",
              "static_power_w", "max_power_w", "activity_floor", "energy_scale", "fused_dequantize",
-             "kernel_overhead_s", "compute", "memory", "peak",
+             "sparse_efficiency", "kernel_overhead_s", "compute", "memory", "peak",
              "notes"}
     for key in doc:
         if key not in known:
@@ -268,6 +270,8 @@ def _parse(doc: dict[str, Any], path: Path) -> Target:
         if "activity_floor" in doc else None, energy_scale=energy_scale,
         fused_dequantize=_quantity(doc["fused_dequantize"], f"{where}: fused_dequantize")
         if "fused_dequantize" in doc else None,
+        sparse_efficiency=_quantity(doc["sparse_efficiency"], f"{where}: sparse_efficiency")
+        if "sparse_efficiency" in doc else None,
         base=base, scale=_quantity(doc["scale"], f"{where}: scale") if "scale" in doc else None,
         notes=tuple(doc.get("notes", ())))
 

@@ -283,6 +283,10 @@ def dynamic_energy(node: Node, ctx: PassContext) -> dict[str, float] | None:
         scale = target.energy_scale[cls].value if cls in target.energy_scale else 1.0
         by_class[cls] = by_class.get(cls, 0.0) + c * target.energy_pj(p, d) * scale * 1e-12 * \
             activity
+    skipped = node.annotations.get("sparsity", 0.0) * (
+        target.sparse_efficiency.value if target.sparse_efficiency else 0.0)
+    if skipped and "matrix" in by_class:
+        by_class["matrix"] *= 1.0 - skipped
     node.annotations["compute_by_class"] = by_class
     compute = sum(by_class.values())
     traffic = node.annotations["memory_traffic"]

@@ -8,7 +8,9 @@ rewrites themselves.
   GELU→tanh-GELU or ReLU, SiLU→hardswish, sigmoid→hardsigmoid), ``quantize_weights``
   (per-output-channel symmetric int8/int4 scales from the actual weights; the weight becomes an
   integer constant and a ``dequantize`` node, which ONNX exports as DequantizeLinear) and
-  ``prune_channels`` (structured, by L1 norm: weight shapes and every consumer shrink together).
+  ``prune_channels`` (structured, by L1 norm: weight shapes and every consumer shrink together)
+  and ``sparsify_weights`` (unstructured magnitude sparsity, recorded as an annotation that a
+  target with a ``sparse_efficiency`` costs as skipped work).
 - ``recommend(graph, target)``: applies each candidate to a copy, reruns the cost model, and
   ranks by predicted energy saved, with the output deviation on calibration inputs (through
   onnxruntime) beside it when inputs are given.
@@ -223,6 +225,7 @@ def candidates(graph: Graph) -> dict[str, Callable[[Graph], tuple[Graph, int]]]:
         found["weights int4"] = lambda g: quantize_weights(g, 4)
         for ratio in PRUNE_RATIOS:
             found[f"prune {ratio:.0%} channels"] = lambda g, r=ratio: prune_channels(g, r)
+        found["sparsify 50% weights"] = lambda g: sparsify_weights(g, 0.5)
     return found
 
 
@@ -365,3 +368,36 @@ def prune_channels(graph: Graph, ratio: float, module: str | None = None) -> tup
         data[r.name] = np.asarray(data.get(r.name, r.data))[:, keep]
         pruned += 1
     return (_rebuild(graph, data) if pruned else graph.clone()), pruned
+
+
+# ---------------------------------------------------------------------------- sparsity
+SPARSITY = "sparsity"
+
+
+def sparsify_weights(graph: Graph, ratio: float, module: str | None = None
+                     ) -> tuple[Graph, int]:
+    """Unstructured magnitude sparsity: in every matrix op's weight (a constant with data) the
+    ``ratio`` of entries with the smallest magnitudes become zero, and the op records the zero
+    fraction of its weight as ``annotations["sparsity"]``, which a target with a
+    ``sparse_efficiency`` turns into skipped work. Returns the graph and the ops sparsified."""
+    if not 0.0 < ratio < 1.0:
+        raise NexusError(f"sparsity {ratio}: give a fraction between 0 and 1")
+    data: dict[str, np.ndarray] = {}
+    chosen: dict[str, float] = {}
+    for node in graph:
+        slot = WEIGHT_SLOTS.get(node.op)
+        if slot is None or len(node.inputs) <= slot or module is not None and not (
+                node.source == module or node.source.startswith(module + ".")):
+            continue
+        weight = node.inputs[slot]
+        if not isinstance(weight, Constant) or weight.data is None or weight.name in data:
+            continue
+        w = np.asarray(weight.data, dtype=np.float32)
+        cut = np.quantile(np.abs(w), ratio)
+        data[weight.name] = np.where(np.abs(w) <= cut, 0.0, w).astype(w.dtype)
+        chosen[node.name] = float((data[weight.name] == 0).mean())
+    out = _rebuild(graph, data) if data else graph.clone()
+    for node in out:
+        if node.name in chosen:
+            node.annotations[SPARSITY] = chosen[node.name]
+    return out, len(chosen)

@@ -111,7 +111,7 @@ def test_recommendations_rank_by_the_cost_model(mlp_graph):
     names = {r.name for r in ranked}
     assert {"swap gelu->relu", "swap gelu->gelu_tanh", "swap silu->hardswish",
             "swap sigmoid->hardsigmoid", "weights int8", "weights int4",
-            "prune 25% channels", "prune 50% channels"} == names
+            "prune 25% channels", "prune 50% channels", "sparsify 50% weights"} == names
     # hand check: GELU's erf costs a transcendental per element, ReLU a compare: the swap saves
     gelu = next(r for r in ranked if r.name == "swap gelu->relu")
     assert gelu.saved_j > 0 and set(SWAPS) >= {n.split(" ")[1] for n in names if "swap" in n}
@@ -184,3 +184,31 @@ def test_pruning_leaves_channels_that_escape_alone(mlp_graph):
     assert layers == 2                       # fc1 → GELU → fc2 and fc2 → SiLU → fc3; not fc3
     shapes = [n.inputs[1].type.shape for n in pruned if n.op == "linear"]
     assert shapes == [(48, 32), (48, 48), (10, 48)]
+
+
+def test_sparsity_is_an_annotation_the_target_costs(mlp_graph):
+    import dataclasses
+
+    from lowering.target import Quantity, load_target
+    from passes.optimize import sparsify_weights
+
+    sparse, count = sparsify_weights(mlp_graph, 0.5)
+    assert count == 3
+    linears = [n for n in sparse if n.op == "linear"]
+    for node in linears:
+        w = np.asarray(node.inputs[1].data)
+        assert node.annotations["sparsity"] == pytest.approx((w == 0).mean())
+        assert 0.5 <= node.annotations["sparsity"] < 0.51
+    dense_hw = load_target("h100")
+    sparse_hw = dataclasses.replace(dense_hw, sparse_efficiency=Quantity(0.8, "test"))
+    before = nx.compile(mlp_graph, target=sparse_hw).metrics["compute_j_by_class"]["matrix"]
+    on_sparse = nx.compile(sparse, target=sparse_hw)
+    on_dense = nx.compile(sparse, target=dense_hw)
+    # the same weights on both targets: only the sparse one skips (1 − s·0.8) of the work
+    s = linears[0].annotations["sparsity"]
+    ratio = on_sparse.metrics["compute_j_by_class"]["matrix"] / \
+        on_dense.metrics["compute_j_by_class"]["matrix"]
+    assert ratio == pytest.approx(1 - 0.8 * s, rel=0.02)
+    assert on_sparse.metrics["compute_j_by_class"]["matrix"] < before
+    with pytest.raises(nx.NexusError, match="sparsity 2: give a fraction between 0 and 1"):
+        sparsify_weights(mlp_graph, 2)
