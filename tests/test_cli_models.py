@@ -311,3 +311,56 @@ def test_optimize_writes_the_rewritten_model(tmp_path):
     none = nexus("optimize", str(tmp_path / "plain.json"), "-o", str(tmp_path / "n.onnx"))
     assert none.stdout == "no rewrite lowers the predicted energy on h100; nothing written\n"
     assert not (tmp_path / "n.onnx").exists()
+
+
+def test_optimize_within_an_accuracy_budget(tmp_path):
+    """A small classifier trained on separable data: a generous budget takes the biggest
+    predicted saving; a zero budget only takes rewrites that lose no accuracy."""
+    import re
+
+    import torch
+    from frontends.pytorch import from_torch
+
+    rng = np.random.default_rng(0)
+    centers = rng.standard_normal((4, 8)) * 3
+    labels = rng.integers(0, 4, 256)
+    points = (centers[labels] + rng.standard_normal((256, 8))).astype(np.float32)
+    torch.manual_seed(0)
+    mlp = torch.nn.Sequential(torch.nn.Linear(8, 64), torch.nn.GELU(), torch.nn.Linear(64, 64),
+                              torch.nn.GELU(), torch.nn.Linear(64, 4))
+    optimizer = torch.optim.Adam(mlp.parameters(), lr=0.01)
+    for _ in range(150):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(mlp(torch.from_numpy(points)),
+                                                 torch.from_numpy(labels))
+        loss.backward()
+        optimizer.step()
+    graph = from_torch(mlp.eval(), (torch.from_numpy(points),))
+    (tmp_path / "mlp.json").write_text(graph.to_json())
+    np.savez(tmp_path / "eval.npz", **{graph.inputs[0].name: points}, labels=labels)
+    model, data = str(tmp_path / "mlp.json"), str(tmp_path / "eval.npz")
+
+    def delta(out):
+        found = re.search(r"original ([\d.]+)% \(delta ([+-][\d.]+)%\)", out.stdout)
+        return float(found[1]), float(found[2])
+
+    loose = nexus("optimize", model, "--eval", data, "--max-accuracy-drop", "1.0",
+                  "-o", str(tmp_path / "loose.onnx"))
+    assert loose.returncode == 0, loose.stderr
+    original, _ = delta(loose)
+    assert original > 90.0
+    strict = nexus("optimize", model, "--eval", data, "--max-accuracy-drop", "0",
+                   "-o", str(tmp_path / "strict.onnx"))
+    assert strict.returncode == 0, strict.stderr
+    if "nothing written" not in strict.stdout:
+        assert delta(strict)[1] >= 0.0
+    missing = nexus("optimize", model, "--max-accuracy-drop", "0.01",
+                    "-o", str(tmp_path / "x.onnx"))
+    assert _one_line_error(missing) == ("nexus: error: --max-accuracy-drop needs --eval DATA.npz "
+                                        "(the model's inputs by name and their 'labels')\n")
+    np.savez(tmp_path / "bad.npz", pixels=points)
+    bad = nexus("optimize", model, "--eval", str(tmp_path / "bad.npz"),
+                "-o", str(tmp_path / "x.onnx"))
+    assert _one_line_error(bad) == (f"nexus: error: {tmp_path / 'bad.npz'} lacks "
+                                    f"{graph.inputs[0].name}, labels (it holds pixels); save "
+                                    "inputs by graph input name and 'labels'\n")

@@ -339,27 +339,60 @@ def _random_feeds(graph: Any, count: int = 3) -> list[dict[str, Any]]:
     return feeds
 
 
+def _load_eval(path: str, graph: Any) -> tuple[dict[str, Any], Any]:
+    """Inputs (by graph input name) and labels from an ``.npz`` file."""
+    import numpy as np
+
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise NexusError(f"cannot read evaluation data {path}: {err}") from None
+    missing = [v.name for v in graph.inputs if v.name not in data] + \
+        ([] if "labels" in data else ["labels"])
+    if missing:
+        raise NexusError(f"{path} lacks {', '.join(missing)} (it holds "
+                         f"{', '.join(data.files)}); save inputs by graph input name and "
+                         "'labels'")
+    return {v.name: data[v.name] for v in graph.inputs}, data["labels"]
+
+
 def _cmd_optimize(args: argparse.Namespace) -> int:
     from lowering.onnx_export import to_onnx
-    from passes.optimize import recommend
+    from passes.optimize import accuracy, recommend
 
+    if args.max_accuracy_drop is not None and not args.eval:
+        raise NexusError("--max-accuracy-drop needs --eval DATA.npz (the model's inputs by "
+                         "name and their 'labels')")
     with _progress_console().status(f"costing {args.model} and its rewrites"):
         graph = _graph_of(args)
         ranked = recommend(graph, args.target, _random_feeds(graph))
+        scores: dict[str, float] = {}
+        if args.eval:
+            inputs, labels = _load_eval(args.eval, graph)
+            original = accuracy(graph, inputs, labels)
+            scores = {r.name: accuracy(r.graph, inputs, labels) for r in ranked}
+    allowed = [r for r in ranked if args.max_accuracy_drop is None or
+               original - scores[r.name] <= args.max_accuracy_drop]
     if args.rewrite:
         chosen = next((r for r in ranked if r.name == args.rewrite), None)
         if chosen is None:
             raise NexusError(f"rewrite '{args.rewrite}' does not apply to this model (applicable: "
                              f"{', '.join(r.name for r in ranked) or 'none'})")
     else:
-        chosen = next((r for r in ranked if r.saved_j > 0), None)
+        chosen = next((r for r in allowed if r.saved_j > 0), None)
         if chosen is None:
-            print(f"no rewrite lowers the predicted energy on {args.target}; nothing written")
+            bound = "" if args.max_accuracy_drop is None else \
+                f" within an accuracy drop of {args.max_accuracy_drop:g}"
+            print(f"no rewrite lowers the predicted energy on {args.target}{bound}; "
+                  "nothing written")
             return 0
     before = chosen.energy_j + chosen.saved_j
     print(f"{chosen.name}: {chosen.changed} changes; predicted {before:.4g} J → "
           f"{chosen.energy_j:.4g} J per inference on {args.target} ({-chosen.saved_fraction:+.1%}); "
           f"output deviation {chosen.deviation:.3g} (max |Δ| / max |output| on 3 random inputs)")
+    if scores:
+        print(f"accuracy on {args.eval}: {scores[chosen.name]:.2%}, original {original:.2%} "
+              f"(delta {scores[chosen.name] - original:+.2%})")
     to_onnx(chosen.graph, args.output)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
@@ -491,6 +524,12 @@ def build_parser() -> argparse.ArgumentParser:
     optimize_cmd.add_argument("--rewrite", default=None,
                               help="apply this candidate (names as nexus diagnose lists them) "
                                    "instead of the one predicted to save most")
+    optimize_cmd.add_argument("--eval", default=None, metavar="DATA.npz",
+                              help="inputs by graph input name and 'labels': report top-1 "
+                                   "accuracy before and after")
+    optimize_cmd.add_argument("--max-accuracy-drop", type=float, default=None,
+                              help="only rewrites losing at most this much accuracy (0.01 = one "
+                                   "point); needs --eval")
     _add_model_options(optimize_cmd)
     optimize_cmd.set_defaults(handler=_cmd_optimize)
 

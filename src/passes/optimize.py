@@ -248,6 +248,21 @@ def output_deviation(original: Graph, rewritten: Graph, feeds: Sequence[Mapping[
     return worst / scale if scale else worst
 
 
+def accuracy(graph: Graph, inputs: Mapping[str, np.ndarray], labels: np.ndarray) -> float:
+    """Top-1 accuracy of the graph's first output (class scores on its last axis) against
+    ``labels``, run through onnxruntime from its ONNX export."""
+    import onnxruntime as ort
+
+    from lowering.onnx_export import to_onnx
+
+    session = ort.InferenceSession(to_onnx(graph).SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    scores = session.run(None, dict(inputs))[0]
+    labels = np.asarray(labels).reshape(-1)
+    predicted = np.asarray(scores).reshape(len(labels), -1).argmax(axis=1)
+    return float((predicted == labels).mean())
+
+
 def recommend(graph: Graph, target: Any = "h100", feeds: Sequence[Mapping[str, Any]] = (),
               cost: Callable[[Graph, Any], EnergyReport] | None = None) -> list[Recommendation]:
     """Candidates ranked by predicted energy saved (largest first)."""
