@@ -15,9 +15,12 @@ Per node ``E = E_compute + E_memory + E_static`` (../shared/DESIGN.md):
   products whose operands and result do not fit on chip together re-read their operands in
   tiles: ``2·M·N·K/t`` elements with square output tiles of side ``t = √(capacity/2)``
   elements (at least the compulsory reads). On a target with ``fused_dequantize``, a
-  ``dequantize`` of a constant that only matrix ops read is *fused* into them, as weight-only
-  quantized kernels run: it materializes nothing and launches no kernel (its multiplies stay),
-  and its readers read the integer weight and scales;
+  ``dequantize`` that only matrix ops read is *fused* into them, as quantized kernels run: it
+  materializes nothing and launches no kernel (its multiplies stay), and its readers read the
+  integer tensor and scales; a matrix op whose operands all come from fused dequantizes of one
+  integer dtype is counted at that dtype (an int8 GEMM, ``primitive_counts``). A matrix op
+  annotated with a weight ``sparsity`` s switches ``1 − s·η`` of its matrix energy on a target
+  with sparse efficiency η;
 - ``dynamic_energy``: ``Σ count·e(primitive, dtype)`` + ``Σ bytes·pJ/byte``;
 - ``timing``: roofline per node, ``max(t_compute, t_memory, t_power) + kernel overhead``, with
   fma in matrix ops at the target's matrix rate, transcendentals at its special-function rate,
@@ -54,11 +57,26 @@ FUSING_OPS = frozenset({"linear", "matmul", "conv", "gemm"})
 
 
 def fused(node: Node, target: Target) -> bool:
-    """On a target that fuses them, a dequantize of a constant whose every reader is a matrix
-    op (module doc)."""
+    """On a target that fuses them, a dequantize whose every reader is a matrix op (module
+    doc)."""
     return bool(target.fused_dequantize and target.fused_dequantize.value) and \
-        node.op == "dequantize" and isinstance(node.inputs[0], Constant) and \
-        bool(node.outputs[0].users) and all(u.op in FUSING_OPS for u in node.outputs[0].users)
+        node.op == "dequantize" and bool(node.outputs[0].users) and \
+        all(u.op in FUSING_OPS for u in node.outputs[0].users)
+
+
+def integer_operands(node: Node, target: Target) -> str | None:
+    """The integer dtype a matrix op runs at on a fusing target when every data operand (all
+    but a bias) comes from a fused dequantize of that dtype: an int8 GEMM with the scales
+    applied to its accumulator, as QDQ graphs deploy. None otherwise."""
+    if node.op not in FUSING_OPS:
+        return None
+    data = node.inputs[:2]
+    sources = {v.producer.inputs[0].type.dtype.name for v in data
+               if v.producer is not None and fused(v.producer, target)}
+    if len(sources) != 1 or not all(v.producer is not None and fused(v.producer, target)
+                                    for v in data):
+        return None
+    return sources.pop()
 
 
 def _read_bytes(value: Value, target: Target) -> int:
@@ -97,10 +115,15 @@ def primitive_counts(node: Node, ctx: PassContext) -> Counts | None:
     """Lower the node to primitive counts; ops without a rule are marked unmodeled."""
     node.annotations.pop("unmodeled", None)
     try:
-        return lower(node)
+        counts = lower(node)
     except UnmodeledOpError as err:
         node.annotations["unmodeled"] = str(err)
         return None
+    integer = integer_operands(node, target_of(ctx))
+    if integer is None:
+        return counts
+    float_dtype = node.outputs[0].type.dtype.name
+    return Counts({(p, integer if d == float_dtype else d): c for (p, d), c in counts.items()})
 
 
 @analysis_pass("transistor_ops", requires=("primitive_counts",))
@@ -235,9 +258,10 @@ def memory_traffic(graph: Graph, ctx: PassContext) -> dict[str, int]:
                 seen.add(id(v))
                 size = n.outputs[0].type.nbytes if PARTIAL_READ_OPS.get(n.op) == slot \
                     else _read_bytes(v, target)
-                streamed = v.producer is not None and fused(v.producer, target)  # weights
+                if v.producer is not None and fused(v.producer, target):
+                    v = v.producer.inputs[0]      # the integer tensor the fused op reads
                 on += size
-                off += 0 if id(root[id(v)]) in resident and not streamed else size
+                off += 0 if id(root.get(id(v), v)) in resident else size
             for o in n.outputs:
                 on += o.type.nbytes
                 off += 0 if id(o) in resident else o.type.nbytes

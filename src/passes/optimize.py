@@ -9,8 +9,10 @@ rewrites themselves.
   (per-output-channel symmetric int8/int4 scales from the actual weights; the weight becomes an
   integer constant and a ``dequantize`` node, which ONNX exports as DequantizeLinear) and
   ``prune_channels`` (structured, by L1 norm: weight shapes and every consumer shrink together)
-  and ``sparsify_weights`` (unstructured magnitude sparsity, recorded as an annotation that a
-  target with a ``sparse_efficiency`` costs as skipped work).
+  ``sparsify_weights`` (unstructured magnitude sparsity, recorded as an annotation that a
+  target with a ``sparse_efficiency`` costs as skipped work) and ``quantize_activations``
+  (weights and activations int8, activation scales from calibration inputs: QDQ pairs that a
+  target fusing dequantize runs as int8 GEMMs).
 - ``recommend(graph, target)``: applies each candidate to a copy, reruns the cost model, and
   ranks by predicted energy saved, with the output deviation on calibration inputs (through
   onnxruntime) beside it when inputs are given.
@@ -207,8 +209,10 @@ class Recommendation:
     graph: Graph = field(repr=False, compare=False)
 
 
-def candidates(graph: Graph) -> dict[str, Callable[[Graph], tuple[Graph, int]]]:
-    """Every rewrite NEXUS knows that applies to ``graph``: name → function making the copy."""
+def candidates(graph: Graph, feeds: Sequence[Mapping[str, Any]] = ()
+               ) -> dict[str, Callable[[Graph], tuple[Graph, int]]]:
+    """Every rewrite NEXUS knows that applies to ``graph``: name → function making the copy
+    (activation quantization only with calibration ``feeds``)."""
     ops = {n.op for n in graph}
     found: dict[str, Callable[[Graph], tuple[Graph, int]]] = {}
     for swap, (source, attrs, _, _) in SWAPS.items():
@@ -220,6 +224,8 @@ def candidates(graph: Graph) -> dict[str, Callable[[Graph], tuple[Graph, int]]]:
     weights = any(n.op in WEIGHT_SLOTS and len(n.inputs) > 1 and
                   isinstance(n.inputs[1], Constant) and n.inputs[1].data is not None
                   for n in graph)
+    if weights and feeds:
+        found["weights+activations int8"] = lambda g: quantize_activations(g, feeds)
     if weights:
         found["weights int8"] = lambda g: quantize_weights(g, 8)
         found["weights int4"] = lambda g: quantize_weights(g, 4)
@@ -271,7 +277,7 @@ def recommend(graph: Graph, target: Any = "h100", feeds: Sequence[Mapping[str, A
     cost = cost or (lambda g, t: compile_graph(g, target=t))
     base = cost(graph, target).metrics["energy_j"]
     ranked = []
-    for name, make in candidates(graph).items():
+    for name, make in candidates(graph, feeds).items():
         rewritten, changed = make(graph)
         if not changed:
             continue
@@ -416,3 +422,53 @@ def sparsify_weights(graph: Graph, ratio: float, module: str | None = None
         if node.name in chosen:
             node.annotations[SPARSITY] = chosen[node.name]
     return out, len(chosen)
+
+
+# ---------------------------------------------------------------------------- activations
+def activation_ranges(graph: Graph, feeds: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """Largest |value| of every float value over the calibration feeds (a PyTorch run of the
+    graph, ``runtime.torch_graph``)."""
+    import torch
+
+    from runtime.torch_graph import GraphModule
+
+    module = GraphModule(graph)
+    ranges: dict[str, float] = {}
+    with torch.no_grad():
+        for feed in feeds:
+            values = module.values(*[torch.as_tensor(np.asarray(feed[v.name]))
+                                     for v in graph.inputs])
+            for name, value in values.items():
+                if value.is_floating_point() and value.numel():
+                    ranges[name] = max(ranges.get(name, 0.0), float(value.abs().max()))
+    return ranges
+
+
+def quantize_activations(graph: Graph, feeds: Sequence[Mapping[str, Any]]) -> tuple[Graph, int]:
+    """Weights and activations in int8: weights per output channel (``quantize_weights``), and
+    every float activation a matrix op reads through ``quantize → dequantize`` with one
+    symmetric scale from its largest |value| over the calibration ``feeds``. A target that
+    fuses dequantize runs those ops as int8 GEMMs. Returns the graph and the activations
+    quantized."""
+    if not feeds:
+        raise NexusError("activation quantization needs calibration inputs (feeds)")
+    out, _ = quantize_weights(graph, 8)
+    ranges = activation_ranges(out, feeds)
+    done = 0
+    for node in list(out.nodes):
+        slots = (0, 1) if node.op == "matmul" else (0,) if node.op in WEIGHT_SLOTS else ()
+        for slot in slots:
+            value = node.inputs[slot]
+            if value.is_constant or not value.type.dtype.is_float or \
+                    value.producer is not None and value.producer.op == "dequantize":
+                continue
+            scale = np.float32(max(ranges.get(value.name, 0.0), 1e-8) / 127)
+            s = out.add_constant(out.fresh_name(f"{value.name}_scale"), scale)
+            z = out.add_constant(out.fresh_name(f"{value.name}_zero"), np.int8(0))
+            with out.insertion_point(node):
+                q = out.op("quantize", value, s, z, to="i8", source=node.source)
+                dq = out.op("dequantize", q, s, z, to=value.type.dtype.name, source=node.source)
+            node.set_input(slot, dq)
+            done += 1
+    out.verify()
+    return out, done

@@ -329,13 +329,18 @@ class GraphModule(torch.nn.Module):
             self.register_buffer(slot, torch.as_tensor(const.data.copy()))
             self.slots[name] = slot
 
-    def forward(self, *inputs: Any) -> Any:
+    def values(self, *inputs: Any) -> dict[str, Any]:
+        """Every value of the graph (inputs, constants, node outputs) by name, for one run."""
         values: dict[str, Any] = {v.name: x for v, x in zip(self.graph.inputs, inputs)}
         values.update({name: getattr(self, slot) for name, slot in self.slots.items()})
         for node in self.graph:
             result = KERNELS[node.op](node, [values[v.name] for v in node.inputs])
             outs = result if isinstance(result, (tuple, list)) else (result,)
             values.update({o.name: r for o, r in zip(node.outputs, outs)})
+        return values
+
+    def forward(self, *inputs: Any) -> Any:
+        values = self.values(*inputs)
         results = [values[v.name] for v in self.graph.outputs]
         return results[0] if len(results) == 1 else tuple(results)
 

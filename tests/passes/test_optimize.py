@@ -212,3 +212,31 @@ def test_sparsity_is_an_annotation_the_target_costs(mlp_graph):
     assert on_sparse.metrics["compute_j_by_class"]["matrix"] < before
     with pytest.raises(nx.NexusError, match="sparsity 2: give a fraction between 0 and 1"):
         sparsify_weights(mlp_graph, 2)
+
+
+def test_weights_and_activations_int8_run_close_and_cost_as_int8_where_fused():
+    import dataclasses
+
+    from cnn import small_cnn
+    from frontends.pytorch import from_torch
+    from lowering.target import Quantity, load_target
+    from passes import PassManager
+    from passes.cost import counts_of
+    from passes.optimize import quantize_activations
+
+    model, (x,) = small_cnn()
+    graph = from_torch(model, (x,))
+    feeds = [{graph.inputs[0].name: np.random.default_rng(i).standard_normal(
+        (1, 3, 32, 32)).astype(np.float32)} for i in range(4)]
+    quantized, count = quantize_activations(graph, feeds)
+    assert count == 4                           # the inputs of three convs and the classifier
+    matrix = [n for n in quantized if n.op in ("conv", "linear")]
+    assert all(v.producer.op == "dequantize" for n in matrix for v in n.inputs[:2])
+    assert output_deviation(graph, quantized, feeds) < 0.05
+    fused = dataclasses.replace(load_target("h100"), fused_dequantize=Quantity(1.0, "test"))
+    for target, dtype in ((fused, "i8"), (load_target("h100"), "f32")):
+        done = PassManager(["primitive_counts"], options={"target": target}).run(quantized)
+        conv = next(n for n in done if n.op == "conv")
+        assert {d for (p, d) in counts_of(conv) if p == "fma"} == {dtype}
+    with pytest.raises(nx.NexusError, match="activation quantization needs calibration inputs"):
+        quantize_activations(graph, [])
