@@ -209,29 +209,57 @@ class Recommendation:
     graph: Graph = field(repr=False, compare=False)
 
 
+MAX_MODULES = 8      # per-module candidates for at most this many top-level modules
+
+
+def _swap_candidate(swap: str) -> Callable[[Graph], tuple[Graph, int]]:
+    def make(graph: Graph) -> tuple[Graph, int]:
+        rewritten, counts = swap_activations(graph, [swap])
+        return rewritten, sum(counts.values())
+    return make
+
+
+def _weighted_modules(graph: Graph) -> list[str]:
+    """Top-level modules holding matrix ops with weight data, in graph order."""
+    found: list[str] = []
+    for n in graph:
+        if n.op in WEIGHT_SLOTS and len(n.inputs) > 1 and isinstance(n.inputs[1], Constant) \
+                and n.inputs[1].data is not None and n.source:
+            top = n.source.split(".")[0]
+            if top not in found:
+                found.append(top)
+    return found
+
+
 def candidates(graph: Graph, feeds: Sequence[Mapping[str, Any]] = ()
                ) -> dict[str, Callable[[Graph], tuple[Graph, int]]]:
-    """Every rewrite NEXUS knows that applies to ``graph``: name → function making the copy
-    (activation quantization only with calibration ``feeds``)."""
+    """Every rewrite NEXUS knows that applies to ``graph``: name → function making the copy.
+    Weight quantization is offered for the whole model and for each top-level module;
+    activation quantization only with calibration ``feeds``."""
     ops = {n.op for n in graph}
     found: dict[str, Callable[[Graph], tuple[Graph, int]]] = {}
     for swap, (source, attrs, _, _) in SWAPS.items():
         if source in ops and any(n.op == source and all(n.attributes.get(k) == v
                                                         for k, v in attrs.items())
                                  for n in graph):
-            found[f"swap {swap}"] = lambda g, s=swap: (lambda r: (r[0], sum(r[1].values())))(
-                swap_activations(g, [s]))
-    weights = any(n.op in WEIGHT_SLOTS and len(n.inputs) > 1 and
-                  isinstance(n.inputs[1], Constant) and n.inputs[1].data is not None
-                  for n in graph)
-    if weights and feeds:
+            found[f"swap {swap}"] = _swap_candidate(swap)
+    has_weights = any(n.op in WEIGHT_SLOTS and len(n.inputs) > 1 and
+                      isinstance(n.inputs[1], Constant) and n.inputs[1].data is not None
+                      for n in graph)
+    if not has_weights:
+        return found
+    modules = _weighted_modules(graph)
+    if feeds:
         found["weights+activations int8"] = lambda g: quantize_activations(g, feeds)
-    if weights:
-        found["weights int8"] = lambda g: quantize_weights(g, 8)
-        found["weights int4"] = lambda g: quantize_weights(g, 4)
-        for ratio in PRUNE_RATIOS:
-            found[f"prune {ratio:.0%} channels"] = lambda g, r=ratio: prune_channels(g, r)
-        found["sparsify 50% weights"] = lambda g: sparsify_weights(g, 0.5)
+    for bits in (8, 4):
+        found[f"weights int{bits}"] = lambda g, b=bits: quantize_weights(g, b)
+        if len(modules) > 1:
+            for module in modules[:MAX_MODULES]:
+                found[f"weights int{bits} in {module}"] = \
+                    lambda g, b=bits, m=module: quantize_weights(g, b, m)
+    for ratio in PRUNE_RATIOS:
+        found[f"prune {ratio:.0%} channels"] = lambda g, r=ratio: prune_channels(g, r)
+    found["sparsify 50% weights"] = lambda g: sparsify_weights(g, 0.5)
     return found
 
 

@@ -111,7 +111,10 @@ def test_recommendations_rank_by_the_cost_model(mlp_graph):
     names = {r.name for r in ranked}
     assert {"swap gelu->relu", "swap gelu->gelu_tanh", "swap silu->hardswish",
             "swap sigmoid->hardsigmoid", "weights int8", "weights int4",
-            "prune 25% channels", "prune 50% channels", "sparsify 50% weights"} == names
+            "prune 25% channels", "prune 50% channels", "sparsify 50% weights"} | {
+        f"weights int{b} in {m}" for b in (8, 4) for m in ("0", "2", "4")} == names
+    one = next(r for r in ranked if r.name == "weights int8 in 2")
+    assert one.changed == 1 and [n.source for n in one.graph if n.op == "dequantize"] == ["2"]
     # hand check: GELU's erf costs a transcendental per element, ReLU a compare: the swap saves
     gelu = next(r for r in ranked if r.name == "swap gelu->relu")
     assert gelu.saved_j > 0 and set(SWAPS) >= {n.split(" ")[1] for n in names if "swap" in n}
