@@ -387,6 +387,10 @@ def _initializer(b: _Builder, value: Any) -> None:
                          "(meta device, example models) cannot be exported; build it with real "
                          "weights")
     numpy_type = _NUMPY.get(value.type.dtype.name)
+    if value.type.dtype.name.startswith("f8"):
+        raise NexusError(f"constant %{value.name} is {value.type.dtype}: ONNX opset {OPSET} has "
+                         "no float8, so fp8 rewrites are costed and run (runtime.torch_graph) "
+                         "but not exported")
     if numpy_type is None:
         raise NexusError(f"constant %{value.name} is {value.type.dtype}; ONNX export holds "
                          f"{', '.join(_NUMPY)}")

@@ -17,8 +17,8 @@ Per node ``E = E_compute + E_memory + E_static`` (../shared/DESIGN.md):
   elements (at least the compulsory reads). On a target with ``fused_dequantize``, a
   ``dequantize`` that only matrix ops read is *fused* into them, as quantized kernels run: it
   materializes nothing and launches no kernel (its multiplies stay), and its readers read the
-  integer tensor and scales; a matrix op whose operands all come from fused dequantizes of one
-  integer dtype is counted at that dtype (an int8 GEMM, ``primitive_counts``). A matrix op
+  quantized tensor and scales; a matrix op whose operands all come from fused dequantizes of one
+  quantized dtype is counted at that dtype (an int8/fp8 GEMM, ``primitive_counts``). A matrix op
   annotated with a weight ``sparsity`` s switches ``1 − s·η`` of its matrix energy on a target
   with sparse efficiency η;
 - ``dynamic_energy``: ``Σ count·e(primitive, dtype)`` + ``Σ bytes·pJ/byte``;
@@ -64,10 +64,10 @@ def fused(node: Node, target: Target) -> bool:
         all(u.op in FUSING_OPS for u in node.outputs[0].users)
 
 
-def integer_operands(node: Node, target: Target) -> str | None:
-    """The integer dtype a matrix op runs at on a fusing target when every data operand (all
-    but a bias) comes from a fused dequantize of that dtype: an int8 GEMM with the scales
-    applied to its accumulator, as QDQ graphs deploy. None otherwise."""
+def quantized_operands(node: Node, target: Target) -> str | None:
+    """The quantized dtype (int8, fp8) a matrix op runs at on a fusing target when every data
+    operand (all but a bias) comes from a fused dequantize of that dtype: an int8/fp8 GEMM with
+    the scales applied to its accumulator, as QDQ graphs deploy. None otherwise."""
     if node.op not in FUSING_OPS:
         return None
     data = node.inputs[:2]
@@ -119,11 +119,11 @@ def primitive_counts(node: Node, ctx: PassContext) -> Counts | None:
     except UnmodeledOpError as err:
         node.annotations["unmodeled"] = str(err)
         return None
-    integer = integer_operands(node, target_of(ctx))
-    if integer is None:
+    quantized = quantized_operands(node, target_of(ctx))
+    if quantized is None:
         return counts
     float_dtype = node.outputs[0].type.dtype.name
-    return Counts({(p, integer if d == float_dtype else d): c for (p, d), c in counts.items()})
+    return Counts({(p, quantized if d == float_dtype else d): c for (p, d), c in counts.items()})
 
 
 @analysis_pass("transistor_ops", requires=("primitive_counts",))
@@ -259,7 +259,7 @@ def memory_traffic(graph: Graph, ctx: PassContext) -> dict[str, int]:
                 size = n.outputs[0].type.nbytes if PARTIAL_READ_OPS.get(n.op) == slot \
                     else _read_bytes(v, target)
                 if v.producer is not None and fused(v.producer, target):
-                    v = v.producer.inputs[0]      # the integer tensor the fused op reads
+                    v = v.producer.inputs[0]      # the quantized tensor the fused op reads
                 on += size
                 off += 0 if id(root.get(id(v), v)) in resident else size
             for o in n.outputs:

@@ -148,17 +148,37 @@ def swap_activations(graph: Graph, swaps: Sequence[str], module: str | None = No
 WEIGHT_SLOTS = {"linear": 1, "matmul": 1, "conv": 1, "gemm": 1}
 
 
-def quantize_weights(graph: Graph, bits: int = 8, module: str | None = None
-                     ) -> tuple[Graph, int]:
+FORMATS = {"i8": 127.0, "i4": 7.0, "f8e4m3": 448.0}
+"""Quantized formats: the largest magnitude each represents (the scale maps max|x| onto it)."""
+
+
+def _quantized_values(data: np.ndarray, scale: np.ndarray, fmt: str) -> np.ndarray:
+    """``data / scale`` in ``fmt``: rounded and saturated integers, or float8 values (E4M3,
+    round to nearest) held as float32 numbers."""
+    scaled = data / scale
+    if fmt == "f8e4m3":
+        import ml_dtypes
+        return np.clip(scaled, -448, 448).astype(ml_dtypes.float8_e4m3fn).astype(np.float32)
+    limit = FORMATS[fmt]
+    return np.clip(np.round(scaled), -limit - 1, limit).astype(np.int8)
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise NexusError(f"quantized format '{fmt}': choose one of {', '.join(FORMATS)}")
+
+
+def quantize_weights(graph: Graph, bits: int = 8, module: str | None = None,
+                     fmt: str | None = None) -> tuple[Graph, int]:
     """A copy of ``graph`` whose matrix-op weights (constants with data) are stored as ``bits``
-    integers with one symmetric scale per output channel (the first axis of ``linear``/``conv``
-    weights, the last of ``matmul``), computed from the weights: ``scale = max|w| / (2^(b−1)−1)``.
-    Each becomes ``dequantize(w_int, scale, 0)`` in front of its op. Returns the graph and the
-    number of weights quantized."""
-    if bits not in (4, 8):
-        raise NexusError(f"weight quantization to {bits} bits: choose 8 or 4")
+    integers (or in ``fmt``: ``i8``, ``i4``, ``f8e4m3``) with one symmetric scale per output
+    channel (the first axis of ``linear``/``conv`` weights, the last of ``matmul``) computed
+    from the weights, ``scale = max|w| / max representable``. Each becomes
+    ``dequantize(w_q, scale[, 0])`` in front of its op. Returns the graph and the number of
+    weights quantized."""
+    fmt = fmt or f"i{bits}"
+    _check_format(fmt)
     out = graph.clone()
-    qmax = 2 ** (bits - 1) - 1
     done = 0
     for node in list(out.nodes):
         slot = WEIGHT_SLOTS.get(node.op)
@@ -172,20 +192,20 @@ def quantize_weights(graph: Graph, bits: int = 8, module: str | None = None
         data = np.asarray(weight.data, dtype=np.float32)
         axis = weight.type.rank - 1 if node.op == "matmul" else 0
         reduce_axes = tuple(i for i in range(data.ndim) if i != axis)
-        scale = np.abs(data).max(axis=reduce_axes) / qmax
+        scale = np.abs(data).max(axis=reduce_axes) / FORMATS[fmt]
         scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
         shape = [1] * data.ndim
         shape[axis] = -1
-        ints = np.clip(np.round(data / scale.reshape(shape)), -qmax - 1, qmax).astype(np.int8)
-        int_type = f"i{bits}"
-        q = out.add_constant(out.fresh_name(f"{weight.name}_q{bits}"), ints,
-                             TensorType(list(weight.type.shape), int_type))
-        s = out.add_constant(out.fresh_name(f"{weight.name}_scale"), scale)
-        z = out.add_constant(out.fresh_name(f"{weight.name}_zero"),
-                             np.zeros(scale.shape, np.int8), TensorType(list(scale.shape),
-                                                                        int_type))
+        q = out.add_constant(out.fresh_name(f"{weight.name}_{fmt}"),
+                             _quantized_values(data, scale.reshape(shape), fmt),
+                             TensorType(list(weight.type.shape), fmt))
+        params = [out.add_constant(out.fresh_name(f"{weight.name}_scale"), scale)]
+        if fmt != "f8e4m3":
+            params.append(out.add_constant(out.fresh_name(f"{weight.name}_zero"),
+                                           np.zeros(scale.shape, np.int8),
+                                           TensorType(list(scale.shape), fmt)))
         with out.insertion_point(node):
-            dq = out.op("dequantize", q, s, z, axis=axis, to=weight.type.dtype.name,
+            dq = out.op("dequantize", q, *params, axis=axis, to=weight.type.dtype.name,
                         source=node.source)
         node.set_input(slot, dq)
         if not weight.users:
@@ -251,6 +271,7 @@ def candidates(graph: Graph, feeds: Sequence[Mapping[str, Any]] = ()
     modules = _weighted_modules(graph)
     if feeds:
         found["weights+activations int8"] = lambda g: quantize_activations(g, feeds)
+        found["weights+activations fp8"] = lambda g: quantize_activations(g, feeds, "f8e4m3")
     for bits in (8, 4):
         found[f"weights int{bits}"] = lambda g, b=bits: quantize_weights(g, b)
         if len(modules) > 1:
@@ -263,20 +284,23 @@ def candidates(graph: Graph, feeds: Sequence[Mapping[str, Any]] = ()
     return found
 
 
+def _outputs(graph: Graph, feed: Mapping[str, Any]) -> np.ndarray:
+    """The first output of one run (PyTorch, ``runtime.torch_graph``: every IR dtype runs,
+    float8 included, where ONNX opset 17 has none)."""
+    from runtime.torch_graph import run_graph
+
+    result = run_graph(graph, feed)
+    result = result[0] if isinstance(result, tuple) else result
+    return result.float().numpy()
+
+
 def output_deviation(original: Graph, rewritten: Graph, feeds: Sequence[Mapping[str, np.ndarray]]
                      ) -> float:
     """Largest |Δ| of the first output over the feeds, relative to the original's largest
-    |output|, both run through onnxruntime from their ONNX exports."""
-    import onnxruntime as ort
-
-    from lowering.onnx_export import to_onnx
-
-    sessions = [ort.InferenceSession(to_onnx(g).SerializeToString(),
-                                     providers=["CPUExecutionProvider"])
-                for g in (original, rewritten)]
+    |output|."""
     worst, scale = 0.0, 0.0
     for feed in feeds:
-        a, b = (s.run(None, dict(feed))[0] for s in sessions)
+        a, b = _outputs(original, feed), _outputs(rewritten, feed)
         worst = max(worst, float(np.abs(a - b).max()))
         scale = max(scale, float(np.abs(a).max()))
     return worst / scale if scale else worst
@@ -284,16 +308,9 @@ def output_deviation(original: Graph, rewritten: Graph, feeds: Sequence[Mapping[
 
 def accuracy(graph: Graph, inputs: Mapping[str, np.ndarray], labels: np.ndarray) -> float:
     """Top-1 accuracy of the graph's first output (class scores on its last axis) against
-    ``labels``, run through onnxruntime from its ONNX export."""
-    import onnxruntime as ort
-
-    from lowering.onnx_export import to_onnx
-
-    session = ort.InferenceSession(to_onnx(graph).SerializeToString(),
-                                   providers=["CPUExecutionProvider"])
-    scores = session.run(None, dict(inputs))[0]
+    ``labels``."""
     labels = np.asarray(labels).reshape(-1)
-    predicted = np.asarray(scores).reshape(len(labels), -1).argmax(axis=1)
+    predicted = _outputs(graph, inputs).reshape(len(labels), -1).argmax(axis=1)
     return float((predicted == labels).mean())
 
 
@@ -472,15 +489,17 @@ def activation_ranges(graph: Graph, feeds: Sequence[Mapping[str, Any]]) -> dict[
     return ranges
 
 
-def quantize_activations(graph: Graph, feeds: Sequence[Mapping[str, Any]]) -> tuple[Graph, int]:
-    """Weights and activations in int8: weights per output channel (``quantize_weights``), and
-    every float activation a matrix op reads through ``quantize → dequantize`` with one
-    symmetric scale from its largest |value| over the calibration ``feeds``. A target that
-    fuses dequantize runs those ops as int8 GEMMs. Returns the graph and the activations
-    quantized."""
+def quantize_activations(graph: Graph, feeds: Sequence[Mapping[str, Any]], fmt: str = "i8"
+                         ) -> tuple[Graph, int]:
+    """Weights and activations in ``fmt`` (``i8`` or ``f8e4m3``): weights per output channel
+    (``quantize_weights``), and every float activation a matrix op reads through
+    ``quantize → dequantize`` with one symmetric scale from its largest |value| over the
+    calibration ``feeds``. A target that fuses dequantize runs those ops as int8 / fp8 GEMMs.
+    Returns the graph and the activations quantized."""
     if not feeds:
         raise NexusError("activation quantization needs calibration inputs (feeds)")
-    out, _ = quantize_weights(graph, 8)
+    _check_format(fmt)
+    out, _ = quantize_weights(graph, fmt=fmt)
     ranges = activation_ranges(out, feeds)
     done = 0
     for node in list(out.nodes):
@@ -490,12 +509,15 @@ def quantize_activations(graph: Graph, feeds: Sequence[Mapping[str, Any]]) -> tu
             if value.is_constant or not value.type.dtype.is_float or \
                     value.producer is not None and value.producer.op == "dequantize":
                 continue
-            scale = np.float32(max(ranges.get(value.name, 0.0), 1e-8) / 127)
-            s = out.add_constant(out.fresh_name(f"{value.name}_scale"), scale)
-            z = out.add_constant(out.fresh_name(f"{value.name}_zero"), np.int8(0))
+            scale = np.float32(max(ranges.get(value.name, 0.0), 1e-8) / FORMATS[fmt])
+            params = [out.add_constant(out.fresh_name(f"{value.name}_scale"), scale)]
+            if fmt != "f8e4m3":
+                params.append(out.add_constant(out.fresh_name(f"{value.name}_zero"),
+                                               np.int8(0)))
             with out.insertion_point(node):
-                q = out.op("quantize", value, s, z, to="i8", source=node.source)
-                dq = out.op("dequantize", q, s, z, to=value.type.dtype.name, source=node.source)
+                q = out.op("quantize", value, *params, to=fmt, source=node.source)
+                dq = out.op("dequantize", q, *params, to=value.type.dtype.name,
+                            source=node.source)
             node.set_input(slot, dq)
             done += 1
     out.verify()

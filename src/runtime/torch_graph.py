@@ -296,19 +296,25 @@ def _per_axis(value: Any, axis: int | None, rank: int) -> Any:
 
 @_kernel("quantize")
 def _quantize(node, a):
-    x, scale, zero = a
+    x, scale = a[0], a[1]
     rank, axis = x.dim(), node.attributes["axis"]
-    bits = node.outputs[0].type.dtype.bits
-    lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
-    q = torch.round(x / _per_axis(scale, axis, rank)) + _per_axis(zero, axis, rank).to(x.dtype)
-    return torch.clamp(q, lo, hi).to(torch.int8)
+    target = node.outputs[0].type.dtype
+    scaled = x / _per_axis(scale, axis, rank)
+    if target.is_float:                                     # float8: round to nearest
+        return scaled.clamp(-448, 448).to(torch.float8_e4m3fn).to(x.dtype)
+    bits = target.bits
+    zero = _per_axis(a[2], axis, rank).to(x.dtype) if len(a) > 2 else 0
+    return torch.clamp(torch.round(scaled) + zero, -(2 ** (bits - 1)),
+                       2 ** (bits - 1) - 1).to(torch.int8)
 
 
 @_kernel("dequantize")
 def _dequantize(node, a):
-    q, scale, zero = a
+    q, scale = a[0], a[1]
     rank, axis = q.dim(), node.attributes["axis"]
-    values = (q.to(scale.dtype) - _per_axis(zero, axis, rank).to(scale.dtype))
+    values = q.to(scale.dtype)
+    if len(a) > 2:
+        values = values - _per_axis(a[2], axis, rank).to(scale.dtype)
     return values * _per_axis(scale, axis, rank)
 
 

@@ -125,3 +125,14 @@ def test_what_cannot_be_exported_is_named():
     g.set_outputs(odd.output)
     with pytest.raises(nx.NexusError, match="cannot export to ONNX: no ONNX form for opaque"):
         to_onnx(g)
+
+
+def test_float8_weights_say_why_they_cannot_be_exported():
+    g = nx.Graph("fp8")
+    x = g.add_input("x", "f32[2,4]")
+    w = g.add_constant("w", np.ones((3, 4), np.float32), nx.TensorType([3, 4], "f8e4m3"))
+    s = g.add_constant("s", np.ones(3, np.float32))
+    g.set_outputs(g.op("linear", x, g.op("dequantize", w, s, axis=0)))
+    with pytest.raises(nx.NexusError, match="constant %w is f8e4m3: ONNX opset 17 has no "
+                                            "float8"):
+        to_onnx(g)

@@ -60,8 +60,8 @@ def test_int8_weights_stay_within_quantization_error(mlp_graph):
     dq = [n for n in quantized if n.op == "dequantize"]
     assert len(dq) == 3 and all(n.inputs[0].type.dtype.name == "i8" for n in dq)
     w = next(c for c in mlp_graph.constants.values() if c.name.endswith("0.weight"))
-    q = next(c for c in quantized.constants.values() if c.name.startswith(w.name + "_q8"))
-    s = quantized.constants[q.name.replace("_q8", "_scale")]
+    q = next(c for c in quantized.constants.values() if c.name.startswith(w.name + "_i8"))
+    s = quantized.constants[q.name.replace("_i8", "_scale")]
     # per output channel: |w − q·s| ≤ s/2, and the largest weight of each row maps to ±127
     recon = np.asarray(q.data, np.float32) * np.asarray(s.data)[:, None]
     assert np.all(np.abs(np.asarray(w.data) - recon) <= np.asarray(s.data)[:, None] / 2 + 1e-7)
@@ -243,3 +243,35 @@ def test_weights_and_activations_int8_run_close_and_cost_as_int8_where_fused():
         assert {d for (p, d) in counts_of(conv) if p == "fma"} == {dtype}
     with pytest.raises(nx.NexusError, match="activation quantization needs calibration inputs"):
         quantize_activations(graph, [])
+
+
+def test_fp8_weights_and_activations_cost_as_fp8_where_fused(mlp_graph):
+    import dataclasses
+
+    import ml_dtypes
+
+    from lowering.target import Quantity, load_target
+    from passes import PassManager
+    from passes.cost import counts_of
+    from passes.optimize import quantize_activations
+
+    feeds = [{"input": np.random.default_rng(i).standard_normal((8, 32)).astype(np.float32)}
+             for i in range(3)]
+    fp8, count = quantize_activations(mlp_graph, feeds, "f8e4m3")
+    assert count == 3
+    weights = [c for c in fp8.constants.values() if c.type.dtype.name == "f8e4m3"]
+    assert len(weights) == 3
+    for w in weights:          # every stored value is exactly representable in E4M3
+        values = np.asarray(w.data)
+        assert np.array_equal(values.astype(ml_dtypes.float8_e4m3fn).astype(np.float32), values)
+        assert np.abs(values).max() == 448.0
+    int8, _ = quantize_activations(mlp_graph, feeds)
+    assert output_deviation(mlp_graph, int8, feeds) < output_deviation(mlp_graph, fp8, feeds) \
+        < 0.15
+    fused = dataclasses.replace(load_target("h100"), fused_dequantize=Quantity(1.0, "test"))
+    done = PassManager(["primitive_counts"], options={"target": fused}).run(fp8)
+    linear = next(n for n in done if n.op == "linear")
+    assert {d for (p, d) in counts_of(linear) if p == "fma"} == {"f8e4m3"}
+    with pytest.raises(nx.NexusError, match="quantized format 'f8e5m2': choose one of i8, i4, "
+                                            "f8e4m3"):
+        quantize_activations(mlp_graph, feeds, "f8e5m2")
