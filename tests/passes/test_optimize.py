@@ -275,3 +275,36 @@ def test_fp8_weights_and_activations_cost_as_fp8_where_fused(mlp_graph):
     with pytest.raises(nx.NexusError, match="quantized format 'f8e5m2': choose one of i8, i4, "
                                             "f8e4m3"):
         quantize_activations(mlp_graph, feeds, "f8e5m2")
+
+
+def test_quantized_exports_run_in_onnxruntime_within_quantization_error(mlp_graph):
+    """int8 weight-only CNN and int8 weights+activations MLP, exported with their QDQ nodes,
+    against the original graphs' outputs."""
+    import onnxruntime
+
+    from cnn import small_cnn
+    from frontends.pytorch import from_torch
+    from lowering.onnx_export import to_onnx
+    from passes.optimize import quantize_activations
+
+    def ort_output(graph, feed):
+        session = onnxruntime.InferenceSession(to_onnx(graph).SerializeToString(),
+                                               providers=["CPUExecutionProvider"])
+        return session.run(None, feed)[0]
+
+    model, (x,) = small_cnn()
+    cnn = from_torch(model, (x,))
+    feed = {cnn.inputs[0].name: np.random.default_rng(1).standard_normal(
+        (1, 3, 32, 32)).astype(np.float32)}
+    reference = ort_output(cnn, feed)
+    quantized, _ = quantize_weights(cnn, 8)
+    error = np.abs(ort_output(quantized, feed) - reference).max() / np.abs(reference).max()
+    assert error < 0.02
+    feeds = [{"input": np.random.default_rng(i).standard_normal((8, 32)).astype(np.float32)}
+             for i in range(3)]
+    w8a8, _ = quantize_activations(mlp_graph, feeds)
+    exported = to_onnx(w8a8)
+    assert [n.op_type for n in exported.graph.node].count("QuantizeLinear") == 3
+    reference = ort_output(mlp_graph, feeds[0])
+    error = np.abs(ort_output(w8a8, feeds[0]) - reference).max() / np.abs(reference).max()
+    assert error < 0.05
