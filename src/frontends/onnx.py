@@ -27,6 +27,7 @@ import numpy as np
 
 from nexus_ir import Graph, NexusError, TensorType, Value
 from nexus_ir import dims
+from nexus_ir.registry import registrar
 from nexus_ir.ops.ml import POST_TRANSFORMS
 
 from . import require
@@ -305,11 +306,7 @@ HANDLERS: dict[tuple[str, str], Handler] = {}
 
 def onnx_op(*names: str, domain: str = "") -> Callable[[Handler], Handler]:
     """Register a handler for ONNX ops of ``domain`` (``""`` is the standard ai.onnx)."""
-    def decorate(fn: Handler) -> Handler:
-        for name in names:
-            HANDLERS[(domain, name)] = fn
-        return fn
-    return decorate
+    return registrar(HANDLERS, lambda name: (domain, name))(*names)
 
 
 # ----------------------------------------------------------------------------- shape arithmetic

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from nexus_ir import Graph, NexusError, TensorType, Value
+from nexus_ir.registry import registrar
 
 TORCH_DTYPES = {
     "torch.float64": "f64", "torch.float32": "f32", "torch.bfloat16": "bf16",
@@ -97,13 +98,8 @@ Handler = Callable[[Lowering, Sequence[Any], dict[str, Any], Any], Any]
 ATEN: dict[str, Handler] = {}
 
 
-def aten(*names: str) -> Callable[[Handler], Handler]:
-    """Register a handler for ATen overload packets (``conv2d``) or overloads (``add.Tensor``)."""
-    def decorate(fn: Handler) -> Handler:
-        for name in names:
-            ATEN[name] = fn
-        return fn
-    return decorate
+aten = registrar(ATEN)
+"""``@aten("conv2d", "add.Tensor")``: a handler for ATen overload packets or overloads."""
 
 
 def _unary(ir_op: str, **attrs: Any) -> Handler:

@@ -19,6 +19,7 @@ import numpy as np
 
 from nexus_ir import Graph, Node, NexusError, Value
 from nexus_ir.dims import Dim
+from nexus_ir.registry import registrar
 
 OPSET = 17
 _ONNX_TYPES = {"f64": "DOUBLE", "f32": "FLOAT", "f16": "FLOAT16", "bf16": "BFLOAT16",
@@ -63,12 +64,7 @@ Handler = Callable[[_Builder, Node, list[str], str], None]
 HANDLERS: dict[str, Handler] = {}
 
 
-def _handles(*ops: str) -> Callable[[Handler], Handler]:
-    def register(fn: Handler) -> Handler:
-        for op in ops:
-            HANDLERS[op] = fn
-        return fn
-    return register
+_handles = registrar(HANDLERS)
 
 
 def _simple(onnx_op: str, **fixed: Any) -> Handler:

@@ -17,6 +17,7 @@ import numpy as np
 
 from nexus_ir import Node, NexusError, ShapeError
 from nexus_ir.ops.elementwise import COMPARISON, LOGICAL
+from nexus_ir.registry import registrar
 
 from .primitives import Counts
 
@@ -31,13 +32,8 @@ class UnmodeledOpError(NexusError):
     """An op without a lowering rule; the cost passes report it as unmodeled."""
 
 
-def lowering_rule(*ops: str) -> Callable[[RuleFn], RuleFn]:
-    """Register the decorated function as the lowering rule of ``ops``."""
-    def decorate(fn: RuleFn) -> RuleFn:
-        for op in ops:
-            _RULES[op] = fn
-        return fn
-    return decorate
+lowering_rule = registrar(_RULES)
+"""``@lowering_rule("add", "sub")``: the decorated function is the lowering rule of those ops."""
 
 
 def has_rule(op: str) -> bool:

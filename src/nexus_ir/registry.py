@@ -7,9 +7,9 @@ deserialization all go through the registry, so an op's contract lives in one pl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from .attrs import Attr, AttrSchema
 from .errors import AttrError, NexusError, ShapeError, UnknownOpError
@@ -152,3 +152,20 @@ def is_registered(name: str) -> bool:
 def registered_ops(category: str | None = None) -> list[str]:
     """Registered op names, sorted; optionally only one category."""
     return sorted(n for n, d in _REGISTRY.items() if category is None or d.category == category)
+
+
+Fn = TypeVar("Fn", bound=Callable[..., Any])
+
+
+def registrar(table: dict[Any, Fn], key: Callable[[str], Hashable] = lambda name: name
+              ) -> Callable[..., Callable[[Fn], Fn]]:
+    """A decorator factory that files the decorated function in ``table`` under each name it
+    is given (``key`` turns a name into the table's key): the per-op tables of the frontends,
+    the lowering rules, the ONNX exporter and the PyTorch runner are all filled this way."""
+    def names(*given: str) -> Callable[[Fn], Fn]:
+        def register(fn: Fn) -> Fn:
+            for name in given:
+                table[key(name)] = fn
+            return fn
+        return register
+    return names

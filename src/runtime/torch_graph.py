@@ -16,17 +16,13 @@ import torch
 import torch.nn.functional as F
 
 from nexus_ir import Graph, Node, NexusError
+from nexus_ir.registry import registrar
 
 Kernel = Callable[[Node, list[Any]], Any]
 KERNELS: dict[str, Kernel] = {}
 
 
-def _kernel(*ops: str) -> Callable[[Kernel], Kernel]:
-    def register(fn: Kernel) -> Kernel:
-        for op in ops:
-            KERNELS[op] = fn
-        return fn
-    return register
+_kernel = registrar(KERNELS)
 
 
 for _name, _fn in {"relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
