@@ -33,6 +33,17 @@ TORCH_DTYPES = {
 }
 
 
+def torch_dtype(name: str) -> Any:
+    """The torch dtype of an IR dtype name (``"bf16"`` → ``torch.bfloat16``), None if torch
+    has no such dtype."""
+    import torch
+
+    for torch_name, ir_name in TORCH_DTYPES.items():
+        if ir_name == name:
+            return getattr(torch, torch_name.removeprefix("torch."))
+    return None
+
+
 class UnmappedOpsWarning(UserWarning):
     """ATen ops that became ``opaque`` nodes (reported as unmodeled by the cost model)."""
 
@@ -830,10 +841,10 @@ def example_tensor(spec: Any) -> Any:
     if not spec.is_static:
         raise NexusError(f"example input {spec} has symbolic sizes; give sizes and declare the "
                          "dynamic ones with dynamic_shapes=torch.export.Dim(...)")
-    torch_dtype = {v: k for k, v in TORCH_DTYPES.items()}.get(spec.dtype.name)
-    if torch_dtype is None:
+    kind = torch_dtype(spec.dtype.name)
+    if kind is None:
         raise NexusError(f"example input dtype {spec.dtype} has no torch dtype")
-    return torch.zeros([int(d) for d in spec.shape], dtype=getattr(torch, torch_dtype[6:]))
+    return torch.zeros([int(d) for d in spec.shape], dtype=kind)
 
 
 def _dim_names(program: Any, dynamic_shapes: Any) -> dict[str, str]:

@@ -18,7 +18,7 @@ from typing import Any
 
 from nexus_ir import NexusError
 
-TORCH_DTYPES = {"f32": "float32", "bf16": "bfloat16", "f16": "float16"}
+RUN_DTYPES = ("f32", "bf16", "f16")
 
 
 @dataclass(frozen=True)
@@ -31,11 +31,11 @@ class Runner:
 
 
 def _torch_dtype(name: str) -> Any:
-    import torch
+    from frontends.pytorch import torch_dtype
 
-    if name not in TORCH_DTYPES:
-        raise NexusError(f"dtype '{name}': choose one of {', '.join(TORCH_DTYPES)}")
-    return getattr(torch, TORCH_DTYPES[name])
+    if name not in RUN_DTYPES:
+        raise NexusError(f"dtype '{name}': choose one of {', '.join(RUN_DTYPES)}")
+    return torch_dtype(name)
 
 
 def prepare_torch(module: Any, inputs: Sequence[Any], device: str, dtype: str

@@ -254,12 +254,12 @@ def _embedding(node, a):
 
 @_kernel("cast")
 def _cast(node, a):
-    from runtime.execute import TORCH_DTYPES
+    from frontends.pytorch import torch_dtype
 
-    name = node.attributes["to"].name
-    kind = TORCH_DTYPES.get(name) or {"i64": "int64", "i32": "int32", "i8": "int8",
-                                      "u8": "uint8", "i1": "bool", "f64": "float64"}[name]
-    return a[0].to(getattr(torch, kind))
+    kind = torch_dtype(node.attributes["to"].name)
+    if kind is None:
+        raise NexusError(f"node %{node.name}: torch has no {node.attributes['to']} dtype")
+    return a[0].to(kind)
 
 
 @_kernel("pad")
