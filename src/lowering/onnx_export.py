@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from nexus_ir import Graph, Node, NexusError, Value
+from nexus_ir import Graph, Node, NexusError, Value, to_numpy
 from nexus_ir.dims import Dim
 from nexus_ir.registry import registrar
 
@@ -25,9 +25,6 @@ OPSET = 17
 _ONNX_TYPES = {"f64": "DOUBLE", "f32": "FLOAT", "f16": "FLOAT16", "bf16": "BFLOAT16",
                "i64": "INT64", "i32": "INT32", "i16": "INT16", "i8": "INT8", "u8": "UINT8",
                "i1": "BOOL", "i4": "INT8"}    # opset 17 has no int4: int4 values in int8
-_NUMPY = {"f64": np.float64, "f32": np.float32, "f16": np.float16, "i64": np.int64,
-          "i32": np.int32, "i16": np.int16, "i8": np.int8, "u8": np.uint8, "i1": np.bool_,
-          "i4": np.int8}
 
 
 class _Builder:
@@ -382,14 +379,15 @@ def _initializer(b: _Builder, value: Any) -> None:
         raise NexusError(f"constant %{value.name} has no data: a graph with shape-only weights "
                          "(meta device, example models) cannot be exported; build it with real "
                          "weights")
-    numpy_type = _NUMPY.get(value.type.dtype.name)
     if value.type.dtype.name.startswith("f8"):
         raise NexusError(f"constant %{value.name} is {value.type.dtype}: ONNX opset {OPSET} has "
                          "no float8, so fp8 rewrites are costed and run (runtime.torch_graph) "
                          "but not exported")
-    if numpy_type is None:
-        raise NexusError(f"constant %{value.name} is {value.type.dtype}; ONNX export holds "
-                         f"{', '.join(_NUMPY)}")
+    try:          # int4 values travel in int8 containers
+        numpy_type = np.int8 if value.type.dtype.name == "i4" else to_numpy(value.type.dtype)
+    except NexusError:
+        raise NexusError(f"constant %{value.name} is {value.type.dtype}, which has no numpy "
+                         "container for an ONNX initializer") from None
     b.initializers.append(b.numpy_helper.from_array(
         np.asarray(value.data).astype(numpy_type).reshape(
             [int(d) for d in value.type.shape]), value.name))

@@ -324,7 +324,7 @@ def _random_feeds(graph: Any, count: int = 3) -> list[dict[str, Any]]:
     ids and indices must stay in range)."""
     import numpy as np
 
-    from lowering.onnx_export import _NUMPY
+    from .dtypes import to_numpy
 
     rng = np.random.default_rng(0)
     feeds = []
@@ -332,7 +332,7 @@ def _random_feeds(graph: Any, count: int = 3) -> list[dict[str, Any]]:
         feed = {}
         for v in graph.inputs:
             shape = [int(d) for d in v.type.shape]
-            kind = _NUMPY[v.type.dtype.name]
+            kind = to_numpy(v.type.dtype)
             feed[v.name] = rng.standard_normal(shape).astype(kind) if v.type.dtype.is_float \
                 else np.zeros(shape, kind)
         feeds.append(feed)

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from nexus_ir import DType, Graph, Node, NexusError, Value, dtype
+from nexus_ir import DType, Graph, Node, NexusError, Value, dtype, to_numpy
 
 from ._bits import boundary_toggles, lane_masks, word_stats
 from .base import PassContext, analysis_pass
@@ -100,8 +100,6 @@ def _ml_dtype(name: str) -> np.dtype:
 
 _ML_FLOATS = {"bf16": "bfloat16", "f8e4m3": "float8_e4m3fn", "f8e5m2": "float8_e5m2",
               "f4e2m1": "float4_e2m1fn"}
-_NUMPY = {"f64": np.float64, "f32": np.float32, "f16": np.float16, "i64": np.int64,
-          "i32": np.int32, "i16": np.int16, "i8": np.int8, "u8": np.uint8, "i4": np.int8}
 _UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 
@@ -117,10 +115,12 @@ def encode(values: np.ndarray, dt: DType | str) -> np.ndarray:
     if dt.name in _ML_FLOATS:
         target = _ml_dtype(_ML_FLOATS[dt.name])
         arr = arr if arr.dtype == target else arr.astype(target)
-    elif dt.name in _NUMPY:
-        arr = arr if arr.dtype == _NUMPY[dt.name] else arr.astype(_NUMPY[dt.name])
     else:
-        raise NexusError(f"no bit statistics for {dt}")
+        try:          # int4 values in int8, their low nibbles packed below
+            target = np.dtype(np.int8) if dt.name == "i4" else to_numpy(dt)
+        except NexusError:
+            raise NexusError(f"no bit statistics for {dt}") from None
+        arr = arr if arr.dtype == target else arr.astype(target)
     if dt.bits == 4:
         nibbles = arr.reshape(-1).view(np.uint8) & np.uint8(0xF)
         return nibbles[0::2] | (nibbles[1::2] << np.uint8(4))
