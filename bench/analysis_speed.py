@@ -6,7 +6,7 @@ Targets (issue 5): all analysis passes on ResNet-50 under 50 ms; time per node l
 
     python3 bench/analysis_speed.py            # peers need: pip install torch==2.13.0 onnx onnx-tool
 
-The NEXUS graphs are built in IR (nexus_ir.examples); the peers get the same ResNet-50 built in
+The NEXUS graphs are built in IR (nexus_ir.app.examples); the peers get the same ResNet-50 built in
 PyTorch below (torchvision is not used), exported to ONNX for onnx-tool.
 """
 
@@ -21,7 +21,7 @@ import time
 import warnings
 
 import nexus_ir as nx
-from nexus_ir.examples import decoder, resnet50
+from nexus_ir.app.examples import decoder, resnet50
 from passes import PassManager
 from passes.cost import COST_PIPELINE
 

@@ -35,7 +35,7 @@ def models(batch: int) -> dict[str, tuple[torch.nn.Module, tuple]]:
 
 def main(out_dir: str = ".") -> None:
     from frontends.pytorch import from_torch
-    from passes.optimize import recommend
+    from passes import recommend
     from runtime.meters import NvmlMeter, measure
     from runtime.torch_graph import GraphModule
 

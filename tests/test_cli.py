@@ -8,7 +8,7 @@ import nexus_ir as nx
 
 
 def nexus(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nexus_ir.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "nexus_ir.app.cli", *args], capture_output=True,
                           text=True, timeout=60)
 
 

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import nexus_ir as nx
-from nexus_ir import cli
-from nexus_ir.examples import example_cnn
+from nexus_ir.app import cli
+from nexus_ir.app.examples import example_cnn
 
 ROOT = Path(__file__).parent.parent
 EXAMPLES = ROOT / "examples"
@@ -29,7 +29,7 @@ CNN_MACS = 32 * 32 * 32 * 27 + 16 * 16 * 64 * 32 * 9 + 8 * 8 * 128 * 64 * 9 + 12
 
 
 def nexus(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nexus_ir.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "nexus_ir.app.cli", *args], capture_output=True,
                           text=True, timeout=300, cwd=cwd)
 
 
@@ -245,7 +245,7 @@ def test_internal_errors_are_one_line_with_exit_3(monkeypatch, capsys):
     def broken(*args, **kwargs):
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr("nexus_ir.api.compile", broken)
+    monkeypatch.setattr("nexus_ir.app.api.compile", broken)
     assert cli.main(["compile", "example:cnn"]) == cli.EXIT_INTERNAL
     err = capsys.readouterr().err
     assert err == ("nexus: internal error: ZeroDivisionError: division by zero (rerun with "

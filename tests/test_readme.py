@@ -44,7 +44,7 @@ def test_python_blocks_run_and_printed_ir_matches():
 def _run_nexus(command: str, cwd: Path) -> subprocess.CompletedProcess:
     args = shlex.split(command.split("#")[0])
     assert args[0] == "nexus", command
-    return subprocess.run([sys.executable, "-m", "nexus_ir.cli", *args[1:]], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "nexus_ir.app.cli", *args[1:]], cwd=cwd,
                           capture_output=True, text=True, timeout=300)
 
 

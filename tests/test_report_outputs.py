@@ -16,8 +16,8 @@ import pytest
 
 import nexus_ir as nx
 from lowering.target import load_target
-from nexus_ir.examples import example_cnn, resnet50
-from nexus_ir.render_html import SPLIT_COLORS, comparison_html, notebook_html
+from nexus_ir.app.examples import example_cnn, resnet50
+from nexus_ir.app.render_html import SPLIT_COLORS, comparison_html, notebook_html
 from nexus_ir.report import SCHEMA_FILE, NodeCost
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -1,7 +1,9 @@
 """Lowering rules: each IR op to exact primitive-op counts typed by dtype.
 
 A rule is registered with ``@lowering_rule("op", ...)`` and receives the node; its docstring
-says how the op decomposes. Counts are exact Python ints. Shapes must be static: bind symbolic
+says how the op decomposes. Beside each rule sit the op's cost facts (``CostFacts``): how it
+runs rather than what it computes — the kernels eager PyTorch launches for it. They are the cost
+model's plug-in point for execution modes; ``cost_facts(op)`` reads them. Counts are exact Python ints. Shapes must be static: bind symbolic
 dims first (``Graph.bind_symbols``), or ``UnboundShapeError`` says which symbols are missing.
 ``opaque`` has no rule on purpose: it is reported as unmodeled, never counted as zero.
 Data-movement ops have rules that return no arithmetic; their bytes are costed by the memory
@@ -12,32 +14,59 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from nexus_ir import Node, NexusError, ShapeError
 from nexus_ir.ops.elementwise import COMPARISON, LOGICAL
-from nexus_ir.registry import registrar
 
 from .primitives import Counts
 
 RuleFn = Callable[[Node], Counts]
-_RULES: dict[str, RuleFn] = {}
+KernelsFn = Callable[[Node], int]
 
-VIEW_OPS = frozenset({"reshape", "flatten", "squeeze", "unsqueeze", "expand", "identity"})
-"""Ops that only reinterpret a tensor's shape: no kernel, no bytes moved (as in PyTorch)."""
+
+@dataclass(frozen=True)
+class CostFacts:
+    """How an op runs, beside the counts of what it computes: ``kernels`` is how many kernels
+    eager PyTorch launches for one node of the op (0 for views, which only reinterpret a
+    shape), an int or a function of the node."""
+
+    kernels: int | KernelsFn = 1
+
+    def kernels_of(self, node: Node) -> int:
+        return self.kernels(node) if callable(self.kernels) else self.kernels
+
+
+_RULES: dict[str, RuleFn] = {}
+_FACTS: dict[str, CostFacts] = {}
 
 
 class UnmodeledOpError(NexusError):
     """An op without a lowering rule; the cost passes report it as unmodeled."""
 
 
-lowering_rule = registrar(_RULES)
-"""``@lowering_rule("add", "sub")``: the decorated function is the lowering rule of those ops."""
+def lowering_rule(*ops: str, kernels: int | KernelsFn = 1) -> Callable[[RuleFn], RuleFn]:
+    """``@lowering_rule("add", "sub")``: the decorated function is the lowering rule of those
+    ops; the keyword arguments are their ``CostFacts``."""
+    facts = CostFacts(kernels)
+
+    def register(rule: RuleFn) -> RuleFn:
+        for op in ops:
+            _RULES[op] = rule
+            _FACTS[op] = facts
+        return rule
+    return register
 
 
 def has_rule(op: str) -> bool:
     return op in _RULES
+
+
+def cost_facts(op: str) -> CostFacts:
+    """The cost facts registered beside ``op``'s lowering rule (defaults for ops without)."""
+    return _FACTS.get(op, CostFacts())
 
 
 def lower(node: Node) -> Counts:
@@ -404,17 +433,23 @@ def _recurrent(node: Node) -> Counts:
 
 
 # ----------------------------------------------------------------------------- data movement
-@lowering_rule(*VIEW_OPS, "transpose", "concat", "split", "slice", "pad", "embedding", "gather",
+@lowering_rule("transpose", "concat", "split", "slice", "pad", "embedding", "gather",
                "gather_elements")
 def _movement(node: Node) -> Counts:
-    """No arithmetic: these ops move or reinterpret data; the memory pass costs their bytes."""
+    """No arithmetic: these ops move data; the memory pass costs their bytes."""
+    return Counts()
+
+
+@lowering_rule("reshape", "flatten", "squeeze", "unsqueeze", "expand", "identity", kernels=0)
+def _view(node: Node) -> Counts:
+    """No arithmetic and no kernel: a view reinterprets its input's storage."""
     return Counts()
 
 
 # ----------------------------------------------------------------------------- classic ML
 def tree_depths(node: Node) -> np.ndarray:
     """Depth (compares on the longest root-to-leaf path) of every tree of a tree_ensemble."""
-    from passes._kernels import tree_max_depths
+    from ._kernels import tree_max_depths
     a = node.attributes
     return tree_max_depths(np.asarray(a["tree_roots"], np.int64),
                            np.asarray(a["true_children"], np.int64),

@@ -29,6 +29,8 @@ passing the file's path.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import functools
 import os
 import tomllib
@@ -276,14 +278,29 @@ def _parse(doc: dict[str, Any], path: Path) -> Target:
         notes=tuple(doc.get("notes", ())))
 
 
+def read_target_document(path: Path) -> dict[str, Any]:
+    """A target file's TOML document, as written (calibration edits it and writes it back)."""
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise TargetError(f"{Path(path).name}: not valid TOML: {err}") from None
+
+
+def write_target(doc: Mapping[str, Any], path: str | Path) -> None:
+    """Write a target document as TOML (the one writer of the format; needs tomli-w)."""
+    try:
+        import tomli_w
+    except ImportError:
+        raise NexusError("writing a target file needs tomli-w: pip install "
+                         "'nexus-ml[measure]'") from None
+    _parse(dict(doc), Path(path))
+    Path(path).write_text(tomli_w.dumps(dict(doc)))
+
+
 @functools.lru_cache(maxsize=64)
 def _load_path(path: Path, mtime_ns: int) -> Target:
     """Parse a target file; cached per path and modification time, so an edited file reloads."""
-    try:
-        doc = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as err:
-        raise TargetError(f"{path.name}: not valid TOML: {err}") from None
-    return _parse(doc, path)
+    return _parse(read_target_document(path), path)
 
 
 def load_target(name_or_path: str | Path) -> Target:

@@ -21,17 +21,37 @@ from .dtypes import (ALL_DTYPES, DType, DTypeKind, bf16, dtype, f4e2m1, f8e4m3, 
 from .errors import (AttrError, GraphError, NexusError, SerializationError, ShapeError,
                      UnknownOpError, VerificationError)
 from .graph import Constant, Graph, Node, Value
-from .report import EnergyReport, ModuleCost, NodeCost
+from .report import EnergyReport, ModuleCost, NodeCost, register_renderer
 from .registry import OpDef, define_op, get_op, is_registered, register_op, registered_ops
 from .types import TensorType
 
 __version__ = "0.1.0"
 
 
-def compile(model_or_path, example_inputs=None, target="h100", **options):  # noqa: A001
-    """Cost a model on a hardware target; see ``nexus_ir.api.compile``."""
-    from .api import compile as _compile
-    return _compile(model_or_path, example_inputs, target, **options)
+PUBLIC_FACE = ("compile", "prepare", "load_graph", "example_graph")
+"""Names of the public face (``nexus_ir.app``) that ``nexus_ir`` re-exports lazily."""
+
+
+def __getattr__(name: str):
+    """``nx.compile`` and the other public functions, imported from ``nexus_ir.app`` on first
+    use so that ``import nexus_ir`` stays light (DESIGN.md: the package init is the one place
+    the core refers to the floor above it)."""
+    if name in PUBLIC_FACE:
+        from . import app
+        return getattr(app, name)
+    raise AttributeError(f"module 'nexus_ir' has no attribute {name!r}")
+
+
+def _lazy_renderer(kind: str):
+    def render(report: EnergyReport) -> str:
+        from .app import render_html, render_text
+        return {"text": render_text.report_text, "html": render_html.report_html,
+                "notebook": render_html.notebook_html}[kind](report)
+    return render
+
+
+for _kind in ("text", "html", "notebook"):
+    register_renderer(_kind, _lazy_renderer(_kind))
 
 
 __all__ = [

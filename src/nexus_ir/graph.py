@@ -21,7 +21,7 @@ from . import dims
 from .attrs import freeze
 from .dtypes import from_numpy
 from .errors import GraphError, NexusError, ShapeError
-from .registry import OpDef, get_op
+from .registry import OpDef, OpTraits, get_op
 from .types import TensorType
 
 
@@ -102,6 +102,11 @@ class Node:
     @property
     def opdef(self) -> OpDef:
         return get_op(self.op)
+
+    @property
+    def traits(self) -> OpTraits:
+        """The op's traits (``nexus_ir.registry.OpTraits``): what passes ask about it."""
+        return get_op(self.op).traits
 
     def set_input(self, index: int, value: Value) -> None:
         """Point operand ``index`` at ``value``, keeping use lists right (types are not checked)."""

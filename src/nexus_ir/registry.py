@@ -20,12 +20,61 @@ CheckFn = Callable[[Mapping[str, Any]], None]
 CanonicalizeFn = Callable[[dict[str, Any], Sequence[TensorType]], dict[str, Any]]
 
 
+MATRIX_KINDS = frozenset({"matmul", "conv", "attention", "recurrent", "linear_model"})
+"""Kinds of work whose multiply-accumulates run on a matrix datapath and count as MACs."""
+
+GemmFn = Callable[[Any], "tuple[int, int, int, int] | None"]
+StreamFn = Callable[[Any, int], "int | None"]
+
+
+@dataclass(frozen=True)
+class OpTraits:
+    """What passes ask about an op instead of keeping lists of op names.
+
+    - ``kind``: the kind of work (the op's category: matmul, conv, attention, recurrent,
+      linear_model, elementwise, reduction, softmax, norm, pool, data_movement, gather, quant,
+      tree, opaque);
+    - ``weights``: operand slots that hold the op's weights when they are constants;
+    - ``gemm``: ``node -> (batch, M, N, K)`` of the op as a (batched, implicit) GEMM, or None;
+    - ``stream_axis``: ``(node, operand) -> axis`` the hardware streams that operand along (its
+      reduction axis for matrix ops; None: the flattened trailing dims); default the last axis;
+    - ``view``: only reinterprets its input's shape (no kernel, no bytes, as in PyTorch);
+    - ``partial_read``: the operand slot read only in part (as many bytes as the op outputs);
+    - ``epilogue``: per-element work a graph compiler runs in its producer's epilogue;
+    - ``channelwise``: keeps the channel axis of its (first) input, where that axis may sit
+      (``"any"``, or ``"channels-first"`` for pooling and batch norm over NCHW);
+    - ``channels``: ``node -> axis`` of the output channels its weight's first axis makes
+      (conv 1, linear -1), or None where the op does not own its output channels (the
+      producers and readers structured pruning works on);
+    - ``transcendental``: evaluates an exponential, logarithm, erf or tanh per element.
+    """
+
+    kind: str
+    weights: tuple[int, ...] = ()
+    gemm: GemmFn | None = None
+    stream_axis: StreamFn | None = None
+    view: bool = False
+    partial_read: int | None = None
+    epilogue: bool = False
+    channelwise: str | None = None
+    channels: Callable[[Any], "int | None"] | None = None
+    transcendental: bool = False
+
+    @property
+    def matrix(self) -> bool:
+        """Multiply-accumulates on a matrix datapath (MACs as model tables count them)."""
+        return self.kind in MATRIX_KINDS
+
+    def axis(self, node: Any, operand: int) -> int | None:
+        """The axis operand ``operand`` of ``node`` is streamed along."""
+        return -1 if self.stream_axis is None else self.stream_axis(node, operand)
+
+
 @dataclass(frozen=True)
 class OpDef:
     """Everything the IR knows about one op."""
 
     name: str
-    category: str
     min_inputs: int
     max_inputs: int | None
     attrs: AttrSchema
@@ -33,6 +82,11 @@ class OpDef:
     check: CheckFn | None
     doc: str
     canonicalize: CanonicalizeFn | None = None
+    traits: OpTraits | None = None
+
+    @property
+    def category(self) -> str:
+        return self.traits.kind
 
     def arity_text(self) -> str:
         if self.max_inputs is None:
@@ -94,19 +148,21 @@ def register_op(
     check: CheckFn | None = None,
     canonicalize: CanonicalizeFn | None = None,
     replace: bool = False,
+    traits: Mapping[str, Any] | None = None,
 ) -> Callable[[InferFn], InferFn]:
     """Register op ``name`` whose type inference is the decorated function.
 
     ``inputs`` is an exact count or ``(min, max)`` with ``max=None`` for variadic ops. ``check``
     validates attributes that depend on each other (raise ValueError with the reason);
-    ``canonicalize`` spells out defaults that depend on the operand types.
+    ``canonicalize`` spells out defaults that depend on the operand types; ``traits`` are the
+    op's ``OpTraits`` besides its kind (``category``).
     """
     lo, hi = (inputs, inputs) if isinstance(inputs, int) else inputs
 
     def decorate(fn: InferFn) -> InferFn:
         define_op(name, infer=fn, inputs=(lo, hi), attrs=attrs, category=category,
                   open_attrs=open_attrs, check=check, canonicalize=canonicalize,
-                  replace=replace, doc=fn.__doc__ or "")
+                  replace=replace, doc=fn.__doc__ or "", traits=traits)
         return fn
 
     return decorate
@@ -124,12 +180,14 @@ def define_op(
     canonicalize: CanonicalizeFn | None = None,
     replace: bool = False,
     doc: str = "",
+    traits: Mapping[str, Any] | None = None,
 ) -> OpDef:
     """Register an op without the decorator (for families sharing one inference function)."""
     if name in _REGISTRY and not replace:
         raise NexusError(f"op '{name}' is already registered; pass replace=True to override it")
-    opdef = OpDef(name, category, inputs[0], inputs[1], AttrSchema(dict(attrs or {}), open_attrs),
-                  infer, check, doc.strip(), canonicalize)
+    opdef = OpDef(name, inputs[0], inputs[1], AttrSchema(dict(attrs or {}), open_attrs),
+                  infer, check, doc.strip(), canonicalize,
+                  OpTraits(kind=category, **dict(traits or {})))
     _REGISTRY[name] = opdef
     return opdef
 
@@ -143,6 +201,17 @@ def get_op(name: str) -> OpDef:
             "or represent it as an 'opaque' node"
         )
     return found
+
+
+def traits(name: str) -> OpTraits:
+    """The traits of op ``name`` (``opaque``'s for ops nobody registered)."""
+    found = _REGISTRY.get(name)
+    return (found or _REGISTRY["opaque"]).traits
+
+
+def ops_where(predicate: Callable[[OpTraits], bool]) -> list[str]:
+    """Registered op names whose traits satisfy ``predicate``, sorted."""
+    return sorted(n for n, d in _REGISTRY.items() if predicate(d.traits))
 
 
 def is_registered(name: str) -> bool:

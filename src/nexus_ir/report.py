@@ -13,8 +13,31 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from collections.abc import Callable
 
 from .errors import NexusError, SerializationError
+
+Renderer = Callable[["EnergyReport"], str]
+_RENDERERS: dict[str, Renderer] = {}
+
+
+def register_renderer(kind: str, render: Renderer) -> None:
+    """Install the function that renders a report as ``kind`` ("text", "html", "notebook").
+
+    The core owns the report's data and leaves drawing to the public face
+    (``nexus_ir.app``), which must not be imported from here: ``nexus_ir/__init__`` installs
+    the app's renderers lazily, and a user may install another."""
+    _RENDERERS[kind] = render
+
+
+def renderer(kind: str) -> Renderer:
+    """The installed renderer for ``kind``."""
+    try:
+        return _RENDERERS[kind]
+    except KeyError:
+        raise NexusError(f"no {kind} renderer is installed for reports; import nexus_ir "
+                         "(which installs the built-in ones) or call "
+                         "nexus_ir.report.register_renderer") from None
 
 SCHEMA_VERSION = 2
 SCHEMA_FILE = Path(__file__).parent / "report.schema.json"
@@ -164,9 +187,7 @@ class EnergyReport:
     def to_html(self, path: str | Path | None = None) -> str:
         """A self-contained HTML report (charts drawn offline, no CDN); written to ``path`` when
         given. Needs plotly."""
-        from .render_html import report_html
-
-        page = report_html(self)
+        page = renderer("html")(self)
         if path is not None:
             Path(path).write_text(page, encoding="utf-8")
         return page
@@ -201,11 +222,7 @@ class EnergyReport:
         ]
 
     def __str__(self) -> str:
-        from .render_text import report_text
-
-        return report_text(self)
+        return renderer("text")(self)
 
     def _repr_html_(self) -> str:
-        from .render_html import notebook_html
-
-        return notebook_html(self)
+        return renderer("notebook")(self)

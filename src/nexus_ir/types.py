@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from . import dims as _dims
 from .dims import Dim
 from .dtypes import DType, dtype
-from .errors import ShapeError
+from .errors import NexusError, ShapeError
 
 _TYPE_TEXT = re.compile(r"^\s*([A-Za-z0-9_]+)\s*\[(.*)\]\s*$")
 
@@ -107,3 +107,20 @@ def _split_top_level(text: str) -> list[str]:
             start = i + 1
     parts.append(text[start:].strip())
     return parts
+
+
+INPUT_SHAPE = re.compile(r"^(?P<name>[^=\s]+)=(?P<dims>\d+(?:x\d+)*)(?::(?P<dtype>\w+))?$")
+
+
+def parse_input_shapes(items: Sequence[str]) -> dict[str, TensorType | tuple[int, ...]]:
+    """``NAME=1x3x224x224:f32`` → {NAME: TensorType}; without ``:dtype``, a bare shape (the
+    model's own dtype, float32 for a PyTorch module). The form ``--input-shape`` takes."""
+    shapes: dict[str, TensorType | tuple[int, ...]] = {}
+    for item in items:
+        match = INPUT_SHAPE.match(item.strip())
+        if match is None:
+            raise NexusError(f"--input-shape expects NAME=DIMS[:DTYPE] (e.g. "
+                             f"image=1x3x224x224:f32), got '{item}'")
+        dims = tuple(int(d) for d in match["dims"].split("x"))
+        shapes[match["name"]] = TensorType(list(dims), match["dtype"]) if match["dtype"] else dims
+    return shapes

@@ -4,7 +4,7 @@ time, energy, and the graph-level metrics.
 Per node ``E = E_compute + E_memory + E_static`` (../shared/DESIGN.md):
 
 - ``primitive_counts``: the lowering rule's counts (``{primitive: {dtype: count}}``); an op
-  without a rule gets ``annotations["unmodeled"]`` instead and every later pass skips it;
+  without a rule gets ``{"unmodeled": why}`` instead and every later pass skips it;
 - ``transistor_ops``: ``Σ count · β``;
 - ``memory_traffic``: bytes per level. Tensors live from their producer to their last reader
   (views share their base's storage); a tensor whose live working set stays within the target's
@@ -42,33 +42,38 @@ from typing import Any
 import numpy as np
 
 from lowering.primitives import COMPOSITES, Counts
-from lowering.rules import VIEW_OPS, UnmodeledOpError, lower
+from lowering.rules import UnmodeledOpError, cost_facts, lower
 from lowering.target import EXEC_CLASSES, Target, load_target
 from nexus_ir import Constant, Graph, Node, NexusError, Value
 from nexus_ir.report import EnergyReport, NodeCost
 
 from ._kernels import interval_max, live_profile
-from .switching import energy_scale
 from .base import PassContext, analysis_pass
+from .manager import PassManager
+from .switching import energy_scale, node_activity
 
-MATRIX_CATEGORIES = frozenset({"matmul", "conv", "attention", "recurrent", "linear_model"})
-PARTIAL_READ_OPS = {"embedding": 0, "gather": 0, "slice": 0}
-FUSING_OPS = frozenset({"linear", "matmul", "conv", "gemm"})
+
+def is_gemm(node: Node) -> bool:
+    """A matrix product or regular convolution: an op with GEMM dimensions (op traits)."""
+    return node.traits.gemm is not None
+
+
+def is_view(node: Node) -> bool:
+    return node.traits.view
 
 
 def fused(node: Node, target: Target) -> bool:
-    """On a target that fuses them, a dequantize whose every reader is a matrix op (module
-    doc)."""
+    """On a target that fuses them, a dequantize whose every reader is a GEMM (module doc)."""
     return bool(target.fused_dequantize and target.fused_dequantize.value) and \
         node.op == "dequantize" and bool(node.outputs[0].users) and \
-        all(u.op in FUSING_OPS for u in node.outputs[0].users)
+        all(is_gemm(u) for u in node.outputs[0].users)
 
 
 def quantized_operands(node: Node, target: Target) -> str | None:
     """The quantized dtype (int8, fp8) a matrix op runs at on a fusing target when every data
     operand (all but a bias) comes from a fused dequantize of that dtype: an int8/fp8 GEMM with
     the scales applied to its accumulator, as QDQ graphs deploy. None otherwise."""
-    if node.op not in FUSING_OPS:
+    if not is_gemm(node):
         return None
     data = node.inputs[:2]
     sources = {v.producer.inputs[0].type.dtype.name for v in data
@@ -85,7 +90,6 @@ def _read_bytes(value: Value, target: Target) -> int:
     if producer is not None and fused(producer, target):
         return sum(v.type.nbytes for v in producer.inputs)
     return value.type.nbytes
-"""Ops that read only part of one operand (index given): as many bytes as they output."""
 
 
 def target_of(ctx: PassContext) -> Target:
@@ -97,28 +101,37 @@ def target_of(ctx: PassContext) -> Target:
     return target
 
 
+UNMODELED = "unmodeled"
+"""The key of a ``primitive_counts`` annotation that says why the node has no counts."""
+
+
+def unmodeled_reason(node: Node) -> str | None:
+    """Why the node is unmodeled (``primitive_counts`` found no lowering rule), or None."""
+    raw = node.annotations.get("primitive_counts")
+    return raw[UNMODELED] if isinstance(raw, dict) and UNMODELED in raw else None
+
+
 def counts_of(node: Node) -> Counts | None:
-    """The node's primitive counts, or None when it is unmodeled. The annotation is a Counts;
-    a graph loaded back from JSON holds its plain ``{primitive: {dtype: count}}`` form."""
+    """The node's primitive counts, or None when it is unmodeled or not costed. The annotation
+    is a Counts; a graph loaded back from JSON holds its plain ``{primitive: {dtype: count}}``
+    form."""
     raw = node.annotations.get("primitive_counts")
     if raw is None or isinstance(raw, Counts):
         return raw
-    return Counts.from_dict(raw)
+    return None if UNMODELED in raw else Counts.from_dict(raw)
 
 
 def modeled(node: Node) -> bool:
-    return "unmodeled" not in node.annotations
+    return unmodeled_reason(node) is None
 
 
 @analysis_pass("primitive_counts")
-def primitive_counts(node: Node, ctx: PassContext) -> Counts | None:
-    """Lower the node to primitive counts; ops without a rule are marked unmodeled."""
-    node.annotations.pop("unmodeled", None)
+def primitive_counts(node: Node, ctx: PassContext) -> Counts | dict[str, str]:
+    """Lower the node to primitive counts; an op without a rule gets ``{"unmodeled": why}``."""
     try:
         counts = lower(node)
     except UnmodeledOpError as err:
-        node.annotations["unmodeled"] = str(err)
-        return None
+        return {UNMODELED: str(err)}
     quantized = quantized_operands(node, target_of(ctx))
     if quantized is None:
         return counts
@@ -139,7 +152,7 @@ def _storage_roots(graph: Graph, nodes: list[Node]) -> dict[int, Value]:
     root: dict[int, Value] = {id(v): v for v in [*graph.inputs, *graph.constants.values()]}
     for n in nodes:
         for o in n.outputs:
-            root[id(o)] = root.get(id(n.inputs[0]), n.inputs[0]) if n.op in VIEW_OPS else o
+            root[id(o)] = root.get(id(n.inputs[0]), n.inputs[0]) if is_view(n) else o
     return root
 
 
@@ -155,7 +168,7 @@ def _residency(graph: Graph, nodes: list[Node], root: dict[int, Value], target: 
             s = root[id(v)]
             if not isinstance(s, Constant):
                 death[id(s)] = max(death.get(id(s), 0), i)
-        if n.op not in VIEW_OPS and not fused(n, target):
+        if not is_view(n) and not fused(n, target):
             for o in n.outputs:
                 storages[id(o)] = o
                 birth[id(o)] = i
@@ -200,25 +213,10 @@ def attribute_weights(node: Node) -> tuple[int, int]:
 
 
 def gemm_dims(node: Node) -> tuple[int, int, int, int] | None:
-    """(batch, M, N, K) of a matrix product or (regular) convolution as an implicit GEMM."""
-    out = node.outputs[0].type
-    if node.op == "matmul":
-        k = node.inputs[0].type.shape[-1]
-        m = node.inputs[0].type.shape[-2] if node.inputs[0].type.rank > 1 else 1
-        n = node.inputs[1].type.shape[-1] if node.inputs[1].type.rank > 1 else 1
-        return out.numel // (m * n), m, n, k
-    if node.op in ("linear", "gemm"):
-        n = out.shape[-1]
-        k = node.inputs[1].type.shape[1] if node.op == "linear" else (
-            node.inputs[0].type.shape[0] if node.attributes["trans_a"] else
-            node.inputs[0].type.shape[1])
-        return 1, out.numel // n, n, k
-    if node.op == "conv" and not node.attributes["transposed"]:
-        w = node.inputs[1].type
-        groups = node.attributes["groups"]
-        m = out.shape[0] * math.prod(out.shape[2:])
-        return groups, m, w.shape[0] // groups, w.shape[1] * math.prod(w.shape[2:])
-    return None
+    """(batch, M, N, K) of a matrix product or (regular) convolution as an implicit GEMM (the
+    op's ``gemm`` trait), None for other ops."""
+    gemm = node.traits.gemm
+    return None if gemm is None else gemm(node)
 
 
 def _tile_rereads(node: Node, capacity: float) -> int:
@@ -250,13 +248,13 @@ def memory_traffic(graph: Graph, ctx: PassContext) -> dict[str, int]:
         if not modeled(n):
             continue
         off = on = 0
-        if n.op not in VIEW_OPS and not fused(n, target):
+        if not is_view(n) and not fused(n, target):
             seen: set[int] = set()
             for slot, v in enumerate(n.inputs):
                 if id(v) in seen:
                     continue
                 seen.add(id(v))
-                size = n.outputs[0].type.nbytes if PARTIAL_READ_OPS.get(n.op) == slot \
+                size = n.outputs[0].type.nbytes if n.traits.partial_read == slot \
                     else _read_bytes(v, target)
                 if v.producer is not None and fused(v.producer, target):
                     v = v.producer.inputs[0]      # the quantized tensor the fused op reads
@@ -276,13 +274,13 @@ def memory_traffic(graph: Graph, ctx: PassContext) -> dict[str, int]:
 def matrix_macs(node: Node, counts: Counts) -> int:
     """MACs as FLOP counters and published model tables count them: the fma of matrix products,
     convolutions and attention only (not the fma inside norms or activations)."""
-    return counts.macs if node.opdef.category in MATRIX_CATEGORIES else 0
+    return counts.macs if node.traits.matrix else 0
 
 
 def exec_class(node: Node, primitive: str) -> str:
     if primitive in COMPOSITES:
         return "special"
-    if primitive == "fma" and node.opdef.category in MATRIX_CATEGORIES:
+    if primitive == "fma" and node.traits.matrix:
         return "matrix"
     return "vector"
 
@@ -300,7 +298,7 @@ def dynamic_energy(node: Node, ctx: PassContext) -> dict[str, float] | None:
     if counts is None:
         return None
     target = target_of(ctx)
-    activity = energy_scale(node.annotations.get("activity", 1.0), activity_floor(target))
+    activity = energy_scale(node_activity(node), activity_floor(target))
     by_class: dict[str, float] = {}
     for (p, d), c in counts.items():
         cls = exec_class(node, p)
@@ -311,12 +309,11 @@ def dynamic_energy(node: Node, ctx: PassContext) -> dict[str, float] | None:
         target.sparse_efficiency.value if target.sparse_efficiency else 0.0)
     if skipped and "matrix" in by_class:
         by_class["matrix"] *= 1.0 - skipped
-    node.annotations["compute_by_class"] = by_class
     compute = sum(by_class.values())
     traffic = node.annotations["memory_traffic"]
     memory = (traffic["off_chip_bytes"] * target.off_chip.pj_per_byte.value +
               traffic["on_chip_bytes"] * target.on_chip.pj_per_byte.value) * 1e-12
-    return {"compute_j": compute, "memory_j": memory}
+    return {"compute_j": compute, "memory_j": memory, "compute_by_class": by_class}
 
 
 @analysis_pass("timing", requires=("primitive_counts", "memory_traffic", "dynamic_energy"))
@@ -328,7 +325,8 @@ def timing(node: Node, ctx: PassContext) -> dict[str, Any] | None:
     counts = counts_of(node)
     if counts is None:
         return None
-    if node.op in VIEW_OPS:
+    kernels = 0 if fused(node, target_of(ctx)) else cost_facts(node.op).kernels_of(node)
+    if is_view(node):
         return {"compute_s": 0.0, "memory_s": 0.0, "power_s": 0.0, "overhead_s": 0.0,
                 "time_s": 0.0, "bound": "view"}
     target = target_of(ctx)
@@ -338,12 +336,14 @@ def timing(node: Node, ctx: PassContext) -> dict[str, Any] | None:
                  traffic["on_chip_bytes"] / target.on_chip.bandwidth_bytes_per_s.value)
     power = 0.0
     if target.max_power_w is not None:
-        dynamic = sum(node.annotations["dynamic_energy"].values())
+        dynamic = node.annotations["dynamic_energy"]["compute_j"] + \
+            node.annotations["dynamic_energy"]["memory_j"]
         power = dynamic / (target.max_power_w.value - target.static_power_w.value)
-    overhead = 0.0 if fused(node, target) else target.kernel_overhead_s.value
+    overhead = kernels * target.kernel_overhead_s.value
     parts = {"compute": compute, "memory": memory, "power": power, "overhead": overhead}
     return {"compute_s": compute, "memory_s": memory, "power_s": power, "overhead_s": overhead,
-            "time_s": max(compute, memory, power) + overhead, "bound": max(parts, key=parts.get)}
+            "time_s": max(compute, memory, power) + overhead, "bound": max(parts, key=parts.get),
+            "kernels": kernels}
 
 
 @analysis_pass("energy", requires=("dynamic_energy", "timing"))
@@ -354,7 +354,8 @@ def energy(node: Node, ctx: PassContext) -> dict[str, float] | None:
         return None
     static = target_of(ctx).static_power_w.value * node.annotations["timing"]["time_s"]
     total = dynamic["compute_j"] + dynamic["memory_j"] + static
-    return {**dynamic, "static_j": static, "total_j": total}
+    return {"compute_j": dynamic["compute_j"], "memory_j": dynamic["memory_j"],
+            "static_j": static, "total_j": total}
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -383,9 +384,10 @@ def _input_scales(node: Node, floor: float) -> list[float] | None:
     """Per-input multipliers of the node's compute energy (mean 1): from per-input activities,
     or from the compares of each calibration row of a tree ensemble."""
     a = node.annotations
-    if a.get("activity_per_input") and len(a["activity_per_input"]) > 1:
-        mean = energy_scale(a["activity"], floor)
-        return [energy_scale(x, floor) / mean if mean else 1.0 for x in a["activity_per_input"]]
+    per_input = (a.get("switching") or {}).get("per_input")
+    if per_input and len(per_input) > 1:
+        mean = energy_scale(node_activity(node), floor)
+        return [energy_scale(x, floor) / mean if mean else 1.0 for x in per_input]
     paths = a.get("tree_paths")
     if paths and paths.get("per_row") is not None and len(paths["per_row"]) > 1:
         mean = paths["compares"] / paths["rows"]
@@ -439,10 +441,10 @@ def metrics(graph: Graph, ctx: PassContext) -> dict[str, Any]:
     e_static = _sum(graph, "energy", "static_j")
     e_total = e_compute + e_memory + e_static
     latency = _sum(graph, "timing", "time_s")
-    switching = sum(n.annotations["timing"]["compute_s"] * n.annotations.get("activity", 1.0)
+    switching = sum(n.annotations["timing"]["compute_s"] * node_activity(n)
                     for n in nodes if n.annotations.get("timing"))
     tos = _sum(graph, "transistor_ops")
-    switched = sum(n.annotations["transistor_ops"] * n.annotations.get("activity", 1.0)
+    switched = sum(n.annotations["transistor_ops"] * node_activity(n)
                    for n in nodes if n.annotations.get("transistor_ops") is not None)
     units = output_units(graph, opts.get("output_units"))
     per_input = opts.get("per_input_energy_j") or per_input_energies(
@@ -458,10 +460,9 @@ def metrics(graph: Graph, ctx: PassContext) -> dict[str, Any]:
         "model_bytes": sum(c.type.nbytes for c in graph.constants.values())
         + sum(b for _, b in held),
         "peak_activation_bytes": ctx.results["memory_traffic"]["peak_activation_bytes"],
-        "compute_j_by_class": {cls: sum(n.annotations.get("compute_by_class", {}).get(cls, 0.0)
-                                        for n in nodes) for cls in EXEC_CLASSES},
-        "kernels": sum(1 for n in nodes if (n.annotations.get("timing") or {}).get("bound")
-                       not in (None, "view")),
+        "compute_j_by_class": {cls: sum((n.annotations.get("dynamic_energy") or {}).get(
+            "compute_by_class", {}).get(cls, 0.0) for n in nodes) for cls in EXEC_CLASSES},
+        "kernels": sum((n.annotations.get("timing") or {}).get("kernels", 0) for n in nodes),
         "off_chip_bytes": _sum(graph, "memory_traffic", "off_chip_bytes"),
         "on_chip_bytes": _sum(graph, "memory_traffic", "on_chip_bytes"),
         "output_units": units,
@@ -486,7 +487,7 @@ def node_cost(node: Node) -> NodeCost:
     dtype_name = node.outputs[0].type.dtype.name if node.outputs else None
     if counts is None:
         return NodeCost(node.name, node.op, node.source, False, dtype_name,
-                        unmodeled_reason=a.get("unmodeled", "not costed"))
+                        unmodeled_reason=unmodeled_reason(node) or "not costed")
     return NodeCost(
         node.name, node.op, node.source, True, dtype_name, macs=matrix_macs(node, counts), flops=counts.flops,
         transistor_ops=a["transistor_ops"],
@@ -520,3 +521,12 @@ def build_report(graph: Graph, ctx: PassContext, bindings: Mapping[str, int]) ->
     return EnergyReport(graph.name, target.name, target.description, target.provenance(),
                         dict(bindings), rows, dict(ctx.results["metrics"]), options,
                         roofline(target, rows))
+
+
+def cost_graph(graph: Graph, target: Any = "h100", *, bindings: Mapping[str, int] | None = None,
+               **options: Any) -> EnergyReport:
+    """Run the cost pipeline over a graph whose sizes are bound and return its report; the
+    options (``capability``, ``output_units``, ``value_stats``) reach the passes."""
+    manager = PassManager(list(COST_PIPELINE), options={"target": target, **options})
+    graph = manager.run(graph)
+    return build_report(graph, manager.ctx, dict(bindings or {}))

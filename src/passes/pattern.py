@@ -76,9 +76,12 @@ class OpPattern(Pattern):
     name: str | None = None
     commutative: bool = False
     single_use: bool = True
+    rest: bool = False
 
     def match_node(self, node: Node, m: "Match") -> bool:
-        if node.op not in self.ops or len(node._inputs) != len(self.operands):
+        count = len(node._inputs)
+        if node.op not in self.ops or count < len(self.operands) or \
+                count > len(self.operands) and not self.rest:
             return False
         for key, want in self.attrs:
             if key not in node.attributes:
@@ -106,12 +109,16 @@ class OpPattern(Pattern):
         return self.match_node(node, m)
 
 
-def op(name: str | tuple[str, ...], *operands: Pattern, capture: str | None = None,
-       commutative: bool = False, single_use: bool = True, **attrs: Any) -> OpPattern:
+def op(name: str | Sequence[str], *operands: Pattern, capture: str | None = None,
+       commutative: bool = False, single_use: bool = True, rest: bool = False,
+       **attrs: Any) -> OpPattern:
     """Match a node applying ``name`` (or one of several names). Nested op patterns by default
-    require the inner value to have a single user, so the rewrite never duplicates work."""
+    require the inner value to have a single user, so the rewrite never duplicates work. With
+    ``rest`` the node may have more operands than patterns given (a bias, say); those match
+    anything."""
     names = (name,) if isinstance(name, str) else tuple(name)
-    return OpPattern(names, operands, tuple(attrs.items()), capture, commutative, single_use)
+    return OpPattern(names, operands, tuple(attrs.items()), capture, commutative, single_use,
+                     rest)
 
 
 def var(name: str, where: Callable[[Value], bool] | None = None) -> VarPattern:

@@ -48,7 +48,6 @@ from .base import PassContext, analysis_pass
 
 CHUNK_BYTES = 64 << 20
 REFERENCE_SAMPLES = 1 << 16
-MATRIX_OPS = ("matmul", "linear", "conv", "conv_transpose", "gemm", "attention")
 
 
 @dataclass(frozen=True)
@@ -212,14 +211,9 @@ def activity(stats: TensorStats, dt: DType | str) -> float:
 
 # ---------------------------------------------------------------------------- per node
 def stream_axis(node: Node, index: int) -> int | None:
-    """The axis operand ``index`` of ``node`` is streamed along (its reduction axis for matrix
-    ops); None streams the flattened trailing dims (a conv weight's C_in·k_h·k_w per filter)."""
-    rank = node.inputs[index].type.rank
-    if node.op in ("conv", "conv_transpose"):
-        return 1 if index == 0 and rank > 1 else -1
-    if node.op in ("matmul", "gemm") and index == 1 and rank >= 2:
-        return -2
-    return -1
+    """The axis operand ``index`` of ``node`` is streamed along (the op's ``stream_axis``
+    trait: its reduction axis for matrix ops); None streams the flattened trailing dims."""
+    return node.traits.axis(node, index)
 
 
 def value_stats(value: Value, axis: int | None) -> TensorStats | None:
@@ -228,7 +222,7 @@ def value_stats(value: Value, axis: int | None) -> TensorStats | None:
     if data is None or value.type.dtype.bits not in (1, 2, 4, 8, 16, 32, 64):
         return None
     array = np.asarray(data) if not isinstance(data, np.memmap) else data
-    if array.ndim > 2 and axis == -1 and value.users and value.users[0].op.startswith("conv"):
+    if array.ndim > 2 and axis == -1 and value.users and value.users[0].traits.kind == "conv":
         array = array.reshape(array.shape[0], -1)
     return tensor_stats(array, value.type.dtype, axis)
 
@@ -258,7 +252,7 @@ def _operand_activity(node: Node, index: int, given: Mapping[str, Any], cache: d
 def switching(node: Node, ctx: PassContext) -> dict[str, Any] | None:
     """The node's activity from its operands' bits: weights from their data, activations from
     ``ctx.options["value_stats"]`` ({value name: TensorStats, a list of them per calibration
-    input, or {axis: …}}). Annotates ``activity`` (mean) and ``activity_per_input``; None when no
+    input, or {axis: …}}): the mean ``activity`` and the ``per_input`` activities; None when no
     operand has statistics (the op is costed at reference activity)."""
     given = ctx.options.get("value_stats") or {}
     cache = ctx.results.setdefault("switching_cache", {})
@@ -272,9 +266,12 @@ def switching(node: Node, ctx: PassContext) -> dict[str, Any] | None:
                          "calibration inputs")
     per_input = [float(np.mean([a[i if len(a) > 1 else 0] if a is not None else 1.0
                                 for a in per_operand])) for i in range(inputs)]
-    node.annotations["activity"] = float(np.mean(per_input))
-    node.annotations["activity_per_input"] = per_input
-    return {"activity": node.annotations["activity"], "per_input": per_input}
+    return {"activity": float(np.mean(per_input)), "per_input": per_input}
+
+
+def node_activity(node: Node) -> float:
+    """The node's mean switching activity (1, the reference, when nothing is known)."""
+    return (node.annotations.get("switching") or {}).get("activity", 1.0)
 
 
 def energy_scale(activity_value: float, floor: float) -> float:

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from lowering.target import read_target_document
 from nexus_ir import NexusError
 
 MEASUREMENT_SCHEMA = "nexus-measurement/1"
@@ -116,9 +117,7 @@ def leave_one_model_out(measurements: Sequence[Mapping[str, Any]]) -> CrossValid
 def calibrated_target(base_path: Path, coefficients: Mapping[str, float], name: str,
                       source: str) -> dict[str, Any]:
     """The base target's TOML document with the fitted numbers written in, each with ``source``."""
-    import tomllib
-
-    doc = tomllib.loads(base_path.read_text())
+    doc = read_target_document(base_path)
     doc["name"] = name
     doc["description"] = f"{doc.get('description', '')} — calibrated on measurements".strip()
     quantity = lambda value: {"value": float(value), "source": source}  # noqa: E731
@@ -136,12 +135,3 @@ def calibrated_target(base_path: Path, coefficients: Mapping[str, float], name: 
         if key in coefficients:
             level["pj_per_byte"] = quantity(coefficients[key] * 1e12)
     return doc
-
-
-def write_target(doc: Mapping[str, Any], path: str | Path) -> None:
-    try:
-        import tomli_w
-    except ImportError:
-        raise NexusError("writing a target file needs tomli-w: pip install "
-                         "'nexus-ml[measure]'") from None
-    Path(path).write_text(tomli_w.dumps(dict(doc)))

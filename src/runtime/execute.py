@@ -96,9 +96,8 @@ def flat_inputs(program: Any, user_inputs: Sequence[Any]) -> list[Any]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run a factory's model once with NVTX ranges (the program ncu profiles)."""
-    from frontends.pytorch import export
-    from nexus_ir.api import torch_factory
-    from nexus_ir.cli import _parse_input_shapes
+    from frontends.pytorch import export, torch_factory
+    from nexus_ir.types import parse_input_shapes
 
     from .ncu import run_with_ranges
 
@@ -107,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--input-shape", nargs="*", default=[])
     parser.add_argument("--dtype", default="f32")
     args = parser.parse_args(argv)
-    model, inputs = prepare_torch(*torch_factory(args.model, _parse_input_shapes(
+    model, inputs = prepare_torch(*torch_factory(args.model, parse_input_shapes(
         args.input_shape)), "cuda", args.dtype)
     program = export(model, inputs)
     run_with_ranges(program, flat_inputs(program, inputs))

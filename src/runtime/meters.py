@@ -27,6 +27,40 @@ class MeterError(NexusError):
     """A meter cannot be read here: no such hardware, no driver, or no permission."""
 
 
+_METERS: dict[str, Callable[[], "EnergyMeter"]] = {}
+
+
+def register_meter(name: str, replace: bool = False) -> Callable[[Callable[[], Any]], Any]:
+    """Decorator: make a meter class (or a no-argument factory) available by name to
+    ``nexus measure --meter NAME`` and ``meter(name)``. A meter has a ``name``, a ``domains``
+    list and ``read() -> {domain: cumulative joules}`` (``EnergyMeter``)::
+
+        @register_meter("tpu")
+        class TpuMeter:
+            name, domains = "tpu", ["tpu0"]
+            def read(self):
+                return {"tpu0": my_counter_joules()}
+    """
+    def decorate(factory: Callable[[], Any]) -> Callable[[], Any]:
+        if name in _METERS and not replace:
+            raise NexusError(f"meter '{name}' is already registered; pass replace=True to "
+                             "override it")
+        _METERS[name] = factory
+        return factory
+    return decorate
+
+
+def registered_meters() -> list[str]:
+    return list(_METERS)
+
+
+def meter(name: str) -> "EnergyMeter":
+    """A fresh meter by registered name; MeterError (one line) when it cannot be read here."""
+    if name not in _METERS:
+        raise NexusError(f"unknown meter '{name}' (registered: {', '.join(_METERS)})")
+    return _METERS[name]()
+
+
 class EnergyMeter(Protocol):
     """Cumulative joules per domain since an arbitrary origin, monotone between calls."""
 
@@ -45,6 +79,7 @@ class _Zone:
     total_uj: int = 0
 
 
+@register_meter("rapl")
 class RaplMeter:
     """RAPL through ``/sys/class/powercap`` (Intel, and AMD Zen through the same driver):
     package, core, uncore and dram zones, with counter wraparound handled through each zone's
@@ -98,6 +133,7 @@ class RaplMeter:
 
 
 # ---------------------------------------------------------------------------- NVML
+@register_meter("nvml")
 class NvmlMeter:
     """An NVIDIA GPU through NVML: the total-energy counter (mJ, Volta and later); on GPUs
     without it, power samples (mW) taken every ``sample_s`` on a thread and integrated."""

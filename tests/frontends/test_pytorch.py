@@ -243,7 +243,7 @@ def test_pt2_files_load_only_when_trusted(tmp_path):
         nx.compile(str(path))
     report = nx.compile(str(path), trust_pickle=True)
     assert report.model == "mlp" and report.metrics["macs"] == 3 * (6 * 10 + 10 * 2)
-    cli = [sys.executable, "-m", "nexus_ir.cli", "compile", str(path), "--format", "json"]
+    cli = [sys.executable, "-m", "nexus_ir.app.cli", "compile", str(path), "--format", "json"]
     refused = subprocess.run(cli, capture_output=True, text=True)
     assert refused.returncode == 2 and "pass trust_pickle=True (CLI: --trust-pickle)" in \
         refused.stderr

@@ -9,7 +9,7 @@ import pytest
 
 import nexus_ir as nx
 from lowering.onnx_export import to_onnx
-from nexus_ir.examples import resnet50
+from nexus_ir.app.examples import resnet50
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")

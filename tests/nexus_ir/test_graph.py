@@ -3,7 +3,7 @@ import pytest
 
 import nexus_ir as nx
 from nexus_ir import GraphError
-from nexus_ir.examples import example_cnn
+from nexus_ir.app.examples import example_cnn
 
 
 def chain() -> tuple[nx.Graph, list[nx.Value]]:

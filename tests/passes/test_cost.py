@@ -106,7 +106,7 @@ def test_tiled_matmul_rereads_operands_when_they_overflow_the_chip():
 
 
 def test_70b_decoder_at_32k_context_counts_exactly_without_overflow():
-    from nexus_ir.examples import decoder
+    from nexus_ir.app.examples import decoder
     d, ffn, heads, kv, hd, vocab, layers, seq = 8192, 28672, 64, 8, 128, 128256, 80, 32768
     g = decoder(layers=layers, d_model=d, ffn=ffn, heads=heads, kv_heads=kv, vocab=vocab,
                 dtype="f32", name="llama70b")
@@ -176,7 +176,7 @@ def test_unmodeled_ops_are_listed_not_zero():
 
 
 def test_report_is_reproducible_and_round_trips():
-    from nexus_ir.examples import example_cnn
+    from nexus_ir.app.examples import example_cnn
     a = nx.compile(example_cnn(), bindings={"batch": 2}).to_json()
     b = nx.compile(example_cnn(), bindings={"batch": 2}).to_json()
     assert a == b
@@ -188,7 +188,7 @@ def test_report_is_reproducible_and_round_trips():
 
 def test_report_dataframe_has_one_row_per_node():
     pd = pytest.importorskip("pandas", reason="pandas is in the dev extra")
-    from nexus_ir.examples import example_cnn
+    from nexus_ir.app.examples import example_cnn
     report = nx.compile(example_cnn(), bindings={"batch": 1})
     frame = report.to_dataframe()
     assert isinstance(frame, pd.DataFrame) and len(frame) == len(report.nodes)
@@ -197,7 +197,7 @@ def test_report_dataframe_has_one_row_per_node():
 
 
 def test_compile_binds_symbols_from_example_inputs_and_complains_when_unbound():
-    from nexus_ir.examples import example_cnn
+    from nexus_ir.app.examples import example_cnn
     report = nx.compile(example_cnn(), {"image": np.zeros((3, 3, 32, 32), np.float32)})
     assert report.bindings == {"batch": 3} and report.metrics["output_units"] == 3
     with pytest.raises(nx.NexusError, match=r"unbound symbols \['batch'\]; give them sizes \(CLI: --bind"):

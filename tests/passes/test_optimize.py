@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 import nexus_ir as nx
-from passes.optimize import (SWAPS, diagnose, output_deviation, quantize_weights, recommend,
-                             swap_activations)
+from passes import diagnose, recommend
+from passes.rewrites import SWAPS, quantize_weights, swap_activations
+from runtime.deviation import output_deviation
 
 torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
@@ -153,7 +154,7 @@ def test_a_dequantized_weight_is_fused_into_its_matrix_op_where_the_target_fuses
 def test_pruning_removes_the_stated_fraction_and_the_graph_still_runs():
     from cnn import small_cnn
     from frontends.pytorch import from_torch
-    from passes.optimize import prune_channels
+    from passes.rewrites import prune_channels
 
     model, (x,) = small_cnn()
     graph = from_torch(model, (x,))
@@ -181,7 +182,7 @@ def test_pruning_removes_the_stated_fraction_and_the_graph_still_runs():
 
 
 def test_pruning_leaves_channels_that_escape_alone(mlp_graph):
-    from passes.optimize import prune_channels
+    from passes.rewrites import prune_channels
 
     pruned, layers = prune_channels(mlp_graph, 0.25)
     assert layers == 2                       # fc1 → GELU → fc2 and fc2 → SiLU → fc3; not fc3
@@ -193,7 +194,7 @@ def test_sparsity_is_an_annotation_the_target_costs(mlp_graph):
     import dataclasses
 
     from lowering.target import Quantity, load_target
-    from passes.optimize import sparsify_weights
+    from passes.rewrites import sparsify_weights
 
     sparse, count = sparsify_weights(mlp_graph, 0.5)
     assert count == 3
@@ -225,13 +226,13 @@ def test_weights_and_activations_int8_run_close_and_cost_as_int8_where_fused():
     from lowering.target import Quantity, load_target
     from passes import PassManager
     from passes.cost import counts_of
-    from passes.optimize import quantize_activations
+    from runtime.deviation import quantize_calibrated
 
     model, (x,) = small_cnn()
     graph = from_torch(model, (x,))
     feeds = [{graph.inputs[0].name: np.random.default_rng(i).standard_normal(
         (1, 3, 32, 32)).astype(np.float32)} for i in range(4)]
-    quantized, count = quantize_activations(graph, feeds)
+    quantized, count = quantize_calibrated(graph, feeds)
     assert count == 4                           # the inputs of three convs and the classifier
     matrix = [n for n in quantized if n.op in ("conv", "linear")]
     assert all(v.producer.op == "dequantize" for n in matrix for v in n.inputs[:2])
@@ -242,7 +243,7 @@ def test_weights_and_activations_int8_run_close_and_cost_as_int8_where_fused():
         conv = next(n for n in done if n.op == "conv")
         assert {d for (p, d) in counts_of(conv) if p == "fma"} == {dtype}
     with pytest.raises(nx.NexusError, match="activation quantization needs calibration inputs"):
-        quantize_activations(graph, [])
+        quantize_calibrated(graph, [])
 
 
 def test_fp8_weights_and_activations_cost_as_fp8_where_fused(mlp_graph):
@@ -253,11 +254,11 @@ def test_fp8_weights_and_activations_cost_as_fp8_where_fused(mlp_graph):
     from lowering.target import Quantity, load_target
     from passes import PassManager
     from passes.cost import counts_of
-    from passes.optimize import quantize_activations
+    from runtime.deviation import quantize_calibrated
 
     feeds = [{"input": np.random.default_rng(i).standard_normal((8, 32)).astype(np.float32)}
              for i in range(3)]
-    fp8, count = quantize_activations(mlp_graph, feeds, "f8e4m3")
+    fp8, count = quantize_calibrated(mlp_graph, feeds, "f8e4m3")
     assert count == 3
     weights = [c for c in fp8.constants.values() if c.type.dtype.name == "f8e4m3"]
     assert len(weights) == 3
@@ -265,7 +266,7 @@ def test_fp8_weights_and_activations_cost_as_fp8_where_fused(mlp_graph):
         values = np.asarray(w.data)
         assert np.array_equal(values.astype(ml_dtypes.float8_e4m3fn).astype(np.float32), values)
         assert np.abs(values).max() == 448.0
-    int8, _ = quantize_activations(mlp_graph, feeds)
+    int8, _ = quantize_calibrated(mlp_graph, feeds)
     assert output_deviation(mlp_graph, int8, feeds) < output_deviation(mlp_graph, fp8, feeds) \
         < 0.15
     fused = dataclasses.replace(load_target("h100"), fused_dequantize=Quantity(1.0, "test"))
@@ -274,7 +275,7 @@ def test_fp8_weights_and_activations_cost_as_fp8_where_fused(mlp_graph):
     assert {d for (p, d) in counts_of(linear) if p == "fma"} == {"f8e4m3"}
     with pytest.raises(nx.NexusError, match="quantized format 'f8e5m2': choose one of i8, i4, "
                                             "f8e4m3"):
-        quantize_activations(mlp_graph, feeds, "f8e5m2")
+        quantize_calibrated(mlp_graph, feeds, "f8e5m2")
 
 
 def test_quantized_exports_run_in_onnxruntime_within_quantization_error(mlp_graph):
@@ -285,7 +286,7 @@ def test_quantized_exports_run_in_onnxruntime_within_quantization_error(mlp_grap
     from cnn import small_cnn
     from frontends.pytorch import from_torch
     from lowering.onnx_export import to_onnx
-    from passes.optimize import quantize_activations
+    from runtime.deviation import quantize_calibrated
 
     def ort_output(graph, feed):
         session = onnxruntime.InferenceSession(to_onnx(graph).SerializeToString(),
@@ -302,7 +303,7 @@ def test_quantized_exports_run_in_onnxruntime_within_quantization_error(mlp_grap
     assert error < 0.02
     feeds = [{"input": np.random.default_rng(i).standard_normal((8, 32)).astype(np.float32)}
              for i in range(3)]
-    w8a8, _ = quantize_activations(mlp_graph, feeds)
+    w8a8, _ = quantize_calibrated(mlp_graph, feeds)
     exported = to_onnx(w8a8)
     assert [n.op_type for n in exported.graph.node].count("QuantizeLinear") == 3
     reference = ort_output(mlp_graph, feeds[0])

@@ -194,7 +194,8 @@ class TinyMLP(torch.nn.Module):
 
 
 def test_activations_are_read_from_calibration_inputs():
-    from frontends.pytorch import activation_stats, export, from_exported
+    from frontends.pytorch import export, from_exported
+    from runtime.activations import activation_stats
 
     model = TinyMLP().eval()
     inputs = [torch.randn(2, 16), torch.zeros(2, 16)]

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import nexus_ir as nx
-from lowering.target import load_target
+from lowering.target import load_target, write_target
 from runtime.calibrate import (COEFFICIENTS, MEASUREMENT_SCHEMA, calibrated_target, features,
-                               fit, leave_one_model_out, load_measurements, predict, write_target)
+                               fit, leave_one_model_out, load_measurements, predict)
 
 TRUE = {"s_matrix": 1.3, "s_vector": 2.5, "s_special": 0.8, "p_off_j_per_byte": 90e-12,
         "p_on_j_per_byte": 12e-12, "static_power_w": 110.0, "e_kernel_j": 2.2e-3}
@@ -115,13 +115,13 @@ def test_calibrate_command_writes_the_target(measurements, tmp_path):
         path.write_text(json.dumps(doc))
         files.append(str(path))
     out = tmp_path / "h100-calibrated.toml"
-    done = subprocess.run([sys.executable, "-m", "nexus_ir.cli", "calibrate", *files,
+    done = subprocess.run([sys.executable, "-m", "nexus_ir.app.cli", "calibrate", *files,
                            "--target", "h100", "-o", str(out)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "  s_vector           2.5\n" in done.stdout
     assert "leave-one-model-out: median absolute error" in done.stdout
     assert load_target(out).energy_scale["vector"].value == pytest.approx(2.5, rel=1e-6)
-    wrong = subprocess.run([sys.executable, "-m", "nexus_ir.cli", "calibrate", *files,
+    wrong = subprocess.run([sys.executable, "-m", "nexus_ir.app.cli", "calibrate", *files,
                             "--target", "a100", "-o", str(out)], capture_output=True, text=True)
     assert wrong.returncode == 2 and wrong.stderr == (
         "nexus: error: the measurements were predicted on h100; calibrate them against that "
@@ -135,7 +135,7 @@ def test_calibrate_command_writes_the_target(measurements, tmp_path):
 def test_measuring_without_a_meter_is_one_line(args, monkeypatch, tmp_path):
     """No GPU here (or no NVML), and no RAPL in a fake empty powercap: one line, exit 2."""
     import runtime.meters as meters
-    from nexus_ir import cli
+    from nexus_ir.app import cli
 
     monkeypatch.setattr(meters, "POWERCAP", tmp_path)
     monkeypatch.setattr(meters.RaplMeter.__init__, "__defaults__", (tmp_path, None))

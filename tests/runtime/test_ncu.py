@@ -78,7 +78,7 @@ def test_validation_page_draws_predicted_against_measured(kernels):
     import nexus_ir as nx
     from cnn import small_cnn
     from frontends.pytorch import export, from_exported
-    from nexus_ir.render_html import validation_html
+    from nexus_ir.app.render_html import validation_html
 
     model, inputs = small_cnn()
     graph = from_exported(export(model, inputs))

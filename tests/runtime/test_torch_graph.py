@@ -38,7 +38,7 @@ def test_models_run_as_their_modules():
 
 def test_rewritten_graphs_run():
     from cnn import small_cnn
-    from passes.optimize import prune_channels, quantize_weights
+    from passes.rewrites import prune_channels, quantize_weights
 
     model, (x,) = small_cnn()
     graph = from_torch(model, (x,))
@@ -53,7 +53,7 @@ def test_rewritten_graphs_run():
 
 def test_bf16_conversion_keeps_integer_weights():
     from cnn import small_cnn
-    from passes.optimize import quantize_weights
+    from passes.rewrites import quantize_weights
 
     model, (x,) = small_cnn()
     quantized, _ = quantize_weights(from_torch(model, (x,)), 8)
@@ -65,7 +65,7 @@ def test_bf16_conversion_keeps_integer_weights():
 
 
 def test_what_cannot_run_is_named():
-    from nexus_ir.examples import resnet50
+    from nexus_ir.app.examples import resnet50
 
     with pytest.raises(nx.NexusError, match="constant %conv1.weight has no data: running needs "
                                             "real weights"):

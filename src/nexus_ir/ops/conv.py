@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -43,7 +45,32 @@ def _pool_canonical(a: dict[str, Any], t: Sequence[TensorType]) -> dict[str, Any
     return _explicit_window(a, len(a["kernel_size"]), a["kernel_size"])
 
 
-@register_op("conv", inputs=(2, 3), category="conv", canonicalize=_conv_canonical, attrs={
+def _conv_gemm(node: Any) -> tuple[int, int, int, int] | None:
+    """A regular convolution as an implicit GEMM per group: M = N·ΠL_out, N = C_out/groups,
+    K = C_in/groups·Πk. Transposed convolutions are no implicit GEMM of this form (None)."""
+    if node.attributes["transposed"]:
+        return None
+    w, out = node.inputs[1].type, node.outputs[0].type
+    groups = node.attributes["groups"]
+    return groups, out.shape[0] * math.prod(out.shape[2:]), w.shape[0] // groups, \
+        w.shape[1] * math.prod(w.shape[2:])
+
+
+def _conv_stream(node: Any, index: int) -> int:
+    """The input streams along its channels; a weight per filter over C_in·Πk (last axis of
+    the filter once flattened)."""
+    return 1 if index == 0 and node.inputs[0].type.rank > 1 else -1
+
+
+def _conv_channels(node: Any) -> int | None:
+    """A regular, ungrouped convolution owns its output channels (axis 1)."""
+    a = node.attributes
+    return 1 if a["groups"] == 1 and not a["transposed"] else None
+
+
+@register_op("conv", inputs=(2, 3), category="conv", canonicalize=_conv_canonical, traits={
+    "weights": (1,), "gemm": _conv_gemm, "stream_axis": _conv_stream,
+    "channels": _conv_channels}, attrs={
     **_WINDOW,
     "groups": Attr(INT, 1),
     "transposed": Attr(BOOL, False),
@@ -118,11 +145,12 @@ def _pool(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
 
 
 _POOL = {"kernel_size": Attr(INTS), **_WINDOW, "ceil_mode": Attr(BOOL, False)}
+_PER_CHANNEL = {"channelwise": "channels-first"}
 define_op("max_pool", infer=_pool, inputs=(1, 1), category="pool", attrs=_POOL, doc=_pool.__doc__,
-          canonicalize=_pool_canonical)
+          canonicalize=_pool_canonical, traits=_PER_CHANNEL)
 define_op("avg_pool", infer=_pool, inputs=(1, 1), category="pool",
           attrs={**_POOL, "count_include_pad": Attr(BOOL, True)}, doc=_pool.__doc__,
-          canonicalize=_pool_canonical)
+          canonicalize=_pool_canonical, traits=_PER_CHANNEL)
 
 
 def _global_pool(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
@@ -133,7 +161,7 @@ def _global_pool(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
 
 for _name in ("global_avg_pool", "global_max_pool"):
     define_op(_name, infer=_global_pool, inputs=(1, 1), category="pool", attrs={},
-              doc=_global_pool.__doc__)
+              doc=_global_pool.__doc__, traits=_PER_CHANNEL)
 
 
 def _adaptive_pool(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
@@ -155,7 +183,8 @@ def _output_sizes(v: Any) -> tuple:
 _OUT_SIZE = Kind("list of 1 to 3 ints (or None to keep a dim)", _output_sizes)
 for _name in ("adaptive_avg_pool", "adaptive_max_pool"):
     define_op(_name, infer=_adaptive_pool, inputs=(1, 1), category="pool",
-              attrs={"output_size": Attr(_OUT_SIZE)}, doc=_adaptive_pool.__doc__)
+              attrs={"output_size": Attr(_OUT_SIZE)}, doc=_adaptive_pool.__doc__,
+              traits=_PER_CHANNEL)
 
 
 @register_op("resize", inputs=1, category="data_movement", attrs={

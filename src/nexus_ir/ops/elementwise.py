@@ -41,15 +41,25 @@ def _float_unary(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     return t[0]
 
 
+TRANSCENDENTAL = {"gelu", "silu", "sigmoid", "tanh", "mish", "softplus", "elu", "selu", "erf",
+                  "exp"}
+"""Unary ops that evaluate an exponential, erf or tanh per element (their ``transcendental``
+trait)."""
+
+
+def _unary_traits(name: str) -> dict[str, Any]:
+    return {"epilogue": True, "channelwise": "any", "transcendental": name in TRANSCENDENTAL}
+
+
 for _name, _attrs in FLOAT_UNARY.items():
     define_op(_name, infer=_float_unary, inputs=(1, 1), category="elementwise", attrs=_attrs,
-              doc=_float_unary.__doc__)
+              doc=_float_unary.__doc__, traits=_unary_traits(_name))
 for _name, _attrs in NUMERIC_UNARY.items():
     define_op(_name, infer=_unary, inputs=(1, 1), category="elementwise", attrs=_attrs,
-              doc=_unary.__doc__)
+              doc=_unary.__doc__, traits={**_unary_traits(_name), "view": _name == "identity"})
 
 
-@register_op("clip", inputs=1, category="elementwise", attrs={
+@register_op("clip", inputs=1, category="elementwise", traits=_unary_traits("clip"), attrs={
     "min": Attr(optional(FLOAT), None), "max": Attr(optional(FLOAT), None)})
 def _clip(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     """Clamp to ``[min, max]`` (either bound may be absent); hardtanh and relu6 are clips."""
@@ -58,6 +68,7 @@ def _clip(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     return t[0]
 
 
+_EPILOGUE = {"epilogue": True}
 ARITHMETIC = ("add", "sub", "mul", "div", "pow", "maximum", "minimum", "mod")
 COMPARISON = ("eq", "ne", "lt", "le", "gt", "ge")
 LOGICAL = ("logical_and", "logical_or", "logical_xor")
@@ -84,18 +95,18 @@ def _logical(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
 
 for _name in ARITHMETIC:
     define_op(_name, infer=_arith, inputs=(2, 2), category="elementwise", attrs={},
-              doc=_arith.__doc__)
+              doc=_arith.__doc__, traits=_EPILOGUE)
 for _name in COMPARISON:
     define_op(_name, infer=_compare, inputs=(2, 2), category="elementwise", attrs={},
-              doc=_compare.__doc__)
+              doc=_compare.__doc__, traits=_EPILOGUE)
 for _name in LOGICAL:
     define_op(_name, infer=_logical, inputs=(2, 2), category="elementwise", attrs={},
-              doc=_logical.__doc__)
+              doc=_logical.__doc__, traits=_EPILOGUE)
 define_op("logical_not", infer=_logical, inputs=(1, 1), category="elementwise", attrs={},
-          doc=_logical.__doc__)
+          doc=_logical.__doc__, traits=_EPILOGUE)
 
 
-@register_op("where", inputs=3, category="elementwise")
+@register_op("where", inputs=3, category="elementwise", traits=_EPILOGUE)
 def _where(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     """``cond ? x : y`` with all three shapes broadcast; cond is boolean."""
     cond, x, y = t
@@ -104,7 +115,8 @@ def _where(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     return TensorType(broadcast_shapes(cond.shape, x.shape, y.shape), same_dtype([x, y]))
 
 
-@register_op("cast", inputs=1, category="data_movement", attrs={"to": Attr(DTYPE)})
+@register_op("cast", inputs=1, category="data_movement", traits=_EPILOGUE,
+             attrs={"to": Attr(DTYPE)})
 def _cast(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     """Convert elements to dtype ``to``; the shape is unchanged."""
     return t[0].with_dtype(a["to"])

@@ -12,7 +12,32 @@ from ..types import TensorType
 from ._common import broadcast_shapes, require_dim, require_rank, same_dtype
 
 
-@register_op("matmul", inputs=2, category="matmul")
+def _matmul_gemm(node: Any) -> tuple[int, int, int, int]:
+    """(batch, M, N, K): 1-D operands count as one row or column; batch is what is left."""
+    x, w, out = node.inputs[0].type, node.inputs[1].type, node.outputs[0].type
+    m = x.shape[-2] if x.rank > 1 else 1
+    n = w.shape[-1] if w.rank > 1 else 1
+    return out.numel // (m * n), m, n, x.shape[-1]
+
+
+def _second_along_rows(node: Any, index: int) -> int:
+    """A matrix product streams A along K per row and B along K per column."""
+    return -2 if index == 1 and node.inputs[1].type.rank >= 2 else -1
+
+
+def _gemm_dims(node: Any) -> tuple[int, int, int, int]:
+    a, out = node.inputs[0].type, node.outputs[0].type
+    k = a.shape[0] if node.attributes["trans_a"] else a.shape[1]
+    return 1, out.numel // out.shape[-1], out.shape[-1], k
+
+
+def _linear_dims(node: Any) -> tuple[int, int, int, int]:
+    out = node.outputs[0].type
+    return 1, out.numel // out.shape[-1], out.shape[-1], node.inputs[1].type.shape[1]
+
+
+@register_op("matmul", inputs=2, category="matmul", traits={
+    "weights": (1,), "gemm": _matmul_gemm, "stream_axis": _second_along_rows})
 def _matmul(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     """Numpy ``matmul``: 1-D operands are promoted and the added dim removed; batch dims
     broadcast."""
@@ -31,7 +56,8 @@ def _matmul(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     return TensorType(shape, dtype)
 
 
-@register_op("gemm", inputs=(2, 3), category="matmul", attrs={
+@register_op("gemm", inputs=(2, 3), category="matmul", traits={
+    "weights": (1,), "gemm": _gemm_dims, "stream_axis": _second_along_rows}, attrs={
     "trans_a": Attr(BOOL, False), "trans_b": Attr(BOOL, False),
     "alpha": Attr(FLOAT, 1.0), "beta": Attr(FLOAT, 1.0)})
 def _gemm(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
@@ -47,7 +73,8 @@ def _gemm(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     return TensorType((m, n), dtype)
 
 
-@register_op("linear", inputs=(2, 3), category="matmul")
+@register_op("linear", inputs=(2, 3), category="matmul", traits={
+    "weights": (1,), "gemm": _linear_dims, "channels": lambda node: -1})
 def _linear(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     """PyTorch ``linear``: ``x[..., in] @ weight[out, in]^T + bias[out]``."""
     dtype = same_dtype(t)

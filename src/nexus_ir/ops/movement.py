@@ -18,7 +18,12 @@ from ._common import axis_index, broadcast_shapes, compatible, require_dim, requ
 TO_END = 2**31 - 1
 
 
-@register_op("reshape", inputs=1, category="data_movement", attrs={"shape": Attr(DIMS)})
+_VIEW = {"view": True}
+_PART_OF_FIRST = {"partial_read": 0}
+"""Reads only the part of its first operand it outputs (an index picks it)."""
+
+
+@register_op("reshape", inputs=1, category="data_movement", traits=_VIEW, attrs={"shape": Attr(DIMS)})
 def _reshape(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     """New shape with the same element count; one entry may be -1 (inferred)."""
     x, shape = t[0], list(a["shape"])
@@ -96,7 +101,7 @@ def _slice_length(size: Dim, start: Dim, end: Dim, step: int) -> Dim:
                      "bind the symbol first")
 
 
-@register_op("slice", inputs=1, category="data_movement", attrs={
+@register_op("slice", inputs=1, category="data_movement", traits=_PART_OF_FIRST, attrs={
     "axes": Attr(INTS), "starts": Attr(DIMS), "ends": Attr(DIMS), "steps": Attr(INTS, ())})
 def _slice(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     """``x[starts:ends:steps]`` along ``axes`` with Python clamping (negative indices count from
@@ -126,7 +131,7 @@ def _pad(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
                       x.dtype)
 
 
-@register_op("expand", inputs=1, category="data_movement", attrs={"shape": Attr(DIMS)})
+@register_op("expand", inputs=1, category="data_movement", traits=_VIEW, attrs={"shape": Attr(DIMS)})
 def _expand(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     """Broadcast to ``shape`` (ONNX Expand); a -1 entry keeps the input's dim (PyTorch)."""
     x, shape = t[0], list(a["shape"])
@@ -139,7 +144,7 @@ def _expand(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     return TensorType(broadcast_shapes(x.shape, shape), x.dtype)
 
 
-@register_op("squeeze", inputs=1, category="data_movement",
+@register_op("squeeze", inputs=1, category="data_movement", traits=_VIEW,
              attrs={"axes": Attr(optional(INTS), None, "None removes every dim of size 1")})
 def _squeeze(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     """Remove size-1 dims (the listed ones, or all)."""
@@ -153,7 +158,7 @@ def _squeeze(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     return TensorType([d for i, d in enumerate(x.shape) if i not in chosen], x.dtype)
 
 
-@register_op("unsqueeze", inputs=1, category="data_movement", attrs={"axes": Attr(INTS)})
+@register_op("unsqueeze", inputs=1, category="data_movement", traits=_VIEW, attrs={"axes": Attr(INTS)})
 def _unsqueeze(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     """Insert size-1 dims at ``axes`` (positions in the output)."""
     x = t[0]
@@ -165,7 +170,7 @@ def _unsqueeze(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     return TensorType([1 if i in chosen else next(rest) for i in range(rank)], x.dtype)
 
 
-@register_op("flatten", inputs=1, category="data_movement",
+@register_op("flatten", inputs=1, category="data_movement", traits=_VIEW,
              attrs={"start_axis": Attr(INT, 1), "end_axis": Attr(INT, -1)})
 def _flatten(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     """Merge dims ``start_axis..end_axis`` (inclusive) into one (PyTorch ``flatten``)."""
@@ -179,7 +184,7 @@ def _flatten(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
                       x.dtype)
 
 
-@register_op("embedding", inputs=2, category="gather",
+@register_op("embedding", inputs=2, category="gather", traits=_PART_OF_FIRST,
              attrs={"padding_idx": Attr(optional(INT), None)})
 def _embedding(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     """Rows of ``weight[V, D]`` picked by integer ``indices``: shape ``indices.shape + [D]``."""
@@ -190,7 +195,7 @@ def _embedding(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     return TensorType((*indices.shape, weight.shape[1]), weight.dtype)
 
 
-@register_op("gather", inputs=2, category="gather", attrs={"axis": Attr(INT, 0)})
+@register_op("gather", inputs=2, category="gather", traits=_PART_OF_FIRST, attrs={"axis": Attr(INT, 0)})
 def _gather(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     """ONNX Gather: ``data.shape[:axis] + indices.shape + data.shape[axis+1:]``."""
     data, indices = t

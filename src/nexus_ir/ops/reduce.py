@@ -64,4 +64,5 @@ define_op("topk", infer=_topk, inputs=(1, 1), category="reduction", doc=_topk.__
           attrs={"k": Attr(INT), "axis": Attr(INT, -1), "largest": Attr(BOOL, True)})
 for _name in ("softmax", "log_softmax"):
     define_op(_name, infer=_softmax, inputs=(1, 1), category="softmax", doc=_softmax.__doc__,
+              traits={"transcendental": True},
               attrs={"axis": Attr(INT, -1)})

@@ -1,116 +1,16 @@
-"""PyTorch frontend: ``torch.export`` programs to NEXUS IR.
-
-``from_torch(module, example_inputs)`` exports the module (or takes an ``ExportedProgram``) and
-maps each ATen op to IR ops through the ``ATEN`` table. Every node keeps its module path from
-``nn_module_stack`` as ``source``. Parameters, buffers and lifted constants become IR constants;
-their data is attached when it is real (a bf16 tensor's values are kept as float32 numbers in a
-bf16-typed constant) and absent on the meta device, where nothing is materialized. Symbolic
-sizes (``torch.export.Dim``) become named IR symbols. An ATen op the table lacks becomes an
-``opaque`` node with the ATen name and the exported output types, and a warning lists them: the
-frontend never fails on a valid exported program because of an op it does not know.
-"""
+"""The ATen op table: one handler per ATen op (or family) that emits the IR ops computing
+it. Importing this module fills ``ATEN``."""
 
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
-import operator
-import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from nexus_ir import Graph, NexusError, TensorType, Value
-from nexus_ir.registry import registrar
+from nexus_ir import TensorType, Value
 
-TORCH_DTYPES = {
-    "torch.float64": "f64", "torch.float32": "f32", "torch.bfloat16": "bf16",
-    "torch.float16": "f16", "torch.float8_e4m3fn": "f8e4m3", "torch.float8_e5m2": "f8e5m2",
-    "torch.int64": "i64", "torch.int32": "i32", "torch.int16": "i16", "torch.int8": "i8",
-    "torch.uint8": "u8", "torch.bool": "i1",
-}
-
-
-def torch_dtype(name: str) -> Any:
-    """The torch dtype of an IR dtype name (``"bf16"`` → ``torch.bfloat16``), None if torch
-    has no such dtype."""
-    import torch
-
-    for torch_name, ir_name in TORCH_DTYPES.items():
-        if ir_name == name:
-            return getattr(torch, torch_name.removeprefix("torch."))
-    return None
-
-
-class UnmappedOpsWarning(UserWarning):
-    """ATen ops that became ``opaque`` nodes (reported as unmodeled by the cost model)."""
-
-
-def _dim(size: Any) -> int | str:
-    if isinstance(size, int):
-        return size
-    text = str(size)
-    try:
-        return int(text)
-    except ValueError:
-        return text.replace(" ", "")
-
-
-def tensor_type(fake: Any) -> TensorType:
-    """The IR type of a (fake) tensor."""
-    name = TORCH_DTYPES.get(str(fake.dtype))
-    if name is None:
-        raise NexusError(f"torch dtype {fake.dtype} has no NEXUS dtype")
-    return TensorType([_dim(s) for s in fake.shape], name)
-
-
-def _source(fx_node: Any) -> str:
-    stack = fx_node.meta.get("nn_module_stack") or {}
-    if not stack:
-        return ""
-    path = list(stack.values())[-1][0]
-    return path.replace("L['self'].", "").replace("[", ".").replace("]", "")
-
-
-class Lowering:
-    """State of one conversion: the IR graph, the fx-node → IR-value map, the current source."""
-
-    def __init__(self, graph: Graph):
-        self.graph = graph
-        self.values: dict[str, Any] = {}
-        self.source = ""
-        self.unmapped: dict[str, int] = {}
-
-    def value(self, arg: Any) -> Any:
-        """An fx argument as IR value(s) or Python constants."""
-        if hasattr(arg, "op") and hasattr(arg, "name") and arg.name in self.values:
-            return self.values[arg.name]
-        if isinstance(arg, (list, tuple)):
-            return type(arg)(self.value(a) for a in arg)
-        return arg
-
-    def op(self, name: str, *inputs: Value, **attrs: Any) -> Any:
-        return self.graph.op(name, *inputs, source=self.source, **attrs)
-
-    def scalar(self, number: float | int, like: Value) -> Value:
-        """A scalar constant of ``like``'s dtype (for ``x * 0.5`` and friends)."""
-        dt = like.type.dtype
-        data = np.array(number, dtype=np.float32 if dt.is_float else np.int64)
-        return self.graph.add_constant(self.graph.fresh_name("scalar"), data,
-                                       TensorType([], dt))
-
-    def operand(self, arg: Any, like: Value) -> Value:
-        return arg if isinstance(arg, Value) else self.scalar(arg, like)
-
-
-Handler = Callable[[Lowering, Sequence[Any], dict[str, Any], Any], Any]
-ATEN: dict[str, Handler] = {}
-
-
-aten = registrar(ATEN)
-"""``@aten("conv2d", "add.Tensor")``: a handler for ATen overload packets or overloads."""
+from .base import ATEN, TORCH_DTYPES, Handler, Lowering, aten, dim_of, opaque, tensor_type
 
 
 def _unary(ir_op: str, **attrs: Any) -> Handler:
@@ -493,7 +393,7 @@ def _gather_elements(lw, a, kw, node):
 
 # ----------------------------------------------------------------------------- data movement
 def _out_shape(node: Any) -> list[Any]:
-    return [_dim(s) for s in node.meta["val"].shape]
+    return [dim_of(s) for s in node.meta["val"].shape]
 
 
 @aten("view", "reshape", "_unsafe_view", "unflatten", "flatten", "view_copy")
@@ -546,7 +446,7 @@ def _split(lw, a, kw, node):
     axis_at = 1 if unbind else 2
     axis = a[axis_at] if len(a) > axis_at else kw.get("dim", 0)
     outputs = node.meta["val"]
-    sizes = [1] * len(outputs) if unbind else [_dim(fake.shape[axis]) for fake in outputs]
+    sizes = [1] * len(outputs) if unbind else [dim_of(fake.shape[axis]) for fake in outputs]
     parts = lw.op("split", a[0], axis=axis, sizes=sizes)
     parts = parts if isinstance(parts, tuple) else (parts,)
     if unbind:
@@ -560,7 +460,7 @@ def _slice(lw, a, kw, node):
     start = a[2] if len(a) > 2 and a[2] is not None else 0
     end = a[3] if len(a) > 3 and a[3] is not None else 2**63 - 1
     step = a[4] if len(a) > 4 else 1
-    return lw.op("slice", a[0], axes=[axis], starts=[_dim(start)], ends=[_dim(end)],
+    return lw.op("slice", a[0], axes=[axis], starts=[dim_of(start)], ends=[dim_of(end)],
                  steps=[step])
 
 
@@ -581,7 +481,7 @@ def _index(lw, a, kw, node):
     indices = list(a[1])
     used = [(axis, i) for axis, i in enumerate(indices) if i is not None]
     if len(used) != 1 or not isinstance(used[0][1], Value) or not used[0][1].type.dtype.is_integer:
-        return _opaque(lw, node, a)
+        return opaque(lw, node, a)
     axis, idx = used[0]
     return lw.op("gather", a[0], idx, axis=axis)
 
@@ -602,286 +502,3 @@ def _pad(lw, a, kw, node):
     return lw.op("pad", a[0], pads=begins + ends, value=float(value))
 
 
-# ----------------------------------------------------------------------------- the driver
-def _opaque_node(lw: Lowering, name: str, args: Sequence[Any], types: list[TensorType]) -> Any:
-    """An ``opaque`` node for ``name`` over the IR values among ``args``, counted as unmapped."""
-    lw.unmapped[name] = lw.unmapped.get(name, 0) + 1
-    inputs = [v for v in _flatten(args) if isinstance(v, Value)]
-    return lw.graph.add_node("opaque", inputs, {"target": name}, source=lw.source,
-                             output_types=types)
-
-
-def _opaque(lw: Lowering, node: Any, args: Sequence[Any]) -> Any:
-    fakes = node.meta.get("val")
-    many = isinstance(fakes, (list, tuple))
-    types = [tensor_type(f) for f in (fakes if many else [fakes]) if hasattr(f, "shape")]
-    out = _opaque_node(lw, str(node.target), args, types)
-    return out.outputs if many else out.outputs[0]
-
-
-def _auxiliary_outputs(lw: Lowering, node: Any, args: Sequence[Any]) -> list[Any]:
-    """Outputs after the first of an op the handler lowered to one value (a norm's saved mean
-    and rstd, a max pool's indices). Unread ones are dropped; a read one becomes an ``opaque``
-    node, so whatever consumes it is reported, never costed as zero."""
-    read = {user.args[1] for user in node.users if user.target is operator.getitem}
-    outputs: list[Any] = []
-    for index, fake in enumerate(node.meta["val"][1:], start=1):
-        if index not in read or not hasattr(fake, "shape") or fake.numel() == 0:
-            outputs.append(None)            # unread, not a tensor, or empty: nothing to cost
-            continue
-        outputs.append(_opaque_node(lw, f"{node.target} output {index}", args,
-                                    [tensor_type(fake)]).outputs[0])
-    return outputs
-
-
-def _flatten(items: Any) -> list[Any]:
-    if isinstance(items, (list, tuple)):
-        return [x for item in items for x in _flatten(item)]
-    return [items]
-
-
-def _handler(target: Any) -> Handler | None:
-    name = getattr(target, "__name__", str(target))      # e.g. "add.Tensor"
-    base = name.split(".")[0]
-    # an in-place variant (relu_, add_) computes what the functional op does
-    return ATEN.get(name) or ATEN.get(base) or ATEN.get(base.removesuffix("_"))
-
-
-def from_exported(program: Any, name: str = "model") -> Graph:
-    """Lower an ``ExportedProgram`` to a NEXUS graph."""
-    import torch
-    from torch.export.graph_signature import InputKind
-
-    graph = Graph(name)
-    lw = Lowering(graph)
-    kinds = {spec.arg.name: spec for spec in program.graph_signature.input_specs}
-    state = {**program.state_dict, **getattr(program, "constants", {})}
-    for node in program.graph.nodes:
-        if node.op == "placeholder":
-            spec = kinds.get(node.name)
-            fake = node.meta["val"]
-            if spec is not None and spec.kind != InputKind.USER_INPUT and spec.target:
-                lw.values[node.name] = _constant(graph, spec.target, fake, state.get(spec.target))
-            elif hasattr(fake, "shape"):
-                lw.values[node.name] = graph.add_input(node.name, tensor_type(fake))
-            continue
-        if node.op == "output":
-            outs = [lw.value(v) for v in _flatten(node.args[0])]
-            graph.set_outputs(*[v for v in outs if isinstance(v, Value)])
-            continue
-        if node.op != "call_function":
-            continue
-        lw.source = _source(node)
-        args, kwargs = lw.value(list(node.args)), {k: lw.value(v) for k, v in node.kwargs.items()}
-        if node.target is operator.getitem:
-            lw.values[node.name] = args[0][args[1]]
-            continue
-        if isinstance(node.meta.get("val"), (int, torch.SymInt)):
-            lw.values[node.name] = _dim(node.meta["val"])     # size arithmetic, not a tensor op
-            continue
-        handler = _handler(node.target)
-        if handler is None:
-            lw.values[node.name] = _opaque(lw, node, args)
-            continue
-        result = handler(lw, args, kwargs, node)
-        if isinstance(node.meta.get("val"), (list, tuple)) and isinstance(result, Value):
-            result = (result, *_auxiliary_outputs(lw, node, args))
-        lw.values[node.name] = result
-        _mark_origin(result, node.name)
-    if lw.unmapped:
-        listed = ", ".join(f"{k} x{v}" for k, v in sorted(lw.unmapped.items()))
-        warnings.warn(f"ops kept as opaque (unmodeled): {listed}", UnmappedOpsWarning,
-                      stacklevel=2)
-    return graph
-
-
-def _constant(graph: Graph, target: str, fake: Any, real: Any) -> Value:
-    """A weight: data attached when the tensor is real, absent on the meta device.
-
-    The data is a read-only numpy view of the module's own CPU tensor, not a copy (copying made
-    lowering slower than the export itself): lower the module after it is trained. Types numpy
-    lacks (bf16, f16 here for uniformity) are converted to float32 numbers, and f8 data is left
-    out (the type still records it)."""
-    type_ = tensor_type(fake)
-    data = None
-    if real is not None and not real.is_meta:
-        tensor = real.detach().cpu()
-        if str(tensor.dtype) in ("torch.bfloat16", "torch.float16") or type_.dtype.bits < 8:
-            tensor = tensor.float()
-        if str(tensor.dtype) not in ("torch.float8_e4m3fn", "torch.float8_e5m2"):
-            data = tensor.numpy()
-            data.setflags(write=False)
-    return graph.add_constant(target, data, type_)
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence what torch.export prints and logs while it traces (graph dumps, guard warnings):
-    its failure is reported as one line by the caller instead."""
-    noise = io.StringIO()
-    previous = logging.root.manager.disable
-    logging.disable(logging.WARNING)
-    try:
-        with contextlib.redirect_stdout(noise), contextlib.redirect_stderr(noise):
-            yield
-    finally:
-        logging.disable(previous)
-
-
-def export(model: Any, example_inputs: Sequence[Any], dynamic_shapes: Any = None) -> Any:
-    """``torch.export`` of ``model`` on ``example_inputs`` (tensors, or types such as
-    ``"f32[1,3,224,224]"``), quietly; a failure is one NexusError line."""
-    import torch
-
-    example_inputs = [example_tensor(x) for x in example_inputs]
-    with torch.no_grad(), warnings.catch_warnings():
-        # Every nn.RNN/LSTM/GRU export warns about its _flat_weights attribute; it is harmless.
-        warnings.filterwarnings("ignore", message=r"The tensor attributes .*_flat_weights")
-        try:
-            with _quiet():
-                return torch.export.export(model, tuple(example_inputs),
-                                           dynamic_shapes=dynamic_shapes)
-        except Exception as err:  # torch raises many types here; the user needs the first line
-            first = next((line for line in str(err).splitlines() if line.strip()), "")
-            raise NexusError(f"torch.export could not trace {type(model).__name__}: "
-                             f"{type(err).__name__}: {first} (rerun with --debug / see "
-                             "torch.export's documentation for the fix)") from err
-
-
-def from_torch(model: Any, example_inputs: Sequence[Any] | None = None, *,
-               dynamic_shapes: Any = None, name: str | None = None) -> Graph:
-    """Export ``model`` (an ``nn.Module`` with example inputs, or an ``ExportedProgram``) and
-    lower it to NEXUS IR."""
-    import torch
-
-    if isinstance(model, torch.export.ExportedProgram):
-        return from_exported(model, name or "model")
-    if example_inputs is None:
-        raise NexusError("a PyTorch module needs example_inputs to be exported: tensors (meta "
-                         "tensors are fine) or types such as 'f32[1,3,224,224]'")
-    program = export(model, example_inputs, dynamic_shapes)
-    graph = from_exported(program, name or type(model).__name__)
-    names = _dim_names(program, dynamic_shapes)
-    return graph.bind_symbols(names) if names else graph
-
-
-ORIGIN = "torch_origin"
-
-
-def _mark_origin(result: Any, fx_name: str) -> None:
-    """Record on each IR node that produces an fx node's value which fx value it is:
-    ``annotations["torch_origin"] = {IR value name: (fx node name, output index or None)}``."""
-    outputs = [(result, None)] if isinstance(result, Value) else \
-        [(v, i) for i, v in enumerate(result)] if isinstance(result, tuple) else []
-    for value, index in outputs:
-        if isinstance(value, Value) and value.producer is not None:
-            value.producer.annotations.setdefault(ORIGIN, {})[value.name] = (fx_name, index)
-
-
-def activation_stats(program: Any, graph: Graph, calibration: Sequence[Any]) -> dict[str, dict]:
-    """Bit statistics of every activation a node of ``graph`` reads, per calibration input, by
-    running ``program`` on each input (an fx Interpreter over the exported graph, so fx node
-    names match the lowering) and reading each tensor once, along the axis its consumer streams
-    it. Returns ``{IR value name: {axis: [TensorStats per input]}}`` for ``value_stats``."""
-    import torch
-    from torch.export.graph_signature import InputKind
-
-    from passes.switching import merge_inputs, stream_axis, tensor_stats
-
-    wanted: dict[str, list[tuple[Value, int | None, int | None]]] = {}
-    inputs = {v.name for v in graph.inputs}
-    for node in graph.nodes:
-        for index, value in enumerate(node.inputs):
-            if value.is_constant:
-                continue
-            origin = (value.name, None) if value.name in inputs else \
-                value.producer.annotations.get(ORIGIN, {}).get(value.name)
-            if origin is not None:
-                wanted.setdefault(origin[0], []).append((value, origin[1],
-                                                         stream_axis(node, index)))
-    state = {**program.state_dict, **getattr(program, "constants", {})}
-
-    class Collector(torch.fx.Interpreter):
-        def __init__(self) -> None:
-            super().__init__(program.graph_module)
-            self.found: dict[str, dict] = {}
-
-        def run_node(self, n: Any) -> Any:
-            result = super().run_node(n)
-            for value, index, axis in wanted.get(n.name, ()):
-                tensor = result if index is None else result[index]
-                per_axis = self.found.setdefault(value.name, {})
-                if axis not in per_axis:
-                    array = tensor.detach().cpu()
-                    array = (array.float() if array.is_floating_point() else array).numpy()
-                    per_axis[axis] = tensor_stats(array, value.type.dtype, axis)
-            return result
-
-    per_input = []
-    for sample in calibration:
-        user = list(sample) if isinstance(sample, (tuple, list)) else [sample]
-        args = [user.pop(0) if spec.kind == InputKind.USER_INPUT else state[spec.target]
-                for spec in program.graph_signature.input_specs]
-        collector = Collector()
-        with torch.no_grad():
-            collector.run(*args)
-        per_input.append(collector.found)
-    return merge_inputs(per_input)
-
-
-def example_tensor(spec: Any) -> Any:
-    """A tensor to export with: tensors pass through; a ``TensorType`` or its text
-    (``"f32[1,3,224,224]"``) becomes zeros of that static shape and dtype."""
-    import torch
-
-    if isinstance(spec, str):
-        spec = TensorType.parse(spec)
-    if not isinstance(spec, TensorType):
-        return spec
-    if not spec.is_static:
-        raise NexusError(f"example input {spec} has symbolic sizes; give sizes and declare the "
-                         "dynamic ones with dynamic_shapes=torch.export.Dim(...)")
-    kind = torch_dtype(spec.dtype.name)
-    if kind is None:
-        raise NexusError(f"example input dtype {spec.dtype} has no torch dtype")
-    return torch.zeros([int(d) for d in spec.shape], dtype=kind)
-
-
-def _dim_names(program: Any, dynamic_shapes: Any) -> dict[str, str]:
-    """torch's symbols (``s27``) → the names of the user's ``torch.export.Dim`` objects, read off
-    the ``dynamic_shapes`` spec (positional: one entry per input, a dict or list per tensor)."""
-    if not dynamic_shapes:
-        return {}
-    from torch.export.graph_signature import InputKind
-
-    user = [spec.arg.name for spec in program.graph_signature.input_specs
-            if spec.kind == InputKind.USER_INPUT]
-    fakes = {n.name: n.meta.get("val") for n in program.graph.nodes if n.op == "placeholder"}
-    specs = list(dynamic_shapes.values()) if isinstance(dynamic_shapes, dict) \
-        else list(dynamic_shapes)
-    names: dict[str, str] = {}
-    for arg, spec in zip(user, specs):
-        per_dim = spec.items() if isinstance(spec, dict) else enumerate(spec or ())
-        for index, dim in per_dim:
-            symbol = _dim(fakes[arg].shape[index]) if hasattr(fakes[arg], "shape") else None
-            name = getattr(dim, "__name__", None)
-            if isinstance(symbol, str) and symbol.isidentifier() and name and \
-                    name.isidentifier() and name != symbol:
-                names[symbol] = name
-    return names
-
-
-def load_pt2(path: str, trust_pickle: bool = False) -> Graph:
-    """Lower a saved ``.pt2`` ExportedProgram. ``torch.export.load`` unpickles the file's weights
-    and constants (``weights_only=False``), which can run code, so it needs ``trust_pickle``."""
-    from pathlib import Path
-
-    import torch
-
-    if not trust_pickle:
-        raise NexusError(f"{path}: loading a .pt2 file unpickles its weights and constants, "
-                         "which can run code; pass trust_pickle=True (CLI: --trust-pickle) only "
-                         "for files you trust")
-    if not Path(path).exists():
-        raise NexusError(f"model file {path} does not exist")
-    return from_exported(torch.export.load(path), Path(path).stem)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .graph import Graph, Value
+from ..graph import Graph, Value
 
 
 def _conv_block(g: Graph, x: Value, name: str, c_in: int, c_out: int, rng: np.random.Generator

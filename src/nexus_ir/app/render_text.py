@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .report import EnergyReport
+    from ..report import EnergyReport
 
 TEXT_WIDTH = 120
 

@@ -15,10 +15,10 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from . import __version__
+from .. import __version__
 
 if TYPE_CHECKING:
-    from .report import EnergyReport
+    from ..report import EnergyReport
 
 SPLIT_COLORS = {"compute": "#4C78A8", "memory": "#F58518", "static": "#9D9D9D"}
 BOUND_COLORS = {"compute": "#4C78A8", "memory": "#F58518", "power": "#E45756",

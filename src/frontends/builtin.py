@@ -1,0 +1,98 @@
+"""The built-in frontends, registered lazily: each loader imports its framework only when a
+model of that framework arrives."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from nexus_ir import Graph, NexusError
+
+from .registry import load_object, register_frontend
+
+
+def _top_module(model: Any) -> str:
+    return type(model).__module__.split(".")[0]
+
+
+def _is_nexus_json(path: Path) -> bool:
+    """A NEXUS graph document (``schema_version`` first) rather than an XGBoost model file."""
+    with path.open("rb") as handle:
+        return b'"schema_version"' in handle.read(256)
+
+
+@register_frontend("nexus-graph", suffixes=(".json",), sniff=_is_nexus_json,
+                   accepts=lambda m: isinstance(m, Graph))
+def _nexus_graph(model: Any, example_inputs: Any, trust_pickle: bool) -> Graph:
+    """A NEXUS graph, or its JSON document."""
+    return model if isinstance(model, Graph) else Graph.from_json(Path(model).read_text())
+
+
+def _is_torch(model: Any) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(model, (torch.nn.Module,
+                                                    torch.export.ExportedProgram))
+
+
+@register_frontend("pytorch", suffixes=(".pt2",), accepts=_is_torch, opens_itself=True)
+def _pytorch(model: Any, example_inputs: Any, trust_pickle: bool) -> Graph:
+    """PyTorch ``nn.Module`` (with example inputs) or ``ExportedProgram`` via ``torch.export``;
+    ``.pt2`` files (they unpickle: only with trust_pickle)."""
+    if isinstance(model, Path):
+        from .pytorch import load_pt2
+        return load_pt2(str(model), trust_pickle)
+    from .pytorch import from_torch
+    return from_torch(model, example_inputs)
+
+
+@register_frontend("onnx", suffixes=(".onnx",),
+                   accepts=lambda m: _top_module(m) == "onnx" and
+                   type(m).__name__ == "ModelProto")
+def _onnx(model: Any, example_inputs: Any, trust_pickle: bool) -> Graph:
+    """ONNX ``ModelProto`` or ``.onnx`` file (standard ops and ``ai.onnx.ml``)."""
+    from .onnx import from_onnx
+    return from_onnx(model)
+
+
+@register_frontend("xgboost", suffixes=(".json", ".ubj"),
+                   accepts=lambda m: _top_module(m) == "xgboost")
+def _xgboost(model: Any, example_inputs: Any, trust_pickle: bool) -> Graph:
+    """XGBoost boosters and estimators, and their ``.json``/``.ubj`` files (onnxmltools)."""
+    from .xgboost import from_xgboost
+    return from_xgboost(model)
+
+
+def _classic_example(model: Any, example_inputs: Any) -> Any:
+    """Rows (or a feature count) describing a scikit-learn model's input."""
+    if example_inputs is not None and not isinstance(example_inputs, Mapping):
+        return example_inputs
+    if example_inputs:
+        return next(iter(example_inputs.values()))
+    if hasattr(model, "n_features_in_"):
+        return int(model.n_features_in_)
+    raise NexusError(f"{type(model).__name__} does not record its number of features; pass "
+                     "example rows as example_inputs")
+
+
+@register_frontend("sklearn", suffixes=(".skops", ".pkl", ".pickle", ".joblib"),
+                   accepts=lambda m: _top_module(m) == "sklearn" or
+                   hasattr(m, "get_params") and hasattr(m, "fit"))
+def _sklearn(model: Any, example_inputs: Any, trust_pickle: bool) -> Graph:
+    """Fitted scikit-learn estimators and pipelines (skl2onnx); ``.skops`` files, and
+    ``.pkl``/``.joblib`` only with trust_pickle. A file may hold any model another frontend
+    takes."""
+    if isinstance(model, Path):
+        from .sklearn import load_model_file
+        loaded = load_model_file(model, trust_pickle)
+        if not _sklearn_like(loaded):
+            return load_object(loaded, example_inputs, trust_pickle)
+        model = loaded
+    from .sklearn import from_sklearn
+    return from_sklearn(model, _classic_example(model, example_inputs))
+
+
+def _sklearn_like(model: Any) -> bool:
+    return _top_module(model) == "sklearn" or hasattr(model, "get_params") and \
+        hasattr(model, "fit")

@@ -1,0 +1,118 @@
+"""Operands of ONNX nodes as the converter sees them: value types with symbolic dims, tensor
+data, node attributes and sources, and the helpers that read integer lists off operands."""
+
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from nexus_ir import NexusError, TensorType, Value
+from nexus_ir import dims
+
+from .load import ONNX_DTYPES, Unmappable
+
+
+def symbol_of(text: str) -> str:
+    """A dim_param as an IR symbol: an identifier or an expression the dims module accepts."""
+    try:
+        return dims.canonical(text) if text else text
+    except Exception:
+        return re.sub(r"\W", "_", text)
+
+
+def type_of(type_proto: Any, what: str, unknown: Callable[[int], str]) -> TensorType:
+    """IR type of an ONNX ``TypeProto`` (tensors only); unknown dims get names from ``unknown``."""
+    if not type_proto.HasField("tensor_type"):
+        raise Unmappable(f"{what} is not a tensor ({type_proto.WhichOneof('value')})")
+    tt = type_proto.tensor_type
+    name = ONNX_DTYPES.get(tt.elem_type)
+    if name is None:
+        raise Unmappable(f"{what} has ONNX element type {tt.elem_type}, which NEXUS cannot type "
+                          "(strings and complex numbers are not tensors of numbers)")
+    if not tt.HasField("shape"):
+        raise Unmappable(f"{what} has no known rank")
+    shape: list[int | str] = []
+    for i, d in enumerate(tt.shape.dim):
+        if d.HasField("dim_value"):
+            shape.append(int(d.dim_value))
+        elif d.dim_param:
+            shape.append(symbol_of(d.dim_param))
+        else:
+            shape.append(unknown(i))
+    return TensorType(shape, name)
+
+
+def tensor_array(tensor: Any) -> np.ndarray:
+    from onnx import numpy_helper
+    try:
+        return numpy_helper.to_array(tensor)
+    except Exception as err:
+        raise NexusError(f"initializer '{tensor.name}' cannot be read ({err}); the model file is "
+                         "damaged or its external data is missing") from None
+
+
+def attributes_of(node: Any) -> dict[str, Any]:
+    from onnx import helper
+    out = {}
+    for a in node.attribute:
+        value = helper.get_attribute_value(a)
+        if isinstance(value, bytes):
+            value = value.decode()
+        elif isinstance(value, list) and value and isinstance(value[0], bytes):
+            value = [v.decode() for v in value]
+        elif hasattr(value, "data_type") and hasattr(value, "dims"):
+            value = tensor_array(value)
+        out[a.name] = value
+    return out
+
+
+def node_source(node: Any) -> str:
+    """A module path from an exporter's node name (``/layer1/layer1.0/conv1/Conv`` →
+    ``layer1.0.conv1``), else the node's name."""
+    name = node.name or ""
+    if "/" not in name:
+        return name
+    path = ""
+    for part in name.strip("/").split("/")[:-1]:
+        path = part if not path or part.startswith(path + ".") else f"{path}.{part}"
+    return path
+
+
+Operand = Value | np.ndarray
+
+
+
+def identifier(text: str) -> str:
+    out = re.sub(r"\W", "_", text)
+    return out if out and not out[0].isdigit() else f"d_{out}"
+
+
+def int_list(x: Operand | None, what: str) -> list[int]:
+    if x is None:
+        return []
+    if not isinstance(x, np.ndarray):
+        raise Unmappable(f"{what} is computed at run time")
+    return [int(v) if not isinstance(v, str) else v for v in x.reshape(-1).tolist()]
+
+
+def axes_of(ins: list[Operand | None], at: dict[str, Any]) -> list[int]:
+    """Squeeze/Unsqueeze axes: the attribute (opset < 13) or the second input."""
+    if "axes" in at:
+        return list(at["axes"])
+    return int_list(ins[1] if len(ins) > 1 else None, "axes")
+
+
+def slice_args(ins: list[Operand | None]) -> tuple[list[int], list, list, list[int]]:
+    """(axes, starts, ends, steps) of an ONNX Slice from its inputs; axes default to the
+    leading ones and steps to 1."""
+    starts, ends = int_list(ins[1], "starts"), int_list(ins[2], "ends")
+    axes = int_list(ins[3], "axes") if len(ins) > 3 and ins[3] is not None else \
+        list(range(len(starts)))
+    steps = int_list(ins[4], "steps") if len(ins) > 4 and ins[4] is not None else [1] * len(starts)
+    return axes, starts, ends, steps
+
+

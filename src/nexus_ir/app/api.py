@@ -1,0 +1,183 @@
+"""The public functions of NEXUS: ``prepare()`` (any model → a verified graph with its sizes
+bound and its data statistics) and ``compile()`` (that graph costed on a target). The CLI and
+the other commands start from ``prepare()``; frontends are found through their registry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from frontends import FACTORY_SPEC, load_factory, load_file, load_object
+from frontends.pytorch import is_torch_model, positional_inputs
+
+from ..errors import NexusError
+from ..graph import Graph
+from ..report import EnergyReport
+from ..types import TensorType
+from .examples import EXAMPLES
+
+
+def example_graph(name: str = "cnn") -> Graph:
+    """A bundled example graph by name (``nexus example --list`` shows them)."""
+    try:
+        return EXAMPLES[name]()
+    except KeyError:
+        raise NexusError(f"unknown example '{name}'; choose one of {', '.join(EXAMPLES)}") from None
+
+
+def load_graph(model_or_path: Any, example_inputs: Any = None, trust_pickle: bool = False
+               ) -> Graph:
+    """A Graph from anything a registered frontend takes (``frontends.registry``): a Graph; a
+    PyTorch module (with example inputs) or ExportedProgram; an ONNX ``ModelProto``; a fitted
+    scikit-learn estimator or Pipeline (example rows optional); an XGBoost model; a model file
+    (``.onnx``, ``.pt2`` and ``.pkl``/``.joblib`` only with ``trust_pickle`` since they
+    unpickle, ``.json`` NEXUS graph or XGBoost, ``.ubj``, ``.skops``); ``path/to/file.py:factory``
+    (``frontends.load_factory``); or ``example:NAME``."""
+    if isinstance(model_or_path, (str, Path)):
+        text = str(model_or_path)
+        if text.startswith("example:"):
+            return example_graph(text.removeprefix("example:"))
+        if FACTORY_SPEC.match(text):
+            model, made_inputs = load_factory(text)
+            return load_graph(model, example_inputs or made_inputs, trust_pickle)
+        return load_file(Path(text), example_inputs, trust_pickle)
+    return load_object(model_or_path, example_inputs, trust_pickle)
+
+
+def bindings_from_inputs(graph: Graph, example_inputs: Mapping[str, Any]) -> dict[str, int]:
+    """Symbol sizes read off example inputs (arrays or shapes) given by graph input name."""
+    by_name = {v.name: v for v in graph.inputs}
+    found: dict[str, int] = {}
+    for name, example in example_inputs.items():
+        if name not in by_name:
+            raise NexusError(f"example input '{name}' is not a graph input (inputs: "
+                             f"{', '.join(by_name)})")
+        declared = by_name[name].type.shape
+        if isinstance(example, TensorType):
+            if example.dtype != by_name[name].type.dtype:
+                raise NexusError(f"example input '{name}' is {example.dtype} but the graph "
+                                 f"declares {by_name[name].type}")
+            example = tuple(example.shape)
+        shape = tuple(np.shape(example)) if not isinstance(example, tuple) else example
+        if len(shape) != len(declared):
+            raise NexusError(f"example input '{name}' has shape {list(shape)} but the graph "
+                             f"declares {by_name[name].type}")
+        for want, got in zip(declared, shape):
+            if isinstance(want, int):
+                if want != got:
+                    raise NexusError(f"example input '{name}' has shape {list(shape)} but the "
+                                     f"graph declares {by_name[name].type}")
+            elif want.isidentifier():
+                if found.setdefault(want, int(got)) != int(got):
+                    raise NexusError(f"symbol '{want}' is {found[want]} in one example input "
+                                     f"and {got} in '{name}'")
+    return found
+
+
+def _named_inputs(graph: Graph, example_inputs: Any) -> dict[str, Any]:
+    """Example inputs by graph input name; bare rows (an array) stand for the only input."""
+    if example_inputs is None:
+        return {}
+    if isinstance(example_inputs, Mapping):
+        return dict(example_inputs)
+    if len(graph.inputs) != 1:
+        raise NexusError(f"graph @{graph.name} has {len(graph.inputs)} inputs; give example "
+                         "inputs as {input name: array}")
+    return {graph.inputs[0].name: np.asarray(example_inputs)}
+
+
+@dataclass
+class Prepared:
+    """A model made ready to cost: the verified graph with its symbols bound, the bindings,
+    and the bit statistics of the data that came with it (``passes.switching``)."""
+
+    graph: Graph
+    bindings: dict[str, int]
+    value_stats: dict[str, dict] = field(default_factory=dict)
+
+
+def prepare(model_or_path: Any, example_inputs: Any = None, *,
+            bindings: Mapping[str, int] | None = None, trust_pickle: bool = False,
+            calibration: Sequence[Any] | None = None,
+            progress: Callable[[str], None] | None = None,
+            require_bound: bool = True) -> Prepared:
+    """Load any model (see ``load_graph``), verify it, bind its symbolic sizes from
+    ``bindings`` and ``example_inputs``, and read the statistics of the data given with it
+    (calibration inputs of a PyTorch model, real rows of a classic one). Unbound symbols are
+    an error unless ``require_bound`` is False."""
+    step = progress or (lambda _: None)
+    if isinstance(model_or_path, str) and FACTORY_SPEC.match(model_or_path):
+        step(f"building the model: {model_or_path}")
+        model_or_path, made_inputs = load_factory(model_or_path)
+        example_inputs = made_inputs if example_inputs is None else example_inputs
+    from_torch = is_torch_model(model_or_path)
+    exported = from_torch and type(model_or_path).__name__ == "ExportedProgram"
+    if from_torch and not exported and (example_inputs is None or
+                                        isinstance(example_inputs, Mapping)):
+        example_inputs = positional_inputs(model_or_path, example_inputs or {})
+    step("exporting with torch.export" if from_torch else "loading the model")
+    value_stats: dict[str, dict] = {}
+    if calibration is not None and not from_torch:
+        raise NexusError("calibration inputs are taken for PyTorch models; for other models give "
+                         "real rows as example_inputs")
+    if calibration is not None:
+        from frontends.pytorch import export, from_exported
+        from runtime.activations import activation_stats
+        program = model_or_path if exported else export(model_or_path, example_inputs)
+        graph = from_exported(program, type(model_or_path).__name__)
+        step(f"reading activations of {len(calibration)} calibration inputs")
+        value_stats = activation_stats(program, graph, calibration)
+    else:
+        graph = load_graph(model_or_path, example_inputs, trust_pickle)
+    step("verifying the graph")
+    graph.verify()
+    named = {} if from_torch else _named_inputs(graph, example_inputs)
+    bound = bindings_from_inputs(graph, named)
+    bound.update(bindings or {})
+    if bound:
+        graph = graph.bind_symbols(bound)
+    data = {k: v for k, v in named.items() if isinstance(v, np.ndarray)}
+    if data:
+        from passes.switching import graph_stats
+        from passes.trees import annotate_tree_paths
+        annotate_tree_paths(graph, data)
+        value_stats.update(graph_stats(graph, data))
+    if require_bound and graph.symbols:
+        raise NexusError(f"graph @{graph.name} has unbound symbols {sorted(graph.symbols)}; give "
+                         "them sizes (CLI: --bind NAME=SIZE or --input-shape NAME=DIMS; Python: "
+                         "bindings={...} or example_inputs)")
+    return Prepared(graph, bound, value_stats)
+
+
+def compile(model_or_path: Graph | str | Path, example_inputs: Mapping[str, Any] | None = None,
+            target: Any = "h100", *, bindings: Mapping[str, int] | None = None,
+            capability: float | None = None, output_units: int | None = None,
+            trust_pickle: bool = False, calibration: Sequence[Any] | None = None,
+            progress: Callable[[str], None] | None = None) -> EnergyReport:
+    """Cost a model on a hardware target and return its ``EnergyReport``.
+
+    A PyTorch module is exported with ``example_inputs`` (a tuple of tensors). Otherwise
+    symbolic dims are bound by ``bindings`` (``{"batch": 1}``) and/or read off
+    ``example_inputs`` (``{input name: array or shape}``, or rows for a one-input model); real
+    rows also make tree ensembles cost their actual paths instead of their depth. A module's
+    inputs may also be given by ``forward`` parameter name. ``trust_pickle`` allows loading files
+    that unpickle (``.pt2``). ``capability`` (accuracy, F1, …) enables ECU and CpTO;
+    ``output_units`` overrides the tokens/samples per inference. ``calibration`` (PyTorch: a
+    list of inputs, each a tensor or a tuple of tensors) runs the model on each to read the bits
+    of every activation: switching activity then scales compute energy per op, and DDEV is the
+    spread of the per-input energies (``passes.switching``); weights' bits count whenever they
+    have data, and real rows of a classic model count as its input's bits. ``progress`` is
+    called with a short description as each long step starts.
+    """
+    from passes.cost import cost_graph
+
+    ready = prepare(model_or_path, example_inputs, bindings=bindings, trust_pickle=trust_pickle,
+                    calibration=calibration, progress=progress)
+    step = progress or (lambda _: None)
+    step(f"costing {len(ready.graph.nodes)} nodes on {getattr(target, 'name', target)}")
+    return cost_graph(ready.graph, target, bindings=ready.bindings, capability=capability,
+                      output_units=output_units, value_stats=ready.value_stats)

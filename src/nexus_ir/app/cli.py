@@ -1,0 +1,298 @@
+"""The ``nexus`` command line. Every failure is one line on stderr and a non-zero exit;
+``--debug`` shows the traceback instead."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from runtime.meters import registered_meters
+
+from .. import __version__
+from . import cli_measure, cli_optimize
+from .common import parse_bindings, progress_console
+from ..errors import NexusError
+from ..report import SCHEMA_VERSION, EnergyReport
+from ..types import parse_input_shapes
+
+EXIT_ERROR = 2
+EXIT_INTERNAL = 3
+
+
+def _cmd_example(args: argparse.Namespace) -> int:
+    from .api import example_graph
+    from .examples import EXAMPLES
+
+    if args.list:
+        print("\n".join(EXAMPLES))
+        return 0
+    graph = example_graph(args.name)
+    graph.verify()
+    if args.bind:
+        graph = graph.bind_symbols(parse_bindings(args.bind))
+    print(graph.to_json(indent=2) if args.format == "json" else graph.to_text(), end="")
+    if args.format == "json":
+        print()
+    return 0
+
+
+def _compile_all(args: argparse.Namespace, models: Sequence[str], targets: Sequence[str]
+                 ) -> list[EnergyReport]:
+    """Compile every model on every target, showing the current step on stderr."""
+    from .api import compile as compile_model
+
+    shapes = parse_input_shapes(args.input_shape)
+    reports = []
+    with progress_console().status("starting") as status:
+        for model in models:
+            for target in targets:
+                def step(text: str, where: str = f"{model} on {target}") -> None:
+                    status.update(f"[bold]{where}[/bold]: {text}")
+                reports.append(compile_model(
+                    model, shapes or None, target=target, bindings=parse_bindings(args.bind),
+                    capability=getattr(args, "capability", None),
+                    output_units=getattr(args, "output_units", None),
+                    trust_pickle=args.trust_pickle, progress=step))
+    return reports
+
+
+def _print_summary(summary: Sequence[Any]) -> None:
+    """The terminal summary: in colour on a terminal, plain fixed-width text otherwise."""
+    if sys.stdout.isatty():
+        from rich.console import Console
+        Console().print(*summary)
+    else:
+        from .render_text import to_text
+        print(to_text(summary))
+
+
+def _emit(args: argparse.Namespace, text: str, summary: Sequence[Any]) -> None:
+    """Write ``text`` to ``-o`` (and the terminal summary to stdout), or print it."""
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        if args.format != "table":
+            _print_summary(summary)
+        print(f"wrote {args.output}", file=sys.stderr)
+    elif args.format == "table":
+        _print_summary(summary)
+    else:
+        sys.stdout.write(text)
+
+
+def _cmd_compile(args: argparse.Namespace) -> int:
+    from .render_text import report_renderables, to_text
+
+    report, = _compile_all(args, [args.model], [args.target])
+    summary = report_renderables(report, args.depth, args.top)
+    text = {"json": lambda: report.to_json() + "\n", "csv": report.to_csv,
+            "html": report.to_html, "table": lambda: to_text(summary) + "\n"}[args.format]()
+    _emit(args, text, summary)
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .render_text import comparison_renderables, to_text
+
+    if len(args.models) * len(args.target) < 2:
+        raise NexusError("compare needs two models or more, or one model and two --target "
+                         "names or more")
+    reports = _compile_all(args, args.models, args.target)
+    summary = comparison_renderables(reports)
+    if args.format == "html":
+        from .render_html import comparison_html
+        text = comparison_html(reports)
+    elif args.format == "json":
+        text = json.dumps({"schema_version": SCHEMA_VERSION,
+                           "reports": [r.to_dict() for r in reports]},
+                          indent=2, sort_keys=True, allow_nan=False) + "\n"
+    else:
+        text = to_text(summary) + "\n"
+    _emit(args, text, summary)
+    return 0
+
+
+def _cmd_targets(args: argparse.Namespace) -> int:
+    from lowering.target import list_targets, load_target
+
+    if args.name is None:
+        for name in list_targets():
+            print(f"{name:<16} {load_target(name).description}")
+        return 0
+    target = load_target(args.name)
+    print(f"{target.name}: {target.description} ({target.path})")
+    for note in target.notes:
+        print(f"  note: {note}")
+    for key, value, source in target.provenance():
+        print(f"  {key:<36} {value:<12.6g} {source}")
+    return 0
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    """Options every command that loads models shares."""
+    parser.add_argument("--bind", nargs="*", default=[], metavar="NAME=SIZE",
+                        help="sizes of symbolic dims, e.g. batch=1")
+    parser.add_argument("--input-shape", nargs="*", default=[], metavar="NAME=DIMS[:DTYPE]",
+                        help="example input shapes, e.g. image=1x3x224x224:f32 (needed for a "
+                             "PyTorch factory; binds symbolic sizes of other models)")
+    parser.add_argument("--trust-pickle", action="store_true",
+                        help="allow model files whose loading unpickles (.pt2, .pkl, .joblib): "
+                             "only for files you trust, since unpickling can run code")
+    parser.add_argument("-o", "--output", default=None, help="write the output to this file")
+
+
+MODEL_HELP = ("a model: .onnx, .pt2, XGBoost .json/.ubj, .skops, .pkl/.joblib (with "
+              "--trust-pickle), a NEXUS graph .json, path/to/file.py:factory (returns an "
+              "nn.Module, an estimator… or (model, example_inputs)), or example:NAME")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nexus",
+        description="NEXUS: a physics-grounded energy analyzer for ML models, built like a "
+                    "compiler.")
+    parser.add_argument("--version", action="version", version=f"nexus-ml {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    verbs = parser.add_subparsers(dest="verb", metavar="COMMAND")
+    example = verbs.add_parser("example", help="print a bundled example model as NEXUS IR",
+                               description="Build a bundled example model in code, verify it "
+                                           "and print its IR.")
+    example.add_argument("name", nargs="?", default="cnn", help="example name (default: cnn)")
+    example.add_argument("--format", choices=("text", "json"), default="text")
+    example.add_argument("--bind", nargs="*", default=[], metavar="NAME=SIZE",
+                         help="bind symbolic dims, e.g. batch=8")
+    example.add_argument("--list", action="store_true", help="list the examples")
+    example.set_defaults(handler=_cmd_example)
+
+    comp = verbs.add_parser("compile", help="cost a model on a hardware target",
+                            description="Compile a model to an energy report: primitive ops, "
+                                        "transistor operations, bytes per memory level, time and "
+                                        "joules on the target, and the six NEXUS metrics.")
+    comp.add_argument("model", help=MODEL_HELP)
+    comp.add_argument("--target", default="h100",
+                      help="bundled target name or .toml path (default: h100; see nexus targets)")
+    comp.add_argument("--format", choices=("table", "json", "html", "csv"), default="table",
+                      help="table (terminal), json (schema in nexus_ir/report.schema.json), html "
+                           "(self-contained page with charts), csv (one row per node)")
+    comp.add_argument("--capability", type=float, default=None,
+                      help="capability score (accuracy, F1, ...) for ECU and CpTO")
+    comp.add_argument("--output-units", type=int, default=None,
+                      help="tokens or samples per inference (default: from the output shape)")
+    comp.add_argument("--depth", type=int, default=2,
+                      help="module depth of the terminal table (default 2: layer1.0)")
+    comp.add_argument("--top", type=int, default=10, help="modules in the terminal table")
+    _add_model_options(comp)
+    comp.set_defaults(handler=_cmd_compile)
+
+    compare = verbs.add_parser("compare", help="several models, or one model on several "
+                                               "targets, side by side",
+                               description="Compile every MODEL on every --target and compare "
+                                           "energy, its split, latency and FLOPs side by side.")
+    compare.add_argument("models", nargs="+", metavar="MODEL", help=MODEL_HELP)
+    compare.add_argument("--target", nargs="+", default=["h100"],
+                         help="one or more target names or .toml paths (default: h100)")
+    compare.add_argument("--format", choices=("table", "json", "html"), default="table")
+    _add_model_options(compare)
+    compare.set_defaults(handler=_cmd_compare)
+
+    diagnose_cmd = verbs.add_parser("diagnose", help="where the energy goes and which rewrites "
+                                                     "would save most",
+                                    description="Hotspots, what bounds each node, expensive "
+                                                "activations, precision the target runs cheaper, "
+                                                "layers FLOPs mislead about, and candidate "
+                                                "rewrites ranked by predicted energy saved.")
+    diagnose_cmd.add_argument("model", help=MODEL_HELP)
+    diagnose_cmd.add_argument("--target", default="h100")
+    diagnose_cmd.add_argument("--top", type=int, default=10, help="hotspots to list")
+    _add_model_options(diagnose_cmd)
+    diagnose_cmd.set_defaults(handler=cli_optimize.cmd_diagnose)
+
+    optimize_cmd = verbs.add_parser("optimize", help="apply the rewrite that saves most and "
+                                                     "export it to ONNX")
+    optimize_cmd.add_argument("model", help=MODEL_HELP)
+    optimize_cmd.add_argument("--target", default="h100")
+    optimize_cmd.add_argument("--rewrite", default=None,
+                              help="apply this candidate (names as nexus diagnose lists them) "
+                                   "instead of the one predicted to save most")
+    optimize_cmd.add_argument("--eval", default=None, metavar="DATA.npz",
+                              help="inputs by graph input name and 'labels': report top-1 "
+                                   "accuracy before and after")
+    optimize_cmd.add_argument("--max-accuracy-drop", type=float, default=None,
+                              help="only rewrites losing at most this much accuracy (0.01 = one "
+                                   "point); needs --eval")
+    _add_model_options(optimize_cmd)
+    optimize_cmd.set_defaults(handler=cli_optimize.cmd_optimize)
+
+    def add_measure_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("model", help="path/to/file.py:factory (PyTorch) or an .onnx file")
+        p.add_argument("--input-shape", nargs="*", default=[], metavar="NAME=DIMS[:DTYPE]")
+        p.add_argument("--dtype", default="f32", choices=("f32", "bf16", "f16"))
+        p.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
+        p.add_argument("--meter", default=None, choices=registered_meters(),
+                       help="default: nvml on cuda, rapl on cpu")
+        p.add_argument("--window", type=float, default=1.0, help="seconds per window (>= 1)")
+        p.add_argument("--windows", type=int, default=5)
+        p.add_argument("--target", default="h100", help="target of the prediction beside it")
+        p.add_argument("-o", "--output", default=None, help="write the measurement (JSON)")
+
+    measure_cmd = verbs.add_parser("measure", help="measure energy per inference with NVML or "
+                                                   "RAPL, beside the prediction")
+    add_measure_options(measure_cmd)
+    measure_cmd.set_defaults(handler=cli_measure.cmd_measure)
+    validate = verbs.add_parser("validate", help="predicted vs measured: energy per model; "
+                                                 "FLOPs, DRAM bytes and time per node (ncu)")
+    add_measure_options(validate)
+    validate.add_argument("--cache-control", default="all", choices=("all", "none"))
+    validate.add_argument("--plot", default=None, metavar="PATH.html",
+                          help="predicted vs measured per node as an HTML page")
+    validate.set_defaults(handler=cli_measure.cmd_validate)
+    calibrate = verbs.add_parser("calibrate", help="fit a target's coefficients to "
+                                                   "measurements (NNLS) and write a target file")
+    calibrate.add_argument("measurements", nargs="+", help="files from nexus measure -o")
+    calibrate.add_argument("--target", required=True, help="the target they were predicted on")
+    calibrate.add_argument("-o", "--output", required=True, help="the calibrated .toml")
+    calibrate.set_defaults(handler=cli_measure.cmd_calibrate)
+
+    targets = verbs.add_parser("targets", help="list hardware targets, or show one with "
+                                               "the source of every number")
+    targets.add_argument("action", nargs="?", choices=("show",), help="show one target")
+    targets.add_argument("name", nargs="?", default=None)
+    targets.set_defaults(handler=_cmd_targets)
+    return parser
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
+    """Warnings (e.g. ops kept unmodeled) as one line on stderr, without source lines."""
+    print(f"nexus: warning: {message}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.verb is None:
+        parser.print_help()
+        return 0
+    if getattr(args, "action", None) == "show" and args.name is None:
+        parser.error("targets show needs a target name")
+    warnings.showwarning = _show_warning
+    try:
+        return args.handler(args)
+    except NexusError as err:
+        if args.debug:
+            raise
+        print(f"nexus: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as err:  # a bug of ours: still one line, the traceback with --debug
+        if args.debug:
+            raise
+        print(f"nexus: internal error: {type(err).__name__}: {err} (rerun with --debug for the "
+              "traceback and report it)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())
