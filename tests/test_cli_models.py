@@ -266,7 +266,7 @@ def test_progress_is_shown_on_a_terminal(monkeypatch, capsys):
     from rich.console import Console
 
     screen = io.StringIO()
-    monkeypatch.setattr(cli, "_progress_console",
+    monkeypatch.setattr(cli.common, "progress_console",
                         lambda: Console(file=screen, force_terminal=True, width=100))
     assert cli.main(["compile", "example:cnn", "--bind", "batch=1", "--format", "json"]) == 0
     assert "example:cnn on h100" in screen.getvalue() and "costing" in screen.getvalue()

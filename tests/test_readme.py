@@ -22,23 +22,44 @@ def test_first_two_lines_are_the_install_commands():
     assert first[1] == "python3 -m pip install torch==2.13.0 -e '.[dev]' && python3 -m pytest"
 
 
+REGISTRIES = [("passes.base", "_PASSES"), ("passes.rewrites.registry", "_REWRITES"),
+              ("frontends.registry", "_FRONTENDS"), ("runtime.meters", "_METERS"),
+              ("nexus_ir.registry", "_REGISTRY"), ("lowering.rules", "_RULES"),
+              ("lowering.rules", "_FACTS")]
+
+
+@contextlib.contextmanager
+def restored_registries():
+    """What the README's extension examples register is gone after the test."""
+    import importlib
+    tables = [getattr(importlib.import_module(m), name) for m, name in REGISTRIES]
+    saved = [dict(t) for t in tables]
+    try:
+        yield
+    finally:
+        for table, before in zip(tables, saved):
+            table.clear()
+            table.update(before)
+
+
 def test_python_blocks_run_and_printed_ir_matches():
-    from passes.base import _PASSES
-    saved = dict(_PASSES)
     namespace: dict = {}
     out = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out):
-            for code in blocks("python"):
-                exec(compile(code, "README.md", "exec"), namespace)
-    finally:
-        _PASSES.clear()
-        _PASSES.update(saved)
+    with restored_registries(), contextlib.redirect_stdout(out):
+        for code in blocks("python"):
+            exec(compile(code, "README.md", "exec"), namespace)
     printed = out.getvalue()
     assert printed.startswith("4089184256\n")       # the MAC count the README's comment states
     shown = blocks("text")[0]                       # the IR the README says the code prints
     assert shown in printed
     assert namespace["graph"].nodes[0].annotations["weight_bytes"] == 10 * 784 * 4
+    # the extension examples: a new op costed by its rule (max + mul per element of 8x1024),
+    # a user rewrite offered beside the built-in swaps, a frontend taking a new kind of
+    # object (784·256 + 256·10 MACs), a meter read through measure()
+    assert "16384\n" in printed
+    assert "['swap gelu->gelu_tanh', 'swap gelu->relu', 'swap gelu->silu']\n" in printed
+    assert "203264\n" in printed
+    assert "0.5\n" in printed
 
 
 def _run_nexus(command: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -31,6 +31,9 @@ Per node ``E = E_compute + E_memory + E_static`` (../shared/DESIGN.md):
   ``ctx.results["metrics"]``).
 
 The target is ``ctx.options["target"]`` (a name, a path or a loaded ``Target``).
+
+One module because the passes share one model of the schedule (storage roots, residency, fusion of
+dequantize, the target's rates) and each needs it whole; splitting them would scatter that model.
 """
 
 from __future__ import annotations
@@ -201,12 +204,12 @@ def attribute_weights(node: Node) -> tuple[int, int]:
     thresholds and the leaf values) and a linear model's coefficients and intercepts (f32).
     They are read like constant weights: from off-chip memory on every inference."""
     a = node.attributes
-    if node.op == "tree_ensemble":
+    if node.traits.kind == "tree":
         leaves = int((np.asarray(a["modes"]) == 0).sum())
         nodes = len(a["modes"])
         leaf_values = leaves * a["n_targets"]
         return nodes - leaves + leaf_values, nodes * TREE_NODE_BYTES + 4 * leaf_values
-    if node.op in ("linear_classifier", "linear_regressor"):
+    if node.traits.kind == "linear_model":
         count = a["coefficients"].size + a["intercepts"].size
         return count, 4 * count
     return 0, 0

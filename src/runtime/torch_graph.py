@@ -314,10 +314,18 @@ def _dequantize(node, a):
     return values * _per_axis(scale, axis, rank)
 
 
+HELD_AS_FLOAT32 = ("bf16", "f16", "f64")
+"""Float dtypes whose constant data NEXUS may hold as float32 numbers; torch runs them at their
+own dtype. (Float8 data stays float32: the dequantize that reads it computes in float32.)"""
+
+
 class GraphModule(torch.nn.Module):
-    """A NEXUS graph as a PyTorch module: constants are buffers, forward runs the nodes."""
+    """A NEXUS graph as a PyTorch module: constants are buffers (at their IR dtype), forward
+    runs the nodes."""
 
     def __init__(self, graph: Graph):
+        from frontends.pytorch import torch_dtype
+
         super().__init__()
         missing = sorted({n.op for n in graph if n.op not in KERNELS})
         if missing:
@@ -328,7 +336,10 @@ class GraphModule(torch.nn.Module):
             if const.data is None:
                 raise NexusError(f"constant %{name} has no data: running needs real weights")
             slot = f"c{i}"
-            self.register_buffer(slot, torch.as_tensor(const.data.copy()))
+            tensor = torch.as_tensor(const.data.copy())
+            if const.type.dtype.name in HELD_AS_FLOAT32:     # bf16/f16 data held as float32
+                tensor = tensor.to(torch_dtype(const.type.dtype.name))
+            self.register_buffer(slot, tensor)
             self.slots[name] = slot
 
     def values(self, *inputs: Any) -> dict[str, Any]:

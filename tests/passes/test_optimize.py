@@ -112,7 +112,8 @@ def test_recommendations_rank_by_the_cost_model(mlp_graph):
     names = {r.name for r in ranked}
     assert {"swap gelu->relu", "swap gelu->gelu_tanh", "swap silu->hardswish",
             "swap sigmoid->hardsigmoid", "weights int8", "weights int4",
-            "prune 25% channels", "prune 50% channels", "sparsify 50% weights"} | {
+            "prune 25% channels", "prune 50% channels", "sparsify 50% weights",
+            "precision bf16", "precision f16"} | {
         f"weights int{b} in {m}" for b in (8, 4) for m in ("0", "2", "4")} == names
     one = next(r for r in ranked if r.name == "weights int8 in 2")
     assert one.changed == 1 and [n.source for n in one.graph if n.op == "dequantize"] == ["2"]

@@ -15,7 +15,8 @@ from runtime.meters import registered_meters
 
 from .. import __version__
 from . import cli_measure, cli_optimize
-from .common import parse_bindings, progress_console
+from . import common
+from .common import parse_bindings
 from ..errors import NexusError
 from ..report import SCHEMA_VERSION, EnergyReport
 from ..types import parse_input_shapes
@@ -48,7 +49,7 @@ def _compile_all(args: argparse.Namespace, models: Sequence[str], targets: Seque
 
     shapes = parse_input_shapes(args.input_shape)
     reports = []
-    with progress_console().status("starting") as status:
+    with common.progress_console().status("starting") as status:
         for model in models:
             for target in targets:
                 def step(text: str, where: str = f"{model} on {target}") -> None:
@@ -157,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "compiler.")
     parser.add_argument("--version", action="version", version=f"nexus-ml {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--load", action="append", default=[], metavar="PLUGINS.py",
+                        help="run this Python file first, to register your own ops, passes, "
+                             "rewrites, frontends or meters (repeatable; only files you trust)")
     verbs = parser.add_subparsers(dest="verb", metavar="COMMAND")
     example = verbs.add_parser("example", help="print a bundled example model as NEXUS IR",
                                description="Build a bundled example model in code, verify it "
@@ -265,6 +269,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+PLUGIN_GROUP = "nexus_ml.plugins"
+
+
+def load_plugins(paths: Sequence[str]) -> None:
+    """Register what installed packages (entry points in ``nexus_ml.plugins``) and the files
+    given with ``--load`` define; a file that fails to run is one clear error."""
+    import runpy
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=PLUGIN_GROUP):
+        entry.load()
+    for path in paths:
+        if not Path(path).is_file():
+            raise NexusError(f"--load {path}: no such file")
+        try:
+            runpy.run_path(path, run_name=f"nexus_plugin_{Path(path).stem}")
+        except Exception as err:  # the user's file: what it raises is reported in one line
+            raise NexusError(f"--load {path} failed: {type(err).__name__}: {err}") from err
+
+
 def _show_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
     """Warnings (e.g. ops kept unmodeled) as one line on stderr, without source lines."""
     print(f"nexus: warning: {message}", file=sys.stderr)
@@ -280,6 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("targets show needs a target name")
     warnings.showwarning = _show_warning
     try:
+        load_plugins(args.load)
         return args.handler(args)
     except NexusError as err:
         if args.debug:

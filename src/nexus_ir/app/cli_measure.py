@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import NexusError
 from ..types import TensorType, parse_input_shapes
-from .common import progress_console
+from . import common
 
 
 def _measured_model(args: argparse.Namespace) -> tuple[Any, Any, str]:
@@ -54,7 +54,7 @@ def _measure_document(args: argparse.Namespace) -> dict[str, Any]:
 
     meter = _meter(args)
     runner, model, label = _measured_model(args)
-    with progress_console().status(f"measuring {label} ({runner.description})"):
+    with common.progress_console().status(f"measuring {label} ({runner.description})"):
         result = measure(runner.call, meter, window_s=args.window, windows=args.windows,
                          sync=runner.sync)
     if isinstance(model, tuple):
@@ -118,7 +118,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         args.input_shape)), "cpu", args.dtype)
     graph = from_exported(export(module, inputs))
     report = compile_model(graph, target=args.target)
-    with progress_console().status(f"profiling under ncu (cache control {args.cache_control})"):
+    with common.progress_console().status(f"profiling under ncu (cache control {args.cache_control})"):
         kernels = profile(["-m", "runtime.execute", args.model, "--dtype", args.dtype,
                            "--input-shape", *args.input_shape], args.cache_control)
     measured, outside = attribute(kernels, graph)

@@ -9,7 +9,8 @@ from typing import Any
 
 from ..errors import NexusError
 from ..types import parse_input_shapes
-from .common import parse_bindings, progress_console
+from . import common
+from .common import parse_bindings
 
 
 def graph_of(args: argparse.Namespace) -> Any:
@@ -26,7 +27,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
     from .api import compile as compile_model
 
-    with progress_console().status(f"costing {args.model} and its rewrites"):
+    with common.progress_console().status(f"costing {args.model} and its rewrites"):
         graph = graph_of(args)
         report = compile_model(graph, target=args.target)
         findings = diagnose(report, args.target, args.top)
@@ -89,7 +90,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     if args.max_accuracy_drop is not None and not args.eval:
         raise NexusError("--max-accuracy-drop needs --eval DATA.npz (the model's inputs by "
                          "name and their 'labels')")
-    with progress_console().status(f"costing {args.model} and its rewrites"):
+    with common.progress_console().status(f"costing {args.model} and its rewrites"):
         graph = graph_of(args)
         ranked = recommend(graph, args.target, _random_feeds(graph),
                            deviation=output_deviation, ranges=activation_ranges)
