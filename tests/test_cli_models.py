@@ -364,3 +364,43 @@ def test_optimize_within_an_accuracy_budget(tmp_path):
     assert _one_line_error(bad) == (f"nexus: error: {tmp_path / 'bad.npz'} lacks "
                                     f"{graph.inputs[0].name}, labels (it holds pixels); save "
                                     "inputs by graph input name and 'labels'\n")
+
+
+PLUGIN = '''
+from passes import Candidate, RewriteRule, op, register_rewrite, rewrite, var
+
+rule = RewriteRule("gelu->silu", op("gelu", var("x")), replace=lambda m: m.build("silu", m["x"]))
+
+
+def swap(graph):
+    out = graph.clone()
+    return out, rewrite(out, [rule])["gelu->silu"]
+
+
+@register_rewrite("test-gelu-to-silu")
+def offer(graph, ctx):
+    if any(n.op == "gelu" for n in graph):
+        yield Candidate("swap gelu->silu", swap)
+'''
+
+
+def test_a_users_rewrite_loaded_with_load_is_offered_and_applied(tmp_path):
+    g = nx.Graph("block")
+    x = g.add_input("x", "f32[2,16]")
+    w = g.add_constant("fc.weight", np.ones((16, 16), np.float32))
+    g.set_outputs(g.op("gelu", g.op("linear", x, w, source="fc"), source="act"))
+    (tmp_path / "block.json").write_text(g.to_json())
+    (tmp_path / "plugin.py").write_text(PLUGIN)
+    plugin = str(tmp_path / "plugin.py")
+    shown = nexus("--load", plugin, "diagnose", str(tmp_path / "block.json"))
+    assert shown.returncode == 0, shown.stderr
+    assert "swap gelu->silu" in shown.stdout and "swap gelu->relu" in shown.stdout
+    done = nexus("--load", plugin, "optimize", str(tmp_path / "block.json"), "--rewrite",
+                 "swap gelu->silu", "-o", str(tmp_path / "out.onnx"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("swap gelu->silu: 1 changes")
+    import onnx
+    ops = [n.op_type for n in onnx.load(str(tmp_path / "out.onnx")).graph.node]
+    assert "Gelu" not in ops and ops[-1] == "Mul"          # silu = x·sigmoid(x)
+    missing = nexus("--load", "nope.py", "targets")
+    assert missing.returncode == 2 and missing.stderr == "nexus: error: --load nope.py: no such file\n"

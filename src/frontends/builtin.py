@@ -3,13 +3,13 @@ model of that framework arrives."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from nexus_ir import Graph, NexusError
 
+from .pytorch.export import is_torch_model
 from .registry import load_object, register_frontend
 
 
@@ -30,13 +30,7 @@ def _nexus_graph(model: Any, example_inputs: Any, trust_pickle: bool) -> Graph:
     return model if isinstance(model, Graph) else Graph.from_json(Path(model).read_text())
 
 
-def _is_torch(model: Any) -> bool:
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(model, (torch.nn.Module,
-                                                    torch.export.ExportedProgram))
-
-
-@register_frontend("pytorch", suffixes=(".pt2",), accepts=_is_torch, opens_itself=True)
+@register_frontend("pytorch", suffixes=(".pt2",), accepts=is_torch_model, opens_itself=True)
 def _pytorch(model: Any, example_inputs: Any, trust_pickle: bool) -> Graph:
     """PyTorch ``nn.Module`` (with example inputs) or ``ExportedProgram`` via ``torch.export``;
     ``.pt2`` files (they unpickle: only with trust_pickle)."""
@@ -76,9 +70,13 @@ def _classic_example(model: Any, example_inputs: Any) -> Any:
                      "example rows as example_inputs")
 
 
+def _sklearn_like(model: Any) -> bool:
+    return _top_module(model) == "sklearn" or hasattr(model, "get_params") and \
+        hasattr(model, "fit")
+
+
 @register_frontend("sklearn", suffixes=(".skops", ".pkl", ".pickle", ".joblib"),
-                   accepts=lambda m: _top_module(m) == "sklearn" or
-                   hasattr(m, "get_params") and hasattr(m, "fit"))
+                   accepts=_sklearn_like)
 def _sklearn(model: Any, example_inputs: Any, trust_pickle: bool) -> Graph:
     """Fitted scikit-learn estimators and pipelines (skl2onnx); ``.skops`` files, and
     ``.pkl``/``.joblib`` only with trust_pickle. A file may hold any model another frontend
@@ -92,7 +90,3 @@ def _sklearn(model: Any, example_inputs: Any, trust_pickle: bool) -> Graph:
     from .sklearn import from_sklearn
     return from_sklearn(model, _classic_example(model, example_inputs))
 
-
-def _sklearn_like(model: Any) -> bool:
-    return _top_module(model) == "sklearn" or hasattr(model, "get_params") and \
-        hasattr(model, "fit")
