@@ -1,4 +1,5 @@
-"""PyTorch frontend: ``torch.export`` programs to NEXUS IR.
+"""Exporting modules (``torch.export``) and the driver that walks an exported program through
+the ATen table; ``.pt2`` files, example tensors, and PyTorch factories.
 
 ``from_torch(module, example_inputs)`` exports the module (or takes an ``ExportedProgram``) and
 maps each ATen op to IR ops through the ``ATEN`` table. Every node keeps its module path from
