@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from nexus_ir import Graph, NexusError
+from nexus_ir.registry import add_unique
 
 Loader = Callable[[Any, Any, bool], Graph]
 
@@ -36,7 +37,6 @@ class Frontend:
     suffixes: tuple[str, ...]
     sniff: Callable[[Path], bool] | None
     opens_itself: bool
-    doc: str
 
 
 _FRONTENDS: dict[str, Frontend] = {}
@@ -48,7 +48,8 @@ BUILTIN_FORMATS = (".onnx, .pt2, .json (NEXUS graph or XGBoost), .ubj, .skops, a
 def register_frontend(name: str, *, suffixes: tuple[str, ...] = (),
                       accepts: Callable[[Any], bool] | None = None,
                       sniff: Callable[[Path], bool] | None = None,
-                      opens_itself: bool = False, replace: bool = False) -> Callable[[Loader], Loader]:
+                      opens_itself: bool = False, replace: bool = False
+                      ) -> Callable[[Loader], Loader]:
     """Decorator: register ``load(model_or_path, example_inputs, trust_pickle) -> Graph`` as the
     frontend ``name``. Frontends are asked in registration order; a user's frontend registered
     with ``replace=True`` under a built-in name takes its place. ``opens_itself``: the loader
@@ -58,12 +59,9 @@ def register_frontend(name: str, *, suffixes: tuple[str, ...] = (),
                          "(suffixes=)")
 
     def decorate(load: Loader) -> Loader:
-        if name in _FRONTENDS and not replace:
-            raise NexusError(f"frontend '{name}' is already registered; pass replace=True to "
-                             "override it")
-        _FRONTENDS[name] = Frontend(name, load, accepts, tuple(s.lower() for s in suffixes),
-                                    sniff, opens_itself,
-                                    (load.__doc__ or "").strip())
+        add_unique(_FRONTENDS, name, Frontend(name, load, accepts,
+                                              tuple(s.lower() for s in suffixes), sniff,
+                                              opens_itself), "frontend", replace)
         return load
     return decorate
 

@@ -3,8 +3,9 @@
 A rule is registered with ``@lowering_rule("op", ...)`` and receives the node; its docstring
 says how the op decomposes. Beside each rule sit the op's cost facts (``CostFacts``): how it
 runs rather than what it computes — the kernels eager PyTorch launches for it. They are the cost
-model's plug-in point for execution modes; ``cost_facts(op)`` reads them. Counts are exact Python ints. Shapes must be static: bind symbolic
-dims first (``Graph.bind_symbols``), or ``UnboundShapeError`` says which symbols are missing.
+model's plug-in point for execution modes; ``cost_facts(op)`` reads them. Counts are exact
+Python ints. Shapes must be static: bind symbolic dims first (``Graph.bind_symbols``), or
+``UnboundShapeError`` says which symbols are missing.
 ``opaque`` has no rule on purpose: it is reported as unmodeled, never counted as zero.
 Data-movement ops have rules that return no arithmetic; their bytes are costed by the memory
 pass.

@@ -29,11 +29,10 @@ passing the file's path.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import functools
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any

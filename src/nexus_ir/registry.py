@@ -82,7 +82,7 @@ class OpDef:
     check: CheckFn | None
     doc: str
     canonicalize: CanonicalizeFn | None = None
-    traits: OpTraits | None = None
+    traits: OpTraits = OpTraits("opaque")
 
     @property
     def category(self) -> str:
@@ -136,6 +136,17 @@ class OpDef:
 
 
 _REGISTRY: dict[str, OpDef] = {}
+T = TypeVar("T")
+
+
+def add_unique(table: dict[str, T], name: str, item: T, what: str, replace: bool = False) -> T:
+    """File ``item`` under ``name`` in one of NEXUS's registries (ops, passes, rewrites,
+    frontends, meters); a name already taken is refused unless ``replace``."""
+    if name in table and not replace:
+        raise NexusError(f"{what} '{name}' is already registered; pass replace=True to override "
+                         "it")
+    table[name] = item
+    return item
 
 
 def register_op(
@@ -183,12 +194,10 @@ def define_op(
     traits: Mapping[str, Any] | None = None,
 ) -> OpDef:
     """Register an op without the decorator (for families sharing one inference function)."""
-    if name in _REGISTRY and not replace:
-        raise NexusError(f"op '{name}' is already registered; pass replace=True to override it")
     opdef = OpDef(name, inputs[0], inputs[1], AttrSchema(dict(attrs or {}), open_attrs),
                   infer, check, doc.strip(), canonicalize,
                   OpTraits(kind=category, **dict(traits or {})))
-    _REGISTRY[name] = opdef
+    add_unique(_REGISTRY, name, opdef, "op", replace)
     return opdef
 
 

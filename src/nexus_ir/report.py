@@ -12,8 +12,8 @@ import io
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
 from collections.abc import Callable
+from typing import Any
 
 from .errors import NexusError, SerializationError
 

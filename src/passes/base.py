@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nexus_ir import Graph, NexusError
+from nexus_ir.registry import add_unique
 
 
 @dataclass
@@ -88,10 +89,7 @@ def register_pass(factory: Callable[[], Pass], name: str | None = None,
     key = name or getattr(factory, "name", "")
     if not key:
         raise NexusError("a registered pass needs a name")
-    if key in _PASSES and not replace:
-        raise NexusError(f"pass '{key}' is already registered; pass replace=True to override it")
-    _PASSES[key] = factory
-    return factory
+    return add_unique(_PASSES, key, factory, "pass", replace)
 
 
 def analysis_pass(name: str, *, requires: tuple[str, ...] = (), per: str = "node",

@@ -11,7 +11,7 @@ from typing import Any
 
 from nexus_ir import EnergyReport, Graph
 
-from .cost import COST_PIPELINE, build_report
+from .cost import cost_graph
 from .manager import PassManager
 from .rewrites import RewriteContext, candidates
 from .rewrites.registry import Ranges
@@ -32,11 +32,6 @@ class Recommendation:
     graph: Graph = field(repr=False, compare=False)
 
 
-def _cost(graph: Graph, target: Any) -> EnergyReport:
-    manager = PassManager(list(COST_PIPELINE), options={"target": target})
-    return build_report(manager.run(graph), manager.ctx, {})
-
-
 def recommend(graph: Graph, target: Any = "h100", feeds: Sequence[Mapping[str, Any]] = (),
               cost: Callable[[Graph, Any], EnergyReport] | None = None,
               deviation: Deviation | None = None, ranges: Ranges | None = None
@@ -44,7 +39,7 @@ def recommend(graph: Graph, target: Any = "h100", feeds: Sequence[Mapping[str, A
     """Candidates ranked by predicted energy saved (largest first). ``deviation(original,
     rewritten, feeds)`` and ``ranges(graph, feeds)`` (activation ranges, which weights+
     activations quantization needs) come from the caller, who can run graphs."""
-    cost = cost or _cost
+    cost = cost or cost_graph
     base = cost(graph, target).metrics["energy_j"]
     ranked = []
     for name, candidate in candidates(graph, RewriteContext(feeds, ranges)).items():

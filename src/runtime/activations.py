@@ -10,6 +10,8 @@ from frontends.pytorch import ORIGIN
 from nexus_ir import Graph, Value
 from passes.switching import merge_inputs, stream_axis, tensor_stats
 
+from .execute import flat_inputs
+
 
 def activation_stats(program: Any, graph: Graph, calibration: Sequence[Any]) -> dict[str, dict]:
     """Bit statistics of every activation a node of ``graph`` reads, per calibration input, by
@@ -17,7 +19,6 @@ def activation_stats(program: Any, graph: Graph, calibration: Sequence[Any]) -> 
     names match the lowering) and reading each tensor once, along the axis its consumer streams
     it. Returns ``{IR value name: {axis: [TensorStats per input]}}`` for ``value_stats``."""
     import torch
-    from torch.export.graph_signature import InputKind
 
     wanted: dict[str, list[tuple[Value, int | None, int | None]]] = {}
     inputs = {v.name for v in graph.inputs}
@@ -30,8 +31,6 @@ def activation_stats(program: Any, graph: Graph, calibration: Sequence[Any]) -> 
             if origin is not None:
                 wanted.setdefault(origin[0], []).append((value, origin[1],
                                                          stream_axis(node, index)))
-    state = {**program.state_dict, **getattr(program, "constants", {})}
-
     class Collector(torch.fx.Interpreter):
         def __init__(self) -> None:
             super().__init__(program.graph_module)
@@ -51,10 +50,8 @@ def activation_stats(program: Any, graph: Graph, calibration: Sequence[Any]) -> 
     per_input = []
     for sample in calibration:
         user = list(sample) if isinstance(sample, (tuple, list)) else [sample]
-        args = [user.pop(0) if spec.kind == InputKind.USER_INPUT else state[spec.target]
-                for spec in program.graph_signature.input_specs]
         collector = Collector()
         with torch.no_grad():
-            collector.run(*args)
+            collector.run(*flat_inputs(program, user))
         per_input.append(collector.found)
     return merge_inputs(per_input)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from nexus_ir import NexusError
+from nexus_ir.registry import add_unique
 
 POWERCAP = Path("/sys/class/powercap")
 RAPL_PREFIXES = ("intel-rapl:", "amd-rapl:")
@@ -32,21 +33,17 @@ _METERS: dict[str, Callable[[], "EnergyMeter"]] = {}
 
 def register_meter(name: str, replace: bool = False) -> Callable[[Callable[[], Any]], Any]:
     """Decorator: make a meter class (or a no-argument factory) available by name to
-    ``nexus measure --meter NAME`` and ``meter(name)``. A meter has a ``name``, a ``domains``
-    list and ``read() -> {domain: cumulative joules}`` (``EnergyMeter``)::
+    ``nexus measure --meter NAME`` and ``meter(name)``. A meter has a ``name`` and
+    ``read_j() -> {domain: cumulative joules}`` (``EnergyMeter``)::
 
         @register_meter("tpu")
         class TpuMeter:
-            name, domains = "tpu", ["tpu0"]
-            def read(self):
+            name = "tpu"
+            def read_j(self):
                 return {"tpu0": my_counter_joules()}
     """
     def decorate(factory: Callable[[], Any]) -> Callable[[], Any]:
-        if name in _METERS and not replace:
-            raise NexusError(f"meter '{name}' is already registered; pass replace=True to "
-                             "override it")
-        _METERS[name] = factory
-        return factory
+        return add_unique(_METERS, name, factory, "meter", replace)
     return decorate
 
 

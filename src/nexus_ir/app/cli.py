@@ -11,15 +11,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from runtime.meters import registered_meters
-
 from .. import __version__
-from . import cli_measure, cli_optimize
-from . import common
-from .common import parse_bindings
 from ..errors import NexusError
 from ..report import SCHEMA_VERSION, EnergyReport
 from ..types import parse_input_shapes
+from . import cli_measure, cli_optimize, common
+from .common import parse_bindings
 
 EXIT_ERROR = 2
 EXIT_INTERNAL = 3
@@ -236,8 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--input-shape", nargs="*", default=[], metavar="NAME=DIMS[:DTYPE]")
         p.add_argument("--dtype", default="f32", choices=("f32", "bf16", "f16"))
         p.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
-        p.add_argument("--meter", default=None, choices=registered_meters(),
-                       help="default: nvml on cuda, rapl on cpu")
+        p.add_argument("--meter", default=None,
+                       help="nvml, rapl, or a meter registered with register_meter (--load); "
+                            "default: nvml on cuda, rapl on cpu")
         p.add_argument("--window", type=float, default=1.0, help="seconds per window (>= 1)")
         p.add_argument("--windows", type=int, default=5)
         p.add_argument("--target", default="h100", help="target of the prediction beside it")

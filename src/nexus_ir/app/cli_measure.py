@@ -118,7 +118,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         args.input_shape)), "cpu", args.dtype)
     graph = from_exported(export(module, inputs))
     report = compile_model(graph, target=args.target)
-    with common.progress_console().status(f"profiling under ncu (cache control {args.cache_control})"):
+    console = common.progress_console()
+    with console.status(f"profiling under ncu (cache control {args.cache_control})"):
         kernels = profile(["-m", "runtime.execute", args.model, "--dtype", args.dtype,
                            "--input-shape", *args.input_shape], args.cache_control)
     measured, outside = attribute(kernels, graph)

@@ -23,7 +23,8 @@ _PART_OF_FIRST = {"partial_read": 0}
 """Reads only the part of its first operand it outputs (an index picks it)."""
 
 
-@register_op("reshape", inputs=1, category="data_movement", traits=_VIEW, attrs={"shape": Attr(DIMS)})
+@register_op("reshape", inputs=1, category="data_movement", traits=_VIEW,
+             attrs={"shape": Attr(DIMS)})
 def _reshape(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     """New shape with the same element count; one entry may be -1 (inferred)."""
     x, shape = t[0], list(a["shape"])
@@ -101,7 +102,8 @@ def _slice_length(size: Dim, start: Dim, end: Dim, step: int) -> Dim:
                      "bind the symbol first")
 
 
-@register_op("slice", inputs=1, category="data_movement", traits=_PART_OF_FIRST, attrs={
+@register_op("slice", inputs=1, category="data_movement", traits=_PART_OF_FIRST,
+             attrs={
     "axes": Attr(INTS), "starts": Attr(DIMS), "ends": Attr(DIMS), "steps": Attr(INTS, ())})
 def _slice(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     """``x[starts:ends:steps]`` along ``axes`` with Python clamping (negative indices count from
@@ -131,7 +133,8 @@ def _pad(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
                       x.dtype)
 
 
-@register_op("expand", inputs=1, category="data_movement", traits=_VIEW, attrs={"shape": Attr(DIMS)})
+@register_op("expand", inputs=1, category="data_movement", traits=_VIEW,
+             attrs={"shape": Attr(DIMS)})
 def _expand(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     """Broadcast to ``shape`` (ONNX Expand); a -1 entry keeps the input's dim (PyTorch)."""
     x, shape = t[0], list(a["shape"])
@@ -158,7 +161,8 @@ def _squeeze(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     return TensorType([d for i, d in enumerate(x.shape) if i not in chosen], x.dtype)
 
 
-@register_op("unsqueeze", inputs=1, category="data_movement", traits=_VIEW, attrs={"axes": Attr(INTS)})
+@register_op("unsqueeze", inputs=1, category="data_movement", traits=_VIEW,
+             attrs={"axes": Attr(INTS)})
 def _unsqueeze(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     """Insert size-1 dims at ``axes`` (positions in the output)."""
     x = t[0]
@@ -195,7 +199,8 @@ def _embedding(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     return TensorType((*indices.shape, weight.shape[1]), weight.dtype)
 
 
-@register_op("gather", inputs=2, category="gather", traits=_PART_OF_FIRST, attrs={"axis": Attr(INT, 0)})
+@register_op("gather", inputs=2, category="gather", traits=_PART_OF_FIRST,
+             attrs={"axis": Attr(INT, 0)})
 def _gather(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     """ONNX Gather: ``data.shape[:axis] + indices.shape + data.shape[axis+1:]``."""
     data, indices = t

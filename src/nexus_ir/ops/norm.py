@@ -53,7 +53,8 @@ def _channel_params(t: Sequence[TensorType]) -> TensorType:
     return x
 
 
-@register_op("batch_norm", inputs=5, category="norm", traits={"channelwise": "channels-first"}, attrs=_EPS)
+@register_op("batch_norm", inputs=5, category="norm", attrs=_EPS,
+             traits={"channelwise": "channels-first"})
 def _batch_norm(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     """Inference batch norm of ``[N, C, ...]``: inputs x, scale, bias, running mean, running var,
     each parameter of length C."""

@@ -19,10 +19,11 @@ invalidates.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from nexus_ir import Graph, NexusError
+from nexus_ir import Graph
+from nexus_ir.registry import add_unique
 
 from ..base import PassContext, RewritePass
 
@@ -45,7 +46,6 @@ class Candidate:
 
     name: str
     apply: Apply
-    family: str = ""
 
     def as_pass(self) -> "CandidatePass":
         return CandidatePass(self)
@@ -67,24 +67,13 @@ class CandidatePass(RewritePass):
 Offers = Callable[[Graph, RewriteContext], Iterable[Candidate]]
 
 
-@dataclass(frozen=True)
-class RewriteFamily:
-    name: str
-    offers: Offers
-    doc: str = field(default="", compare=False)
-
-
-_REWRITES: dict[str, RewriteFamily] = {}
+_REWRITES: dict[str, Offers] = {}
 
 
 def register_rewrite(name: str, replace: bool = False) -> Callable[[Offers], Offers]:
     """Decorator: register ``offers(graph, ctx) -> candidates`` as the rewrite family ``name``."""
     def decorate(offers: Offers) -> Offers:
-        if name in _REWRITES and not replace:
-            raise NexusError(f"rewrite '{name}' is already registered; pass replace=True to "
-                             "override it")
-        _REWRITES[name] = RewriteFamily(name, offers, (offers.__doc__ or "").strip())
-        return offers
+        return add_unique(_REWRITES, name, offers, "rewrite", replace)
     return decorate
 
 
@@ -97,9 +86,8 @@ def candidates(graph: Graph, ctx: RewriteContext | None = None) -> dict[str, Can
     """Every candidate of every registered family that applies to ``graph``, by name."""
     ctx = ctx or RewriteContext()
     found: dict[str, Candidate] = {}
-    for family in _REWRITES.values():
-        for candidate in family.offers(graph, ctx):
-            found[candidate.name] = Candidate(candidate.name, candidate.apply, family.name)
+    for offers in _REWRITES.values():
+        found.update((c.name, c) for c in offers(graph, ctx))
     return found
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from nexus_ir import Constant, Graph, NexusError
+from nexus_ir import Graph, NexusError
 
 from .common import rebuild
 from .registry import Candidate, RewriteContext, in_module, register_rewrite, weighted
@@ -25,12 +25,9 @@ def sparsify_weights(graph: Graph, ratio: float, module: str | None = None
         raise NexusError(f"sparsity {ratio}: give a fraction between 0 and 1")
     data: dict[str, np.ndarray] = {}
     chosen: dict[str, float] = {}
-    for node in graph:
-        slot = node.traits.weights[0] if node.traits.gemm and node.traits.weights else None
-        if slot is None or len(node.inputs) <= slot or not in_module(node.source, module):
-            continue
-        weight = node.inputs[slot]
-        if not isinstance(weight, Constant) or weight.data is None or weight.name in data:
+    for node in weighted(graph):
+        weight = node.inputs[node.traits.weights[0]]
+        if not in_module(node.source, module) or weight.name in data:
             continue
         w = np.asarray(weight.data, dtype=np.float32)
         cut = np.quantile(np.abs(w), ratio)
