@@ -144,9 +144,12 @@ def zoo() -> dict[str, tuple[Callable[[], nn.Module], Callable[[int], tuple]]]:
     """Name → (builder, inputs for a batch)."""
     from cnn import SmallCNN
     from transformer import TinyTransformer
+    from zoo_models import ZOO_MODELS
 
     image = lambda size: (lambda b: (torch.randn(b, 3, size, size),))  # noqa: E731
     tokens = lambda seq, vocab: (lambda b: (torch.randint(0, vocab, (b, seq)),))  # noqa: E731
+    kinds = {"image224": image(224), "tokens128": tokens(128, 30522),
+             "sequence64": lambda b: (torch.randn(b, 64, 256),)}
     return {
         "small-cnn": (SmallCNN, image(32)),
         "resnet50": (tm.resnet50, image(224)),
@@ -161,44 +164,63 @@ def zoo() -> dict[str, tuple[Callable[[], nn.Module], Callable[[int], tuple]]]:
         "mlp-small": (lambda: MLP(256, 3), lambda b: (torch.randn(b, 784),)),
         "mlp-large": (lambda: MLP(4096, 4), lambda b: (torch.randn(b, 784),)),
         "tree-gemm": (TreeGEMM, lambda b: (torch.randn(b, 64),)),
+        **{name: (build, kinds[kind]) for name, (build, kind) in ZOO_MODELS.items()},
     }
 
 
-def measure_all(dtype: str, out_dir: str) -> None:
-    import nexus_ir as nx
-    from runtime.execute import prepare_torch, torch_runner
-    from runtime.meters import NvmlMeter, idle_power, measure
+def measure_all(dtype: str, out_dir: str, only: list[str]) -> None:
+    """Measure every zoo model × batch at ``dtype`` on the GPU, eager and replayed from a CUDA
+    graph, with the kernels of one eager call per aten op; rows written after every model."""
+    import gpu_probe as gp
+    from runtime.execute import prepare_torch
 
-    meter = NvmlMeter()
-    idle = idle_power(meter, 3.0)["gpu0"]
-    rows = []
+    energy = gp.Energy()
+    torch.zeros(1, device="cuda")
+    doc = {"device": torch.cuda.get_device_name(), "idle_w": gp.idle_watts(energy, 3.0),
+           "dtype": dtype, "torch": torch.__version__, "rows": []}
     for name, (build, inputs_for) in zoo().items():
-        torch.manual_seed(0)
-        model = build().eval()
+        if only and name not in only:
+            continue
+        try:
+            torch.manual_seed(0)
+            model = build().eval()
+        except ImportError as err:               # tree-gemm needs scikit-learn
+            print(f"{name}: skipped ({err})", flush=True)
+            continue
         for batch in BATCHES:
-            inputs = inputs_for(batch)
-            cpu_model, cpu_inputs = prepare_torch(model, inputs, "cpu", dtype)
-            started = time.perf_counter()
-            report = nx.compile(cpu_model, tuple(cpu_inputs), target="h100").to_dict()
-            predict_s = time.perf_counter() - started
-            runner = torch_runner(model, inputs, "cuda", dtype)
-            result = measure(runner.call, meter, window_s=1.0, windows=3, warmup=3, idle_s=0,
-                             sync=runner.sync)
-            model = model.to("cpu", torch.float32)
+            torch.manual_seed(batch)
+            module, inputs = prepare_torch(model, inputs_for(batch), "cuda", dtype)
+            call = lambda: module(*inputs)  # noqa: E731
+            row: dict[str, Any] = {"model": name, "batch": batch, "dtype": dtype}
+            with torch.no_grad():
+                profile = gp.kernel_profile(call)
+                row["kernels"], row["kernels_by_op"] = profile["kernels"], profile["by_op"]
+                for execution in ("eager", "cuda-graph"):
+                    try:
+                        fn = call if execution == "eager" else gp.graphed(call)
+                        for _ in range(3):
+                            fn()
+                        windows = [gp.window(energy, fn, 1.0) for _ in range(2)]
+                    except RuntimeError as err:
+                        row[execution] = {"error": str(err).splitlines()[0][:200]}
+                        continue
+                    joules = [w["j_per_call"] for w in windows]
+                    row[execution] = {
+                        "energy_j": statistics.mean(joules),
+                        "cv": statistics.pstdev(joules) / statistics.mean(joules),
+                        "seconds_per_call": statistics.mean(w["s_per_call"] for w in windows),
+                        "watts": statistics.mean(w["watts"] for w in windows)}
+                    del fn
+            doc["rows"].append(row)
+            e, g = row["eager"], row["cuda-graph"]
+            print(f"{name:<18}{batch:>4} {dtype:<5} kernels {row['kernels']:>5}  eager "
+                  f"{e.get('energy_j', float('nan')):.4g} J {e.get('seconds_per_call', 0) * 1e3:.3g} ms"
+                  f"  graph {g.get('energy_j', float('nan')):.4g} J "
+                  f"{g.get('seconds_per_call', 0) * 1e3:.3g} ms", flush=True)
+            del module, inputs, call
             torch.cuda.empty_cache()
-            rows.append({"model": name, "batch": batch, "dtype": dtype,
-                         "energy_j": result.joules["gpu0"], "cv": result.cv["gpu0"],
-                         "seconds_per_call": result.seconds_per_call,
-                         "above_idle_j": result.joules["gpu0"] - idle * result.seconds_per_call,
-                         "predict_s": predict_s,
-                         "report": {"metrics": report["metrics"], "target": report["target"]}})
-            print(f"{name:<18}{batch:>4} {dtype:<5} measured {result.joules['gpu0']:.4g} J "
-                  f"(cv {result.cv['gpu0']:.3f}, {result.seconds_per_call * 1e3:.3g} ms)  "
-                  f"NEXUS {report['metrics']['energy_j']:.4g} J  FLOPs "
-                  f"{report['metrics']['flops']:.3g}", flush=True)
-    doc = {"device": torch.cuda.get_device_name(), "idle_w": idle, "dtype": dtype,
-           "torch": torch.__version__, "rows": rows}
-    Path(out_dir, f"zoo_{dtype}.json").write_text(json.dumps(doc))
+        del model
+        Path(out_dir, f"zoo_h200_{dtype}.json").write_text(json.dumps(doc))
 
 
 def analyze(paths: list[str]) -> None:
@@ -241,6 +263,6 @@ def analyze(paths: list[str]) -> None:
 
 if __name__ == "__main__":
     if sys.argv[1] == "measure":
-        measure_all(sys.argv[2], sys.argv[3])
+        measure_all(sys.argv[2], sys.argv[3], sys.argv[4:])
     else:
         analyze(sys.argv[2:])

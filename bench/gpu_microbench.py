@@ -1,0 +1,195 @@
+"""Microbenchmarks that give a GPU target its numbers: idle and busy-floor power, host dispatch
+per kernel in eager PyTorch and replay cost per kernel in a CUDA graph, copy bandwidth and
+pJ/byte (HBM and L2-resident), matrix rate and pJ/FMA per math mode (bf16, f16, fp8, TF32,
+FP32), achieved rate of GEMMs and convolutions by shape, and kernels per op.
+
+    PYTHONPATH=src:bench python3 bench/gpu_microbench.py measure OUT     # on the GPU, ≈ 3 min
+    python3 bench/gpu_microbench.py derive docs/data/gpu_microbench_h200.json   # anywhere
+
+``measure`` writes ``OUT/gpu_microbench.json`` (raw readings); ``derive`` prints the target
+values with their provenance, as ``src/lowering/targets/h200.toml`` carries them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+SQUARE = 8192
+GEMM_M = (1, 8, 32, 128, 512, 2048, 8192)
+GEMM_NK = ((768, 768), (3072, 768), (768, 3072), (4096, 4096), (1000, 2048), (14336, 4096))
+CONVS = (  # c_in, c_out, kernel, stride, size, groups
+    (3, 64, 7, 2, 224, 1), (64, 64, 3, 1, 56, 1), (64, 256, 1, 1, 56, 1), (256, 64, 1, 1, 56, 1),
+    (128, 128, 3, 2, 56, 1), (256, 256, 3, 1, 14, 1), (512, 2048, 1, 1, 7, 1),
+    (96, 96, 3, 1, 112, 96), (384, 384, 7, 1, 14, 384), (32, 32, 3, 1, 112, 32))
+
+
+def _module_stacks() -> dict[str, Any]:
+    import torch
+    from torch import nn
+
+    linear = nn.Sequential(*[nn.Linear(64, 64) for _ in range(32)])
+    conv = nn.Sequential(*[m for _ in range(16) for m in (nn.Conv2d(16, 16, 3, padding=1),
+                                                          nn.BatchNorm2d(16), nn.ReLU())])
+    return {"linear32": (linear, torch.randn(1, 64)),
+            "conv_bn_relu16": (conv, torch.randn(1, 16, 16, 16))}
+
+
+def measure(out_dir: str) -> None:
+    import torch
+    import gpu_probe as gp
+
+    torch.backends.cudnn.benchmark = False
+    energy = gp.Energy()
+    dev = torch.device("cuda")
+    props = torch.cuda.get_device_properties(0)
+    doc: dict[str, Any] = {"device": torch.cuda.get_device_name(), "torch": torch.__version__,
+                           "sms": props.multi_processor_count,
+                           "l2_bytes": getattr(props, "L2_cache_size", None)}
+    torch.zeros(1, device=dev)
+    doc["idle_w"] = gp.idle_watts(energy, 3.0)
+    doc["clocks_idle"] = energy.clocks()
+
+    # Dispatch: tiny kernels eager (host-bound) and replayed from a graph.
+    tiny = torch.zeros(1024, device=dev)
+    one_op = lambda: tiny.add_(1.0)  # noqa: E731
+    hundred = lambda: [tiny.add_(1.0) for _ in range(100)]  # noqa: E731
+    doc["eager_add_sync"] = gp.window(energy, one_op, 1.0)
+    doc["eager_add100"] = gp.window(energy, hundred, 2.0)
+    doc["graph_add_sync"] = gp.window(energy, gp.graphed(one_op), 1.0)
+    doc["graph_add100"] = gp.window(energy, gp.graphed(hundred), 2.0)
+    stacks = {}
+    for name, (module, x) in _module_stacks().items():
+        for dtype in (torch.float32, torch.bfloat16):
+            m, xx = module.to(dev, dtype).eval(), x.to(dev, dtype)
+            call = lambda m=m, xx=xx: m(xx)  # noqa: E731
+            with torch.no_grad():
+                entry = {"kernels": gp.kernel_profile(call)["kernels"],
+                         "eager": gp.window(energy, call, 2.0),
+                         "graph": gp.window(energy, gp.graphed(call), 2.0)}
+            stacks[f"{name}_{str(dtype).split('.')[1]}"] = entry
+    doc["stacks"] = stacks
+    doc["clocks_dispatch"] = energy.clocks()
+
+    # Copies: HBM (1 GiB buffers) and L2-resident (8 MiB, 100 copies per graph replay).
+    big = torch.empty(1 << 28, device=dev)
+    big_out = torch.empty_like(big)
+    doc["copy_hbm"] = {"bytes": 2 * big.nbytes,
+                       **gp.window(energy, lambda: big_out.copy_(big), 2.0)}
+    small = torch.empty(1 << 21, device=dev)
+    small_out = torch.empty_like(small)
+    doc["copy_l2"] = {"bytes": 100 * 2 * small.nbytes, "kernels": 100,
+                      **gp.window(energy, gp.graphed(lambda: [small_out.copy_(small)
+                                                              for _ in range(100)]), 2.0)}
+    del big, big_out
+
+    # Matrix products per math mode, 8192^3, preallocated output.
+    mats = {}
+    for mode in ("bf16", "f16", "tf32", "f32", "fp8"):
+        torch.backends.cuda.matmul.allow_tf32 = mode == "tf32"
+        kind = {"bf16": torch.bfloat16, "f16": torch.float16}.get(mode, torch.float32)
+        a = torch.randn(SQUARE, SQUARE, device=dev, dtype=kind)
+        b = torch.randn(SQUARE, SQUARE, device=dev, dtype=kind)
+        if mode == "fp8":
+            a8, b8 = a.to(torch.float8_e4m3fn), b.to(torch.float8_e4m3fn).t().contiguous().t()
+            one = torch.ones((), device=dev)
+            fn = lambda a8=a8, b8=b8, one=one: torch._scaled_mm(  # noqa: E731
+                a8, b8, scale_a=one, scale_b=one, out_dtype=torch.bfloat16)
+            item = 1
+        else:
+            c = torch.empty_like(a)
+            fn = lambda a=a, b=b, c=c: torch.matmul(a, b, out=c)  # noqa: E731
+            item = a.element_size()
+        try:
+            mats[mode] = {"fma": SQUARE ** 3, "operand_bytes": 2 * SQUARE * SQUARE * item,
+                          **gp.window(energy, fn, 2.0, sync_each=False)}
+        except RuntimeError as err:               # fp8 needs torch._scaled_mm on sm_89+
+            mats[mode] = {"error": str(err).splitlines()[0][:200]}
+            continue
+        mats[mode]["clocks"] = energy.clocks()
+        del a, b
+        torch.cuda.empty_cache()
+    torch.backends.cuda.matmul.allow_tf32 = False
+    doc["matmul"] = mats
+
+    # A large convolution with cuDNN's TF32 on (PyTorch's default) and off.
+    x = torch.randn(64, 256, 56, 56, device=dev)
+    conv = torch.nn.Conv2d(256, 256, 3, padding=1, bias=False).to(dev).eval()
+    convs = {}
+    for tf32 in (True, False):
+        torch.backends.cudnn.allow_tf32 = tf32
+        with torch.no_grad():
+            convs["tf32" if tf32 else "f32"] = {
+                "fma": 64 * 256 * 256 * 9 * 56 * 56,
+                **gp.window(energy, lambda: conv(x), 2.0, sync_each=False)}
+    torch.backends.cudnn.allow_tf32 = True
+    doc["conv_big"] = convs
+
+    # Achieved rate by shape (time only, CUDA events).
+    gemms = []
+    for mode in ("bf16", "tf32", "f32"):
+        torch.backends.cuda.matmul.allow_tf32 = mode == "tf32"
+        kind = torch.bfloat16 if mode == "bf16" else torch.float32
+        for n, k in GEMM_NK:
+            w = torch.randn(n, k, device=dev, dtype=kind)
+            for m in GEMM_M:
+                x = torch.randn(m, k, device=dev, dtype=kind)
+                seconds = gp.event_time(lambda x=x, w=w: torch.nn.functional.linear(x, w), 20)
+                gemms.append({"mode": mode, "m": m, "n": n, "k": k, "s": seconds})
+    torch.backends.cuda.matmul.allow_tf32 = False
+    doc["gemm_shapes"] = gemms
+    convs_by_shape = []
+    for dtype in (torch.float32, torch.bfloat16):
+        for c_in, c_out, k, stride, size, groups in CONVS:
+            layer = torch.nn.Conv2d(c_in, c_out, k, stride, k // 2, groups=groups,
+                                    bias=False).to(dev, dtype).eval()
+            for batch in (1, 16, 128):
+                x = torch.randn(batch, c_in, size, size, device=dev, dtype=dtype)
+                with torch.no_grad():
+                    seconds = gp.event_time(lambda x=x, layer=layer: layer(x), 10)
+                    kernels = gp.kernel_profile(lambda x=x, layer=layer: layer(x))["kernels"]
+                convs_by_shape.append({"dtype": str(dtype).split(".")[1], "c_in": c_in,
+                                       "c_out": c_out, "k": k, "stride": stride, "size": size,
+                                       "groups": groups, "batch": batch, "s": seconds,
+                                       "kernels": kernels})
+    doc["conv_shapes"] = convs_by_shape
+    doc["clocks_end"] = energy.clocks()
+    Path(out_dir, "gpu_microbench.json").write_text(json.dumps(doc, indent=1))
+    print(json.dumps({k: v for k, v in doc.items() if k not in ("gemm_shapes", "conv_shapes")},
+                     indent=1))
+
+
+def dispatch(out_dir: str) -> None:
+    """Host time per eager op by kind: a view, a functional op, a module call (seconds per op,
+    100 ops per synchronized call, tiny tensors so the host sets the pace)."""
+    import torch
+    from torch import nn
+
+    import gpu_probe as gp
+
+    energy = gp.Energy()
+    x = torch.zeros(4, 8, 16, device="cuda")
+    relu = nn.ReLU()
+    ops = {"view_transpose": lambda: [x.transpose(1, 2) for _ in range(100)],
+           "view_reshape": lambda: [x.reshape(32, 16) for _ in range(100)],
+           "functional_relu": lambda: [torch.relu(x) for _ in range(100)],
+           "module_relu": lambda: [relu(x) for _ in range(100)],
+           "functional_add": lambda: [x + x for _ in range(100)]}
+    doc = {name: {k: v / 100 if k in ("s_per_call", "j_per_call") else v
+                  for k, v in gp.window(energy, fn, 1.0).items()} for name, fn in ops.items()}
+    Path(out_dir, "gpu_dispatch.json").write_text(json.dumps(doc, indent=1))
+    print(json.dumps(doc, indent=1))
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "measure":
+        measure(sys.argv[2])
+    elif sys.argv[1] == "dispatch":
+        dispatch(sys.argv[2])
+    else:
+        from gpu_derive import derive
+        derive(sys.argv[2])

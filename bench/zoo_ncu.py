@@ -1,0 +1,96 @@
+"""Nsight Compute over the validation zoo in steady state: every model warmed up, then one eager
+inference profiled (``--cache-control none --clock-control none``: caches and clocks as back to
+back inference leaves them), DRAM bytes and kernels per model.
+
+    PYTHONPATH=src:bench:examples python3 bench/zoo_ncu.py run f32 BATCH OUT   # on the GPU
+
+One ncu process profiles all models: each profiled inference starts with a marker kernel
+(``torch.cuda._sleep``) that separates the models in ncu's CSV. Writes
+``OUT/zoo_ncu_DTYPE_bBATCH.json``: per model, kernels and DRAM bytes read and written.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+METRICS = "dram__bytes_read.sum,dram__bytes_write.sum,gpu__time_duration.sum"
+MARKER = "spin"
+NAMES = Path("/tmp/zoo_ncu_models.txt")
+
+
+def _number(text: str) -> float:
+    """A number as ncu's CSV prints it (thousands separated by commas)."""
+    return float(text.replace(",", ""))
+
+
+def child(dtype: str, batch: int) -> None:
+    """Under ncu: warm each model up, then profile one inference behind a marker kernel."""
+    import torch
+    from validate_zoo import zoo
+
+    from runtime.execute import prepare_torch
+
+    for name, (build, inputs_for) in zoo().items():
+        try:
+            torch.manual_seed(0)
+            model = build().eval()
+        except ImportError:
+            continue
+        module, inputs = prepare_torch(model, inputs_for(batch), "cuda", dtype)
+        with torch.no_grad():
+            for _ in range(5):
+                module(*inputs)
+            torch.cuda.synchronize()
+            torch.cuda.profiler.start()
+            torch.cuda._sleep(1000)
+            module(*inputs)
+            torch.cuda.synchronize()
+            torch.cuda.profiler.stop()
+        with NAMES.open("a") as names:
+            names.write(name + "\n")
+        del module, inputs, model
+        torch.cuda.empty_cache()
+
+
+def run(dtype: str, batch: int, out_dir: str) -> None:
+    NAMES.unlink(missing_ok=True)
+    command = ["ncu", "--cache-control", "none", "--clock-control", "none",
+               "--profile-from-start", "off", "--metrics", METRICS, "--csv", "--page", "raw",
+               "--print-units", "base", sys.executable, __file__, "child", dtype, str(batch)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    Path(out_dir, f"zoo_ncu_{dtype}_b{batch}.csv").write_text(done.stdout)
+    lines = done.stdout.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith('"ID"')), None)
+    if start is None:
+        raise SystemExit(f"ncu gave no CSV: {done.stderr[-2000:]}")
+    rows = list(csv.DictReader(io.StringIO("\n".join(lines[start:]))))[1:]   # skip units row
+    names = NAMES.read_text().split()
+    models: list[dict] = []
+    for row in rows:
+        if MARKER in row["Kernel Name"]:
+            models.append({"model": names[len(models)], "kernels": 0, "dram_read_bytes": 0.0,
+                           "dram_write_bytes": 0.0, "time_s": 0.0, "kernel_names": []})
+            continue
+        entry = models[-1]
+        entry["kernels"] += 1
+        entry["dram_read_bytes"] += _number(row["dram__bytes_read.sum"])
+        entry["dram_write_bytes"] += _number(row["dram__bytes_write.sum"])
+        entry["time_s"] += _number(row["gpu__time_duration.sum"]) * 1e-9
+        entry["kernel_names"].append(row["Kernel Name"][:80])
+    Path(out_dir, f"zoo_ncu_{dtype}_b{batch}.json").write_text(json.dumps(
+        {"dtype": dtype, "batch": batch, "cache_control": "none", "models": models}))
+    for m in models:
+        print(f"{m['model']:<18} kernels {m['kernels']:>5}  DRAM "
+              f"{(m['dram_read_bytes'] + m['dram_write_bytes']) / 1e6:10.2f} MB")
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "child":
+        child(sys.argv[2], int(sys.argv[3]))
+    else:
+        run(sys.argv[2], int(sys.argv[3]), sys.argv[4])
