@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -223,42 +222,88 @@ def measure_all(dtype: str, out_dir: str, only: list[str]) -> None:
         Path(out_dir, f"zoo_h200_{dtype}.json").write_text(json.dumps(doc))
 
 
-def analyze(paths: list[str]) -> None:
+def predict(paths: list[str], target: str = "h200") -> list[dict[str, Any]]:
+    """Every measured configuration (model × batch × dtype × execution) with the NEXUS report
+    of the shipped ``target`` in that execution mode (exported on the CPU here), as the rows
+    calibration reads: ``energy_j`` measured, ``report`` the prediction's metrics and target."""
+    from nexus_ir.app.api import prepare
+    from passes.cost import cost_graph
+    from runtime.execute import prepare_torch
+
+    models = zoo()
+    rows = []
+    for path in paths:
+        doc = json.loads(Path(path).read_text())
+        for row in doc["rows"]:
+            build, inputs_for = models[row["model"]]
+            torch.manual_seed(0)
+            module, inputs = prepare_torch(build().eval(), inputs_for(row["batch"]), "cpu",
+                                           row["dtype"])
+            ready = prepare(module, tuple(inputs))
+            for execution in ("eager", "cuda-graph"):
+                measured = row.get(execution, {})
+                if "energy_j" not in measured:
+                    continue
+                report = cost_graph(ready.graph, target, bindings=ready.bindings,
+                                    value_stats=ready.value_stats, execution=execution)
+                rows.append({"model": row["model"], "batch": row["batch"],
+                             "dtype": row["dtype"], "execution": execution,
+                             "energy_j": measured["energy_j"],
+                             "seconds_per_call": measured["seconds_per_call"],
+                             "kernels_measured": row["kernels"],
+                             "report": {"metrics": report.metrics,
+                                        "target": report.to_dict()["target"]}})
+    return rows
+
+
+def analyze(paths: list[str], target: str = "h200") -> None:
+    """The table of docs/validation.md: per subset, Spearman and median absolute error of
+    FLOPs × one constant (fitted leave-one-model-out), NEXUS shipped (nothing fitted) and NEXUS
+    calibrated (``runtime.calibrate``, leave-one-model-out)."""
     from scipy.stats import spearmanr
 
-    from runtime.calibrate import fit, predict
+    from runtime.calibrate import fit, predict as predict_calibrated
 
-    docs = [json.loads(Path(p).read_text()) for p in paths]
-    rows = [r for d in docs for r in d["rows"]]
+    rows = predict(paths, target)
     models = sorted({r["model"] for r in rows})
-    flops_pred, nexus_pred = {}, {}
+    flops_pred, calibrated = {}, {}
     for held in models:
         train = [r for r in rows if r["model"] != held]
         ratio = np.array([r["report"]["metrics"]["flops"] / r["energy_j"] for r in train])
-        k = float(ratio.sum() / (ratio @ ratio))      # least relative squares, as NEXUS's fit
-        coefficients = fit(train)
+        k = float(ratio.sum() / (ratio @ ratio))      # least relative squares
+        fitted = fit(train)
         for i, r in enumerate(rows):
             if r["model"] == held:
                 flops_pred[i] = k * r["report"]["metrics"]["flops"]
-                nexus_pred[i] = predict(coefficients, r["report"])
-    print(f"{docs[0]['device']}, torch {docs[0]['torch']}, {len(rows)} measurements of "
-          f"{len(models)} models; leave-one-model-out predictions")
-    print("| subset | n | Spearman FLOPs×k | Spearman NEXUS | MdAPE FLOPs×k | MdAPE NEXUS |")
-    print("|---|---|---|---|---|---|")
+                calibrated[i] = predict_calibrated(fitted, r["report"])
+    shipped = {i: r["report"]["metrics"]["energy_j"] for i, r in enumerate(rows)}
+    print(f"{len(rows)} measurements of {len(models)} models on the H200; target {target}; "
+          "FLOPs×k and calibrated: leave-one-model-out")
+    print("| subset | n | Spearman FLOPs×k | Spearman shipped | Spearman calibrated | "
+          "MdAPE FLOPs×k | MdAPE shipped | MdAPE calibrated |")
+    print("|---|---|---|---|---|---|---|---|")
     subsets = [("all", lambda r: True)] + \
         [(f"batch {b}", lambda r, b=b: r["batch"] == b) for b in BATCHES] + \
-        [(dt, lambda r, dt=dt: r["dtype"] == dt) for dt in sorted({r["dtype"] for r in rows})]
+        [(dt, lambda r, dt=dt: r["dtype"] == dt) for dt in sorted({r["dtype"] for r in rows})] + \
+        [(ex, lambda r, ex=ex: r["execution"] == ex) for ex in ("eager", "cuda-graph")] + \
+        [(f"{ex}, batch 1", lambda r, ex=ex: r["execution"] == ex and r["batch"] == 1)
+         for ex in ("eager", "cuda-graph")]
     for label, keep in subsets:
         idx = [i for i, r in enumerate(rows) if keep(r)]
         measured = [rows[i]["energy_j"] for i in idx]
-        f = [flops_pred[i] for i in idx]
-        n = [nexus_pred[i] for i in idx]
-        ape = lambda p: statistics.median(abs(a - b) / b for a, b in zip(p, measured))  # noqa
-        print(f"| {label} | {len(idx)} | {spearmanr(f, measured)[0]:.3f} | "
-              f"{spearmanr(n, measured)[0]:.3f} | {ape(f):.1%} | {ape(n):.1%} |")
-    coefficients = fit(rows)
-    print("\nNNLS on all measurements: " + ", ".join(f"{k} = {v:.4g}"
-                                                    for k, v in coefficients.items()))
+        cells = []
+        for preds in (flops_pred, shipped, calibrated):
+            cells.append(f"{spearmanr([preds[i] for i in idx], measured)[0]:.3f}")
+        for preds in (flops_pred, shipped, calibrated):
+            errors = [abs(preds[i] - m) / m for i, m in zip(idx, measured)]
+            cells.append(f"{statistics.median(errors):.1%}")
+        print(f"| {label} | {len(idx)} | " + " | ".join(cells) + " |")
+    print("\nper model, shipped target (median |error| over its configurations):")
+    for model in models:
+        errors = [(shipped[i] - r["energy_j"]) / r["energy_j"] for i, r in enumerate(rows)
+                  if r["model"] == model]
+        print(f"  {model:<18} {statistics.median(abs(e) for e in errors):6.1%}  "
+              f"(signed median {statistics.median(errors):+.1%})")
 
 
 if __name__ == "__main__":

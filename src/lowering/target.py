@@ -9,7 +9,20 @@ multipliers of compute energy per execution class (``energy_scale``, written by 
 calibrate``); whether its runtime fuses a weight's dequantize into the matrix op reading it
 (``fused_dequantize`` = 1, as deployment runtimes' weight-only kernels do; eager execution does
 not); the share of a sparse weight's skipped multiplies the hardware realizes
-(``sparse_efficiency``; dense hardware: absent, 0); and a per-kernel overhead. Every number is written ``{ value = ..., source = "..." }``.
+(``sparse_efficiency``; dense hardware: absent, 0); and a per-kernel overhead. Every number is
+written ``{ value = ..., source = "..." }``.
+
+How a model is run (execution modes, ``passes.cost``) adds optional numbers, each in its key's
+unit: ``busy_floor_w`` (board power while a context is up and the clocks are high, paid over the
+whole inference in place of ``static_power_w``); ``host_dispatch_s`` (a table: host time eager
+PyTorch spends per op, by op kind, with ``default``), ``host_kernel_s`` (per kernel beyond an
+op's first), ``kernel_gap_s`` (device time between back-to-back kernels), ``sync_s`` (per
+inference: launch and synchronize); ``matrix_efficiency`` (achieved fraction of the matrix peak
+on large GEMMs), ``gemm_tile`` and ``sms`` (output-tile side and multiprocessors, for the wave
+quantization of small GEMMs); ``tf32_conv``/``tf32_matmul`` (1 where PyTorch's default math runs
+fp32 convolutions/matmuls as TF32); ``cache_retains_weights`` (1: the on-chip level is a cache
+that keeps weights between back-to-back inferences); and ``expected_error`` (a table by execution
+mode: the median absolute error of the target's predictions, from its validation).
 
 Energy of ``(primitive, dtype)`` is resolved in this order:
 
@@ -43,6 +56,13 @@ from .primitives import COMPOSITES, PRIMITIVES, accumulator, expand, transistors
 
 TARGET_DIR = Path(__file__).parent / "targets"
 EXEC_CLASSES = ("matrix", "vector", "special")
+
+
+EXECUTION_KEYS = ("busy_floor_w", "host_kernel_s", "kernel_gap_s", "sync_s",
+                  "matrix_efficiency", "gemm_tile", "sms", "tf32_conv", "tf32_matmul",
+                  "cache_retains_weights")
+"""Optional numbers of how models run on the target (module doc)."""
+EXECUTION_MODES = ("eager", "cuda-graph", "fused")
 
 
 class TargetError(NexusError):
@@ -85,6 +105,9 @@ class Target:
     energy_scale: dict[str, Quantity] = field(default_factory=dict)
     fused_dequantize: Quantity | None = None
     sparse_efficiency: Quantity | None = None
+    execution: dict[str, Quantity] = field(default_factory=dict)
+    host_dispatch_s: dict[str, Quantity] = field(default_factory=dict)
+    expected_error: dict[str, Quantity] = field(default_factory=dict)
     base: "Target | None" = None
     scale: Quantity | None = None
     notes: tuple[str, ...] = field(default=())
@@ -125,6 +148,21 @@ class Target:
         same_kind = [x for x in listed if x[0].is_float == dt.is_float] or listed
         return min(same_kind, key=lambda x: (abs(x[0].bits - dt.bits), -x[0].bits))
 
+    def number(self, key: str, default: float = 0.0) -> float:
+        """An optional execution number (``EXECUTION_KEYS``), ``default`` where absent."""
+        q = self.execution.get(key)
+        return default if q is None else q.value
+
+    def host_time_s(self, kind: str) -> float:
+        """Host time eager PyTorch spends dispatching one op of ``kind`` (0 without a table)."""
+        q = self.host_dispatch_s.get(kind, self.host_dispatch_s.get("default"))
+        return 0.0 if q is None else q.value
+
+    @property
+    def floor_power_w(self) -> float:
+        """Power paid over the whole inference: the busy floor where known, else static."""
+        return self.number("busy_floor_w", self.static_power_w.value)
+
     # ------------------------------------------------------------------ rates and memory
     def peak_rate(self, exec_class: str, dt: DType | str) -> float:
         """Operations per second of ``exec_class`` at ``dt``. Fallbacks: a matrix op the file
@@ -158,6 +196,11 @@ class Target:
         if self.activity_floor:
             rows.append(("activity_floor", self.activity_floor.value, self.activity_floor.source))
         rows += [(f"energy_scale.{c}", q.value, q.source) for c, q in self.energy_scale.items()]
+        rows += [(k, q.value, q.source) for k, q in self.execution.items()]
+        rows += [(f"host_dispatch_s.{k}", q.value, q.source)
+                 for k, q in self.host_dispatch_s.items()]
+        rows += [(f"expected_error.{k}", q.value, q.source)
+                 for k, q in self.expected_error.items()]
         rows += [(key, q.value, q.source) for key, q in
                  (("fused_dequantize", self.fused_dequantize),
                   ("sparse_efficiency", self.sparse_efficiency)) if q]
@@ -201,7 +244,7 @@ def _parse(doc: dict[str, Any], path: Path) -> Target:
     known = {"name", "description", "process_nm", "base", "scale", "energy_per_transistor_fj",
              "static_power_w", "max_power_w", "activity_floor", "energy_scale", "fused_dequantize",
              "sparse_efficiency", "kernel_overhead_s", "compute", "memory", "peak",
-             "notes"}
+             "notes", "host_dispatch_s", "expected_error", *EXECUTION_KEYS}
     for key in doc:
         if key not in known:
             raise TargetError(f"{where}: unknown key '{key}' (allowed: {', '.join(sorted(known))})")
@@ -246,6 +289,15 @@ def _parse(doc: dict[str, Any], path: Path) -> Target:
             raise TargetError(f"{where}: energy_scale.{cls}: unknown class (known: "
                               f"{', '.join(EXEC_CLASSES)})")
         energy_scale[cls] = _quantity(q, f"{where}: energy_scale.{cls}")
+    tables = {}
+    for table in ("host_dispatch_s", "expected_error"):
+        tables[table] = {k: _quantity(q, f"{where}: {table}.{k}")
+                         for k, q in doc.get(table, {}).items()}
+    unknown_modes = set(tables["expected_error"]) - set(EXECUTION_MODES)
+    if unknown_modes:
+        raise TargetError(f"{where}: expected_error.{sorted(unknown_modes)[0]}: unknown execution "
+                          f"mode (known: {', '.join(EXECUTION_MODES)})")
+    execution = {k: _quantity(doc[k], f"{where}: {k}") for k in EXECUTION_KEYS if k in doc}
     if ("vector", "default") not in peak:
         raise TargetError(f"{where}: peak.vector.default: missing (the rate of any op the file "
                           "does not list)")
@@ -273,7 +325,7 @@ def _parse(doc: dict[str, Any], path: Path) -> Target:
         if "fused_dequantize" in doc else None,
         sparse_efficiency=_quantity(doc["sparse_efficiency"], f"{where}: sparse_efficiency")
         if "sparse_efficiency" in doc else None,
-        base=base, scale=_quantity(doc["scale"], f"{where}: scale") if "scale" in doc else None,
+        execution=execution, **tables, base=base, scale=_quantity(doc["scale"], f"{where}: scale") if "scale" in doc else None,
         notes=tuple(doc.get("notes", ())))
 
 

@@ -22,11 +22,24 @@ Per node ``E = E_compute + E_memory + E_static`` (../shared/DESIGN.md):
   annotated with a weight ``sparsity`` s switches ``1 − s·η`` of its matrix energy on a target
   with sparse efficiency η;
 - ``dynamic_energy``: ``Σ count·e(primitive, dtype)`` + ``Σ bytes·pJ/byte``;
-- ``timing``: roofline per node, ``max(t_compute, t_memory, t_power) + kernel overhead``, with
-  fma in matrix ops at the target's matrix rate, transcendentals at its special-function rate,
-  the rest at its vector rate, and ``t_power = E_dynamic / (P_max - P_static)`` where the target
-  has a power limit; views take no time;
-- ``energy``: dynamic energy + ``P_static · t``;
+- ``timing``: per node the device time ``max(t_compute, t_memory, t_power)`` plus the gap after
+  each of its kernels, with fma in matrix ops at the target's matrix rate times its achieved
+  fraction (``matrix_efficiency``) and the wave quantization of the op's output tiles over the
+  multiprocessors, transcendentals at its special-function rate, the rest at its vector rate,
+  and ``t_power = E_dynamic / (P_max - P_floor)`` where the target has a power limit. How the
+  model runs is the ``execution`` option (``EXECUTION_MODES``): ``eager`` dispatches every op
+  from the host (``host_dispatch_s`` by op kind, views too, plus ``host_kernel_s`` per further
+  kernel) and a kernel starts when both the host has issued it and the device is free, so a
+  node's time is how far it moves the later of the two; ``cuda-graph`` replays the same kernels
+  with no host time; ``fused`` is what a graph compiler runs: an elementwise op whose input is
+  its producer's only use runs in that producer's epilogue (no kernel, and the tensor between
+  them is never written or read), every other op one kernel. Each inference adds ``sync_s``.
+  The ``math`` option follows PyTorch's settings: ``default`` runs fp32 convolutions as TF32
+  where the target says cuDNN does (``tf32_conv``) and fp32 matmuls as TF32 where cuBLAS does
+  (``tf32_matmul``), ``tf32`` both, ``highest`` neither. With ``warm`` (default) on a target
+  whose on-chip level is a cache that keeps weights (``cache_retains_weights``), a model whose
+  weights and activations fit on chip reads its weights from there in steady state;
+- ``energy``: dynamic energy + ``P_floor · t`` (the busy floor where the target gives one);
 - ``metrics``: totals, the six NEXUS metrics and the baselines (graph level, in
   ``ctx.results["metrics"]``).
 
@@ -46,7 +59,7 @@ import numpy as np
 
 from lowering.primitives import COMPOSITES, Counts
 from lowering.rules import UnmodeledOpError, cost_facts, lower
-from lowering.target import EXEC_CLASSES, Target, load_target
+from lowering.target import EXEC_CLASSES, EXECUTION_MODES, Target, load_target
 from nexus_ir import Constant, Graph, Node, NexusError, Value
 from nexus_ir.report import EnergyReport, NodeCost
 
@@ -104,6 +117,36 @@ def target_of(ctx: PassContext) -> Target:
     return target
 
 
+MATH_MODES = ("default", "tf32", "highest")
+
+
+def execution_of(ctx: PassContext) -> str:
+    """The execution mode of the run (``execution`` option, default eager); one line otherwise."""
+    mode = ctx.options.get("execution") or "eager"
+    if mode not in EXECUTION_MODES:
+        raise NexusError(f"execution '{mode}': choose one of {', '.join(EXECUTION_MODES)}")
+    return mode
+
+
+def math_of(ctx: PassContext) -> str:
+    """The fp32 math mode (``math`` option, default ``default``: PyTorch's own settings)."""
+    mode = ctx.options.get("math") or "default"
+    if mode not in MATH_MODES:
+        raise NexusError(f"math '{mode}': choose one of {', '.join(MATH_MODES)}")
+    return mode
+
+
+def runs_tf32(node: Node, target: Target, math_mode: str) -> bool:
+    """Whether an fp32 matrix op runs as TF32 on tensor cores (module doc)."""
+    if not node.traits.matrix or ("matrix", "tf32") not in target.peak or \
+            node.outputs[0].type.dtype.name != "f32" or math_mode == "highest":
+        return False
+    if math_mode == "tf32":
+        return True
+    key = "tf32_conv" if node.traits.kind == "conv" else "tf32_matmul"
+    return bool(target.number(key))
+
+
 UNMODELED = "unmodeled"
 """The key of a ``primitive_counts`` annotation that says why the node has no counts."""
 
@@ -135,7 +178,11 @@ def primitive_counts(node: Node, ctx: PassContext) -> Counts | dict[str, str]:
         counts = lower(node)
     except UnmodeledOpError as err:
         return {UNMODELED: str(err)}
-    quantized = quantized_operands(node, target_of(ctx))
+    target = target_of(ctx)
+    quantized = quantized_operands(node, target)
+    if quantized is None and runs_tf32(node, target, math_of(ctx)):
+        return Counts({(p, "tf32" if p == "fma" and d == "f32" else d): c
+                       for (p, d), c in counts.items()})
     if quantized is None:
         return counts
     float_dtype = node.outputs[0].type.dtype.name
@@ -237,15 +284,50 @@ def _tile_rereads(node: Node, capacity: float) -> int:
     return max(0, int(2 * batch * m * n * k * item / tile) - operands)
 
 
+def epilogue_fused(graph: Graph, execution: str) -> dict[int, Node]:
+    """In ``fused`` execution, the elementwise nodes a graph compiler runs in their producer's
+    epilogue, by the id of the tensor between them (never written, never read): the node's
+    first input whose producer is a computing node and whose only use is this node (module
+    doc). Empty in other modes."""
+    if execution != "fused":
+        return {}
+    outputs = {id(v) for v in graph.outputs}
+    fused_into: dict[int, Node] = {}
+    for n in graph:
+        if not n.traits.epilogue or not modeled(n):
+            continue
+        for v in n.inputs:
+            p = v.producer
+            if p is not None and not is_view(p) and modeled(p) and id(v) not in outputs and \
+                    len(v.users) == 1 and p.op != "dequantize":
+                fused_into[id(v)] = n
+                break
+    return fused_into
+
+
+def warm_weights(graph: Graph, target: Target, peak_bytes: int, warm: bool) -> bool:
+    """Whether weights stay on chip between back-to-back inferences: warm steady state on a
+    cache that keeps them, with weights, inputs, outputs and peak activations all fitting."""
+    if not warm or not target.number("cache_retains_weights"):
+        return False
+    footprint = sum(c.type.nbytes for c in graph.constants.values()) + peak_bytes + \
+        sum(v.type.nbytes for v in [*graph.inputs, *graph.outputs])
+    return footprint <= target.on_chip.capacity_bytes.value
+
+
 @analysis_pass("memory_traffic", per="graph")
-def memory_traffic(graph: Graph, ctx: PassContext) -> dict[str, int]:
+def memory_traffic(graph: Graph, ctx: PassContext) -> dict[str, Any]:
     """Bytes each node moves off chip and on chip (module doc); the graph result holds the
-    peak activation bytes."""
+    peak activation bytes and whether the weights are read warm from on chip."""
     target = target_of(ctx)
     capacity = target.on_chip.capacity_bytes.value
     schedule = list(graph)
     root = _storage_roots(graph, schedule)
     resident, peak = _residency(graph, schedule, root, target)
+    warm = warm_weights(graph, target, peak, ctx.options.get("warm", True))
+    if warm:
+        resident |= {id(c) for c in graph.constants.values()}
+    skipped = epilogue_fused(graph, execution_of(ctx))
     for n in schedule:
         n.annotations.pop("memory_traffic", None)
         if not modeled(n):
@@ -254,7 +336,7 @@ def memory_traffic(graph: Graph, ctx: PassContext) -> dict[str, int]:
         if not is_view(n) and not fused(n, target):
             seen: set[int] = set()
             for slot, v in enumerate(n.inputs):
-                if id(v) in seen:
+                if id(v) in seen or id(v) in skipped:
                     continue
                 seen.add(id(v))
                 size = n.outputs[0].type.nbytes if n.traits.partial_read == slot \
@@ -264,13 +346,15 @@ def memory_traffic(graph: Graph, ctx: PassContext) -> dict[str, int]:
                 on += size
                 off += 0 if id(root.get(id(v), v)) in resident else size
             for o in n.outputs:
+                if id(o) in skipped:
+                    continue
                 on += o.type.nbytes
                 off += 0 if id(o) in resident else o.type.nbytes
             extra = _tile_rereads(n, capacity) + attribute_weights(n)[1]
             off, on = off + extra, on + extra
         n.annotations["memory_traffic"] = {"off_chip_bytes": off, "on_chip_bytes": on}
     return {"peak_activation_bytes": peak, "resident_tensors": len(resident),
-            "modeled_nodes": sum(map(modeled, schedule))}
+            "modeled_nodes": sum(map(modeled, schedule)), "warm_weights": warm}
 
 
 # ----------------------------------------------------------------------------- time and energy
@@ -319,21 +403,35 @@ def dynamic_energy(node: Node, ctx: PassContext) -> dict[str, float] | None:
     return {"compute_j": compute, "memory_j": memory, "compute_by_class": by_class}
 
 
-@analysis_pass("timing", requires=("primitive_counts", "memory_traffic", "dynamic_energy"))
-def timing(node: Node, ctx: PassContext) -> dict[str, Any] | None:
-    """Roofline time of the node, ``max(compute, memory, power) + kernel overhead``, and which
-    bound sets it. The power bound: switching the node's dynamic energy within the target's
-    board power left over by static power takes at least ``E_dynamic / (P_max - P_static)``
-    (an accelerator at its power limit clocks down rather than exceed it)."""
+def wave_utilization(node: Node, target: Target) -> float:
+    """The share of the multiprocessors' output tiles a GEMM fills: its tiles (side
+    ``gemm_tile``) spread over ``sms`` in whole waves. 1 on targets without those numbers and
+    for products too thin for a tile (depthwise convolutions, N or K below 16)."""
+    dims = gemm_dims(node)
+    tile, sms = int(target.number("gemm_tile")), int(target.number("sms"))
+    if dims is None or not tile or not sms or min(dims[2], dims[3]) < 16:
+        return 1.0
+    batch, m, n, _ = dims
+    tiles = batch * math.ceil(m / tile) * math.ceil(n / tile)
+    return batch * m * n / (math.ceil(tiles / sms) * sms * tile * tile)
+
+
+def node_kernels(node: Node, target: Target, execution: str, fused_away: set[int]) -> int:
+    """Kernels the node launches in ``execution``: its cost facts' eager count (0 for views and
+    fused dequantizes); in fused execution 0 for an epilogue run in its producer, else one."""
+    if is_view(node) or fused(node, target) or id(node) in fused_away:
+        return 0
+    kernels = cost_facts(node.op).kernels_of(node)
+    return min(kernels, 1) if execution == "fused" else kernels
+
+
+def device_time(node: Node, target: Target) -> dict[str, float]:
+    """The node's roofline on the device: compute (at the achieved matrix rate), memory and
+    power bounds, in seconds."""
     counts = counts_of(node)
-    if counts is None:
-        return None
-    kernels = 0 if fused(node, target_of(ctx)) else cost_facts(node.op).kernels_of(node)
-    if is_view(node):
-        return {"compute_s": 0.0, "memory_s": 0.0, "power_s": 0.0, "overhead_s": 0.0,
-                "time_s": 0.0, "bound": "view"}
-    target = target_of(ctx)
-    compute = sum(c / target.peak_rate(exec_class(node, p), d) for (p, d), c in counts.items())
+    efficiency = target.number("matrix_efficiency", 1.0) * wave_utilization(node, target)
+    compute = sum(c / (target.peak_rate(cls, d) * (efficiency if cls == "matrix" else 1.0))
+                  for (p, d), c in counts.items() for cls in [exec_class(node, p)])
     traffic = node.annotations["memory_traffic"]
     memory = max(traffic["off_chip_bytes"] / target.off_chip.bandwidth_bytes_per_s.value,
                  traffic["on_chip_bytes"] / target.on_chip.bandwidth_bytes_per_s.value)
@@ -341,21 +439,56 @@ def timing(node: Node, ctx: PassContext) -> dict[str, Any] | None:
     if target.max_power_w is not None:
         dynamic = node.annotations["dynamic_energy"]["compute_j"] + \
             node.annotations["dynamic_energy"]["memory_j"]
-        power = dynamic / (target.max_power_w.value - target.static_power_w.value)
-    overhead = kernels * target.kernel_overhead_s.value
-    parts = {"compute": compute, "memory": memory, "power": power, "overhead": overhead}
-    return {"compute_s": compute, "memory_s": memory, "power_s": power, "overhead_s": overhead,
-            "time_s": max(compute, memory, power) + overhead, "bound": max(parts, key=parts.get),
-            "kernels": kernels}
+        power = dynamic / (target.max_power_w.value - target.floor_power_w)
+    return {"compute": compute, "memory": memory, "power": power}
+
+
+@analysis_pass("timing", per="graph",
+               requires=("primitive_counts", "memory_traffic", "dynamic_energy"))
+def timing(graph: Graph, ctx: PassContext) -> dict[str, Any]:
+    """Time of every node in the execution mode (module doc): device time, host dispatch, the
+    gaps after kernels, and the bound that sets it (``compute``, ``memory``, ``power``, ``host``
+    when the device waited for the host, ``overhead`` for gaps, ``view``)."""
+    target = target_of(ctx)
+    execution = execution_of(ctx)
+    fused_away = {id(n) for n in epilogue_fused(graph, execution).values()}
+    gap = target.number("kernel_gap_s", target.kernel_overhead_s.value)
+    host_clock = device_clock = 0.0
+    for node in graph:
+        node.annotations.pop("timing", None)
+        if counts_of(node) is None:
+            continue
+        kernels = node_kernels(node, target, execution, fused_away)
+        host = 0.0
+        if execution == "eager" and (kernels or is_view(node)):
+            host = target.host_time_s("view" if is_view(node) else node.traits.kind) + \
+                target.number("host_kernel_s") * max(kernels - 1, 0)
+        bounds = {"compute": 0.0, "memory": 0.0, "power": 0.0} if is_view(node) else \
+            device_time(node, target)
+        work = max(bounds.values())
+        before = max(host_clock, device_clock)
+        host_clock += host
+        waited = kernels > 0 and host_clock > device_clock
+        if kernels or work:
+            device_clock = (host_clock if waited else device_clock) + work + kernels * gap
+        elapsed = max(host_clock, device_clock) - before
+        bound = "view" if is_view(node) else "host" if waited and host > work else \
+            "overhead" if kernels * gap > work else max(bounds, key=bounds.get)
+        node.annotations["timing"] = {
+            "compute_s": bounds["compute"], "memory_s": bounds["memory"],
+            "power_s": bounds["power"], "host_s": host, "overhead_s": elapsed - work,
+            "time_s": elapsed, "bound": bound, "kernels": kernels}
+    return {"execution": execution, "math": math_of(ctx),
+            "call_overhead_s": target.number("sync_s")}
 
 
 @analysis_pass("energy", requires=("dynamic_energy", "timing"))
 def energy(node: Node, ctx: PassContext) -> dict[str, float] | None:
-    """Joules of the node: compute and memory (dynamic) plus static power over its time."""
+    """Joules of the node: compute and memory (dynamic) plus the floor power over its time."""
     dynamic = node.annotations.get("dynamic_energy")
     if dynamic is None:
         return None
-    static = target_of(ctx).static_power_w.value * node.annotations["timing"]["time_s"]
+    static = target_of(ctx).floor_power_w * node.annotations["timing"]["time_s"]
     total = dynamic["compute_j"] + dynamic["memory_j"] + static
     return {"compute_j": dynamic["compute_j"], "memory_j": dynamic["memory_j"],
             "static_j": static, "total_j": total}
@@ -441,9 +574,11 @@ def metrics(graph: Graph, ctx: PassContext) -> dict[str, Any]:
     costed = [(n, c) for n, c in zip(nodes, map(counts_of, nodes)) if c is not None]
     e_compute = _sum(graph, "energy", "compute_j")
     e_memory = _sum(graph, "energy", "memory_j")
-    e_static = _sum(graph, "energy", "static_j")
+    run = ctx.results["timing"]
+    target = target_of(ctx)
+    e_static = _sum(graph, "energy", "static_j") + target.floor_power_w * run["call_overhead_s"]
     e_total = e_compute + e_memory + e_static
-    latency = _sum(graph, "timing", "time_s")
+    latency = _sum(graph, "timing", "time_s") + run["call_overhead_s"]
     switching = sum(n.annotations["timing"]["compute_s"] * node_activity(n)
                     for n in nodes if n.annotations.get("timing"))
     tos = _sum(graph, "transistor_ops")
@@ -451,7 +586,7 @@ def metrics(graph: Graph, ctx: PassContext) -> dict[str, Any]:
                    for n in nodes if n.annotations.get("transistor_ops") is not None)
     units = output_units(graph, opts.get("output_units"))
     per_input = opts.get("per_input_energy_j") or per_input_energies(
-        graph, activity_floor(target_of(ctx)))
+        graph, activity_floor(target))
     capability = opts.get("capability")
     held = [attribute_weights(n) for n in nodes]
     params = sum(c.type.numel for c in graph.constants.values()) + sum(p for p, _ in held)
@@ -476,7 +611,18 @@ def metrics(graph: Graph, ctx: PassContext) -> dict[str, Any]:
         "ddev": coefficient_of_variation(list(per_input)),
         "cpto": capability / tos if capability and tos else None,
         "unmodeled": [n.name for n in nodes if not modeled(n)],
+        "execution": run["execution"], "math": run["math"],
+        "call_overhead_s": run["call_overhead_s"],
+        "warm_weights": ctx.results["memory_traffic"]["warm_weights"],
+        "expected_error": expected_error(target, run["execution"]),
     }
+
+
+def expected_error(target: Target, execution: str) -> dict[str, Any] | None:
+    """The target's stated median absolute error in this execution mode, from its validation
+    (``expected_error`` table), or None where the target states none."""
+    q = target.expected_error.get(execution)
+    return None if q is None else {"median_abs_error": q.value, "source": q.source}
 
 
 COST_PIPELINE = ("primitive_counts", "transistor_ops", "memory_traffic", "switching",

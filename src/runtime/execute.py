@@ -38,33 +38,74 @@ def _torch_dtype(name: str) -> Any:
     return torch_dtype(name)
 
 
-def prepare_torch(module: Any, inputs: Sequence[Any], device: str, dtype: str
+def model_dtype(module: Any) -> str:
+    """The dtype a module runs at by itself: that of its first floating parameter or buffer
+    (f32 for a module without any)."""
+    from frontends.pytorch import TORCH_DTYPES
+
+    for tensor in [*module.parameters(), *module.buffers()]:
+        if tensor.is_floating_point():
+            return TORCH_DTYPES[str(tensor.dtype)]
+    return "f32"
+
+
+def prepare_torch(module: Any, inputs: Sequence[Any], device: str, dtype: str | None = None
                   ) -> tuple[Any, list[Any]]:
-    """The module in eval mode on ``device`` at ``dtype``; floating inputs cast likewise."""
+    """The module in eval mode on ``device`` at ``dtype`` (default: its own, ``model_dtype``);
+    floating inputs cast likewise."""
     import torch
 
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise NexusError("no CUDA device: PyTorch sees no GPU here (use --device cpu)")
-    kind = _torch_dtype(dtype)
+    kind = _torch_dtype(dtype or model_dtype(module))
     module = module.eval().to(device=device, dtype=kind)
     moved = [x.to(device=device, dtype=kind) if x.is_floating_point() else x.to(device)
              for x in inputs]
     return module, moved
 
 
-def torch_runner(module: Any, inputs: Sequence[Any], device: str = "cuda", dtype: str = "f32"
-                 ) -> Runner:
-    """Eager PyTorch inference under ``no_grad``."""
+def cuda_graph(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """``fn`` captured in a CUDA graph after warm-up on a side stream (as PyTorch's docs
+    prescribe); returns the graph's replay, which reruns the same kernels on the same buffers."""
     import torch
 
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(3):
+            fn()
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    torch.cuda.synchronize()
+    return graph.replay
+
+
+def torch_runner(module: Any, inputs: Sequence[Any], device: str = "cuda",
+                 dtype: str | None = None, execution: str = "eager",
+                 graph: Callable[[Callable[[], Any]], Callable[[], Any]] = cuda_graph) -> Runner:
+    """PyTorch inference under ``no_grad`` at ``dtype`` (default the module's own), eager or
+    replayed from a CUDA graph (``execution="cuda-graph"``, captured by ``graph``)."""
+    import torch
+
+    dtype = dtype or model_dtype(module)
     module, moved = prepare_torch(module, inputs, device, dtype)
 
     def call() -> Any:
         with torch.no_grad():
             return module(*moved)
 
+    if execution == "cuda-graph":
+        if not device.startswith("cuda"):
+            raise NexusError("--execution cuda-graph replays a CUDA graph: it needs --device cuda")
+        call = graph(call)
+    elif execution != "eager":
+        raise NexusError(f"execution '{execution}' cannot be measured here: PyTorch runs eager "
+                         "or cuda-graph (measure a fused model through its own runtime)")
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
-    return Runner(call, sync, f"{device} ({dtype}, eager PyTorch)")
+    label = "eager PyTorch" if execution == "eager" else "CUDA-graph replay"
+    return Runner(call, sync, f"{device} ({dtype}, {label})")
 
 
 def onnx_runner(model: str | Path, feeds: Mapping[str, Any],

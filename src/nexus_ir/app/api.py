@@ -157,8 +157,14 @@ def compile(model_or_path: Graph | str | Path, example_inputs: Mapping[str, Any]
             target: Any = "h100", *, bindings: Mapping[str, int] | None = None,
             capability: float | None = None, output_units: int | None = None,
             trust_pickle: bool = False, calibration: Sequence[Any] | None = None,
-            progress: Callable[[str], None] | None = None) -> EnergyReport:
+            progress: Callable[[str], None] | None = None, execution: str = "eager",
+            math: str = "default", warm: bool = True) -> EnergyReport:
     """Cost a model on a hardware target and return its ``EnergyReport``.
+
+    ``execution`` is how the model runs (``eager`` PyTorch, ``cuda-graph`` replay, ``fused`` by a
+    graph compiler), ``math`` the fp32 math mode (``default`` follows PyTorch: TF32 convolutions,
+    FP32 matmuls; ``tf32``; ``highest``), ``warm`` whether back-to-back inference keeps weights
+    in the on-chip cache where they fit (``passes.cost``); the report states all three.
 
     A PyTorch module is exported with ``example_inputs`` (a tuple of tensors). Otherwise
     symbolic dims are bound by ``bindings`` (``{"batch": 1}``) and/or read off
@@ -180,4 +186,5 @@ def compile(model_or_path: Graph | str | Path, example_inputs: Mapping[str, Any]
     step = progress or (lambda _: None)
     step(f"costing {len(ready.graph.nodes)} nodes on {getattr(target, 'name', target)}")
     return cost_graph(ready.graph, target, bindings=ready.bindings, capability=capability,
-                      output_units=output_units, value_stats=ready.value_stats)
+                      output_units=output_units, value_stats=ready.value_stats,
+                      execution=execution, math=math, warm=warm)

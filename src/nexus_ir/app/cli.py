@@ -55,7 +55,8 @@ def _compile_all(args: argparse.Namespace, models: Sequence[str], targets: Seque
                     model, shapes or None, target=target, bindings=parse_bindings(args.bind),
                     capability=getattr(args, "capability", None),
                     output_units=getattr(args, "output_units", None),
-                    trust_pickle=args.trust_pickle, progress=step))
+                    trust_pickle=args.trust_pickle, progress=step,
+                    execution=args.execution, math=args.math))
     return reports
 
 
@@ -143,6 +144,17 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", default=None, help="write the output to this file")
 
 
+def _add_execution_options(parser: argparse.ArgumentParser) -> None:
+    """How the model runs: the execution mode and the fp32 math mode (passes.cost)."""
+    parser.add_argument("--execution", default="eager", choices=("eager", "cuda-graph", "fused"),
+                        help="eager PyTorch (host dispatch per op; default), cuda-graph "
+                             "(the same kernels replayed), fused (a graph compiler: epilogues "
+                             "fused, one kernel per op)")
+    parser.add_argument("--math", default="default", choices=("default", "tf32", "highest"),
+                        help="fp32 math as PyTorch sets it: default (TF32 convolutions, FP32 "
+                             "matmuls), tf32 (both TF32), highest (neither)")
+
+
 MODEL_HELP = ("a model: .onnx, .pt2, XGBoost .json/.ubj, .skops, .pkl/.joblib (with "
               "--trust-pickle), a NEXUS graph .json, path/to/file.py:factory (returns an "
               "nn.Module, an estimator… or (model, example_inputs)), or example:NAME")
@@ -187,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="module depth of the terminal table (default 2: layer1.0)")
     comp.add_argument("--top", type=int, default=10, help="modules in the terminal table")
     _add_model_options(comp)
+    _add_execution_options(comp)
     comp.set_defaults(handler=_cmd_compile)
 
     compare = verbs.add_parser("compare", help="several models, or one model on several "
@@ -198,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="one or more target names or .toml paths (default: h100)")
     compare.add_argument("--format", choices=("table", "json", "html"), default="table")
     _add_model_options(compare)
+    _add_execution_options(compare)
     compare.set_defaults(handler=_cmd_compare)
 
     diagnose_cmd = verbs.add_parser("diagnose", help="where the energy goes and which rewrites "
@@ -231,7 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     def add_measure_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("model", help="path/to/file.py:factory (PyTorch) or an .onnx file")
         p.add_argument("--input-shape", nargs="*", default=[], metavar="NAME=DIMS[:DTYPE]")
-        p.add_argument("--dtype", default="f32", choices=("f32", "bf16", "f16"))
+        p.add_argument("--dtype", default=None, choices=("f32", "bf16", "f16"),
+                       help="run the model at this dtype (default: its own parameters' dtype)")
         p.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
         p.add_argument("--meter", default=None,
                        help="nvml, rapl, or a meter registered with register_meter (--load); "
@@ -240,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--windows", type=int, default=5)
         p.add_argument("--target", default="h100", help="target of the prediction beside it")
         p.add_argument("-o", "--output", default=None, help="write the measurement (JSON)")
+        _add_execution_options(p)
 
     measure_cmd = verbs.add_parser("measure", help="measure energy per inference with NVML or "
                                                    "RAPL, beside the prediction")

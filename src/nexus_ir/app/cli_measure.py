@@ -31,12 +31,19 @@ def _measured_model(args: argparse.Namespace) -> tuple[Any, Any, str]:
         feeds = {k: np.random.default_rng(0).standard_normal(
             v.shape if isinstance(v, TensorType) else v).astype(np.float32)
             for k, v in shapes.items()}
+        if args.execution != "eager":
+            raise NexusError(f"--execution {args.execution}: ONNX models are measured as "
+                             "onnxruntime runs them; use --execution eager")
         provider = "CUDAExecutionProvider" if args.device == "cuda" else "CPUExecutionProvider"
         load_model(args.model)            # a missing or corrupt file fails here, in one line
         return onnx_runner(args.model, feeds, provider), args.model, Path(args.model).stem
+    from runtime.execute import model_dtype
+
     model, inputs = torch_factory(args.model, parse_input_shapes(args.input_shape))
+    args.dtype = args.dtype or model_dtype(model)
     predicted = (copy.deepcopy(model).to("cpu"), tuple(x.to("cpu") for x in inputs))
-    return torch_runner(model, inputs, args.device, args.dtype), predicted, type(model).__name__
+    return torch_runner(model, inputs, args.device, args.dtype, args.execution), predicted, \
+        type(model).__name__
 
 
 def _meter(args: argparse.Namespace) -> Any:
@@ -61,13 +68,16 @@ def _measure_document(args: argparse.Namespace) -> dict[str, Any]:
         module, inputs = model
         from runtime.execute import prepare_torch
         module, inputs = prepare_torch(module, inputs, "cpu", args.dtype)
-        report = compile_model(module, tuple(inputs), target=args.target)
+        report = compile_model(module, tuple(inputs), target=args.target,
+                               execution=args.execution, math=args.math)
     else:
         report = compile_model(model, {k: v for k, v in parse_input_shapes(
-            args.input_shape).items()}, target=args.target)
+            args.input_shape).items()}, target=args.target, execution=args.execution,
+            math=args.math)
     domain = result.domains[0] if len(result.domains) == 1 else "package-0"
     return {"schema": MEASUREMENT_SCHEMA, "model": label, "spec": args.model,
-            "inputs": args.input_shape, "dtype": args.dtype, "device": runner.description,
+            "inputs": args.input_shape, "dtype": args.dtype, "execution": args.execution,
+            "math": args.math, "device": runner.description,
             "meter": meter.name, "domain": domain, "energy_j": result.joules[domain],
             "cv": result.cv[domain], "above_idle_j": result.above_idle_j[domain],
             "idle_w": result.idle_w.get(domain), "seconds_per_call": result.seconds_per_call,
