@@ -4,10 +4,12 @@ pJ/byte (HBM and L2-resident), matrix rate and pJ/FMA per math mode (bf16, f16, 
 FP32), achieved rate of GEMMs and convolutions by shape, and kernels per op.
 
     PYTHONPATH=src:bench python3 bench/gpu_microbench.py measure OUT     # on the GPU, ≈ 3 min
-    python3 bench/gpu_microbench.py derive docs/data/gpu_microbench_h200.json   # anywhere
+    PYTHONPATH=src:bench python3 bench/gpu_microbench.py dispatch OUT    # host time per op
+    PYTHONPATH=src:bench python3 bench/gpu_microbench.py shapes OUT      # device time by shape
 
-``measure`` writes ``OUT/gpu_microbench.json`` (raw readings); ``derive`` prints the target
-values with their provenance, as ``src/lowering/targets/h200.toml`` carries them.
+Each writes one JSON file of raw readings under OUT (checked in as docs/data/gpu_*_h200.json);
+every number of ``src/lowering/targets/h200.toml`` names the reading it comes from and the
+arithmetic that turns it into the target's unit.
 """
 
 from __future__ import annotations
@@ -163,6 +165,48 @@ def measure(out_dir: str) -> None:
                      indent=1))
 
 
+def shapes(out_dir: str) -> None:
+    """Device time of GEMMs and convolutions by shape, free of host dispatch: ten calls captured
+    in a CUDA graph, the replay timed with CUDA events (seconds per call)."""
+    import torch
+
+    import gpu_probe as gp
+
+    torch.backends.cudnn.benchmark = False
+    dev = torch.device("cuda")
+
+    def device_seconds(fn) -> float:
+        replay = gp.graphed(lambda: [fn() for _ in range(10)])
+        return gp.event_time(replay, 10) / 10
+
+    gemms = []
+    for mode in ("bf16", "tf32", "f32"):
+        torch.backends.cuda.matmul.allow_tf32 = mode == "tf32"
+        kind = torch.bfloat16 if mode == "bf16" else torch.float32
+        for n, k in GEMM_NK:
+            w = torch.randn(n, k, device=dev, dtype=kind)
+            for m in GEMM_M:
+                x = torch.randn(m, k, device=dev, dtype=kind)
+                gemms.append({"mode": mode, "m": m, "n": n, "k": k, "s": device_seconds(
+                    lambda x=x, w=w: torch.nn.functional.linear(x, w))})
+    torch.backends.cuda.matmul.allow_tf32 = False
+    convs = []
+    with torch.no_grad():
+        for dtype in (torch.float32, torch.bfloat16):
+            for c_in, c_out, k, stride, size, groups in CONVS:
+                layer = torch.nn.Conv2d(c_in, c_out, k, stride, k // 2, groups=groups,
+                                        bias=False).to(dev, dtype).eval()
+                for batch in (1, 16, 128):
+                    x = torch.randn(batch, c_in, size, size, device=dev, dtype=dtype)
+                    convs.append({"dtype": str(dtype).split(".")[1], "c_in": c_in,
+                                  "c_out": c_out, "k": k, "stride": stride, "size": size,
+                                  "groups": groups, "batch": batch,
+                                  "s": device_seconds(lambda x=x, layer=layer: layer(x))})
+    doc = {"gemm_shapes": gemms, "conv_shapes": convs}
+    Path(out_dir, "gpu_shapes.json").write_text(json.dumps(doc, indent=1))
+    print(f"{len(gemms)} GEMMs, {len(convs)} convolutions timed")
+
+
 def dispatch(out_dir: str) -> None:
     """Host time per eager op by kind: a view, a functional op, a module call (seconds per op,
     100 ops per synchronized call, tiny tensors so the host sets the pace)."""
@@ -190,6 +234,7 @@ if __name__ == "__main__":
         measure(sys.argv[2])
     elif sys.argv[1] == "dispatch":
         dispatch(sys.argv[2])
+    elif sys.argv[1] == "shapes":
+        shapes(sys.argv[2])
     else:
-        from gpu_derive import derive
-        derive(sys.argv[2])
+        raise SystemExit("usage: gpu_microbench.py measure|dispatch|shapes OUT")

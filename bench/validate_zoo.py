@@ -262,7 +262,7 @@ def analyze(paths: list[str], target: str = "h200") -> None:
     calibrated (``runtime.calibrate``, leave-one-model-out)."""
     from scipy.stats import spearmanr
 
-    from runtime.calibrate import fit, predict as predict_calibrated
+    from runtime.calibrate import fit
 
     rows = predict(paths, target)
     models = sorted({r["model"] for r in rows})
@@ -275,7 +275,7 @@ def analyze(paths: list[str], target: str = "h200") -> None:
         for i, r in enumerate(rows):
             if r["model"] == held:
                 flops_pred[i] = k * r["report"]["metrics"]["flops"]
-                calibrated[i] = predict_calibrated(fitted, r["report"])
+                calibrated[i] = fitted.predict(r["report"])
     shipped = {i: r["report"]["metrics"]["energy_j"] for i, r in enumerate(rows)}
     print(f"{len(rows)} measurements of {len(models)} models on the H200; target {target}; "
           "FLOPs×k and calibrated: leave-one-model-out")
@@ -304,6 +304,12 @@ def analyze(paths: list[str], target: str = "h200") -> None:
                   if r["model"] == model]
         print(f"  {model:<18} {statistics.median(abs(e) for e in errors):6.1%}  "
               f"(signed median {statistics.median(errors):+.1%})")
+    print("\nkernels per eager inference, NEXUS vs the PyTorch profiler (median |error| "
+          f"{statistics.median(abs(r['report']['metrics']['kernels'] / r['kernels_measured'] - 1) for r in rows if r['execution'] == 'eager'):.1%})")
+    fitted = fit(rows)
+    print("calibrated on all: " + ", ".join(f"{k} ×{v:.3g}" for k, v in
+                                           fitted.multipliers.items()) +
+          f" (determined: {', '.join(fitted.determined)})")
 
 
 if __name__ == "__main__":

@@ -17,8 +17,10 @@ unit: ``busy_floor_w`` (board power while a context is up and the clocks are hig
 whole inference in place of ``static_power_w``); ``host_dispatch_s`` (a table: host time eager
 PyTorch spends per op, by op kind, with ``default``), ``host_kernel_s`` (per kernel beyond an
 op's first), ``kernel_gap_s`` (device time between back-to-back kernels), ``sync_s`` (per
-inference: launch and synchronize); ``matrix_efficiency`` (achieved fraction of the matrix peak
-on large GEMMs), ``gemm_tile`` and ``sms`` (output-tile side and multiprocessors, for the wave
+inference: launch and synchronize), ``min_kernel_s`` (device time of the shortest matrix
+kernel); ``matrix_efficiency`` (achieved fraction of the matrix peak on large GEMMs),
+``conv_efficiency`` (the same for dense k×k convolutions), ``depthwise_fma_per_s`` (the rate of
+depthwise convolutions), ``gemm_tile`` and ``sms`` (output-tile side and multiprocessors, for the wave
 quantization of small GEMMs); ``tf32_conv``/``tf32_matmul`` (1 where PyTorch's default math runs
 fp32 convolutions/matmuls as TF32); ``cache_retains_weights`` (1: the on-chip level is a cache
 that keeps weights between back-to-back inferences); and ``expected_error`` (a table by execution
@@ -58,9 +60,9 @@ TARGET_DIR = Path(__file__).parent / "targets"
 EXEC_CLASSES = ("matrix", "vector", "special")
 
 
-EXECUTION_KEYS = ("busy_floor_w", "host_kernel_s", "kernel_gap_s", "sync_s",
-                  "matrix_efficiency", "gemm_tile", "sms", "tf32_conv", "tf32_matmul",
-                  "cache_retains_weights")
+EXECUTION_KEYS = ("busy_floor_w", "host_kernel_s", "kernel_gap_s", "sync_s", "min_kernel_s",
+                  "matrix_efficiency", "conv_efficiency", "depthwise_fma_per_s", "gemm_tile",
+                  "sms", "tf32_conv", "tf32_matmul", "cache_retains_weights")
 """Optional numbers of how models run on the target (module doc)."""
 EXECUTION_MODES = ("eager", "cuda-graph", "fused")
 

@@ -380,7 +380,11 @@ def activity_floor(target: Target) -> float:
 @analysis_pass("dynamic_energy", requires=("primitive_counts", "memory_traffic", "switching"))
 def dynamic_energy(node: Node, ctx: PassContext) -> dict[str, float] | None:
     """Joules the node switches: compute (Σ count·e, scaled by the switching activity of its
-    operands' bits, ``passes.switching``) and memory (Σ bytes·pJ/byte)."""
+    operands' bits, ``passes.switching``) and memory (Σ bytes·pJ/byte). A dense k×k convolution
+    that reaches only ``conv_efficiency`` of the peak keeps its SMs as busy as a GEMM at
+    ``matrix_efficiency`` for longer: its matrix energy scales by their ratio (on an H200 a
+    TF32 convolution at 0.53 of peak spent 1.32× a TF32 GEMM's energy per FMA; the ratio
+    predicts 1.47)."""
     counts = counts_of(node)
     if counts is None:
         return None
@@ -392,6 +396,9 @@ def dynamic_energy(node: Node, ctx: PassContext) -> dict[str, float] | None:
         scale = target.energy_scale[cls].value if cls in target.energy_scale else 1.0
         by_class[cls] = by_class.get(cls, 0.0) + c * target.energy_pj(p, d) * scale * 1e-12 * \
             activity
+    if "matrix" in by_class and conv_class(node) == "dense" and target.number("conv_efficiency"):
+        by_class["matrix"] *= target.number("matrix_efficiency", 1.0) / \
+            target.number("conv_efficiency")
     skipped = node.annotations.get("sparsity", 0.0) * (
         target.sparse_efficiency.value if target.sparse_efficiency else 0.0)
     if skipped and "matrix" in by_class:
@@ -425,13 +432,39 @@ def node_kernels(node: Node, target: Target, execution: str, fused_away: set[int
     return min(kernels, 1) if execution == "fused" else kernels
 
 
+def conv_class(node: Node) -> str | None:
+    """``depthwise`` (one input channel per group), ``pointwise`` (1×1 filters), ``dense`` (a
+    k×k filter over several channels), or None for ops that are no convolution."""
+    if node.traits.kind != "conv" or node.attributes.get("transposed"):
+        return None
+    w = node.inputs[1].type.shape
+    if node.attributes["groups"] > 1 and w[1] == 1:
+        return "depthwise"
+    return "pointwise" if all(k == 1 for k in w[2:]) else "dense"
+
+
+def matrix_rate(node: Node, target: Target, dt: str) -> float:
+    """FMA per second of the node's matrix work at ``dt``: the peak times the achieved fraction
+    (``conv_efficiency`` for dense k×k convolutions, else ``matrix_efficiency`` and the wave
+    quantization); depthwise convolutions at ``depthwise_fma_per_s`` where the target has it."""
+    shape = conv_class(node)
+    if shape == "depthwise" and target.number("depthwise_fma_per_s"):
+        return target.number("depthwise_fma_per_s")
+    if shape == "dense" and target.number("conv_efficiency"):
+        return target.peak_rate("matrix", dt) * target.number("conv_efficiency")
+    return target.peak_rate("matrix", dt) * target.number("matrix_efficiency", 1.0) * \
+        wave_utilization(node, target)
+
+
 def device_time(node: Node, target: Target) -> dict[str, float]:
-    """The node's roofline on the device: compute (at the achieved matrix rate), memory and
-    power bounds, in seconds."""
+    """The node's roofline on the device: compute (matrix work at its achieved rate, at least
+    ``min_kernel_s`` for a matrix op), memory and power bounds, in seconds."""
     counts = counts_of(node)
-    efficiency = target.number("matrix_efficiency", 1.0) * wave_utilization(node, target)
-    compute = sum(c / (target.peak_rate(cls, d) * (efficiency if cls == "matrix" else 1.0))
+    compute = sum(c / (matrix_rate(node, target, d) if cls == "matrix"
+                       else target.peak_rate(cls, d))
                   for (p, d), c in counts.items() for cls in [exec_class(node, p)])
+    if node.traits.matrix:
+        compute = max(compute, target.number("min_kernel_s"))
     traffic = node.annotations["memory_traffic"]
     memory = max(traffic["off_chip_bytes"] / target.off_chip.bandwidth_bytes_per_s.value,
                  traffic["on_chip_bytes"] / target.on_chip.bandwidth_bytes_per_s.value)
@@ -613,6 +646,9 @@ def metrics(graph: Graph, ctx: PassContext) -> dict[str, Any]:
         "unmodeled": [n.name for n in nodes if not modeled(n)],
         "execution": run["execution"], "math": run["math"],
         "call_overhead_s": run["call_overhead_s"],
+        "overhead_s": _sum(graph, "timing", "overhead_s") + run["call_overhead_s"],
+        "off_chip_j": _sum(graph, "memory_traffic", "off_chip_bytes")
+        * target.off_chip.pj_per_byte.value * 1e-12,
         "warm_weights": ctx.results["memory_traffic"]["warm_weights"],
         "expected_error": expected_error(target, run["execution"]),
     }

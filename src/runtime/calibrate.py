@@ -1,22 +1,31 @@
-"""Fit a target's coefficients to measurements, by non-negative least squares.
+"""Fit a target to measurements: multiplicative corrections of its own numbers, regularized
+toward them.
 
 Each measurement (``nexus measure -o m.json``) holds the measured energy per inference and the
-NEXUS report predicted on the base target. The fit explains measured joules as
+NEXUS report predicted on the base target. The report's energy splits into components (in
+``COEFFICIENTS`` order): compute energy per execution class (matrix, vector, special), memory
+energy off chip and on chip, the floor power over the time the device works, and the floor power
+over the time spent on overheads (host dispatch the device waits for, gaps between kernels, the
+per-call launch and synchronize). The fit scales each component by ``θ_j = exp(u_j)``:
 
-    E = s_matrix·C_matrix + s_vector·C_vector + s_special·C_special
-        + p_off·B_off + p_on·B_on + P_static·T_work + e_kernel·K
+    E = Σ_j θ_j · C_j
 
-with the report's compute energy per execution class (C), bytes per memory level (B), time
-spent working (T_work = latency − K·t_overhead) and kernel count (K). All coefficients are ≥ 0
-(``scipy.optimize.nnls``); the per-kernel overhead time is ``e_kernel / P_static``. The fit is
-linear in the base target's predictions (times included), which is what makes it a least-squares
-problem; a refit from the calibrated target converges in a step or two. Leave-one-model-out
-cross-validation reports how well it predicts a model it has not seen.
+and minimizes ``Σ_i ((log E_i − log y_i) / ε)² + Σ_j (u_j / σ)²``
+(``scipy.optimize.least_squares``): relative errors, so a 10 mJ and a 10 J model count alike,
+with ``ε`` the error a measurement is trusted to (``NOISE_SIGMA``, 10 %), and a log-normal prior
+of width σ (``PRIOR_SIGMA``, 0.5: a factor of ~1.6) around the target's own value, so that few
+measurements move only what they determine and every fitted number stays positive, within
+``BOUNDS`` of the target's. A coefficient is *determined* when the data's information about
+``u_j`` (the diagonal of JᵀJ at the solution: Σ_i (share of component j in E_i / ε)²) exceeds
+the prior's, 1/σ²; the others stay at the target's value. With none determined (one measurement
+whose energy is spread over many components, say) the fit refuses. Leave-one-model-out cross-validation says how well it predicts a model it has not
+seen.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,19 +38,22 @@ from lowering.target import read_target_document
 from nexus_ir import NexusError
 
 MEASUREMENT_SCHEMA = "nexus-measurement/1"
-COEFFICIENTS = ("s_matrix", "s_vector", "s_special", "p_off_j_per_byte", "p_on_j_per_byte",
-                "static_power_w", "e_kernel_j")
+COEFFICIENTS = ("s_matrix", "s_vector", "s_special", "s_off_chip", "s_on_chip", "s_floor",
+                "s_overhead")
+PRIOR_SIGMA = 0.5
+NOISE_SIGMA = 0.1
+BOUNDS = (0.2, 5.0)
+"""Fitted multipliers stay within these factors of the target's own numbers."""
 
 
-def features(report: Mapping[str, Any]) -> np.ndarray:
-    """The fit's columns for one report (``EnergyReport.to_dict()``), in ``COEFFICIENTS`` order."""
+def components(report: Mapping[str, Any]) -> np.ndarray:
+    """The report's energy split into the fit's components (joules, ``COEFFICIENTS`` order)."""
     m = report["metrics"]
-    overhead = next(p["value"] for p in report["target"]["provenance"]
-                    if p["key"] == "kernel_overhead_s")
     by_class = m["compute_j_by_class"]
+    overhead_share = min(m["overhead_s"] / m["latency_s"], 1.0) if m["latency_s"] else 0.0
     return np.array([by_class["matrix"], by_class["vector"], by_class["special"],
-                     m["off_chip_bytes"], m["on_chip_bytes"],
-                     max(m["latency_s"] - m["kernels"] * overhead, 0.0), m["kernels"]],
+                     m["off_chip_j"], m["memory_j"] - m["off_chip_j"],
+                     m["static_j"] * (1 - overhead_share), m["static_j"] * overhead_share],
                     dtype=np.float64)
 
 
@@ -62,33 +74,49 @@ def load_measurements(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
     return docs
 
 
-def fit(measurements: Sequence[Mapping[str, Any]]) -> dict[str, float]:
-    """NNLS coefficients from measurements, minimizing relative residuals (each row divided by
-    its measured energy: a 10 mJ and a 10 J model count alike). Columns that are zero in every
-    measurement (no transcendentals measured, say) cannot be fitted and are absent from the
-    result (the target keeps its own numbers for them)."""
-    from scipy.optimize import nnls
+@dataclass(frozen=True)
+class Fit:
+    """Multipliers of the target's components (1 where not determined) and which the data
+    determined."""
 
-    if len(measurements) < 2:
-        raise NexusError(f"calibration needs several measurements, got {len(measurements)}")
+    multipliers: dict[str, float]
+    determined: tuple[str, ...]
+
+    def predict(self, report: Mapping[str, Any]) -> float:
+        """Energy the corrected target gives for a report."""
+        return float(np.dot([self.multipliers[c] for c in COEFFICIENTS], components(report)))
+
+
+def fit(measurements: Sequence[Mapping[str, Any]], sigma: float = PRIOR_SIGMA) -> Fit:
+    """The regularized fit of the module doc; NexusError (one line) when nothing is
+    determined."""
+    from scipy.optimize import least_squares
+
+    if not measurements:
+        raise NexusError("calibration needs measurements (files from nexus measure -o)")
     y = np.array([m["energy_j"] for m in measurements], dtype=np.float64)
     if (y <= 0).any():
         raise NexusError("measured energies must be positive")
-    a = np.stack([features(m["report"]) for m in measurements]) / y[:, None]
-    y = np.ones_like(y)                  # relative residuals: energies span decades
-    norms = np.linalg.norm(a, axis=0)
-    used = norms > 0
-    solution, _ = nnls(a[:, used] / norms[used], y)
-    coefficients = np.zeros(len(COEFFICIENTS))
-    coefficients[used] = solution / norms[used]
-    return {name: float(c) for name, c, u in zip(COEFFICIENTS, coefficients, used) if u}
+    parts = np.stack([components(m["report"]) for m in measurements])
+    log_y = np.log(y)
 
+    def residuals(u: np.ndarray) -> np.ndarray:
+        predicted = parts @ np.exp(u)
+        return np.concatenate([(np.log(np.maximum(predicted, 1e-300)) - log_y) / NOISE_SIGMA,
+                               u / sigma])
 
-def predict(coefficients: Mapping[str, float], report: Mapping[str, Any]) -> float:
-    """Energy the fitted model gives for a report's features."""
-    x = features(report)
-    return float(sum(coefficients.get(name, 0.0) * value
-                     for name, value in zip(COEFFICIENTS, x)))
+    low, high = (math.log(b) for b in BOUNDS)
+    solution = least_squares(residuals, np.zeros(len(COEFFICIENTS)), bounds=(low, high))
+    jacobian = solution.jac[:len(y)]
+    information = (jacobian ** 2).sum(axis=0)
+    determined = tuple(c for c, info in zip(COEFFICIENTS, information) if info > 1 / sigma ** 2)
+    if not determined:
+        raise NexusError(f"these {len(y)} measurements determine none of the target's "
+                         "coefficients (each moves the prediction less than the prior allows); "
+                         "measure more models, batch sizes or dtypes")
+    multipliers = {c: float(math.exp(u)) if c in determined else 1.0
+                   for c, u in zip(COEFFICIENTS, solution.x)}
+    return Fit(multipliers, determined)
 
 
 @dataclass(frozen=True)
@@ -105,33 +133,53 @@ def leave_one_model_out(measurements: Sequence[Mapping[str, Any]]) -> CrossValid
         raise NexusError("leave-one-model-out needs measurements of two models or more")
     per_model: dict[str, float] = {}
     errors: list[float] = []
+    unchanged = Fit({c: 1.0 for c in COEFFICIENTS}, ())
     for held in models:
-        coefficients = fit([m for m in measurements if m["model"] != held])
-        held_errors = [abs(predict(coefficients, m["report"]) - m["energy_j"]) / m["energy_j"]
+        try:
+            fitted = fit([m for m in measurements if m["model"] != held])
+        except NexusError:              # the others determine nothing: the target as it is
+            fitted = unchanged
+        held_errors = [abs(fitted.predict(m["report"]) - m["energy_j"]) / m["energy_j"]
                        for m in measurements if m["model"] == held]
         per_model[held] = statistics.mean(held_errors)
         errors += held_errors
     return CrossValidation(per_model, statistics.median(errors))
 
 
-def calibrated_target(base_path: Path, coefficients: Mapping[str, float], name: str,
-                      source: str) -> dict[str, Any]:
-    """The base target's TOML document with the fitted numbers written in, each with ``source``."""
+def _scaled(q: Mapping[str, Any], factor: float, source: str) -> dict[str, Any]:
+    return {"value": float(q["value"]) * factor, "source": f"{source} (×{factor:.4g} of: "
+                                                          f"{q['source']})"}
+
+
+def calibrated_target(base_path: Path, fitted: Fit, name: str, source: str) -> dict[str, Any]:
+    """The base target's TOML document with the determined corrections applied to its numbers:
+    energy scales per execution class, pJ/byte per level, the floor power, and the host and gap
+    times (scaled so that the floor power over them moves by ``s_overhead``)."""
     doc = read_target_document(base_path)
     doc["name"] = name
     doc["description"] = f"{doc.get('description', '')} — calibrated on measurements".strip()
-    quantity = lambda value: {"value": float(value), "source": source}  # noqa: E731
-    scales = {cls: quantity(coefficients[f"s_{cls}"]) for cls in ("matrix", "vector", "special")
-              if f"s_{cls}" in coefficients}
+    s = fitted.multipliers
+    scales = dict(doc.get("energy_scale", {}))
+    for cls in ("matrix", "vector", "special"):
+        if f"s_{cls}" in fitted.determined:
+            scales[cls] = _scaled(scales.get(cls, {"value": 1.0, "source": "unscaled"}),
+                                  s[f"s_{cls}"], source)
     if scales:
         doc["energy_scale"] = scales
-    static = coefficients.get("static_power_w")
-    if static:
-        doc["static_power_w"] = quantity(static)
-        if coefficients.get("e_kernel_j") is not None:
-            doc["kernel_overhead_s"] = quantity(coefficients["e_kernel_j"] / static)
     for level in doc.get("memory", []):
-        key = "p_on_j_per_byte" if level.get("on_chip") else "p_off_j_per_byte"
-        if key in coefficients:
-            level["pj_per_byte"] = quantity(coefficients[key] * 1e12)
+        key = "s_on_chip" if level.get("on_chip") else "s_off_chip"
+        if key in fitted.determined:
+            level["pj_per_byte"] = _scaled(level["pj_per_byte"], s[key], source)
+    floor_key = "busy_floor_w" if "busy_floor_w" in doc else "static_power_w"
+    if "s_floor" in fitted.determined:
+        doc[floor_key] = _scaled(doc[floor_key], s["s_floor"], source)
+    if "s_overhead" in fitted.determined:
+        time_factor = s["s_overhead"] / s["s_floor"]
+        for key in ("kernel_overhead_s", "kernel_gap_s", "sync_s", "host_kernel_s"):
+            if key in doc:
+                doc[key] = _scaled(doc[key], time_factor, source)
+        doc["host_dispatch_s"] = {k: _scaled(q, time_factor, source)
+                                  for k, q in doc.get("host_dispatch_s", {}).items()}
+        if not doc["host_dispatch_s"]:
+            del doc["host_dispatch_s"]
     return doc

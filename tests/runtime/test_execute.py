@@ -54,3 +54,35 @@ def test_onnx_runner_on_the_cpu_provider(tmp_path):
     np.testing.assert_allclose(runner.call()[0], 2 * x)
     with pytest.raises(NexusError, match="onnxruntime has no NoSuchExecutionProvider here"):
         onnx_runner(path, {"x": x}, "NoSuchExecutionProvider")
+
+
+def test_runner_keeps_the_models_own_dtype():
+    """A bf16 model is measured as bf16 (it used to be cast to fp32 silently)."""
+    import torch
+
+    from runtime.execute import model_dtype, torch_runner
+
+    model = torch.nn.Linear(4, 2).to(torch.bfloat16)
+    assert model_dtype(model) == "bf16" and model_dtype(torch.nn.ReLU()) == "f32"
+    runner = torch_runner(model, [torch.randn(1, 4)], "cpu")
+    assert runner.description == "cpu (bf16, eager PyTorch)"
+    assert runner.call().dtype == torch.bfloat16
+    assert torch_runner(model, [torch.randn(1, 4)], "cpu", "f32").call().dtype == torch.float32
+
+
+def test_cuda_graph_runner_replays_what_it_captured(monkeypatch):
+    """The capture is injected (no GPU here): the runner calls the replay it was given."""
+    import torch
+
+    import runtime.execute as execute
+
+    captured = []
+    monkeypatch.setattr(execute, "prepare_torch", lambda m, x, device, dtype: (m, list(x)))
+    runner = execute.torch_runner(torch.nn.ReLU(), [torch.ones(2)], "cuda", "f32", "cuda-graph",
+                                  graph=lambda fn: captured.append(fn) or (lambda: "replayed"))
+    assert runner.call() == "replayed" and len(captured) == 1
+    assert captured[0]().tolist() == [1.0, 1.0]
+    assert runner.description == "cuda (f32, CUDA-graph replay)"
+    with pytest.raises(NexusError, match="--execution cuda-graph replays a CUDA graph: it needs "
+                                         "--device cuda"):
+        execute.torch_runner(torch.nn.ReLU(), [torch.ones(2)], "cpu", "f32", "cuda-graph")

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from nexus_ir import TensorType, Value
+from nexus_ir import NexusError, TensorType, Value
 
 from .base import ATEN, TORCH_DTYPES, Handler, Lowering, aten, dim_of, opaque, tensor_type
 
@@ -438,6 +438,26 @@ def _transpose(lw, a, kw, node):
 @aten("cat", "concat")
 def _cat(lw, a, kw, node):
     return lw.op("concat", *a[0], axis=a[1] if len(a) > 1 else 0)
+
+
+@aten("roll")
+def _roll(lw, a, kw, node):
+    """``torch.roll`` along each dim: the tail moved in front of the head, a split and a
+    concat per rolled dim (two kernels for two dims, as PyTorch launches)."""
+    shifts = a[1] if isinstance(a[1], (list, tuple)) else [a[1]]
+    dims = (a[2] if len(a) > 2 else kw.get("dims", [])) or []
+    dims = dims if isinstance(dims, (list, tuple)) else [dims]
+    if not dims:
+        raise NexusError("torch.roll without dims (over the flattened tensor) is not mapped")
+    x = a[0]
+    for shift, axis in zip(shifts, dims):
+        size = x.type.shape[axis]
+        cut = (-shift) % size
+        if cut == 0:
+            continue
+        head, tail = lw.op("split", x, axis=axis, sizes=[cut, size - cut])
+        x = lw.op("concat", tail, head, axis=axis)
+    return x
 
 
 @aten("split", "split_with_sizes", "chunk", "unbind")

@@ -154,7 +154,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from lowering.target import load_target
     from lowering.target import write_target
-    from runtime.calibrate import calibrated_target, fit, leave_one_model_out, load_measurements
+    from runtime.calibrate import (COEFFICIENTS, PRIOR_SIGMA, calibrated_target, fit,
+                                   leave_one_model_out, load_measurements)
 
     docs = load_measurements(args.measurements)
     base = load_target(args.target)
@@ -162,19 +163,22 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if names != {base.name}:
         raise NexusError(f"the measurements were predicted on {', '.join(sorted(names))}; "
                          f"calibrate them against that target, not {base.name}")
-    coefficients = fit(docs)
+    fitted = fit(docs)
     models = sorted({d["model"] for d in docs})
     cv = leave_one_model_out(docs) if len(models) > 1 else None
-    source = (f"calibrated: NNLS over {len(docs)} measurements of {len(models)} models"
+    source = (f"calibrated: regularized fit (log-normal prior, sigma {PRIOR_SIGMA}) over "
+              f"{len(docs)} measurements of {len(models)} models"
               + (f", leave-one-model-out median error {cv.median_ape:.1%}" if cv else ""))
-    print(f"fitted on {len(docs)} measurements of {len(models)} models:")
-    for name, value in coefficients.items():
-        print(f"  {name:<18} {value:.6g}")
+    print(f"fitted on {len(docs)} measurements of {len(models)} models "
+          f"(multipliers of {base.name}'s own numbers):")
+    for name in COEFFICIENTS:
+        state = "determined" if name in fitted.determined else "kept (not determined)"
+        print(f"  {name:<12} ×{fitted.multipliers[name]:.4g}  {state}")
     if cv:
         print(f"leave-one-model-out: median absolute error {cv.median_ape:.1%}")
         for model, error in cv.per_model_mape.items():
             print(f"  {model:<24} {error:.1%}")
     name = Path(args.output).stem
-    write_target(calibrated_target(base.path, coefficients, name, source), args.output)
+    write_target(calibrated_target(base.path, fitted, name, source), args.output)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0

@@ -31,6 +31,13 @@ def report_renderables(report: "EnergyReport", depth: int = 2, top: int = 10) ->
     parts: list[Any] = [title]
     if bindings:
         parts.append(Text(f"bindings: {bindings}"))
+    m = report.metrics
+    run = f"execution: {m['execution']}, fp32 math {m['math']}" + \
+        (", weights warm in the on-chip cache" if m["warm_weights"] else "")
+    error = m["expected_error"]
+    if error:
+        run += f"; expected error: median {error['median_abs_error']:.0%} ({error['source']})"
+    parts.append(Text(run))
 
     summary = Table(box=box.SIMPLE, show_header=False, pad_edge=False)
     summary.add_column(style="bold")
