@@ -9,6 +9,10 @@ Python ints. Shapes must be static: bind symbolic dims first (``Graph.bind_symbo
 ``opaque`` has no rule on purpose: it is reported as unmodeled, never counted as zero.
 Data-movement ops have rules that return no arithmetic; their bytes are costed by the memory
 pass.
+
+One module because each op's counts and its cost facts must be read together (the kernels a
+rule's op launches depend on the same shapes and dtypes its counts do); splitting rules from
+facts would put one op's cost in two places.
 """
 
 from __future__ import annotations

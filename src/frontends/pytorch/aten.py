@@ -442,21 +442,16 @@ def _cat(lw, a, kw, node):
 
 @aten("roll")
 def _roll(lw, a, kw, node):
-    """``torch.roll`` along each dim: the tail moved in front of the head, a split and a
-    concat per rolled dim (two kernels for two dims, as PyTorch launches)."""
-    shifts = a[1] if isinstance(a[1], (list, tuple)) else [a[1]]
-    dims = (a[2] if len(a) > 2 else kw.get("dims", [])) or []
-    dims = dims if isinstance(dims, (list, tuple)) else [dims]
+    """``torch.roll`` per rolled dim: the tail moved in front of the head (split, concat)."""
+    shifts, dims = (list(v) if isinstance(v, (list, tuple)) else [v]
+                    for v in (a[1], (a[2] if len(a) > 2 else kw.get("dims")) or []))
     if not dims:
         raise NexusError("torch.roll without dims (over the flattened tensor) is not mapped")
     x = a[0]
-    for shift, axis in zip(shifts, dims):
-        size = x.type.shape[axis]
-        cut = (-shift) % size
-        if cut == 0:
-            continue
-        head, tail = lw.op("split", x, axis=axis, sizes=[cut, size - cut])
-        x = lw.op("concat", tail, head, axis=axis)
+    for cut, axis in (((-s) % x.type.shape[d], d) for s, d in zip(shifts, dims)):
+        if cut:
+            head, tail = lw.op("split", x, axis=axis, sizes=[cut, x.type.shape[axis] - cut])
+            x = lw.op("concat", tail, head, axis=axis)
     return x
 
 
