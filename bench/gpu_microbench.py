@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,9 @@ def _module_stacks() -> dict[str, Any]:
 
 def measure(out_dir: str) -> None:
     import torch
+
     import gpu_probe as gp
+    from runtime.execute import cuda_graph
 
     torch.backends.cudnn.benchmark = False
     energy = gp.Energy()
@@ -62,8 +65,8 @@ def measure(out_dir: str) -> None:
     hundred = lambda: [tiny.add_(1.0) for _ in range(100)]  # noqa: E731
     doc["eager_add_sync"] = gp.window(energy, one_op, 1.0)
     doc["eager_add100"] = gp.window(energy, hundred, 2.0)
-    doc["graph_add_sync"] = gp.window(energy, gp.graphed(one_op), 1.0)
-    doc["graph_add100"] = gp.window(energy, gp.graphed(hundred), 2.0)
+    doc["graph_add_sync"] = gp.window(energy, cuda_graph(one_op), 1.0)
+    doc["graph_add100"] = gp.window(energy, cuda_graph(hundred), 2.0)
     stacks = {}
     for name, (module, x) in _module_stacks().items():
         for dtype in (torch.float32, torch.bfloat16):
@@ -72,7 +75,7 @@ def measure(out_dir: str) -> None:
             with torch.no_grad():
                 entry = {"kernels": gp.kernel_profile(call)["kernels"],
                          "eager": gp.window(energy, call, 2.0),
-                         "graph": gp.window(energy, gp.graphed(call), 2.0)}
+                         "graph": gp.window(energy, cuda_graph(call), 2.0)}
             stacks[f"{name}_{str(dtype).split('.')[1]}"] = entry
     doc["stacks"] = stacks
     doc["clocks_dispatch"] = energy.clocks()
@@ -85,7 +88,7 @@ def measure(out_dir: str) -> None:
     small = torch.empty(1 << 21, device=dev)
     small_out = torch.empty_like(small)
     doc["copy_l2"] = {"bytes": 100 * 2 * small.nbytes, "kernels": 100,
-                      **gp.window(energy, gp.graphed(lambda: [small_out.copy_(small)
+                      **gp.window(energy, cuda_graph(lambda: [small_out.copy_(small)
                                                               for _ in range(100)]), 2.0)}
     del big, big_out
 
@@ -131,54 +134,24 @@ def measure(out_dir: str) -> None:
     torch.backends.cudnn.allow_tf32 = True
     doc["conv_big"] = convs
 
-    # Achieved rate by shape (time only, CUDA events).
-    gemms = []
-    for mode in ("bf16", "tf32", "f32"):
-        torch.backends.cuda.matmul.allow_tf32 = mode == "tf32"
-        kind = torch.bfloat16 if mode == "bf16" else torch.float32
-        for n, k in GEMM_NK:
-            w = torch.randn(n, k, device=dev, dtype=kind)
-            for m in GEMM_M:
-                x = torch.randn(m, k, device=dev, dtype=kind)
-                seconds = gp.event_time(lambda x=x, w=w: torch.nn.functional.linear(x, w), 20)
-                gemms.append({"mode": mode, "m": m, "n": n, "k": k, "s": seconds})
-    torch.backends.cuda.matmul.allow_tf32 = False
-    doc["gemm_shapes"] = gemms
-    convs_by_shape = []
-    for dtype in (torch.float32, torch.bfloat16):
-        for c_in, c_out, k, stride, size, groups in CONVS:
-            layer = torch.nn.Conv2d(c_in, c_out, k, stride, k // 2, groups=groups,
-                                    bias=False).to(dev, dtype).eval()
-            for batch in (1, 16, 128):
-                x = torch.randn(batch, c_in, size, size, device=dev, dtype=dtype)
-                with torch.no_grad():
-                    seconds = gp.event_time(lambda x=x, layer=layer: layer(x), 10)
-                    kernels = gp.kernel_profile(lambda x=x, layer=layer: layer(x))["kernels"]
-                convs_by_shape.append({"dtype": str(dtype).split(".")[1], "c_in": c_in,
-                                       "c_out": c_out, "k": k, "stride": stride, "size": size,
-                                       "groups": groups, "batch": batch, "s": seconds,
-                                       "kernels": kernels})
-    doc["conv_shapes"] = convs_by_shape
+    # Achieved rate by shape (time only, CUDA events around 20 eager calls).
+    doc["gemm_shapes"], doc["conv_shapes"] = shape_sweep(gp.event_time, kernels=True)
     doc["clocks_end"] = energy.clocks()
     Path(out_dir, "gpu_microbench.json").write_text(json.dumps(doc, indent=1))
     print(json.dumps({k: v for k, v in doc.items() if k not in ("gemm_shapes", "conv_shapes")},
                      indent=1))
 
 
-def shapes(out_dir: str) -> None:
-    """Device time of GEMMs and convolutions by shape, free of host dispatch: ten calls captured
-    in a CUDA graph, the replay timed with CUDA events (seconds per call)."""
+def shape_sweep(seconds: Callable[[Callable[[], Any], int], float], kernels: bool = False
+                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Time every GEMM (``GEMM_M`` × ``GEMM_NK`` per math mode: bf16, TF32, FP32) and every
+    convolution (``CONVS`` × batch 1/16/128 at fp32 and bf16) with ``seconds(fn, reps)``;
+    with ``kernels``, also the kernels of one eager convolution."""
     import torch
 
     import gpu_probe as gp
 
-    torch.backends.cudnn.benchmark = False
     dev = torch.device("cuda")
-
-    def device_seconds(fn) -> float:
-        replay = gp.graphed(lambda: [fn() for _ in range(10)])
-        return gp.event_time(replay, 10) / 10
-
     gemms = []
     for mode in ("bf16", "tf32", "f32"):
         torch.backends.cuda.matmul.allow_tf32 = mode == "tf32"
@@ -187,8 +160,8 @@ def shapes(out_dir: str) -> None:
             w = torch.randn(n, k, device=dev, dtype=kind)
             for m in GEMM_M:
                 x = torch.randn(m, k, device=dev, dtype=kind)
-                gemms.append({"mode": mode, "m": m, "n": n, "k": k, "s": device_seconds(
-                    lambda x=x, w=w: torch.nn.functional.linear(x, w))})
+                gemms.append({"mode": mode, "m": m, "n": n, "k": k, "s": seconds(
+                    lambda x=x, w=w: torch.nn.functional.linear(x, w), 20)})
     torch.backends.cuda.matmul.allow_tf32 = False
     convs = []
     with torch.no_grad():
@@ -198,10 +171,31 @@ def shapes(out_dir: str) -> None:
                                         bias=False).to(dev, dtype).eval()
                 for batch in (1, 16, 128):
                     x = torch.randn(batch, c_in, size, size, device=dev, dtype=dtype)
-                    convs.append({"dtype": str(dtype).split(".")[1], "c_in": c_in,
-                                  "c_out": c_out, "k": k, "stride": stride, "size": size,
-                                  "groups": groups, "batch": batch,
-                                  "s": device_seconds(lambda x=x, layer=layer: layer(x))})
+                    call = lambda x=x, layer=layer: layer(x)  # noqa: E731
+                    row = {"dtype": str(dtype).split(".")[1], "c_in": c_in, "c_out": c_out,
+                           "k": k, "stride": stride, "size": size, "groups": groups,
+                           "batch": batch, "s": seconds(call, 10)}
+                    if kernels:
+                        row["kernels"] = gp.kernel_profile(call)["kernels"]
+                    convs.append(row)
+    return gemms, convs
+
+
+def shapes(out_dir: str) -> None:
+    """Device time of GEMMs and convolutions by shape, free of host dispatch: ten calls captured
+    in a CUDA graph, the replay timed with CUDA events (seconds per call)."""
+    import torch
+
+    import gpu_probe as gp
+    from runtime.execute import cuda_graph
+
+    torch.backends.cudnn.benchmark = False
+
+    def device_seconds(fn: Callable[[], Any], _reps: int) -> float:
+        replay = cuda_graph(lambda: [fn() for _ in range(10)])
+        return gp.event_time(replay, 10) / 10
+
+    gemms, convs = shape_sweep(device_seconds)
     doc = {"gemm_shapes": gemms, "conv_shapes": convs}
     Path(out_dir, "gpu_shapes.json").write_text(json.dumps(doc, indent=1))
     print(f"{len(gemms)} GEMMs, {len(convs)} convolutions timed")

@@ -1,5 +1,5 @@
 """Shared measuring tools of the GPU bench scripts: energy windows on NVML's total-energy counter,
-CUDA-event timing, CUDA-graph capture, and kernel counts per aten op from the PyTorch profiler.
+CUDA-event timing and kernel counts per aten op from the PyTorch profiler.
 Runs where torch sees a GPU; imported by bench/gpu_microbench.py and bench/validate_zoo.py."""
 
 from __future__ import annotations
@@ -68,21 +68,6 @@ def event_time(fn: Callable[[], Any], reps: int = 20, warmup: int = 3) -> float:
     end.record()
     torch.cuda.synchronize()
     return start.elapsed_time(end) / 1e3 / reps
-
-
-def graphed(fn: Callable[[], Any]) -> Callable[[], Any]:
-    """``fn`` captured in a CUDA graph (after warm-up on a side stream); returns its replay."""
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):
-        for _ in range(3):
-            fn()
-    torch.cuda.current_stream().wait_stream(stream)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        fn()
-    torch.cuda.synchronize()
-    return graph.replay
 
 
 def kernel_profile(fn: Callable[[], Any]) -> dict[str, Any]:

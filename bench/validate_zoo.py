@@ -171,7 +171,7 @@ def measure_all(dtype: str, out_dir: str, only: list[str]) -> None:
     """Measure every zoo model × batch at ``dtype`` on the GPU, eager and replayed from a CUDA
     graph, with the kernels of one eager call per aten op; rows written after every model."""
     import gpu_probe as gp
-    from runtime.execute import prepare_torch
+    from runtime.execute import cuda_graph, prepare_torch
 
     energy = gp.Energy()
     torch.zeros(1, device="cuda")
@@ -196,7 +196,7 @@ def measure_all(dtype: str, out_dir: str, only: list[str]) -> None:
                 row["kernels"], row["kernels_by_op"] = profile["kernels"], profile["by_op"]
                 for execution in ("eager", "cuda-graph"):
                     try:
-                        fn = call if execution == "eager" else gp.graphed(call)
+                        fn = call if execution == "eager" else cuda_graph(call)
                         for _ in range(3):
                             fn()
                         windows = [gp.window(energy, fn, 1.0) for _ in range(2)]

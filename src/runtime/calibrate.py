@@ -178,8 +178,7 @@ def calibrated_target(base_path: Path, fitted: Fit, name: str, source: str) -> d
         for key in ("kernel_overhead_s", "kernel_gap_s", "sync_s", "host_kernel_s"):
             if key in doc:
                 doc[key] = _scaled(doc[key], time_factor, source)
-        doc["host_dispatch_s"] = {k: _scaled(q, time_factor, source)
-                                  for k, q in doc.get("host_dispatch_s", {}).items()}
-        if not doc["host_dispatch_s"]:
-            del doc["host_dispatch_s"]
+        if "host_dispatch_s" in doc:
+            doc["host_dispatch_s"] = {k: _scaled(q, time_factor, source)
+                                      for k, q in doc["host_dispatch_s"].items()}
     return doc
