@@ -6,6 +6,8 @@ FP32), achieved rate of GEMMs and convolutions by shape, and kernels per op.
     PYTHONPATH=src:bench python3 bench/gpu_microbench.py measure OUT     # on the GPU, ≈ 3 min
     PYTHONPATH=src:bench python3 bench/gpu_microbench.py dispatch OUT    # host time per op
     PYTHONPATH=src:bench python3 bench/gpu_microbench.py shapes OUT      # device time by shape
+    PYTHONPATH=src:bench python3 bench/gpu_microbench.py ops OUT         # single ops: time, energy
+    PYTHONPATH=src:bench python3 bench/gpu_microbench.py ops-report docs/data/gpu_ops_h200.json
 
 Each writes one JSON file of raw readings under OUT (checked in as docs/data/gpu_*_h200.json);
 every number of ``src/lowering/targets/h200.toml`` names the reading it comes from and the
@@ -29,6 +31,166 @@ CONVS = (  # c_in, c_out, kernel, stride, size, groups
     (3, 64, 7, 2, 224, 1), (64, 64, 3, 1, 56, 1), (64, 256, 1, 1, 56, 1), (256, 64, 1, 1, 56, 1),
     (128, 128, 3, 2, 56, 1), (256, 256, 3, 1, 14, 1), (512, 2048, 1, 1, 7, 1),
     (96, 96, 3, 1, 112, 96), (384, 384, 7, 1, 14, 384), (32, 32, 3, 1, 112, 32))
+
+
+def op_cases() -> dict[str, tuple[Callable[[], Any], tuple[int, ...]]]:
+    """Single ops as the zoo's models use them, at the batch sizes where they cost most: name ->
+    (module factory, input shape). Built on the CPU too, where ``ops-report`` compiles each with
+    NEXUS beside its measurement."""
+    import torch
+    from torch import nn
+
+    class Permuted(nn.Module):
+        """A permute that materializes (``.contiguous()``), as a window partition does."""
+
+        def forward(self, x):
+            return x.permute(0, 2, 1, 3).contiguous()
+
+    class Add(nn.Module):
+        def forward(self, x):
+            return x + x
+
+    class Softmax(nn.Module):
+        def forward(self, x):
+            return torch.softmax(x, dim=-1)
+
+    class Scores(nn.Module):
+        """Windowed attention scores: many small batched products (Swin's 7×7 windows)."""
+
+        def forward(self, x):
+            return x @ x.transpose(-1, -2)
+
+    return {
+        "batch_norm_b128": (lambda: nn.BatchNorm2d(64), (128, 64, 56, 56)),
+        "batch_norm_b1": (lambda: nn.BatchNorm2d(64), (1, 64, 56, 56)),
+        "layer_norm_c96_b128": (lambda: nn.LayerNorm(96), (128, 56, 56, 96)),
+        "layer_norm_c384_b128": (lambda: nn.LayerNorm(384), (128, 197, 384)),
+        "layer_norm_c768_b1": (lambda: nn.LayerNorm(768), (1, 197, 768)),
+        "max_pool_b128": (lambda: nn.MaxPool2d(3, 2, 1), (128, 64, 112, 112)),
+        "avg_pool_b128": (lambda: nn.AvgPool2d(2, 2), (128, 128, 56, 56)),
+        "softmax_49": (Softmax, (128 * 64 * 3, 49, 49)),
+        "softmax_197": (Softmax, (128 * 6, 197, 197)),
+        "window_scores": (Scores, (128 * 64 * 3, 49, 32)),
+        "depthwise7_b128": (lambda: nn.Conv2d(96, 96, 7, 1, 3, groups=96), (128, 96, 56, 56)),
+        "depthwise3_b128": (lambda: nn.Conv2d(144, 144, 3, 1, 1, groups=144), (128, 144, 56, 56)),
+        "relu_b128": (nn.ReLU, (128, 64, 56, 56)),
+        "gelu_b128": (nn.GELU, (128, 64, 56, 56)),
+        "add_b128": (Add, (128, 64, 56, 56)),
+        "relu_b1": (nn.ReLU, (1, 64, 56, 56)),
+        "add_b1": (Add, (1, 32, 112, 112)),
+        "permute_b128": (Permuted, (128, 197, 6, 64)),
+        "lstm_b1": (lambda: nn.LSTM(256, 512, 2, batch_first=True), (1, 64, 256)),
+    }
+
+
+def ops(out_dir: str) -> None:
+    """Every ``op_cases`` op at fp32 and bf16: device seconds per op (ten ops per CUDA graph,
+    replay timed with CUDA events), energy per op from a >= 1 s window of replays (NVML) and the
+    busy floor measured before, kernels per op."""
+    import torch
+
+    import gpu_probe as gp
+    from runtime.execute import cuda_graph
+
+    energy = gp.Energy()
+    torch.zeros(1, device="cuda")
+    doc: dict[str, Any] = {"device": torch.cuda.get_device_name(), "torch": torch.__version__,
+                           "busy_floor_w": gp.idle_watts(energy, 3.0), "ops": []}
+    with torch.no_grad():
+        for dtype in (torch.float32, torch.bfloat16):
+            for name, (build, shape) in op_cases().items():
+                torch.manual_seed(0)
+                module = build().to("cuda", dtype).eval()
+                x = torch.randn(shape, device="cuda", dtype=dtype)
+                call = lambda module=module, x=x: module(x)  # noqa: E731
+                replay = cuda_graph(lambda call=call: [call() for _ in range(10)])
+                seconds = gp.event_time(replay, 10) / 10
+                win = gp.window(energy, replay, 1.0, sync_each=False)
+                doc["ops"].append({"name": name, "dtype": str(dtype).split(".")[1],
+                                   "shape": list(shape), "s": seconds,
+                                   "j": win["j_per_call"] / 10, "watts": win["watts"],
+                                   "kernels": gp.kernel_profile(call)["kernels"]})
+                print(f"{name:<22} {dtype}  {seconds * 1e6:9.1f} us  {win['watts']:6.0f} W",
+                      flush=True)
+                del module, x, replay
+    Path(out_dir, "gpu_ops.json").write_text(json.dumps(doc, indent=1))
+
+
+MEMORY_BOUND = ("batch_norm", "layer_norm", "max_pool", "avg_pool", "softmax", "relu", "gelu",
+                "add", "permute")
+"""Op cases whose kernels stream memory (no matrix work): the ones the energy fit reads."""
+
+
+def ops_report(path: str, target: str = "h200") -> None:
+    """On the CPU: every op measured by ``ops`` beside NEXUS (cuda-graph execution on
+    ``target``), and the fit that gives the target its HBM pJ/byte and ``active_power_w``:
+    least relative squares over the memory-bound cases whose tensors stream from HBM (larger
+    than ``weights_resident_below_bytes``; there the kernels keep every multiprocessor busy for
+    the whole measured time) of their energy above the busy floor, less NEXUS's compute energy
+    and the target's L2 energy for their bytes, against bytes from HBM and measured time. The
+    cases that stay in L2 check the result."""
+    import numpy as np
+    import torch
+
+    from lowering.target import load_target
+    from nexus_ir.app.api import compile as nexus_compile
+
+    doc = json.loads(Path(path).read_text())
+    tgt = load_target(target)
+    floor, l2 = doc["busy_floor_w"], tgt.on_chip.pj_per_byte.value * 1e-12
+    cases = op_cases()
+    print(f"{doc['device']}, busy floor {floor:.1f} W; NEXUS on {target}, cuda-graph")
+    print("| op | dtype | measured µs | NEXUS µs | measured mJ above floor | NEXUS mJ |")
+    print("|---|---|---|---|---|---|")
+    design, measured = [], []
+    for op in doc["ops"]:
+        build, shape = cases[op["name"]]
+        torch.manual_seed(0)
+        module = build().eval().to(getattr(torch, op["dtype"]))
+        x = torch.randn(shape, dtype=getattr(torch, op["dtype"]))
+        m = nexus_compile(module, (x,), tgt, execution="cuda-graph").metrics
+        above = op["j"] - floor * op["s"]
+        print(f"| {op['name']} | {op['dtype']} | {op['s'] * 1e6:.1f} | "
+              f"{(m['latency_s'] - m['call_overhead_s']) * 1e6:.1f} | {above * 1e3:.4g} | "
+              f"{(m['energy_j'] - tgt.floor_power_w * m['latency_s']) * 1e3:.4g} |")
+        streams = 2 * x.nbytes > tgt.number("weights_resident_below_bytes", float("inf"))
+        if op["name"].startswith(MEMORY_BOUND) and streams:
+            design.append([m["on_chip_bytes"], op["s"]])
+            measured.append(above - m["compute_j"] - m["on_chip_bytes"] * l2)
+    a, y = np.array(design), np.array(measured)
+    coef, *_ = np.linalg.lstsq(a / y[:, None], np.ones(len(y)), rcond=None)
+    residual = np.abs(a @ coef / y - 1)
+    print(f"\nfit over {len(y)} memory-bound cases streaming from HBM: HBM {coef[0] * 1e12:.1f} "
+          f"pJ/byte beyond L2's {l2 * 1e12:.1f}, active power {coef[1]:.1f} W; median |residual| "
+          f"{np.median(residual):.1%}, max {residual.max():.1%}")
+    fma_energies(Path(path).with_name("gpu_microbench_h200.json"), tgt)
+
+
+def fma_energies(path: Path, tgt: Any) -> None:
+    """Energy per FMA of each measured 8192³ product (``measure``'s matmul entries): its joules
+    less the target's busy floor and active power over its measured time and the target's
+    memory energy for its operands and result, over its FMAs."""
+    import torch
+
+    from nexus_ir.app.api import compile as nexus_compile
+
+    class Product(torch.nn.Module):
+        def forward(self, a, b):
+            return a @ b
+
+    doc = json.loads(path.read_text())
+    power = tgt.floor_power_w + tgt.number("active_power_w")
+    for mode, kind in (("bf16", torch.bfloat16), ("f16", torch.float16), ("tf32", torch.float32),
+                       ("f32", torch.float32), ("fp8", torch.bfloat16)):
+        entry = doc["matmul"][mode]
+        a = torch.randn(SQUARE, SQUARE, dtype=kind)
+        memory = nexus_compile(Product(), (a, a), tgt, execution="cuda-graph",
+                               math="tf32" if mode == "tf32" else "highest").metrics["memory_j"]
+        if mode == "fp8":                  # e4m3 operands: a quarter of the bf16 operand bytes
+            memory *= (2 * 1 + 2) / (3 * 2)
+        pj = (entry["j_per_call"] - power * entry["s_per_call"] - memory) / entry["fma"] * 1e12
+        print(f"{mode}: {entry['j_per_call']:.4g} J in {entry['s_per_call'] * 1e3:.4g} ms, memory "
+              f"{memory:.4g} J -> {pj:.4g} pJ per FMA")
 
 
 def _module_stacks() -> dict[str, Any]:
@@ -230,5 +392,9 @@ if __name__ == "__main__":
         dispatch(sys.argv[2])
     elif sys.argv[1] == "shapes":
         shapes(sys.argv[2])
+    elif sys.argv[1] == "ops":
+        ops(sys.argv[2])
+    elif sys.argv[1] == "ops-report":
+        ops_report(sys.argv[2])
     else:
-        raise SystemExit("usage: gpu_microbench.py measure|dispatch|shapes OUT")
+        raise SystemExit("usage: gpu_microbench.py measure|dispatch|shapes|ops OUT")

@@ -71,8 +71,8 @@ def event_time(fn: Callable[[], Any], reps: int = 20, warmup: int = 3) -> float:
 
 
 def kernel_profile(fn: Callable[[], Any]) -> dict[str, Any]:
-    """Kernels one call of ``fn`` launches: the total, per top-level aten op (calls, kernels)
-    and the most frequent kernel names."""
+    """Kernels one call of ``fn`` launches: the total, per top-level aten op (calls, kernels,
+    kernel microseconds) and the most frequent kernel names."""
     from torch.profiler import ProfilerActivity, profile
 
     fn()
@@ -82,16 +82,18 @@ def kernel_profile(fn: Callable[[], Any]) -> dict[str, Any]:
         torch.cuda.synchronize()
     events = prof.events()
 
-    def subtree_kernels(event: Any) -> int:
-        return len(event.kernels) + sum(subtree_kernels(c) for c in event.cpu_children)
+    def subtree_kernels(event: Any) -> list[Any]:
+        return list(event.kernels) + [k for c in event.cpu_children for k in subtree_kernels(c)]
 
-    by_op: dict[str, list[int]] = {}
+    by_op: dict[str, list[float]] = {}
     for e in events:
         if e.device_type.name == "CPU" and e.cpu_parent is None and e.name.startswith("aten::"):
-            calls_kernels = by_op.setdefault(e.name, [0, 0])
-            calls_kernels[0] += 1
-            calls_kernels[1] += subtree_kernels(e)
+            calls_kernels_us = by_op.setdefault(e.name, [0, 0, 0.0])
+            kernels = subtree_kernels(e)
+            calls_kernels_us[0] += 1
+            calls_kernels_us[1] += len(kernels)
+            calls_kernels_us[2] += sum(k.duration for k in kernels)
     names = collections.Counter(e.name for e in events if e.device_type.name == "CUDA")
-    return {"kernels": sum(k for _, k in by_op.values()),
+    return {"kernels": sum(int(v[1]) for v in by_op.values()),
             "device_events": sum(names.values()), "by_op": by_op,
             "names": dict(names.most_common(40))}

@@ -1,14 +1,16 @@
-"""Validation zoo: 12 models built in code × batch 1/16/128 × fp32/bf16, energy per inference
-measured with NVML on the GPU, predicted by (a) FLOPs × one fitted constant and (b) NEXUS
-calibrated by NNLS, both cross-validated leave-one-model-out.
+"""Validation zoo: 19 models built in code × batch 1/16/128 × fp32/bf16, energy per inference
+measured with NVML on the GPU, eager and replayed from a CUDA graph, against (a) FLOPs × one
+fitted constant, (b) NEXUS's shipped target, nothing fitted, and (c) NEXUS calibrated
+(``runtime.calibrate``); (a) and (c) cross-validated leave-one-model-out.
 
-    PYTHONPATH=src:bench python3 bench/validate_zoo.py measure f32 OUT   # on the GPU, per dtype
-    python3 bench/validate_zoo.py analyze docs/data/zoo_*.json          # anywhere
+    PYTHONPATH=src:bench:examples python3 bench/validate_zoo.py measure f32 OUT  # GPU, per dtype
+    PYTHONPATH=src:bench:examples python3 bench/validate_zoo.py profile f32 OUT  # GPU: kernels only
+    PYTHONPATH=src:bench:examples python3 bench/validate_zoo.py analyze docs/data/zoo_h200_*.json
 
-``measure`` predicts every configuration with NEXUS on the h100 target (export on the CPU) and
-measures it (eager PyTorch, 3 warm-up calls, 3 windows of ≥ 1 s, NVML total-energy counter), and
-writes one JSON file with, per configuration, the measured energy and the NEXUS report's metrics
-and target provenance (what calibration reads; nodes left out for size).
+``measure`` runs each configuration (3 warm-up calls, 2 windows of ≥ 1 s, NVML total-energy
+counter) after one profiled eager call (kernels and kernel time per aten op) and writes
+zoo_h200_DTYPE.json; ``analyze`` predicts every configuration on the CPU and prints the tables of
+docs/validation.md.
 """
 
 from __future__ import annotations
@@ -167,9 +169,11 @@ def zoo() -> dict[str, tuple[Callable[[], nn.Module], Callable[[int], tuple]]]:
     }
 
 
-def measure_all(dtype: str, out_dir: str, only: list[str]) -> None:
+def measure_all(dtype: str, out_dir: str, only: list[str], energy_windows: bool = True) -> None:
     """Measure every zoo model × batch at ``dtype`` on the GPU, eager and replayed from a CUDA
-    graph, with the kernels of one eager call per aten op; rows written after every model."""
+    graph, with the kernels of one eager call per aten op (calls, kernels, kernel µs); rows
+    written after every model. Without ``energy_windows`` only the kernel profile is taken
+    (``profile``: zoo_profile_h200_DTYPE.json)."""
     import gpu_probe as gp
     from runtime.execute import cuda_graph, prepare_torch
 
@@ -194,7 +198,7 @@ def measure_all(dtype: str, out_dir: str, only: list[str]) -> None:
             with torch.no_grad():
                 profile = gp.kernel_profile(call)
                 row["kernels"], row["kernels_by_op"] = profile["kernels"], profile["by_op"]
-                for execution in ("eager", "cuda-graph"):
+                for execution in ("eager", "cuda-graph") if energy_windows else ():
                     try:
                         fn = call if execution == "eager" else cuda_graph(call)
                         for _ in range(3):
@@ -211,7 +215,7 @@ def measure_all(dtype: str, out_dir: str, only: list[str]) -> None:
                         "watts": statistics.mean(w["watts"] for w in windows)}
                     del fn
             doc["rows"].append(row)
-            e, g = row["eager"], row["cuda-graph"]
+            e, g = row.get("eager", {}), row.get("cuda-graph", {})
             print(f"{name:<18}{batch:>4} {dtype:<5} kernels {row['kernels']:>5}  eager "
                   f"{e.get('energy_j', float('nan')):.4g} J {e.get('seconds_per_call', 0) * 1e3:.3g} ms"
                   f"  graph {g.get('energy_j', float('nan')):.4g} J "
@@ -219,7 +223,8 @@ def measure_all(dtype: str, out_dir: str, only: list[str]) -> None:
             del module, inputs, call
             torch.cuda.empty_cache()
         del model
-        Path(out_dir, f"zoo_h200_{dtype}.json").write_text(json.dumps(doc))
+        kind = "h200" if energy_windows else "profile_h200"
+        Path(out_dir, f"zoo_{kind}_{dtype}.json").write_text(json.dumps(doc))
 
 
 def predict(paths: list[str], target: str = "h200") -> list[dict[str, Any]]:
@@ -313,7 +318,7 @@ def analyze(paths: list[str], target: str = "h200") -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "measure":
-        measure_all(sys.argv[2], sys.argv[3], sys.argv[4:])
+    if sys.argv[1] in ("measure", "profile"):
+        measure_all(sys.argv[2], sys.argv[3], sys.argv[4:], energy_windows=sys.argv[1] == "measure")
     else:
         analyze(sys.argv[2:])

@@ -2,11 +2,13 @@
 inference profiled (``--cache-control none --clock-control none``: caches and clocks as back to
 back inference leaves them), DRAM bytes and kernels per model.
 
-    PYTHONPATH=src:bench:examples python3 bench/zoo_ncu.py run f32 BATCH OUT   # on the GPU
+    PYTHONPATH=src:bench:examples python3 bench/zoo_ncu.py run f32 BATCH OUT [zoo|residency]
 
 One ncu process profiles all models: each profiled inference starts with a marker kernel
 (``torch.cuda._sleep``) that separates the models in ncu's CSV. Writes
-``OUT/zoo_ncu_DTYPE_bBATCH.json``: per model, kernels and DRAM bytes read and written.
+``OUT/SUITE_ncu_DTYPE_bBATCH.json``: per model, kernels and DRAM bytes read and written.
+The ``residency`` suite is chains of 1024×1024 linear layers whose weights total 4-64 MiB: where
+back-to-back inference stops finding its weights in L2.
 """
 
 from __future__ import annotations
@@ -28,14 +30,31 @@ def _number(text: str) -> float:
     return float(text.replace(",", ""))
 
 
-def child(dtype: str, batch: int) -> None:
+RESIDENCY_MIB = (4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 48, 56, 64)
+
+
+def residency_chains(dtype: str) -> dict[str, tuple]:
+    """Chains of bias-free 1024×1024 linear layers whose weights at ``dtype`` total each of
+    RESIDENCY_MIB, in the zoo's (build, inputs for a batch) form."""
+    import torch
+    from torch import nn
+
+    layer_mib = 1024 * 1024 * (2 if dtype == "bf16" else 4) / 2**20
+    return {f"chain-{mib}MiB": (lambda mib=mib: nn.Sequential(
+                *[nn.Linear(1024, 1024, bias=False) for _ in range(round(mib / layer_mib))]),
+                lambda b: (torch.randn(b, 1024),))
+            for mib in RESIDENCY_MIB}
+
+
+def child(dtype: str, batch: int, suite: str = "zoo") -> None:
     """Under ncu: warm each model up, then profile one inference behind a marker kernel."""
     import torch
     from validate_zoo import zoo
 
     from runtime.execute import prepare_torch
 
-    for name, (build, inputs_for) in zoo().items():
+    models = zoo() if suite == "zoo" else residency_chains(dtype)
+    for name, (build, inputs_for) in models.items():
         try:
             torch.manual_seed(0)
             model = build().eval()
@@ -57,13 +76,15 @@ def child(dtype: str, batch: int) -> None:
         torch.cuda.empty_cache()
 
 
-def run(dtype: str, batch: int, out_dir: str) -> None:
+def run(dtype: str, batch: int, out_dir: str, suite: str = "zoo") -> None:
     NAMES.unlink(missing_ok=True)
     command = ["ncu", "--cache-control", "none", "--clock-control", "none",
                "--profile-from-start", "off", "--metrics", METRICS, "--csv", "--page", "raw",
-               "--print-units", "base", sys.executable, __file__, "child", dtype, str(batch)]
+               "--print-units", "base", sys.executable, __file__, "child", dtype, str(batch),
+               suite]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
-    Path(out_dir, f"zoo_ncu_{dtype}_b{batch}.csv").write_text(done.stdout)
+    stem = f"{suite}_ncu_{dtype}_b{batch}"
+    Path(out_dir, f"{stem}.csv").write_text(done.stdout)
     lines = done.stdout.splitlines()
     start = next((i for i, line in enumerate(lines) if line.startswith('"ID"')), None)
     if start is None:
@@ -82,7 +103,7 @@ def run(dtype: str, batch: int, out_dir: str) -> None:
         entry["dram_write_bytes"] += _number(row["dram__bytes_write.sum"])
         entry["time_s"] += _number(row["gpu__time_duration.sum"]) * 1e-9
         entry["kernel_names"].append(row["Kernel Name"][:80])
-    Path(out_dir, f"zoo_ncu_{dtype}_b{batch}.json").write_text(json.dumps(
+    Path(out_dir, f"{stem}.json").write_text(json.dumps(
         {"dtype": dtype, "batch": batch, "cache_control": "none", "models": models}))
     for m in models:
         print(f"{m['model']:<18} kernels {m['kernels']:>5}  DRAM "
@@ -91,6 +112,6 @@ def run(dtype: str, batch: int, out_dir: str) -> None:
 
 if __name__ == "__main__":
     if sys.argv[1] == "child":
-        child(sys.argv[2], int(sys.argv[3]))
+        child(sys.argv[2], int(sys.argv[3]), sys.argv[4])
     else:
-        run(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+        run(sys.argv[2], int(sys.argv[3]), sys.argv[4], *sys.argv[5:6])

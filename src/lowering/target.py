@@ -14,16 +14,24 @@ written ``{ value = ..., source = "..." }``.
 
 How a model is run (execution modes, ``passes.cost``) adds optional numbers, each in its key's
 unit: ``busy_floor_w`` (board power while a context is up and the clocks are high, paid over the
-whole inference in place of ``static_power_w``); ``host_dispatch_s`` (a table: host time eager
+whole inference in place of ``static_power_w``); ``active_power_w`` (power above that floor
+while kernels keep the multiprocessors busy, paid over each kernel's device time whatever it
+computes); ``host_dispatch_s`` (a table: host time eager
 PyTorch spends per op, by op kind, with ``default``), ``host_kernel_s`` (per kernel beyond an
 op's first), ``kernel_gap_s`` (device time between back-to-back kernels), ``sync_s`` (per
 inference: launch and synchronize), ``min_kernel_s`` (device time of the shortest matrix
-kernel); ``matrix_efficiency`` (achieved fraction of the matrix peak on large GEMMs),
+kernel), ``min_vector_kernel_s`` (of the shortest other kernel); ``matrix_efficiency`` (achieved fraction of the matrix peak on large GEMMs),
 ``conv_efficiency`` (the same for dense k×k convolutions), ``depthwise_fma_per_s`` (the rate of
-depthwise convolutions), ``gemm_tile`` and ``sms`` (output-tile side and multiprocessors, for the wave
+depthwise convolutions), ``element_rate_per_s`` (a table by op: input elements per second
+of ops whose kernels run below the memory roofline, such as pooling, batch norm, softmax and
+materialized transposes) and ``norm_rows_per_s`` (rows per second of layer norm),
+``gemm_tile``, ``gemm_tile_lanes`` and ``sms`` (output-tile side on the matrix units and on the
+vector lanes, and multiprocessors, for the wave
 quantization of small GEMMs); ``tf32_conv``/``tf32_matmul`` (1 where PyTorch's default math runs
-fp32 convolutions/matmuls as TF32); ``cache_retains_weights`` (1: the on-chip level is a cache
-that keeps weights between back-to-back inferences); and ``expected_error`` (a table by execution
+fp32 cuDNN convolutions and RNNs/matmuls as TF32); ``cache_retains_weights`` (1: the on-chip level is a cache
+that keeps weights between back-to-back inferences) with ``weights_resident_below_bytes`` and
+``weights_evicted_above_bytes`` (the footprint, weights plus activations, up to which all
+weights stay and from which none do; the share kept falls linearly between); and ``expected_error`` (a table by execution
 mode: the median absolute error of the target's predictions, from its validation).
 
 Energy of ``(primitive, dtype)`` is resolved in this order:
@@ -60,11 +68,15 @@ TARGET_DIR = Path(__file__).parent / "targets"
 EXEC_CLASSES = ("matrix", "vector", "special")
 
 
-EXECUTION_KEYS = ("busy_floor_w", "host_kernel_s", "kernel_gap_s", "sync_s", "min_kernel_s",
-                  "matrix_efficiency", "conv_efficiency", "depthwise_fma_per_s", "gemm_tile",
-                  "sms", "tf32_conv", "tf32_matmul", "cache_retains_weights")
+EXECUTION_KEYS = ("busy_floor_w", "active_power_w", "host_kernel_s", "kernel_gap_s", "sync_s",
+                  "min_kernel_s", "min_vector_kernel_s", "matrix_efficiency", "conv_efficiency", "depthwise_fma_per_s",
+                  "norm_rows_per_s", "gemm_tile", "gemm_tile_lanes", "sms", "tf32_conv", "tf32_matmul",
+                  "cache_retains_weights", "weights_resident_below_bytes",
+                  "weights_evicted_above_bytes")
 """Optional numbers of how models run on the target (module doc)."""
 EXECUTION_MODES = ("eager", "cuda-graph", "fused")
+TABLES = ("host_dispatch_s", "element_rate_per_s", "expected_error")
+"""Tables of execution numbers keyed by op kind, op or execution mode (module doc)."""
 
 
 class TargetError(NexusError):
@@ -109,6 +121,7 @@ class Target:
     sparse_efficiency: Quantity | None = None
     execution: dict[str, Quantity] = field(default_factory=dict)
     host_dispatch_s: dict[str, Quantity] = field(default_factory=dict)
+    element_rate_per_s: dict[str, Quantity] = field(default_factory=dict)
     expected_error: dict[str, Quantity] = field(default_factory=dict)
     base: "Target | None" = None
     scale: Quantity | None = None
@@ -199,10 +212,8 @@ class Target:
             rows.append(("activity_floor", self.activity_floor.value, self.activity_floor.source))
         rows += [(f"energy_scale.{c}", q.value, q.source) for c, q in self.energy_scale.items()]
         rows += [(k, q.value, q.source) for k, q in self.execution.items()]
-        rows += [(f"host_dispatch_s.{k}", q.value, q.source)
-                 for k, q in self.host_dispatch_s.items()]
-        rows += [(f"expected_error.{k}", q.value, q.source)
-                 for k, q in self.expected_error.items()]
+        rows += [(f"{table}.{k}", q.value, q.source) for table in TABLES
+                 for k, q in getattr(self, table).items()]
         rows += [(key, q.value, q.source) for key, q in
                  (("fused_dequantize", self.fused_dequantize),
                   ("sparse_efficiency", self.sparse_efficiency)) if q]
@@ -246,7 +257,7 @@ def _parse(doc: dict[str, Any], path: Path) -> Target:
     known = {"name", "description", "process_nm", "base", "scale", "energy_per_transistor_fj",
              "static_power_w", "max_power_w", "activity_floor", "energy_scale", "fused_dequantize",
              "sparse_efficiency", "kernel_overhead_s", "compute", "memory", "peak",
-             "notes", "host_dispatch_s", "expected_error", *EXECUTION_KEYS}
+             "notes", *TABLES, *EXECUTION_KEYS}
     for key in doc:
         if key not in known:
             raise TargetError(f"{where}: unknown key '{key}' (allowed: {', '.join(sorted(known))})")
@@ -292,7 +303,7 @@ def _parse(doc: dict[str, Any], path: Path) -> Target:
                               f"{', '.join(EXEC_CLASSES)})")
         energy_scale[cls] = _quantity(q, f"{where}: energy_scale.{cls}")
     tables = {}
-    for table in ("host_dispatch_s", "expected_error"):
+    for table in TABLES:
         tables[table] = {k: _quantity(q, f"{where}: {table}.{k}")
                          for k, q in doc.get(table, {}).items()}
     unknown_modes = set(tables["expected_error"]) - set(EXECUTION_MODES)

@@ -23,6 +23,10 @@ CanonicalizeFn = Callable[[dict[str, Any], Sequence[TensorType]], dict[str, Any]
 MATRIX_KINDS = frozenset({"matmul", "conv", "attention", "recurrent", "linear_model"})
 """Kinds of work whose multiply-accumulates run on a matrix datapath and count as MACs."""
 
+STRIDED_READER_KINDS = frozenset({"matmul", "attention", "elementwise"})
+"""Kinds of work that read operands through strides without a copy in PyTorch: GEMMs take
+transposed operands, attention kernels strided heads, elementwise ops iterate over strides."""
+
 GemmFn = Callable[[Any], "tuple[int, int, int, int] | None"]
 StreamFn = Callable[[Any, int], "int | None"]
 
@@ -46,7 +50,11 @@ class OpTraits:
     - ``channels``: ``node -> axis`` of the output channels its weight's first axis makes
       (conv 1, linear -1), or None where the op does not own its output channels (the
       producers and readers structured pruning works on);
-    - ``transcendental``: evaluates an exponential, logarithm, erf or tanh per element.
+    - ``transcendental``: evaluates an exponential, logarithm, erf or tanh per element;
+    - ``strided``: a layout change PyTorch keeps as strides (transpose, slice, split): it costs
+      no kernel and no bytes where every reader takes strided operands, else it is a copy;
+    - ``reads_strided``: reads strided operands without a copy beside ``STRIDED_READER_KINDS``
+      (concat).
     """
 
     kind: str
@@ -59,6 +67,13 @@ class OpTraits:
     channelwise: str | None = None
     channels: Callable[[Any], "int | None"] | None = None
     transcendental: bool = False
+    strided: bool = False
+    reads_strided: bool = False
+
+    @property
+    def takes_strided(self) -> bool:
+        """Reads strided operands (a transposed or sliced view) without copying them first."""
+        return self.reads_strided or self.kind in STRIDED_READER_KINDS
 
     @property
     def matrix(self) -> bool:

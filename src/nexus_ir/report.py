@@ -208,7 +208,9 @@ class EnergyReport:
 
         return [
             ("energy per inference", f"{m['energy_j']:.4g} J (compute {m['compute_j']:.3g}, "
-                                     f"memory {m['memory_j']:.3g}, static {m['static_j']:.3g})"),
+                                     f"memory {m['memory_j']:.3g}, static {m['static_j']:.3g}"
+                                     + (f" of which active {m['active_j']:.3g}"
+                                        if m.get("active_j") else "") + ")"),
             ("latency", f"{m['latency_s']:.4g} s"), ("EDP", f"{m['edp_js']:.4g} J·s"),
             ("FLOPs / MACs", f"{m['flops']:,} / {m['macs']:,}"),
             ("parameters / model bytes", f"{m['parameters']:,} / {m['model_bytes']:,}"),

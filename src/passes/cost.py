@@ -1,7 +1,9 @@
 """The cost model as analysis passes: primitive counts, transistor operations, memory traffic,
 time, energy, and the graph-level metrics.
 
-Per node ``E = E_compute + E_memory + E_static`` (../shared/DESIGN.md):
+Per node ``E = E_compute + E_memory + E_static`` (../shared/DESIGN.md), where the static part
+is power over time: the floor over the node's whole time and, on a target with
+``active_power_w``, the multiprocessors' active power over its device time:
 
 - ``primitive_counts``: the lowering rule's counts (``{primitive: {dtype: count}}``); an op
   without a rule gets ``{"unmodeled": why}`` instead and every later pass skips it;
@@ -14,7 +16,8 @@ Per node ``E = E_compute + E_memory + E_static`` (../shared/DESIGN.md):
   off-chip memory at each use. Every off-chip byte also passes through the on-chip level. Matrix
   products whose operands and result do not fit on chip together re-read their operands in
   tiles: ``2·M·N·K/t`` elements with square output tiles of side ``t = √(capacity/2)``
-  elements (at least the compulsory reads). On a target with ``fused_dequantize``, a
+  elements (at least the compulsory reads); a recurrent layer re-reads its hidden-to-hidden
+  weights on chip at every step. On a target with ``fused_dequantize``, a
   ``dequantize`` that only matrix ops read is *fused* into them, as quantized kernels run: it
   materializes nothing and launches no kernel (its multiplies stay), and its readers read the
   quantized tensor and scales; a matrix op whose operands all come from fused dequantizes of one
@@ -34,12 +37,18 @@ Per node ``E = E_compute + E_memory + E_static`` (../shared/DESIGN.md):
   with no host time; ``fused`` is what a graph compiler runs: an elementwise op whose input is
   its producer's only use runs in that producer's epilogue (no kernel, and the tensor between
   them is never written or read), every other op one kernel. Each inference adds ``sync_s``.
-  The ``math`` option follows PyTorch's settings: ``default`` runs fp32 convolutions as TF32
-  where the target says cuDNN does (``tf32_conv``) and fp32 matmuls as TF32 where cuBLAS does
+  The ``math`` option follows PyTorch's settings: ``default`` runs fp32 convolutions and
+  recurrent layers as TF32 where the target says cuDNN does (``tf32_conv``) and fp32 matmuls as TF32 where cuBLAS does
   (``tf32_matmul``), ``tf32`` both, ``highest`` neither. With ``warm`` (default) on a target
   whose on-chip level is a cache that keeps weights (``cache_retains_weights``), a model whose
-  weights and activations fit on chip reads its weights from there in steady state;
-- ``energy``: dynamic energy + ``P_floor · t`` (the busy floor where the target gives one);
+  weights and activations fit on chip reads its weights from there in steady state (in part
+  between the target's ``weights_resident_below_bytes`` and ``weights_evicted_above_bytes``).
+  Ops whose kernels run below the roofline take at least their elements over the target's
+  ``element_rate_per_s`` for the op (layer norm: rows over ``norm_rows_per_s``). A strided
+  layout change (transpose, slice, split) read only by ops that take strided operands is a
+  view, as in PyTorch (``is_view``);
+- ``energy``: dynamic energy + ``P_floor · t`` (the busy floor where the target gives one) +
+  ``P_active · t_device`` (the node's device time, gaps excluded);
 - ``metrics``: totals, the six NEXUS metrics and the baselines (graph level, in
   ``ctx.results["metrics"]``).
 
@@ -52,7 +61,7 @@ dequantize, the target's rates) and each needs it whole; splitting them would sc
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -60,7 +69,7 @@ import numpy as np
 from lowering.primitives import COMPOSITES, Counts
 from lowering.rules import UnmodeledOpError, cost_facts, lower
 from lowering.target import EXEC_CLASSES, EXECUTION_MODES, Target, load_target
-from nexus_ir import Constant, Graph, Node, NexusError, Value
+from nexus_ir import Constant, Graph, Node, NexusError, Value, dtype
 from nexus_ir.report import EnergyReport, NodeCost
 
 from ._kernels import interval_max, live_profile
@@ -74,8 +83,41 @@ def is_gemm(node: Node) -> bool:
     return node.traits.gemm is not None
 
 
+def _unit_free(shape: Sequence[Any]) -> list[Any]:
+    return [d for d in shape if d != 1]
+
+
+def _keeps_layout(node: Node) -> bool:
+    """A strided op whose result is contiguous anyway: a transpose that moves only size-1 dims,
+    a slice or split along the outermost dim larger than 1."""
+    x = node.inputs[0].type.shape
+    if node.op == "transpose":
+        moved = [p for p in node.attributes["perm"] if x[p] != 1]
+        return moved == sorted(moved)
+    axes = node.attributes["axes"] if node.op == "slice" else [node.attributes["axis"]]
+    outer = next((i for i, d in enumerate(x) if d != 1), 0)
+    return all(a % len(x) <= outer for a in axes)
+
+
+def _reads_strided(reader: Node) -> bool:
+    """``reader`` takes a strided operand without a copy: by its traits, as a strided view
+    itself, or as a view that only adds or drops size-1 dims whose readers all do."""
+    if reader.traits.takes_strided or (reader.traits.strided and is_view(reader)):
+        return True
+    return reader.traits.view and \
+        _unit_free(reader.inputs[0].type.shape) == _unit_free(reader.outputs[0].type.shape) and \
+        all(_reads_strided(u) for o in reader.outputs for u in o.users)
+
+
 def is_view(node: Node) -> bool:
-    return node.traits.view
+    """No kernel and no bytes: a view of its input's storage (op trait ``view``), or a strided
+    layout change (``strided``: transpose, slice, split) that keeps the layout contiguous or
+    whose every reader takes strided operands, as PyTorch runs it; else (a graph output too)
+    it is a copy."""
+    if node.traits.view:
+        return True
+    return node.traits.strided and (_keeps_layout(node) or all(
+        o.users and all(_reads_strided(u) for u in o.users) for o in node.outputs))
 
 
 def fused(node: Node, target: Target) -> bool:
@@ -143,7 +185,7 @@ def runs_tf32(node: Node, target: Target, math_mode: str) -> bool:
         return False
     if math_mode == "tf32":
         return True
-    key = "tf32_conv" if node.traits.kind == "conv" else "tf32_matmul"
+    key = "tf32_conv" if node.traits.kind in ("conv", "recurrent") else "tf32_matmul"
     return bool(target.number(key))
 
 
@@ -284,6 +326,20 @@ def _tile_rereads(node: Node, capacity: float) -> int:
     return max(0, int(2 * batch * m * n * k * item / tile) - operands)
 
 
+def _step_rereads(node: Node) -> int:
+    """Bytes a recurrent layer reads again at every step after the first: its hidden-to-hidden
+    weights (``w_hh``), which a per-step GEMM streams from the on-chip cache (0 for other ops)."""
+    if node.traits.kind != "recurrent":
+        return 0
+    a, x = node.attributes, node.inputs[0].type
+    steps = x.shape[1] if a["batch_first"] else x.shape[0]
+    per_run = 4 if a["has_biases"] else 2
+    first = 3 if a["mode"] == "lstm" else 2
+    w_hh = [node.inputs[first + i * per_run + 1] for i in
+            range(a["num_layers"] * (2 if a["bidirectional"] else 1))]
+    return sum(w.type.nbytes for w in w_hh) * (steps - 1)
+
+
 def epilogue_fused(graph: Graph, execution: str) -> dict[int, Node]:
     """In ``fused`` execution, the elementwise nodes a graph compiler runs in their producer's
     epilogue, by the id of the tensor between them (never written, never read): the node's
@@ -305,14 +361,22 @@ def epilogue_fused(graph: Graph, execution: str) -> dict[int, Node]:
     return fused_into
 
 
-def warm_weights(graph: Graph, target: Target, peak_bytes: int, warm: bool) -> bool:
-    """Whether weights stay on chip between back-to-back inferences: warm steady state on a
-    cache that keeps them, with weights, inputs, outputs and peak activations all fitting."""
+def weights_on_chip(graph: Graph, target: Target, peak_bytes: int, warm: bool) -> float:
+    """The share of weight bytes read from on chip in back-to-back inference: warm steady state
+    on a cache that keeps them, all of them while the footprint (weights, inputs, outputs and
+    peak activations) stays below ``weights_resident_below_bytes``, none from
+    ``weights_evicted_above_bytes`` on, linearly between (both default to the on-chip capacity:
+    all or nothing)."""
     if not warm or not target.number("cache_retains_weights"):
-        return False
+        return 0.0
     footprint = sum(c.type.nbytes for c in graph.constants.values()) + peak_bytes + \
         sum(v.type.nbytes for v in [*graph.inputs, *graph.outputs])
-    return footprint <= target.on_chip.capacity_bytes.value
+    capacity = target.on_chip.capacity_bytes.value
+    kept = target.number("weights_resident_below_bytes", capacity)
+    evicted = max(target.number("weights_evicted_above_bytes", capacity), kept)
+    if footprint <= kept:
+        return 1.0
+    return 0.0 if footprint >= evicted else (evicted - footprint) / (evicted - kept)
 
 
 @analysis_pass("memory_traffic", per="graph")
@@ -324,9 +388,7 @@ def memory_traffic(graph: Graph, ctx: PassContext) -> dict[str, Any]:
     schedule = list(graph)
     root = _storage_roots(graph, schedule)
     resident, peak = _residency(graph, schedule, root, target)
-    warm = warm_weights(graph, target, peak, ctx.options.get("warm", True))
-    if warm:
-        resident |= {id(c) for c in graph.constants.values()}
+    kept = weights_on_chip(graph, target, peak, ctx.options.get("warm", True))
     skipped = epilogue_fused(graph, execution_of(ctx))
     for n in schedule:
         n.annotations.pop("memory_traffic", None)
@@ -344,17 +406,20 @@ def memory_traffic(graph: Graph, ctx: PassContext) -> dict[str, Any]:
                 if v.producer is not None and fused(v.producer, target):
                     v = v.producer.inputs[0]      # the quantized tensor the fused op reads
                 on += size
-                off += 0 if id(root.get(id(v), v)) in resident else size
+                if isinstance(v, Constant):
+                    off += round(size * (1.0 - kept))
+                elif id(root.get(id(v), v)) not in resident:
+                    off += size
             for o in n.outputs:
                 if id(o) in skipped:
                     continue
                 on += o.type.nbytes
                 off += 0 if id(o) in resident else o.type.nbytes
             extra = _tile_rereads(n, capacity) + attribute_weights(n)[1]
-            off, on = off + extra, on + extra
+            off, on = off + extra, on + extra + _step_rereads(n)
         n.annotations["memory_traffic"] = {"off_chip_bytes": off, "on_chip_bytes": on}
     return {"peak_activation_bytes": peak, "resident_tensors": len(resident),
-            "modeled_nodes": sum(map(modeled, schedule)), "warm_weights": warm}
+            "modeled_nodes": sum(map(modeled, schedule)), "weights_on_chip": kept}
 
 
 # ----------------------------------------------------------------------------- time and energy
@@ -380,11 +445,7 @@ def activity_floor(target: Target) -> float:
 @analysis_pass("dynamic_energy", requires=("primitive_counts", "memory_traffic", "switching"))
 def dynamic_energy(node: Node, ctx: PassContext) -> dict[str, float] | None:
     """Joules the node switches: compute (Σ count·e, scaled by the switching activity of its
-    operands' bits, ``passes.switching``) and memory (Σ bytes·pJ/byte). A dense k×k convolution
-    that reaches only ``conv_efficiency`` of the peak keeps its SMs as busy as a GEMM at
-    ``matrix_efficiency`` for longer: its matrix energy scales by their ratio (on an H200 a
-    TF32 convolution at 0.53 of peak spent 1.32× a TF32 GEMM's energy per FMA; the ratio
-    predicts 1.47)."""
+    operands' bits, ``passes.switching``) and memory (Σ bytes·pJ/byte)."""
     counts = counts_of(node)
     if counts is None:
         return None
@@ -396,9 +457,6 @@ def dynamic_energy(node: Node, ctx: PassContext) -> dict[str, float] | None:
         scale = target.energy_scale[cls].value if cls in target.energy_scale else 1.0
         by_class[cls] = by_class.get(cls, 0.0) + c * target.energy_pj(p, d) * scale * 1e-12 * \
             activity
-    if "matrix" in by_class and conv_class(node) == "dense" and target.number("conv_efficiency"):
-        by_class["matrix"] *= target.number("matrix_efficiency", 1.0) / \
-            target.number("conv_efficiency")
     skipped = node.annotations.get("sparsity", 0.0) * (
         target.sparse_efficiency.value if target.sparse_efficiency else 0.0)
     if skipped and "matrix" in by_class:
@@ -410,17 +468,39 @@ def dynamic_energy(node: Node, ctx: PassContext) -> dict[str, float] | None:
     return {"compute_j": compute, "memory_j": memory, "compute_by_class": by_class}
 
 
-def wave_utilization(node: Node, target: Target) -> float:
-    """The share of the multiprocessors' output tiles a GEMM fills: its tiles (side
-    ``gemm_tile``) spread over ``sms`` in whole waves. 1 on targets without those numbers and
-    for products too thin for a tile (depthwise convolutions, N or K below 16)."""
+def _tiles(node: Node, target: Target, dt: str) -> tuple[int, float] | None:
+    """(output tiles, the share of their area the product fills) of a GEMM on ``target``, or
+    None where the wave model does not apply (``wave_utilization``)."""
     dims = gemm_dims(node)
-    tile, sms = int(target.number("gemm_tile")), int(target.number("sms"))
-    if dims is None or not tile or not sms or min(dims[2], dims[3]) < 16:
-        return 1.0
+    on_lanes = ("matrix", dt) not in target.peak
+    tile = int(target.number("gemm_tile_lanes" if on_lanes else "gemm_tile")
+               or target.number("gemm_tile"))
+    if dims is None or not tile or not target.number("sms") or min(dims[2], dims[3]) < 16:
+        return None
     batch, m, n, _ = dims
-    tiles = batch * math.ceil(m / tile) * math.ceil(n / tile)
-    return batch * m * n / (math.ceil(tiles / sms) * sms * tile * tile)
+    tall = min(tile, 16 * math.ceil(m / 16))
+    tiles = batch * math.ceil(m / tall) * math.ceil(n / tile)
+    return tiles, batch * m * n / (tiles * tall * tile)
+
+
+def sm_occupancy(node: Node, target: Target, dt: str) -> float:
+    """The share of multiprocessors a GEMM's tiles keep busy over its waves (1 for other ops)."""
+    tiled = _tiles(node, target, dt)
+    if tiled is None:
+        return 1.0
+    sms = int(target.number("sms"))
+    return tiled[0] / (math.ceil(tiled[0] / sms) * sms)
+
+
+def wave_utilization(node: Node, target: Target, dt: str) -> float:
+    """The share of the multiprocessors' output tiles a GEMM fills: its tiles spread over
+    ``sms`` in whole waves. Tiles are ``gemm_tile`` wide on the matrix units
+    (``gemm_tile_lanes`` where fma at ``dt`` runs on the vector lanes, as FP32 does) and as tall
+    as M rounded up to 16 where M is smaller (the narrow tiles libraries pick for few rows).
+    1 on targets without those numbers and for products too thin for a tile (depthwise
+    convolutions, N or K below 16)."""
+    tiled = _tiles(node, target, dt)
+    return 1.0 if tiled is None else tiled[1] * sm_occupancy(node, target, dt)
 
 
 def node_kernels(node: Node, target: Target, execution: str, fused_away: set[int]) -> int:
@@ -443,6 +523,20 @@ def conv_class(node: Node) -> str | None:
     return "pointwise" if all(k == 1 for k in w[2:]) else "dense"
 
 
+MMA_K_BYTES = 32
+"""Bytes of the reduction (K) dim one tensor-core instruction takes per row: 16 bf16/fp16, 8
+tf32, 32 fp8 values (Hopper ``wgmma``: k16 for 16-bit, k8 for tf32, k32 for 8-bit)."""
+
+
+def channel_fill(node: Node, dt: str) -> float:
+    """The share of the tensor cores' reduction width a dense convolution fills: per filter tap
+    its input channels are padded to a whole instruction (``MMA_K_BYTES``), which an RGB stem
+    (3 channels) fills to 3/16 at bf16."""
+    channels = node.inputs[1].type.shape[1]
+    width = max(1, MMA_K_BYTES * 8 // dtype(dt).bits)
+    return channels / (width * math.ceil(channels / width))
+
+
 def matrix_rate(node: Node, target: Target, dt: str) -> float:
     """FMA per second of the node's matrix work at ``dt``: the peak times the achieved fraction
     (``conv_efficiency`` for dense k×k convolutions, else ``matrix_efficiency`` and the wave
@@ -451,20 +545,41 @@ def matrix_rate(node: Node, target: Target, dt: str) -> float:
     if shape == "depthwise" and target.number("depthwise_fma_per_s"):
         return target.number("depthwise_fma_per_s")
     if shape == "dense" and target.number("conv_efficiency"):
-        return target.peak_rate("matrix", dt) * target.number("conv_efficiency")
+        return target.peak_rate("matrix", dt) * target.number("conv_efficiency") * \
+            channel_fill(node, dt)
     return target.peak_rate("matrix", dt) * target.number("matrix_efficiency", 1.0) * \
-        wave_utilization(node, target)
+        wave_utilization(node, target, dt)
 
 
-def device_time(node: Node, target: Target) -> dict[str, float]:
-    """The node's roofline on the device: compute (matrix work at its achieved rate, at least
-    ``min_kernel_s`` for a matrix op), memory and power bounds, in seconds."""
+def rate_time(node: Node, target: Target) -> float:
+    """Seconds the node's kernels take at the rate measured for its op where they run below the
+    roofline: input elements over ``element_rate_per_s[op]``, for layer norm its rows over
+    ``norm_rows_per_s``; 0 where the target gives no rate."""
+    x = node.inputs[0].type
+    elements = x.nbytes * 8 // x.dtype.bits if node.inputs else 0
+    rate = target.element_rate_per_s.get(node.op)
+    if rate is not None:
+        return elements / rate.value
+    if node.op == "layer_norm" and target.number("norm_rows_per_s"):
+        shape = node.inputs[0].type.shape
+        rows = math.prod(shape[:node.attributes["axis"] % len(shape)])
+        return rows / target.number("norm_rows_per_s")
+    return 0.0
+
+
+def device_time(node: Node, target: Target, kernels: int) -> dict[str, float]:
+    """The node's bounds on the device, in seconds: compute (matrix work at its achieved rate,
+    at least ``rate_time``), memory, power (the headroom above the floor and the active power)
+    and latency (the shortest kernels: ``min_kernel_s`` for a matrix op's first,
+    ``min_vector_kernel_s`` for every other kernel)."""
     counts = counts_of(node)
     compute = sum(c / (matrix_rate(node, target, d) if cls == "matrix"
                        else target.peak_rate(cls, d))
                   for (p, d), c in counts.items() for cls in [exec_class(node, p)])
-    if node.traits.matrix:
-        compute = max(compute, target.number("min_kernel_s"))
+    compute = max(compute, rate_time(node, target))
+    first = target.number("min_kernel_s") if node.traits.matrix else \
+        target.number("min_vector_kernel_s")
+    latency = first + target.number("min_vector_kernel_s") * (kernels - 1) if kernels else 0.0
     traffic = node.annotations["memory_traffic"]
     memory = max(traffic["off_chip_bytes"] / target.off_chip.bandwidth_bytes_per_s.value,
                  traffic["on_chip_bytes"] / target.on_chip.bandwidth_bytes_per_s.value)
@@ -472,16 +587,21 @@ def device_time(node: Node, target: Target) -> dict[str, float]:
     if target.max_power_w is not None:
         dynamic = node.annotations["dynamic_energy"]["compute_j"] + \
             node.annotations["dynamic_energy"]["memory_j"]
-        power = dynamic / (target.max_power_w.value - target.floor_power_w)
-    return {"compute": compute, "memory": memory, "power": power}
+        headroom = target.max_power_w.value - target.floor_power_w - \
+            target.number("active_power_w")
+        power = dynamic / headroom if headroom > 0 else 0.0
+    return {"compute": compute, "memory": memory, "power": power, "latency": latency}
 
 
 @analysis_pass("timing", per="graph",
                requires=("primitive_counts", "memory_traffic", "dynamic_energy"))
 def timing(graph: Graph, ctx: PassContext) -> dict[str, Any]:
     """Time of every node in the execution mode (module doc): device time, host dispatch, the
-    gaps after kernels, and the bound that sets it (``compute``, ``memory``, ``power``, ``host``
-    when the device waited for the host, ``overhead`` for gaps, ``view``)."""
+    gaps after kernels, and the bound that sets it (``compute``, ``memory``, ``power``,
+    ``latency`` for kernels at their shortest, ``host`` when the device waited for the host,
+    ``overhead`` for gaps, ``view``). ``active_s`` is the time the node keeps multiprocessors
+    busy (its roofline time times the share of them its tiles occupy): what active power is
+    paid over."""
     target = target_of(ctx)
     execution = execution_of(ctx)
     fused_away = {id(n) for n in epilogue_fused(graph, execution).values()}
@@ -496,9 +616,9 @@ def timing(graph: Graph, ctx: PassContext) -> dict[str, Any]:
         if execution == "eager" and (kernels or is_view(node)):
             host = target.host_time_s("view" if is_view(node) else node.traits.kind) + \
                 target.number("host_kernel_s") * max(kernels - 1, 0)
-        bounds = {"compute": 0.0, "memory": 0.0, "power": 0.0} if is_view(node) else \
-            device_time(node, target)
-        work = max(bounds.values())
+        bounds = dict.fromkeys(("compute", "memory", "power", "latency"), 0.0) \
+            if is_view(node) else device_time(node, target, kernels)
+        work = max(bounds["compute"], bounds["memory"], bounds["power"]) + bounds["latency"]
         before = max(host_clock, device_clock)
         host_clock += host
         waited = kernels > 0 and host_clock > device_clock
@@ -509,7 +629,10 @@ def timing(graph: Graph, ctx: PassContext) -> dict[str, Any]:
             "overhead" if kernels * gap > work else max(bounds, key=bounds.get)
         node.annotations["timing"] = {
             "compute_s": bounds["compute"], "memory_s": bounds["memory"],
-            "power_s": bounds["power"], "host_s": host, "overhead_s": elapsed - work,
+            "power_s": bounds["power"], "latency_s": bounds["latency"],
+            "active_s": max(bounds["compute"], bounds["memory"], bounds["power"])
+            * sm_occupancy(node, target, node.outputs[0].type.dtype.name),
+            "host_s": host, "overhead_s": elapsed - work,
             "time_s": elapsed, "bound": bound, "kernels": kernels}
     return {"execution": execution, "math": math_of(ctx),
             "call_overhead_s": target.number("sync_s")}
@@ -517,14 +640,18 @@ def timing(graph: Graph, ctx: PassContext) -> dict[str, Any]:
 
 @analysis_pass("energy", requires=("dynamic_energy", "timing"))
 def energy(node: Node, ctx: PassContext) -> dict[str, float] | None:
-    """Joules of the node: compute and memory (dynamic) plus the floor power over its time."""
+    """Joules of the node: compute and memory (dynamic) plus static: the floor power over its
+    time and the active power over its device time (``active_j``, a part of ``static_j``)."""
     dynamic = node.annotations.get("dynamic_energy")
     if dynamic is None:
         return None
-    static = target_of(ctx).floor_power_w * node.annotations["timing"]["time_s"]
+    target = target_of(ctx)
+    t = node.annotations["timing"]
+    active = target.number("active_power_w") * t["active_s"]
+    static = target.floor_power_w * t["time_s"] + active
     total = dynamic["compute_j"] + dynamic["memory_j"] + static
     return {"compute_j": dynamic["compute_j"], "memory_j": dynamic["memory_j"],
-            "static_j": static, "total_j": total}
+            "static_j": static, "active_j": active, "total_j": total}
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -649,7 +776,8 @@ def metrics(graph: Graph, ctx: PassContext) -> dict[str, Any]:
         "overhead_s": _sum(graph, "timing", "overhead_s") + run["call_overhead_s"],
         "off_chip_j": _sum(graph, "memory_traffic", "off_chip_bytes")
         * target.off_chip.pj_per_byte.value * 1e-12,
-        "warm_weights": ctx.results["memory_traffic"]["warm_weights"],
+        "weights_on_chip": ctx.results["memory_traffic"]["weights_on_chip"],
+        "active_j": _sum(graph, "energy", "active_j"),
         "expected_error": expected_error(target, run["execution"]),
     }
 

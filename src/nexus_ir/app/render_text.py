@@ -32,8 +32,9 @@ def report_renderables(report: "EnergyReport", depth: int = 2, top: int = 10) ->
     if bindings:
         parts.append(Text(f"bindings: {bindings}"))
     m = report.metrics
+    kept = m["weights_on_chip"]
     run = f"execution: {m['execution']}, fp32 math {m['math']}" + \
-        (", weights warm in the on-chip cache" if m["warm_weights"] else "")
+        (f", {kept:.0%} of weights warm in the on-chip cache" if kept else "")
     error = m["expected_error"]
     if error:
         run += f"; expected error: median {error['median_abs_error']:.0%} ({error['source']})"

@@ -22,6 +22,9 @@ _VIEW = {"view": True}
 _PART_OF_FIRST = {"partial_read": 0}
 """Reads only the part of its first operand it outputs (an index picks it)."""
 
+_STRIDED = {"strided": True}
+"""A layout change PyTorch keeps as strides (``OpTraits.strided``)."""
+
 
 @register_op("reshape", inputs=1, category="data_movement", traits=_VIEW,
              attrs={"shape": Attr(DIMS)})
@@ -44,7 +47,8 @@ def _reshape(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     return TensorType(shape, x.dtype)
 
 
-@register_op("transpose", inputs=1, category="data_movement", attrs={"perm": Attr(INTS)})
+@register_op("transpose", inputs=1, category="data_movement", traits=_STRIDED,
+             attrs={"perm": Attr(INTS)})
 def _transpose(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     """Permute dims: output dim i is input dim ``perm[i]``."""
     x, perm = t[0], a["perm"]
@@ -53,7 +57,8 @@ def _transpose(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     return TensorType([x.shape[p] for p in perm], x.dtype)
 
 
-@register_op("concat", inputs=(1, None), category="data_movement", attrs={"axis": Attr(INT)})
+@register_op("concat", inputs=(1, None), category="data_movement",
+             traits={"reads_strided": True}, attrs={"axis": Attr(INT)})
 def _concat(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     """Join along ``axis``; the other dims must agree."""
     dtype = same_dtype(t)
@@ -70,7 +75,7 @@ def _concat(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     return TensorType(shape, dtype)
 
 
-@register_op("split", inputs=1, category="data_movement",
+@register_op("split", inputs=1, category="data_movement", traits=_STRIDED,
              attrs={"axis": Attr(INT), "sizes": Attr(DIMS)})
 def _split(t: Sequence[TensorType], a: Mapping[str, Any]) -> list[TensorType]:
     """Split along ``axis`` into pieces of ``sizes`` (one output each); they must sum to the
@@ -102,7 +107,7 @@ def _slice_length(size: Dim, start: Dim, end: Dim, step: int) -> Dim:
                      "bind the symbol first")
 
 
-@register_op("slice", inputs=1, category="data_movement", traits=_PART_OF_FIRST,
+@register_op("slice", inputs=1, category="data_movement", traits={**_PART_OF_FIRST, **_STRIDED},
              attrs={
     "axes": Attr(INTS), "starts": Attr(DIMS), "ends": Attr(DIMS), "steps": Attr(INTS, ())})
 def _slice(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
