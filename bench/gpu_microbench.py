@@ -183,8 +183,8 @@ def fma_energies(path: Path, tgt: Any) -> None:
     for mode, kind in (("bf16", torch.bfloat16), ("f16", torch.float16), ("tf32", torch.float32),
                        ("f32", torch.float32), ("fp8", torch.bfloat16)):
         entry = doc["matmul"][mode]
-        a = torch.randn(SQUARE, SQUARE, dtype=kind)
-        memory = nexus_compile(Product(), (a, a), tgt, execution="cuda-graph",
+        a, b = torch.randn(SQUARE, SQUARE, dtype=kind), torch.randn(SQUARE, SQUARE, dtype=kind)
+        memory = nexus_compile(Product(), (a, b), tgt, execution="cuda-graph",
                                math="tf32" if mode == "tf32" else "highest").metrics["memory_j"]
         if mode == "fp8":                  # e4m3 operands: a quarter of the bf16 operand bytes
             memory *= (2 * 1 + 2) / (3 * 2)

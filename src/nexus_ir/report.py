@@ -82,6 +82,9 @@ class ModuleCost:
     time_s: float
 
 
+CALL_OVERHEAD = "(launch and sync)"
+"""The ``per_module`` row of the per-inference launch and synchronize."""
+
 _SUMMED = ("macs", "flops", "energy_j", "compute_j", "memory_j", "static_j", "time_s")
 
 
@@ -105,7 +108,8 @@ class EnergyReport:
         return [n for n in self.nodes if not n.modeled]
 
     def per_module(self, depth: int = 1) -> list[ModuleCost]:
-        """Costs grouped by the first ``depth`` components of each node's source, by energy."""
+        """Costs grouped by the first ``depth`` components of each node's source, by energy;
+        the per-inference launch and synchronize, outside every node, is a row of its own."""
         groups: dict[str, list[NodeCost]] = {}
         for n in self.nodes:
             if n.modeled:
@@ -114,6 +118,10 @@ class EnergyReport:
         rows = [ModuleCost(key, len(members),
                            *(sum(getattr(m, f) or 0 for m in members) for f in _SUMMED))
                 for key, members in groups.items()]
+        call = self.metrics.get("call_overhead_s") or 0.0
+        if call:
+            joules = self.metrics["energy_j"] - sum(r.energy_j for r in rows)
+            rows.append(ModuleCost(CALL_OVERHEAD, 0, 0, 0, joules, 0.0, 0.0, joules, call))
         return sorted(rows, key=lambda r: (-r.energy_j, r.module))
 
     # ------------------------------------------------------------------ serialization

@@ -587,8 +587,9 @@ def device_time(node: Node, target: Target, kernels: int) -> dict[str, float]:
     if target.max_power_w is not None:
         dynamic = node.annotations["dynamic_energy"]["compute_j"] + \
             node.annotations["dynamic_energy"]["memory_j"]
-        headroom = target.max_power_w.value - target.floor_power_w - \
-            target.number("active_power_w")
+        active = target.number("active_power_w") * \
+            sm_occupancy(node, target, node.outputs[0].type.dtype.name)
+        headroom = target.max_power_w.value - target.floor_power_w - active
         power = dynamic / headroom if headroom > 0 else 0.0
     return {"compute": compute, "memory": memory, "power": power, "latency": latency}
 
@@ -691,10 +692,10 @@ def _input_scales(node: Node, floor: float) -> list[float] | None:
     return None
 
 
-def per_input_energies(graph: Graph, floor: float) -> list[float]:
-    """Predicted energy of each calibration input: every node's energy with its compute part
-    scaled per input (activity of that input's bits, compares of that row's tree paths). Empty
-    when nothing in the graph varies with the input."""
+def per_input_energies(graph: Graph, floor: float, total_j: float) -> list[float]:
+    """Predicted energy of each calibration input: the inference's ``total_j`` with every
+    node's compute part scaled per input (activity of that input's bits, compares of that
+    row's tree paths). Empty when nothing in the graph varies with the input."""
     varying = [(n, scales) for n in graph
                if n.annotations.get("energy") and (scales := _input_scales(n, floor))]
     if not varying:
@@ -703,8 +704,7 @@ def per_input_energies(graph: Graph, floor: float) -> list[float]:
     if any(len(scales) != count for _, scales in varying):
         raise NexusError("per-input statistics cover different numbers of inputs (calibration "
                          "inputs vs tree rows); give one set of calibration inputs")
-    base = _sum(graph, "energy", "total_j")
-    energies = [base] * count
+    energies = [total_j] * count
     for node, scales in varying:
         compute = node.annotations["energy"]["compute_j"]
         energies = [e + compute * (s - 1.0) for e, s in zip(energies, scales)]
@@ -746,7 +746,7 @@ def metrics(graph: Graph, ctx: PassContext) -> dict[str, Any]:
                    for n in nodes if n.annotations.get("transistor_ops") is not None)
     units = output_units(graph, opts.get("output_units"))
     per_input = opts.get("per_input_energy_j") or per_input_energies(
-        graph, activity_floor(target))
+        graph, activity_floor(target), e_total)
     capability = opts.get("capability")
     held = [attribute_weights(n) for n in nodes]
     params = sum(c.type.numel for c in graph.constants.values()) + sum(p for p, _ in held)

@@ -58,10 +58,33 @@ default = { value = 1e12, source = "test" }
 """
 
 
+PHYSICS = """active_power_w = { value = 50.0, source = "test" }
+min_kernel_s = { value = 2e-6, source = "test" }
+min_vector_kernel_s = { value = 1e-6, source = "test" }
+conv_efficiency = { value = 0.25, source = "test" }
+norm_rows_per_s = { value = 1e9, source = "test" }
+gemm_tile_lanes = { value = 64, source = "test" }
+weights_resident_below_bytes = { value = 262144, source = "test" }
+weights_evicted_above_bytes = { value = 786432, source = "test" }
+
+[element_rate_per_s]
+softmax = { value = 1e9, source = "test" }
+
+"""
+"""The round target plus active power, kernel latencies, achieved rates and partial residency."""
+
+
 @pytest.fixture(scope="module")
 def target(tmp_path_factory):
     path = tmp_path_factory.mktemp("targets") / "round.toml"
     path.write_text(TARGET)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def physics(tmp_path_factory):
+    path = tmp_path_factory.mktemp("targets") / "physics.toml"
+    path.write_text(TARGET.replace("[host_dispatch_s]", PHYSICS + "[host_dispatch_s]"))
     return str(path)
 
 
@@ -80,10 +103,6 @@ def two_relus() -> nx.Graph:
     x = g.add_input("x", "f32[4]")
     g.set_outputs(g.op("relu", g.op("relu", x)))
     return g
-
-
-def kernels_by_op(report) -> dict[str, int]:
-    return {n.op: n.kernels for n in report.nodes}
 
 
 @pytest.mark.parametrize("execution,kernels", [("eager", 6), ("cuda-graph", 6), ("fused", 1)])
@@ -159,25 +178,155 @@ def test_math_modes_follow_pytorch(target):
 
 
 def test_small_gemms_fill_whole_waves(target):
-    """M=1, N=256, K=256: 2 output tiles of 128×128 on 4 SMs make one wave of 4·128² outputs,
-    256 of them used: compute time fma / (peak · efficiency · 256/65536)."""
+    """M=1, N=256, K=256: tiles 128 wide and 16 tall (M rounded up to 16): 2 tiles on 4 SMs make
+    one wave of 4·16·128 outputs, 256 of them used: compute time fma / (peak · efficiency ·
+    256/8192)."""
     g = nx.Graph("gemv")
     x = g.add_input("x", "f32[1,256]")
     g.set_outputs(g.op("matmul", x, g.add_constant("w", type_="f32[256,256]")))
     node, = nx.compile(g, target=target, math="highest", execution="cuda-graph").nodes
-    compute = 256 * 256 / (1e12 * 0.5 * 256 / 65536)            # 33.6 µs, above the memory
+    compute = 256 * 256 / (1e12 * 0.5 * 256 / 8192)              # 4.19 µs, above the memory
     assert node.time_s == pytest.approx(compute + 1e-6, rel=1e-9)
     assert node.bound == "compute"
 
 
-def test_warm_weights_stay_on_chip(target):
+def test_gemms_on_vector_lanes_use_their_own_tile(physics):
+    """bf16 has no matrix rate on the round target: its fma runs on the vector lanes, in tiles
+    64 wide: 4 tiles of 16×64 on 4 SMs make one wave of 4096 outputs, 256 of them used; then
+    the matrix kernel's 2 µs of latency and the gap."""
+    g = nx.Graph("gemv")
+    x = g.add_input("x", "bf16[1,256]")
+    g.set_outputs(g.op("matmul", x, g.add_constant("w", type_="bf16[256,256]")))
+    node, = nx.compile(g, target=physics, execution="cuda-graph").nodes
+    compute = 256 * 256 / (1e12 * 0.5 * 256 / 4096)
+    assert node.time_s == pytest.approx(compute + 2e-6 + 1e-6, rel=1e-9)   # + latency + gap
+
+
+def test_weights_stay_on_chip_below_the_cache_footprint(target):
     g = nx.Graph("mm")
     x = g.add_input("x", "f32[1,256]")
     g.set_outputs(g.op("matmul", x, g.add_constant("w", type_="f32[256,256]")))
     warm = nx.compile(g, target=target)
     cold = nx.compile(g, target=target, warm=False)
-    assert warm.metrics["warm_weights"] and not cold.metrics["warm_weights"]
+    assert warm.metrics["weights_on_chip"] == 1.0 and cold.metrics["weights_on_chip"] == 0.0
     assert cold.metrics["off_chip_bytes"] - warm.metrics["off_chip_bytes"] == 256 * 256 * 4
+
+
+@pytest.mark.parametrize("n", [2048, 8192, 32768])
+def test_weights_on_chip_fall_linearly_between_the_footprints(physics, n):
+    """x[1,8] @ w[8,n] (f32): footprint = weights 32n + peak activations (x and the output,
+    32 + 4n) + inputs and outputs again (32 + 4n) = 40n + 64 bytes; all weights stay below
+    256 KiB, none above 768 KiB, linearly between."""
+    g = nx.Graph("mm")
+    x = g.add_input("x", "f32[1,8]")
+    g.set_outputs(g.op("matmul", x, g.add_constant("w", type_="f32[8,%d]" % n)))
+    report = nx.compile(g, target=physics, execution="cuda-graph")
+    footprint = 40 * n + 64
+    share = min(1.0, max(0.0, (786432 - footprint) / (786432 - 262144)))
+    assert report.metrics["weights_on_chip"] == pytest.approx(share)
+    assert report.nodes[0].off_chip_bytes == 32 + 4 * n + round(32 * n * (1 - share))
+
+
+def test_active_power_is_paid_over_device_time(physics):
+    """relu of f32[1024] from and to DRAM: 8192 bytes at 1e11 B/s of work, then the shortest
+    kernel's 1 µs of latency and 1 µs of gap; the floor is paid over all of it, the active power
+    (50 W) over the work alone."""
+    g = nx.Graph("relu")
+    g.set_outputs(g.op("relu", g.add_input("x", "f32[1024]")))
+    report = nx.compile(g, target=physics, execution="cuda-graph")
+    node, work = report.nodes[0], 8192 / 1e11
+    assert node.time_s == pytest.approx(work + 1e-6 + 1e-6, rel=1e-9)
+    assert node.static_j == pytest.approx(100.0 * node.time_s + 50.0 * work, rel=1e-9)
+    assert report.metrics["active_j"] == pytest.approx(50.0 * work, rel=1e-9)
+
+
+def test_active_power_follows_the_share_of_sms_a_gemm_keeps_busy(physics):
+    """The gemv of ``test_small_gemms_fill_whole_waves``: 2 tiles keep 2 of 4 SMs busy."""
+    g = nx.Graph("gemv")
+    x = g.add_input("x", "f32[1,256]")
+    g.set_outputs(g.op("matmul", x, g.add_constant("w", type_="f32[256,256]")))
+    report = nx.compile(g, target=physics, math="highest", execution="cuda-graph", warm=False)
+    compute = 256 * 256 / (1e12 * 0.5 * 256 / 8192)
+    assert report.metrics["active_j"] == pytest.approx(50.0 * 0.5 * compute, rel=1e-9)
+    assert report.nodes[0].time_s == pytest.approx(compute + 2e-6 + 1e-6, rel=1e-9)
+
+
+def test_ops_below_the_roofline_run_at_their_measured_rate(physics):
+    """softmax of 10⁴ elements at 1e9 per second; layer norm of 10⁴ rows at 1e9 rows per
+    second; each then its kernel's latency and gap."""
+    g = nx.Graph("rates")
+    x = g.add_input("x", "f32[1000,10]")
+    g.set_outputs(g.op("softmax", x))
+    node, = nx.compile(g, target=physics, execution="cuda-graph").nodes
+    assert node.time_s == pytest.approx(1e4 / 1e9 + 1e-6 + 1e-6, rel=1e-9)
+    assert node.bound == "compute"
+    g = nx.Graph("norm")
+    g.set_outputs(g.op("layer_norm", g.add_input("x", "f32[10000,8]")))
+    node, = nx.compile(g, target=physics, execution="cuda-graph").nodes
+    assert node.time_s == pytest.approx(1e4 / 1e9 + 1e-6 + 1e-6, rel=1e-9)
+
+
+def test_an_rgb_stem_fills_three_of_eight_tf32_channels(physics):
+    """3→8 channels, 3×3, 16×16: 55296 fma as TF32 at 4e12 · conv_efficiency 0.25 · 3/8 (TF32
+    takes 8 channels per instruction); cuDNN's 4 kernels: 2 µs + 3 · 1 µs of latency, 4 gaps."""
+    g = nx.Graph("stem")
+    x = g.add_input("x", "f32[1,3,16,16]")
+    g.set_outputs(g.op("conv", x, g.add_constant("w", type_="f32[8,3,3,3]"), padding=[1, 1]))
+    node, = nx.compile(g, target=physics, execution="cuda-graph").nodes
+    compute = 55296 / (4e12 * 0.25 * 3 / 8)
+    assert node.time_s == pytest.approx(compute + 5e-6 + 4e-6, rel=1e-9)
+
+
+def _layout(op: str, shape: str, reader: str, **attributes) -> dict[str, int]:
+    g = nx.Graph("layout")
+    y = g.op(op, g.add_input("x", shape), **attributes)
+    if reader == "matmul":
+        z = g.op("matmul", y, g.add_constant("w", type_="f32[%d,4]" % y.type.shape[-1]))
+    elif reader == "reshape":
+        z = g.op("relu", g.op("reshape", y, shape=[-1]))
+    else:
+        z = g.op(reader, y)
+    g.set_outputs(z)
+    return g
+
+
+@pytest.mark.parametrize("op,shape,attributes,reader,kernels", [
+    ("transpose", "f32[4,8]", {"perm": [1, 0]}, "matmul", 0),       # a transposed GEMM operand
+    ("transpose", "f32[4,8]", {"perm": [1, 0]}, "relu", 0),         # elementwise: strides
+    ("transpose", "f32[4,8]", {"perm": [1, 0]}, "reshape", 1),      # flattening needs a copy
+    ("transpose", "f32[4,8]", {"perm": [1, 0]}, "softmax", 1),      # softmax wants it contiguous
+    ("transpose", "f32[1,4,8]", {"perm": [1, 0, 2]}, "softmax", 0),  # moves a size-1 dim only
+    ("slice", "f32[4,8]", {"axes": [0], "starts": [1], "ends": [3]}, "softmax", 0),  # outer rows
+    ("slice", "f32[4,8]", {"axes": [1], "starts": [1], "ends": [3]}, "softmax", 1)])
+def test_strided_layout_changes_are_views_where_pytorch_keeps_strides(
+        target, op, shape, attributes, reader, kernels):
+    report = nx.compile(_layout(op, shape, reader, **attributes), target=target,
+                        execution="cuda-graph")
+    node = next(n for n in report.nodes if n.op == op)
+    assert report.metrics["kernels"] == kernels + 1                  # the reader launches one
+    assert (node.on_chip_bytes == 0) == (kernels == 0)
+
+
+def test_a_transpose_returned_by_the_graph_is_materialized(target):
+    g = nx.Graph("out")
+    g.set_outputs(g.op("transpose", g.add_input("x", "f32[4,8]"), perm=[1, 0]))
+    assert nx.compile(g, target=target, execution="cuda-graph").metrics["kernels"] == 1
+
+
+def test_recurrent_layers_reread_their_hidden_weights_each_step(target):
+    """LSTM, T=5, B=1, I=4, H=3: w_hh (12×3 f32, 144 bytes) read again at steps 2-5; fp32 runs
+    as TF32 where cuDNN's default does."""
+    g = nx.Graph("lstm")
+    shapes = ["f32[5,1,4]", "f32[1,1,3]", "f32[1,1,3]", "f32[12,4]", "f32[12,3]", "f32[12]",
+              "f32[12]"]
+    inputs = [g.add_input(f"v{i}", t) for i, t in enumerate(shapes)]
+    node = g.add_node("recurrent", inputs, {"mode": "lstm", "hidden_size": 3})
+    g.set_outputs(*node.outputs)
+    report = nx.compile(g, target=target, execution="cuda-graph")
+    moved = sum(v.type.nbytes for v in [*inputs, *node.outputs])
+    assert report.nodes[0].on_chip_bytes == moved + 144 * 4
+    assert report.metrics["compute_j_by_class"]["matrix"] == pytest.approx(
+        5 * 4 * 3 * (4 + 3) * 0.5e-12)                            # TF32 fma at 0.5 pJ
 
 
 def test_reports_state_the_expected_error_of_their_mode(target):
