@@ -6,6 +6,7 @@ fitted constant, (b) NEXUS's shipped target, nothing fitted, and (c) NEXUS calib
     PYTHONPATH=src:bench:examples python3 bench/validate_zoo.py measure f32 OUT  # GPU, per dtype
     PYTHONPATH=src:bench:examples python3 bench/validate_zoo.py profile f32 OUT  # GPU: kernels only
     PYTHONPATH=src:bench:examples python3 bench/validate_zoo.py analyze docs/data/zoo_h200_*.json
+    PYTHONPATH=src:bench:examples python3 bench/validate_zoo.py ncu docs/data/zoo_ncu_*_b1.json
 
 ``measure`` runs each configuration (3 warm-up calls, 2 windows of ≥ 1 s, NVML total-energy
 counter) after one profiled eager call (kernels and kernel time per aten op) and writes
@@ -227,26 +228,31 @@ def measure_all(dtype: str, out_dir: str, only: list[str], energy_windows: bool 
         Path(out_dir, f"zoo_{kind}_{dtype}.json").write_text(json.dumps(doc))
 
 
+def _prepared(name: str, batch: int, dtype: str) -> Any:
+    """The zoo model ``name`` at ``batch`` and ``dtype``, exported and prepared on the CPU."""
+    from nexus_ir.app.api import prepare
+    from runtime.execute import prepare_torch
+
+    build, inputs_for = zoo()[name]
+    torch.manual_seed(0)
+    module, inputs = prepare_torch(build().eval(), inputs_for(batch), "cpu", dtype)
+    return prepare(module, tuple(inputs))
+
+
 def predict(paths: list[str], target: str = "h200") -> list[dict[str, Any]]:
     """Every measured configuration (model × batch × dtype × execution) with the NEXUS report
     of the shipped ``target`` in that execution mode (exported on the CPU here), as the rows
     calibration reads: ``energy_j`` measured, ``report`` the prediction's metrics and target."""
-    from nexus_ir.app.api import prepare
     from passes.cost import cost_graph
-    from runtime.execute import prepare_torch
 
-    models = zoo()
     rows = []
     for path in paths:
         doc = json.loads(Path(path).read_text())
         for row in doc["rows"]:
-            build, inputs_for = models[row["model"]]
-            torch.manual_seed(0)
-            module, inputs = prepare_torch(build().eval(), inputs_for(row["batch"]), "cpu",
-                                           row["dtype"])
-            ready = prepare(module, tuple(inputs))
+            ready = _prepared(row["model"], row["batch"], row["dtype"])
             for execution in ("eager", "cuda-graph"):
-                measured = row.get(execution, {})
+                # the H100 zoo of issue 7 (docs/data/zoo_f32.json) has eager rows only
+                measured = row.get(execution, row if execution == "eager" else {})
                 if "energy_j" not in measured:
                     continue
                 report = cost_graph(ready.graph, target, bindings=ready.bindings,
@@ -255,7 +261,7 @@ def predict(paths: list[str], target: str = "h200") -> list[dict[str, Any]]:
                              "dtype": row["dtype"], "execution": execution,
                              "energy_j": measured["energy_j"],
                              "seconds_per_call": measured["seconds_per_call"],
-                             "kernels_measured": row["kernels"],
+                             "kernels_measured": row.get("kernels"),
                              "report": {"metrics": report.metrics,
                                         "target": report.to_dict()["target"]}})
     return rows
@@ -282,7 +288,7 @@ def analyze(paths: list[str], target: str = "h200") -> None:
                 flops_pred[i] = k * r["report"]["metrics"]["flops"]
                 calibrated[i] = fitted.predict(r["report"])
     shipped = {i: r["report"]["metrics"]["energy_j"] for i, r in enumerate(rows)}
-    print(f"{len(rows)} measurements of {len(models)} models on the H200; target {target}; "
+    print(f"{len(rows)} measurements of {len(models)} models; target {target}; "
           "FLOPs×k and calibrated: leave-one-model-out")
     print("| subset | n | Spearman FLOPs×k | Spearman shipped | Spearman calibrated | "
           "MdAPE FLOPs×k | MdAPE shipped | MdAPE calibrated |")
@@ -295,6 +301,8 @@ def analyze(paths: list[str], target: str = "h200") -> None:
          for ex in ("eager", "cuda-graph")]
     for label, keep in subsets:
         idx = [i for i, r in enumerate(rows) if keep(r)]
+        if len(idx) < 3:
+            continue
         measured = [rows[i]["energy_j"] for i in idx]
         cells = []
         for preds in (flops_pred, shipped, calibrated):
@@ -309,16 +317,55 @@ def analyze(paths: list[str], target: str = "h200") -> None:
                   if r["model"] == model]
         print(f"  {model:<18} {statistics.median(abs(e) for e in errors):6.1%}  "
               f"(signed median {statistics.median(errors):+.1%})")
-    print("\nkernels per eager inference, NEXUS vs the PyTorch profiler (median |error| "
-          f"{statistics.median(abs(r['report']['metrics']['kernels'] / r['kernels_measured'] - 1) for r in rows if r['execution'] == 'eager'):.1%})")
+    profiled = [abs(r["report"]["metrics"]["kernels"] / r["kernels_measured"] - 1) for r in rows
+                if r["execution"] == "eager" and r["kernels_measured"]]
+    if profiled:
+        print("\nkernels per eager inference, NEXUS vs the PyTorch profiler (median |error| "
+              f"{statistics.median(profiled):.1%} over {len(profiled)} configurations)")
     fitted = fit(rows)
     print("calibrated on all: " + ", ".join(f"{k} ×{v:.3g}" for k, v in
                                            fitted.multipliers.items()) +
           f" (determined: {', '.join(fitted.determined)})")
 
 
+def ncu_compare(paths: list[str], target: str = "h200") -> None:
+    """Per model, Nsight Compute's steady-state kernels and DRAM bytes (``bench/zoo_ncu.py``
+    files) beside NEXUS's eager prediction of the same configuration. DRAM errors are relative
+    to the larger of the measured bytes and 1 % of the model's weights (a model that stays in L2
+    reads almost nothing from DRAM; its bytes are then noise)."""
+    from passes.cost import cost_graph
+
+    print("| dtype | model | ncu kernels | NEXUS | error | ncu DRAM MB | NEXUS MB | error |")
+    print("|---|---|---|---|---|---|---|---|")
+    kernel_errors, dram_errors = [], []
+    for path in paths:
+        doc = json.loads(Path(path).read_text())
+        for entry in doc["models"]:
+            ready = _prepared(entry["model"], doc["batch"], doc["dtype"])
+            m = cost_graph(ready.graph, target, bindings=ready.bindings,
+                           value_stats=ready.value_stats, execution="eager").metrics
+            dram = entry["dram_read_bytes"] + entry["dram_write_bytes"]
+            kernel_error = m["kernels"] / entry["kernels"] - 1
+            dram_error = (m["off_chip_bytes"] - dram) / max(dram, 0.01 * m["model_bytes"])
+            kernel_errors.append(abs(kernel_error))
+            dram_errors.append(abs(dram_error))
+            print(f"| {doc['dtype']} | {entry['model']} | {entry['kernels']} | {m['kernels']} | "
+                  f"{kernel_error:+.0%} | {dram / 1e6:.2f} | {m['off_chip_bytes'] / 1e6:.2f} | "
+                  f"{dram_error:+.0%} |")
+    n = len(kernel_errors)
+    print(f"\nkernels within 10 %: {sum(e <= 0.10 for e in kernel_errors)} of {n} (median |error| "
+          f"{statistics.median(kernel_errors):.1%}); DRAM within 25 %: "
+          f"{sum(e <= 0.25 for e in dram_errors)} of {n} (median |error| "
+          f"{statistics.median(dram_errors):.1%})")
+
+
 if __name__ == "__main__":
     if sys.argv[1] in ("measure", "profile"):
-        measure_all(sys.argv[2], sys.argv[3], sys.argv[4:], energy_windows=sys.argv[1] == "measure")
+        measure_all(sys.argv[2], sys.argv[3], sys.argv[4:],
+                    energy_windows=sys.argv[1] == "measure")
+    elif sys.argv[1] == "ncu":
+        ncu_compare(sys.argv[2:])
+    elif sys.argv[2].startswith("--target="):
+        analyze(sys.argv[3:], sys.argv[2].split("=", 1)[1])
     else:
         analyze(sys.argv[2:])

@@ -14,25 +14,25 @@ written ``{ value = ..., source = "..." }``.
 
 How a model is run (execution modes, ``passes.cost``) adds optional numbers, each in its key's
 unit: ``busy_floor_w`` (board power while a context is up and the clocks are high, paid over the
-whole inference in place of ``static_power_w``); ``active_power_w`` (power above that floor
-while kernels keep the multiprocessors busy, paid over each kernel's device time whatever it
-computes); ``host_dispatch_s`` (a table: host time eager
-PyTorch spends per op, by op kind, with ``default``), ``host_kernel_s`` (per kernel beyond an
-op's first), ``kernel_gap_s`` (device time between back-to-back kernels), ``sync_s`` (per
-inference: launch and synchronize), ``min_kernel_s`` (device time of the shortest matrix
-kernel), ``min_vector_kernel_s`` (of the shortest other kernel); ``matrix_efficiency`` (achieved fraction of the matrix peak on large GEMMs),
-``conv_efficiency`` (the same for dense k×k convolutions), ``depthwise_fma_per_s`` (the rate of
-depthwise convolutions), ``element_rate_per_s`` (a table by op: input elements per second
-of ops whose kernels run below the memory roofline, such as pooling, batch norm, softmax and
-materialized transposes) and ``norm_rows_per_s`` (rows per second of layer norm),
-``gemm_tile``, ``gemm_tile_lanes`` and ``sms`` (output-tile side on the matrix units and on the
-vector lanes, and multiprocessors, for the wave
-quantization of small GEMMs); ``tf32_conv``/``tf32_matmul`` (1 where PyTorch's default math runs
-fp32 cuDNN convolutions and RNNs/matmuls as TF32); ``cache_retains_weights`` (1: the on-chip level is a cache
-that keeps weights between back-to-back inferences) with ``weights_resident_below_bytes`` and
-``weights_evicted_above_bytes`` (the footprint, weights plus activations, up to which all
-weights stay and from which none do; the share kept falls linearly between); and ``expected_error`` (a table by execution
-mode: the median absolute error of the target's predictions, from its validation).
+whole inference in place of ``static_power_w``); ``active_power_w`` (power above that floor while
+kernels keep the multiprocessors busy, paid over each kernel's device time whatever it computes);
+``host_dispatch_s`` (a table: host time eager PyTorch spends per op, by op kind, with ``default``),
+``host_kernel_s`` (per kernel beyond an op's first), ``kernel_gap_s`` (device time between
+back-to-back kernels), ``sync_s`` (per inference: launch and synchronize), ``min_kernel_s`` (device
+time of the shortest matrix kernel), ``min_vector_kernel_s`` (of the shortest other kernel);
+``matrix_efficiency`` (achieved fraction of the matrix peak on large GEMMs), ``conv_efficiency``
+(the same for dense k×k convolutions), ``depthwise_fma_per_s`` (the rate of depthwise
+convolutions), ``element_rate_per_s`` (a table by op: input elements per second of ops whose
+kernels run below the memory roofline, such as pooling, batch norm, softmax and materialized
+transposes) and ``norm_rows_per_s`` (rows per second of layer norm), ``gemm_tile``,
+``gemm_tile_lanes`` and ``sms`` (output-tile side on the matrix units and on the vector lanes, and
+multiprocessors, for the wave quantization of small GEMMs); ``tf32_conv``/``tf32_matmul`` (1 where
+PyTorch's default math runs fp32 cuDNN convolutions and RNNs/matmuls as TF32);
+``cache_retains_weights`` (1: the on-chip level is a cache that keeps weights between back-to-back
+inferences) with ``weights_resident_below_bytes`` and ``weights_evicted_above_bytes`` (the
+footprint, weights plus activations, up to which all weights stay and from which none do; the share
+kept falls linearly between); and ``expected_error`` (a table by execution mode: the median
+absolute error of the target's predictions, from its validation).
 
 Energy of ``(primitive, dtype)`` is resolved in this order:
 
@@ -69,10 +69,10 @@ EXEC_CLASSES = ("matrix", "vector", "special")
 
 
 EXECUTION_KEYS = ("busy_floor_w", "active_power_w", "host_kernel_s", "kernel_gap_s", "sync_s",
-                  "min_kernel_s", "min_vector_kernel_s", "matrix_efficiency", "conv_efficiency", "depthwise_fma_per_s",
-                  "norm_rows_per_s", "gemm_tile", "gemm_tile_lanes", "sms", "tf32_conv", "tf32_matmul",
-                  "cache_retains_weights", "weights_resident_below_bytes",
-                  "weights_evicted_above_bytes")
+                  "min_kernel_s", "min_vector_kernel_s", "matrix_efficiency", "conv_efficiency",
+                  "depthwise_fma_per_s", "norm_rows_per_s", "gemm_tile", "gemm_tile_lanes", "sms",
+                  "tf32_conv", "tf32_matmul", "cache_retains_weights",
+                  "weights_resident_below_bytes", "weights_evicted_above_bytes")
 """Optional numbers of how models run on the target (module doc)."""
 EXECUTION_MODES = ("eager", "cuda-graph", "fused")
 TABLES = ("host_dispatch_s", "element_rate_per_s", "expected_error")

@@ -4,9 +4,9 @@ toward them.
 Each measurement (``nexus measure -o m.json``) holds the measured energy per inference and the
 NEXUS report predicted on the base target. The report's energy splits into components (in
 ``COEFFICIENTS`` order): compute energy per execution class (matrix, vector, special), memory
-energy off chip and on chip, the floor power over the time the device works, and the floor power
+energy off chip and on chip, the floor power over the time the device works, the floor power
 over the time spent on overheads (host dispatch the device waits for, gaps between kernels, the
-per-call launch and synchronize). The fit scales each component by ``θ_j = exp(u_j)``:
+per-call launch and synchronize), and the active power over kernel time. The fit scales each component by ``θ_j = exp(u_j)``:
 
     E = Σ_j θ_j · C_j
 
@@ -39,7 +39,7 @@ from nexus_ir import NexusError
 
 MEASUREMENT_SCHEMA = "nexus-measurement/1"
 COEFFICIENTS = ("s_matrix", "s_vector", "s_special", "s_off_chip", "s_on_chip", "s_floor",
-                "s_overhead")
+                "s_overhead", "s_active")
 PRIOR_SIGMA = 0.5
 NOISE_SIGMA = 0.1
 BOUNDS = (0.2, 5.0)
@@ -51,9 +51,11 @@ def components(report: Mapping[str, Any]) -> np.ndarray:
     m = report["metrics"]
     by_class = m["compute_j_by_class"]
     overhead_share = min(m["overhead_s"] / m["latency_s"], 1.0) if m["latency_s"] else 0.0
+    active = m.get("active_j", 0.0)
+    floor = m["static_j"] - active
     return np.array([by_class["matrix"], by_class["vector"], by_class["special"],
                      m["off_chip_j"], m["memory_j"] - m["off_chip_j"],
-                     m["static_j"] * (1 - overhead_share), m["static_j"] * overhead_share],
+                     floor * (1 - overhead_share), floor * overhead_share, active],
                     dtype=np.float64)
 
 
@@ -153,8 +155,8 @@ def _scaled(q: Mapping[str, Any], factor: float, source: str) -> dict[str, Any]:
 
 def calibrated_target(base_path: Path, fitted: Fit, name: str, source: str) -> dict[str, Any]:
     """The base target's TOML document with the determined corrections applied to its numbers:
-    energy scales per execution class, pJ/byte per level, the floor power, and the host and gap
-    times (scaled so that the floor power over them moves by ``s_overhead``)."""
+    energy scales per execution class, pJ/byte per level, the floor and active power, and the
+    host and gap times (scaled so that the floor power over them moves by ``s_overhead``)."""
     doc = read_target_document(base_path)
     doc["name"] = name
     doc["description"] = f"{doc.get('description', '')} — calibrated on measurements".strip()
@@ -173,6 +175,8 @@ def calibrated_target(base_path: Path, fitted: Fit, name: str, source: str) -> d
     floor_key = "busy_floor_w" if "busy_floor_w" in doc else "static_power_w"
     if "s_floor" in fitted.determined:
         doc[floor_key] = _scaled(doc[floor_key], s["s_floor"], source)
+    if "s_active" in fitted.determined and "active_power_w" in doc:
+        doc["active_power_w"] = _scaled(doc["active_power_w"], s["s_active"], source)
     if "s_overhead" in fitted.determined:
         time_factor = s["s_overhead"] / s["s_floor"]
         for key in ("kernel_overhead_s", "kernel_gap_s", "sync_s", "host_kernel_s"):

@@ -333,8 +333,11 @@ def test_reports_state_the_expected_error_of_their_mode(target):
     eager = nx.compile(two_relus(), target=target)
     assert eager.metrics["expected_error"] == {"median_abs_error": 0.2,
                                                "source": "test validation"}
-    assert nx.compile(two_relus(), target=target, execution="fused"
-                      ).metrics["expected_error"] is None
+    fused = nx.compile(two_relus(), target=target, execution="fused")
+    assert fused.metrics["expected_error"] is None
+    text = " ".join(str(fused).split())                  # the terminal width wraps lines
+    assert "expected error: not validated for this target and mode" in text
+    assert "expected error: median 20% (test validation)" in " ".join(str(eager).split())
 
 
 @pytest.mark.parametrize("option,value,message", [

@@ -36,8 +36,8 @@ def report_renderables(report: "EnergyReport", depth: int = 2, top: int = 10) ->
     run = f"execution: {m['execution']}, fp32 math {m['math']}" + \
         (f", {kept:.0%} of weights warm in the on-chip cache" if kept else "")
     error = m["expected_error"]
-    if error:
-        run += f"; expected error: median {error['median_abs_error']:.0%} ({error['source']})"
+    run += f"; expected error: median {error['median_abs_error']:.0%} ({error['source']})" \
+        if error else "; expected error: not validated for this target and mode"
     parts.append(Text(run))
 
     summary = Table(box=box.SIMPLE, show_header=False, pad_edge=False)

@@ -107,7 +107,8 @@ def _slice_length(size: Dim, start: Dim, end: Dim, step: int) -> Dim:
                      "bind the symbol first")
 
 
-@register_op("slice", inputs=1, category="data_movement", traits={**_PART_OF_FIRST, **_STRIDED},
+@register_op("slice", inputs=1, category="data_movement",
+             traits={**_PART_OF_FIRST, **_STRIDED},
              attrs={
     "axes": Attr(INTS), "starts": Attr(DIMS), "ends": Attr(DIMS), "steps": Attr(INTS, ())})
 def _slice(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
