@@ -94,6 +94,24 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_llm(args: argparse.Namespace) -> int:
+    from frontends.factory import FACTORY_SPEC, load_factory
+
+    from .llm import llm, sweep_html, sweep_table
+    from .render_text import to_text
+
+    model = load_factory(args.model)[0] if FACTORY_SPEC.match(args.model) else args.model
+    rows = llm(model, args.target, batch=args.batch, context=args.context,
+               generate=args.generate, execution=args.execution, weights=args.weights,
+               kv=args.kv)
+    summary = [sweep_table(rows)]
+    text = {"json": lambda: rows.to_json() + "\n", "csv": rows.to_csv,
+            "html": lambda: sweep_html(rows), "table": lambda: to_text(summary) + "\n"}[
+        args.format]()
+    _emit(args, text, summary)
+    return 0
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
     from .render_text import comparison_renderables, to_text
 
@@ -269,11 +287,37 @@ def build_parser() -> argparse.ArgumentParser:
                           help="predicted vs measured per node as an HTML page")
     validate.set_defaults(handler=cli_measure.cmd_validate)
     calibrate = verbs.add_parser("calibrate", help="fit a target's coefficients to "
-                                                   "measurements (NNLS) and write a target file")
+                                                   "measurements (regularized) and write a "
+                                                   "target file")
     calibrate.add_argument("measurements", nargs="+", help="files from nexus measure -o")
     calibrate.add_argument("--target", required=True, help="the target they were predicted on")
     calibrate.add_argument("-o", "--output", required=True, help="the calibrated .toml")
     calibrate.set_defaults(handler=cli_measure.cmd_calibrate)
+
+    llm_cmd = verbs.add_parser("llm", help="joules per token of a decoder LLM over batch and "
+                                           "context: prefill and decode, and whether it fits",
+                               description="Cost a transformers decoder (a config.json, its "
+                               "folder, or path/to/file.py:factory returning a config or model; "
+                               "no weights needed) per batch × context: prefill and decode J/token, "
+                               "time to first token and per output token, tokens/s, J per request, "
+                               "memory and whether it fits.")
+    llm_cmd.add_argument("model", help="config.json, a folder holding one, or file.py:factory")
+    llm_cmd.add_argument("--target", default="h200", help="hardware target (default h200)")
+    llm_cmd.add_argument("--batch", type=int, nargs="+", default=[1], help="batch sizes")
+    llm_cmd.add_argument("--context", type=int, nargs="+", default=[512],
+                         help="prompt lengths in tokens")
+    llm_cmd.add_argument("--generate", type=int, default=256, help="tokens generated per request")
+    llm_cmd.add_argument("--execution", default="eager", choices=("eager", "cuda-graph", "fused"),
+                         help="eager (transformers' DynamicCache), cuda-graph or fused (engines: "
+                              "the cache is written in place)")
+    llm_cmd.add_argument("--weights", default="bf16",
+                         choices=("bf16", "f16", "fp8", "int8", "int4"),
+                         help="weight format (int8/int4/fp8 are dequantized)")
+    llm_cmd.add_argument("--kv", default="bf16", choices=("bf16", "f16", "fp8"),
+                         help="KV-cache format")
+    llm_cmd.add_argument("--format", default="table", choices=("table", "json", "csv", "html"))
+    llm_cmd.add_argument("-o", "--output", help="write the output here (the table still prints)")
+    llm_cmd.set_defaults(handler=_cmd_llm)
 
     targets = verbs.add_parser("targets", help="list hardware targets, or show one with "
                                                "the source of every number")
