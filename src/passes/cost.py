@@ -49,7 +49,8 @@ is power over time: the floor over the node's whole time and, on a target with
   view, as in PyTorch (``is_view``);
 - ``energy``: dynamic energy + ``P_floor · t`` (the busy floor where the target gives one) +
   ``P_active · t_device`` (the node's device time, gaps excluded);
-- ``metrics``: totals, the six NEXUS metrics and the baselines (graph level, in
+- ``metrics``: totals, the six NEXUS metrics and the baselines, and the bytes each memory level
+  must hold with whether they fit (``memory_needed``, ``fits``) (graph level, in
   ``ctx.results["metrics"]``).
 
 The target is ``ctx.options["target"]`` (a name, a path or a loaded ``Target``).
@@ -749,6 +750,7 @@ def metrics(graph: Graph, ctx: PassContext) -> dict[str, Any]:
         graph, activity_floor(target), e_total)
     capability = opts.get("capability")
     held = [attribute_weights(n) for n in nodes]
+    needed = memory_needed(graph, target, ctx.results["memory_traffic"]["peak_activation_bytes"])
     params = sum(c.type.numel for c in graph.constants.values()) + sum(p for p, _ in held)
     return {
         "energy_j": e_total, "compute_j": e_compute, "memory_j": e_memory, "static_j": e_static,
@@ -777,9 +779,33 @@ def metrics(graph: Graph, ctx: PassContext) -> dict[str, Any]:
         "off_chip_j": _sum(graph, "memory_traffic", "off_chip_bytes")
         * target.off_chip.pj_per_byte.value * 1e-12,
         "weights_on_chip": ctx.results["memory_traffic"]["weights_on_chip"],
+        "memory_needed": needed,
+        "memory_capacity": {m.name: int(m.capacity_bytes.value) for m in target.memory
+                            if m.name in needed},
+        "fits": fits(needed, target),
         "active_j": _sum(graph, "energy", "active_j"),
         "expected_error": expected_error(target, run["execution"]),
     }
+
+
+def memory_needed(graph: Graph, target: Target, peak_activation_bytes: int) -> dict[str, int]:
+    """Bytes each memory level must hold for one inference: the off-chip level the weights, and
+    the activations (peak live bytes, with the graph's inputs and outputs) wherever the target
+    keeps them: on chip on a target with ``activations_on_chip`` (a microcontroller's SRAM
+    beside its flash), else off chip beside the weights."""
+    weights = sum(c.type.nbytes for c in graph.constants.values()) + \
+        sum(attribute_weights(n)[1] for n in graph)
+    activations = peak_activation_bytes + \
+        sum(v.type.nbytes for v in [*graph.inputs, *graph.outputs])
+    off, on = target.off_chip.name, target.on_chip.name
+    if target.number("activations_on_chip"):
+        return {off: weights, on: activations}
+    return {off: weights + activations}
+
+
+def fits(needed: Mapping[str, int], target: Target) -> bool:
+    capacity = {m.name: m.capacity_bytes.value for m in target.memory}
+    return all(b <= capacity[name] for name, b in needed.items())
 
 
 def expected_error(target: Target, execution: str) -> dict[str, Any] | None:

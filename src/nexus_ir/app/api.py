@@ -5,6 +5,7 @@ the other commands start from ``prepare()``; frontends are found through their r
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from ..errors import NexusError
 from ..graph import Graph
 from ..report import EnergyReport
 from ..types import TensorType
+from .common import si
 from .examples import EXAMPLES
 
 
@@ -185,6 +187,18 @@ def compile(model_or_path: Graph | str | Path, example_inputs: Mapping[str, Any]
                     calibration=calibration, progress=progress)
     step = progress or (lambda _: None)
     step(f"costing {len(ready.graph.nodes)} nodes on {getattr(target, 'name', target)}")
-    return cost_graph(ready.graph, target, bindings=ready.bindings, capability=capability,
-                      output_units=output_units, value_stats=ready.value_stats,
-                      execution=execution, math=math, warm=warm)
+    report = cost_graph(ready.graph, target, bindings=ready.bindings, capability=capability,
+                        output_units=output_units, value_stats=ready.value_stats,
+                        execution=execution, math=math, warm=warm)
+    if not report.metrics["fits"]:
+        warnings.warn(does_not_fit(report), stacklevel=2)
+    return report
+
+
+def does_not_fit(report: EnergyReport) -> str:
+    """One line: which memory of the target the model overflows, by how much."""
+    m = report.metrics
+    over = [f"{name} needs {si(need, 'B')} of {si(m['memory_capacity'][name], 'B')}"
+            for name, need in m["memory_needed"].items() if need > m["memory_capacity"][name]]
+    return (f"{report.model} does not fit {report.target}: {'; '.join(over)} (weights, peak "
+            "activations, inputs and outputs); the costs assume memory it does not have")

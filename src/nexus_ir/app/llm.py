@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..errors import NexusError
+from .common import si
 
 DTYPES = ("bf16", "f16", "fp8", "int8", "int4")
 """Weight and KV-cache formats: native floats, or integers dequantized inside the GEMM."""
@@ -181,17 +182,6 @@ def _bits(ir_dtype: str) -> int:
     from nexus_ir import dtype
 
     return dtype(ir_dtype).bits
-
-
-def si(value: float | None, unit: str) -> str:
-    """``value`` with an SI prefix for people to read (5.06 mJ, 70.5 µs); '—' for None."""
-    if value is None:
-        return "—"
-    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""),
-                           (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"), (1e-12, "p")):
-        if abs(value) >= factor or factor == 1e-12:
-            return f"{value / factor:.3g} {prefix}{unit}"
-    return f"{value:.3g} {unit}"
 
 
 def sweep_table(rows: LLMSweep) -> Any:

@@ -25,6 +25,8 @@ def report_renderables(report: "EnergyReport", depth: int = 2, top: int = 10) ->
     from rich.table import Table
     from rich.text import Text
 
+    from .common import si
+
     bindings = ", ".join(f"{k}={v}" for k, v in sorted(report.bindings.items()))
     title = Text.assemble(("NEXUS energy report: ", "bold"), (report.model, "bold cyan"),
                           " on ", (report.target, "bold"), f" ({report.target_description})")
@@ -39,6 +41,11 @@ def report_renderables(report: "EnergyReport", depth: int = 2, top: int = 10) ->
     run += f"; expected error: median {error['median_abs_error']:.0%} ({error['source']})" \
         if error else "; expected error: not validated for this target and mode"
     parts.append(Text(run))
+    if "memory_needed" in m:
+        levels = ", ".join(f"{name} {si(need, 'B')} of {si(m['memory_capacity'][name], 'B')}"
+                           for name, need in m["memory_needed"].items())
+        parts.append(Text(f"memory needed: {levels} — " +
+                          ("fits" if m["fits"] else "does NOT fit")))
 
     summary = Table(box=box.SIMPLE, show_header=False, pad_edge=False)
     summary.add_column(style="bold")
