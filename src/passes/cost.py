@@ -8,9 +8,10 @@ is power over time: the floor over the node's whole time and, on a target with
 - ``primitive_counts``: the lowering rule's counts (``{primitive: {dtype: count}}``); an op
   without a rule gets ``{"unmodeled": why}`` instead and every later pass skips it;
 - ``transistor_ops``: ``Σ count · β``;
-- ``memory_traffic``: bytes per level. Tensors live from their producer to their last reader
-  (views share their base's storage); a tensor whose live working set stays within the target's
-  largest on-chip level over its whole lifetime is *resident*: written and read on chip only.
+- ``memory_traffic``: bytes per level. Tensors live from their producer (a graph input: its first
+  reader) to their last reader (views share their base's storage); a tensor whose live working
+  set stays within the target's largest on-chip level over its whole lifetime is *resident*:
+  written and read on chip only.
   Graph inputs are read from, and outputs written to, off-chip memory; weights (constants, and
   tree nodes or linear coefficients held as attributes) stream from
   off-chip memory at each use. Every off-chip byte also passes through the on-chip level. Matrix
@@ -253,13 +254,14 @@ def _residency(graph: Graph, nodes: list[Node], root: dict[int, Value], target: 
                ) -> tuple[set[int], int]:
     """Ids of resident storages, and the peak bytes of live activations."""
     steps = max(len(nodes), 1)
-    birth: dict[int, int] = {id(v): 0 for v in graph.inputs}
-    death: dict[int, int] = dict(birth)
+    birth: dict[int, int] = {}
+    death: dict[int, int] = {}
     storages: dict[int, Value] = {id(v): v for v in graph.inputs}
     for i, n in enumerate(nodes):
         for v in n.inputs:
             s = root[id(v)]
             if not isinstance(s, Constant):
+                birth.setdefault(id(s), i)           # an input from its first read
                 death[id(s)] = max(death.get(id(s), 0), i)
         if not is_view(n) and not fused(n, target):
             for o in n.outputs:
@@ -267,20 +269,21 @@ def _residency(graph: Graph, nodes: list[Node], root: dict[int, Value], target: 
                 birth[id(o)] = i
                 death[id(o)] = max(death.get(id(o), i), i)
     pinned = {id(root[id(v)]) for v in graph.outputs} | {id(v) for v in graph.inputs}
-    for key in pinned:
-        if key in storages:
-            death[key] = steps - 1
     keys = list(storages)
     if not keys:
         return set(), 0
-    births = np.array([birth[k] for k in keys], dtype=np.int64)
-    deaths = np.array([death[k] for k in keys], dtype=np.int64)
+    births = np.array([birth.get(k, 0) for k in keys], dtype=np.int64)
+    used = np.array([max(death.get(k, 0), birth.get(k, 0)) for k in keys], dtype=np.int64)
     sizes = np.array([storages[k].type.nbytes for k in keys], dtype=np.int64)
-    profile = live_profile(births, deaths, sizes, steps)
-    worst = interval_max(profile, births, deaths)
+    # memory held: the caller's inputs and outputs stay allocated to the end of the call
+    held = np.where([k in pinned for k in keys], steps - 1, used)
+    peak = live_profile(births, held, sizes, steps)
+    # the chip's working set: a tensor occupies it from its write (or first read) to its last read
+    working = live_profile(births, used, sizes, steps)
+    worst = interval_max(working, births, used)
     capacity = target.on_chip.capacity_bytes.value
     resident = {k for k, w in zip(keys, worst.tolist()) if w <= capacity and k not in pinned}
-    return resident, int(profile.max())
+    return resident, int(peak.max())
 
 
 TREE_NODE_BYTES = 17
