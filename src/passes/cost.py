@@ -793,13 +793,12 @@ def metrics(graph: Graph, ctx: PassContext) -> dict[str, Any]:
 
 def memory_needed(graph: Graph, target: Target, peak_activation_bytes: int) -> dict[str, int]:
     """Bytes each memory level must hold for one inference: the off-chip level the weights, and
-    the activations (peak live bytes, with the graph's inputs and outputs) wherever the target
-    keeps them: on chip on a target with ``activations_on_chip`` (a microcontroller's SRAM
-    beside its flash), else off chip beside the weights."""
+    the activations (peak live bytes, the graph's inputs and outputs among them) wherever the
+    target keeps them: on chip on a target with ``activations_on_chip`` (a microcontroller's
+    SRAM beside its flash), else off chip beside the weights."""
     weights = sum(c.type.nbytes for c in graph.constants.values()) + \
         sum(attribute_weights(n)[1] for n in graph)
-    activations = peak_activation_bytes + \
-        sum(v.type.nbytes for v in [*graph.inputs, *graph.outputs])
+    activations = peak_activation_bytes
     off, on = target.off_chip.name, target.on_chip.name
     if target.number("activations_on_chip"):
         return {off: weights, on: activations}

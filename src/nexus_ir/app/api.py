@@ -200,5 +200,5 @@ def does_not_fit(report: EnergyReport) -> str:
     m = report.metrics
     over = [f"{name} needs {si(need, 'B')} of {si(m['memory_capacity'][name], 'B')}"
             for name, need in m["memory_needed"].items() if need > m["memory_capacity"][name]]
-    return (f"{report.model} does not fit {report.target}: {'; '.join(over)} (weights, peak "
-            "activations, inputs and outputs); the costs assume memory it does not have")
+    return (f"{report.model} does not fit {report.target}: {'; '.join(over)} (weights and "
+            "peak activations); the costs assume memory it does not have")

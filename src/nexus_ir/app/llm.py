@@ -24,6 +24,7 @@ import csv
 import dataclasses
 import io
 import json
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -143,11 +144,16 @@ def llm(model: Any, target: Any = "h200", *, batch: Sequence[int] = (1,),
             def cost(phase: str, bindings: dict[str, int], tokens: int) -> Any:
                 graph = graphs.get(phase) or decoder_graph(spec, phase, dtype, **options,
                                                            routed_tokens=tokens)
-                return nexus_compile(graph, target=tgt, bindings=bindings, execution=execution)
+                with warnings.catch_warnings():    # the row says whether the point fits
+                    warnings.simplefilter("ignore", UserWarning)
+                    return nexus_compile(graph, target=tgt, bindings=bindings,
+                                         execution=execution)
 
             prefill = cost("prefill", {"batch": b, "seq": ctx}, b * ctx) \
                 if weight_bytes + kv_bytes <= capacity else None
-            activations = prefill.metrics["peak_activation_bytes"] if prefill else 0
+            # the prefill's live bytes hold the cache it writes: counted once, in kv_bytes
+            activations = prefill.metrics["peak_activation_bytes"] - \
+                b * ctx * spec.kv_bytes_per_token(_bits(kv_dt)) if prefill else 0
             need = weight_bytes + kv_bytes + activations
             fits = prefill is not None and need <= capacity
             common = dict(model=spec.name, target=tgt.name, execution=execution,
