@@ -28,7 +28,7 @@ from .types import TensorType
 __version__ = "0.1.0"
 
 
-PUBLIC_FACE = ("compile", "prepare", "load_graph", "example_graph")
+PUBLIC_FACE = ("compile", "prepare", "load_graph", "example_graph", "llm")
 """Names of the public face (``nexus_ir.app``) that ``nexus_ir`` re-exports lazily."""
 
 

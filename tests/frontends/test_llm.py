@@ -89,7 +89,7 @@ def test_a_tiny_transformers_model_runs_end_to_end():
     config = transformers.LlamaConfig(**{k: v for k, v in TINY.items() if k != "model_type"})
     with torch.device("meta"):
         model = transformers.LlamaForCausalLM(config)            # no weights allocated
-    rows = llm(model, "h200", batch=[1, 4], context=[16, 64], generate=8)
+    rows = nx.llm(model, "h200", batch=[1, 4], context=[16, 64], generate=8)
     assert [(r.batch, r.context, r.phase) for r in rows] == [
         (b, c, p) for b in (1, 4) for c in (16, 64) for p in ("prefill", "decode")]
     assert all(r.fits and r.j_per_token > 0 and r.s_per_token > 0 for r in rows)

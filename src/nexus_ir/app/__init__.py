@@ -3,5 +3,6 @@ functions, the ``nexus`` command line, report rendering and the bundled examples
 every floor below; nothing below imports it (``nexus_ir/__init__`` re-exports it lazily)."""
 
 from .api import compile, example_graph, load_graph, prepare
+from .llm import llm
 
-__all__ = ["compile", "example_graph", "load_graph", "prepare"]
+__all__ = ["compile", "example_graph", "llm", "load_graph", "prepare"]
