@@ -5,11 +5,12 @@
 
 ``measure``: random-init Llama-style models of ~1B and 8B shape built from transformers'
 ``LlamaConfig`` (no weights downloaded), bf16, Hugging Face eager with its default
-``DynamicCache``, for each batch × context (``BATCHES`` × ``CONTEXTS``, or the ``BxC`` points given): a prefill (``logits_to_keep=1``, as generation
-runs it) and a request (the prefill and ``GENERATE`` greedy decode steps), each in windows of
-≥ 2 s on NVML's total-energy counter. Decode energy per step = (E_request − E_prefill) /
-``GENERATE``. ``analyze``: NEXUS's shipped target in eager execution, no calibration, for the
-same points (``nexus_ir.app.llm.llm``), with median errors and Spearman.
+``DynamicCache``, for each batch × context (``BATCHES`` × ``CONTEXTS``, or the ``BxC`` points
+given): a prefill (``logits_to_keep=1``, as generation runs it) and a request (the prefill and
+``GENERATE`` greedy decode steps), each in windows of ≥ 2 s on NVML's total-energy counter. Decode
+energy per step = (E_request − E_prefill) / ``GENERATE``. ``analyze``: NEXUS's shipped target in
+eager execution, no calibration, for the same points (``nexus_ir.app.llm.llm``), with median errors
+and Spearman.
 """
 
 from __future__ import annotations
@@ -127,8 +128,9 @@ def analyze(paths: list[str], target: str = "h200") -> None:
               + " |")
     for phase in ("prefill", "decode"):
         predicted, measured_values = zip(*pairs[phase])
+        rho = spearmanr(predicted, measured_values)[0]
         print(f"{phase}: median |error| {statistics.median(errors[phase]):.1%} over "
-              f"{len(errors[phase])} points, Spearman {spearmanr(predicted, measured_values)[0]:.3f}")
+              f"{len(errors[phase])} points, Spearman {rho:.3f}")
     predicted, measured_values = zip(*pairs["prefill"], *pairs["decode"])
     print(f"all points: Spearman {spearmanr(predicted, measured_values)[0]:.3f}")
 

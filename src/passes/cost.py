@@ -38,16 +38,16 @@ is power over time: the floor over the node's whole time and, on a target with
   with no host time; ``fused`` is what a graph compiler runs: an elementwise op whose input is
   its producer's only use runs in that producer's epilogue (no kernel, and the tensor between
   them is never written or read), every other op one kernel. Each inference adds ``sync_s``.
-  The ``math`` option follows PyTorch's settings: ``default`` runs fp32 convolutions and
-  recurrent layers as TF32 where the target says cuDNN does (``tf32_conv``) and fp32 matmuls as TF32 where cuBLAS does
-  (``tf32_matmul``), ``tf32`` both, ``highest`` neither. With ``warm`` (default) on a target
-  whose on-chip level is a cache that keeps weights (``cache_retains_weights``), a model whose
-  weights and activations fit on chip reads its weights from there in steady state (in part
-  between the target's ``weights_resident_below_bytes`` and ``weights_evicted_above_bytes``).
-  Ops whose kernels run below the roofline take at least their elements over the target's
-  ``element_rate_per_s`` for the op (layer norm: rows over ``norm_rows_per_s``). A strided
-  layout change (transpose, slice, split) read only by ops that take strided operands is a
-  view, as in PyTorch (``is_view``);
+  The ``math`` option follows PyTorch's settings: ``default`` runs fp32 convolutions and recurrent
+  layers as TF32 where the target says cuDNN does (``tf32_conv``) and fp32 matmuls as TF32 where
+  cuBLAS does (``tf32_matmul``), ``tf32`` both, ``highest`` neither. With ``warm`` (default) on a
+  target whose on-chip level is a cache that keeps weights (``cache_retains_weights``), a model
+  whose weights and activations fit on chip reads its weights from there in steady state (in part
+  between the target's ``weights_resident_below_bytes`` and ``weights_evicted_above_bytes``). Ops
+  whose kernels run below the roofline take at least their elements over the target's
+  ``element_rate_per_s`` for the op (layer norm: rows over ``norm_rows_per_s``). A strided layout
+  change (transpose, slice, split) read only by ops that take strided operands is a view, as in
+  PyTorch (``is_view``);
 - ``energy``: dynamic energy + ``P_floor · t`` (the busy floor where the target gives one) +
   ``P_active · t_device`` (the node's device time, gaps excluded);
 - ``metrics``: totals, the six NEXUS metrics and the baselines, and the bytes each memory level

@@ -297,10 +297,10 @@ def build_parser() -> argparse.ArgumentParser:
     llm_cmd = verbs.add_parser("llm", help="joules per token of a decoder LLM over batch and "
                                            "context: prefill and decode, and whether it fits",
                                description="Cost a transformers decoder (a config.json, its "
-                               "folder, or path/to/file.py:factory returning a config or model; "
-                               "no weights needed) per batch × context: prefill and decode J/token, "
-                               "time to first token and per output token, tokens/s, J per request, "
-                               "memory and whether it fits.")
+                               "folder, or path/to/file.py:factory returning a config or "
+                               "model; no weights needed) per batch × context: prefill and "
+                               "decode J/token, time to first token and per output token, "
+                               "tokens/s, J per request, memory and whether it fits.")
     llm_cmd.add_argument("model", help="config.json, a folder holding one, or file.py:factory")
     llm_cmd.add_argument("--target", default="h200", help="hardware target (default h200)")
     llm_cmd.add_argument("--batch", type=int, nargs="+", default=[1], help="batch sizes")
