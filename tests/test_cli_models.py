@@ -186,8 +186,9 @@ def test_compare_json_holds_each_report():
 @pytest.mark.parametrize("args,message", [
     (("compile", "missing.onnx"), "nexus: error: model file missing.onnx does not exist\n"),
     (("compile", "README.md"), "nexus: error: unknown model format '.md' (README.md); NEXUS "
-                               "reads .onnx, .pt2, .json (NEXUS graph or XGBoost), .ubj, .skops, "
-                               "and .pkl/.joblib with trust_pickle\n"),
+                               "reads .onnx, .pt2, .json (NEXUS graph, XGBoost or a transformers "
+                               "decoder's config), .ubj, .skops, and .pkl/.joblib with "
+                               "trust_pickle\n"),
     (("compile", "examples/transformer.py:tiny_transformer"),
      "nexus: error: TinyTransformer.forward needs an example for 'tokens': give its shape (CLI: "
      "--input-shape tokens=1x3x224x224:f32)\n"),

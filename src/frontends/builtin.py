@@ -3,6 +3,7 @@ model of that framework arrives."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,38 @@ def _is_nexus_json(path: Path) -> bool:
     """A NEXUS graph document (``schema_version`` first) rather than an XGBoost model file."""
     with path.open("rb") as handle:
         return b'"schema_version"' in handle.read(256)
+
+
+def _is_decoder(model: Any) -> bool:
+    """A transformers decoder model or config whose architecture ``frontends.llm`` knows."""
+    if _top_module(model) != "transformers":
+        return False
+    from .llm import FAMILIES
+    return getattr(getattr(model, "config", model), "model_type", None) in FAMILIES
+
+
+def _is_decoder_config(path: Path) -> bool:
+    """A transformers ``config.json`` of a known decoder."""
+    from .llm import FAMILIES
+    try:
+        return json.loads(path.read_text()).get("model_type") in FAMILIES
+    except (ValueError, AttributeError):
+        return False
+
+
+@register_frontend("transformers-decoder", suffixes=(".json",), sniff=_is_decoder_config,
+                   accepts=_is_decoder)
+def _decoder(model: Any, example_inputs: Any, trust_pickle: bool) -> Graph:
+    """A transformers decoder (model, config or ``config.json``): its prefill graph over
+    ``input_ids [batch, seq]`` from the architecture alone (``frontends.llm``; a mixture of
+    experts needs ``nexus llm``, which sizes its experts per point). Example token ids bind
+    batch and seq."""
+    from .llm import decoder_graph, decoder_spec
+    graph = decoder_graph(decoder_spec(model), "prefill")
+    ids = example_inputs[0] if isinstance(example_inputs, (tuple, list)) and example_inputs \
+        else example_inputs
+    shape = getattr(ids, "shape", None)
+    return graph.bind_symbols({"batch": shape[0], "seq": shape[1]}) if shape else graph
 
 
 @register_frontend("nexus-graph", suffixes=(".json",), sniff=_is_nexus_json,

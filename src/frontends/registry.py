@@ -40,9 +40,9 @@ class Frontend:
 
 
 _FRONTENDS: dict[str, Frontend] = {}
-BUILTIN = ("nexus-graph", "pytorch", "onnx", "xgboost", "sklearn")
-BUILTIN_FORMATS = (".onnx, .pt2, .json (NEXUS graph or XGBoost), .ubj, .skops, and .pkl/.joblib "
-                   "with trust_pickle")
+BUILTIN = ("transformers-decoder", "nexus-graph", "pytorch", "onnx", "xgboost", "sklearn")
+BUILTIN_FORMATS = (".onnx, .pt2, .json (NEXUS graph, XGBoost or a transformers decoder's config), "
+                   ".ubj, .skops, and .pkl/.joblib with trust_pickle")
 
 
 def register_frontend(name: str, *, suffixes: tuple[str, ...] = (),

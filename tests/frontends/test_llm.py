@@ -149,3 +149,23 @@ def test_the_llm_command_prints_the_table_and_writes_json(tmp_path):
     bad = subprocess.run([*run[:4], str(tmp_path / "missing.json")], capture_output=True,
                          text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+def test_stock_transformers_decoders_compile_out_of_the_box(tmp_path):
+    """A GPT-2 model object (its DynamicCache never gets in the way: the prefill graph comes from
+    the architecture), batch and seq read off the example token ids. 2 layers, d 64, 4 heads,
+    MLP 256, 10 tokens: per layer 10·(4·64²) projection and 10·2·64·256 MLP MACs, 4·10·10·32
+    attention; the LM head on the last token, 64·500."""
+    transformers = pytest.importorskip("transformers")
+    import torch
+
+    config = transformers.GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=500,
+                                     bos_token_id=0, eos_token_id=0)
+    model = transformers.GPT2LMHeadModel(config)
+    report = nx.compile(model, (torch.zeros(1, 10, dtype=torch.long),), target="h200")
+    per_layer = 10 * 4 * 64 * 64 + 10 * 2 * 64 * 256 + 4 * 10 * 10 * 32
+    assert report.metrics["macs"] == 2 * per_layer + 64 * 500
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config.to_dict()))
+    from_file = nx.compile(str(path), target="h200", bindings={"batch": 1, "seq": 10})
+    assert from_file.metrics["macs"] == report.metrics["macs"]
