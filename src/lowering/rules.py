@@ -481,7 +481,7 @@ def _recurrent(node: Node) -> Counts:
 
 # ----------------------------------------------------------------------------- data movement
 @lowering_rule("transpose", "concat", "split", "slice", "pad", "embedding", "gather",
-               "gather_elements")
+               "gather_elements", "update")
 def _movement(node: Node) -> Counts:
     """No arithmetic: these ops move data; the memory pass costs their bytes."""
     return Counts()

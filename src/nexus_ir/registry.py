@@ -54,7 +54,9 @@ class OpTraits:
     - ``strided``: a layout change PyTorch keeps as strides (transpose, slice, split): it costs
       no kernel and no bytes where every reader takes strided operands, else it is a copy;
     - ``reads_strided``: reads strided operands without a copy beside ``STRIDED_READER_KINDS``
-      (concat).
+      (concat);
+    - ``in_place``: the output is the first operand's storage with the second operand written
+      into it (a KV-cache write): it moves the second operand's bytes only.
     """
 
     kind: str
@@ -69,6 +71,7 @@ class OpTraits:
     transcendental: bool = False
     strided: bool = False
     reads_strided: bool = False
+    in_place: bool = False
 
     @property
     def takes_strided(self) -> bool:

@@ -18,7 +18,8 @@ is power over time: the floor over the node's whole time and, on a target with
   products whose operands and result do not fit on chip together re-read their operands in
   tiles: ``2·M·N·K/t`` elements with square output tiles of side ``t = √(capacity/2)``
   elements (at least the compulsory reads); a recurrent layer re-reads its hidden-to-hidden
-  weights on chip at every step. On a target with ``fused_dequantize``, a
+  weights on chip at every step; an in-place write (``update``: a KV-cache write) moves only the
+  bytes it writes. On a target with ``fused_dequantize``, a
   ``dequantize`` that only matrix ops read is *fused* into them, as quantized kernels run: it
   materializes nothing and launches no kernel (its multiplies stay), and its readers read the
   quantized tensor and scales; a matrix op whose operands all come from fused dequantizes of one
@@ -246,7 +247,8 @@ def _storage_roots(graph: Graph, nodes: list[Node]) -> dict[int, Value]:
     root: dict[int, Value] = {id(v): v for v in [*graph.inputs, *graph.constants.values()]}
     for n in nodes:
         for o in n.outputs:
-            root[id(o)] = root.get(id(n.inputs[0]), n.inputs[0]) if is_view(n) else o
+            root[id(o)] = root.get(id(n.inputs[0]), n.inputs[0]) \
+                if is_view(n) or n.traits.in_place else o
     return root
 
 
@@ -402,7 +404,7 @@ def memory_traffic(graph: Graph, ctx: PassContext) -> dict[str, Any]:
         if not is_view(n) and not fused(n, target):
             seen: set[int] = set()
             for slot, v in enumerate(n.inputs):
-                if id(v) in seen or id(v) in skipped:
+                if id(v) in seen or id(v) in skipped or (n.traits.in_place and slot == 0):
                     continue
                 seen.add(id(v))
                 size = n.outputs[0].type.nbytes if n.traits.partial_read == slot \
@@ -417,8 +419,9 @@ def memory_traffic(graph: Graph, ctx: PassContext) -> dict[str, Any]:
             for o in n.outputs:
                 if id(o) in skipped:
                     continue
-                on += o.type.nbytes
-                off += 0 if id(o) in resident else o.type.nbytes
+                written = n.inputs[1].type.nbytes if n.traits.in_place else o.type.nbytes
+                on += written
+                off += 0 if id(root.get(id(o), o)) in resident else written
             extra = _tile_rereads(n, capacity) + attribute_weights(n)[1]
             off, on = off + extra, on + extra + _step_rereads(n)
         n.annotations["memory_traffic"] = {"off_chip_bytes": off, "on_chip_bytes": on}

@@ -169,3 +169,33 @@ def test_stock_transformers_decoders_compile_out_of_the_box(tmp_path):
     path.write_text(json.dumps(config.to_dict()))
     from_file = nx.compile(str(path), target="h200", bindings={"batch": 1, "seq": 10})
     assert from_file.metrics["macs"] == report.metrics["macs"]
+
+
+def test_static_cache_writes_move_only_the_new_positions():
+    """A decode step as static-cache code writes it: ``index_copy_`` of the new K and V into
+    64-position caches, then attention over them. The writes move the new token's bytes (read
+    and written), attention reads each cache once; nothing is unmodeled."""
+    import torch
+
+    class Step(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("k_cache", torch.zeros(1, 2, 64, 16))
+            self.register_buffer("v_cache", torch.zeros(1, 2, 64, 16))
+
+        def forward(self, q, k, v, pos):
+            self.k_cache.index_copy_(2, pos, k)
+            self.v_cache[:, :, pos] = v                             # index_put_
+            return torch.nn.functional.scaled_dot_product_attention(q, self.k_cache,
+                                                                    self.v_cache)
+
+    new = torch.randn(1, 2, 1, 16)
+    report = nx.compile(Step(), (new, new, new, torch.tensor([5])), target="h200",
+                        execution="cuda-graph")
+    assert report.metrics["unmodeled"] == []
+    writes = [n for n in report.nodes if n.op == "update"]
+    token = 2 * 16 * 4
+    assert len(writes) == 2 and all(n.on_chip_bytes == 2 * token for n in writes)
+    attention, = (n for n in report.nodes if n.op == "attention")
+    cache = 2 * 64 * 16 * 4
+    assert attention.on_chip_bytes == token + 2 * cache + token     # q, both caches, output

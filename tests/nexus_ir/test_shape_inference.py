@@ -264,6 +264,9 @@ def test_slice_clamping():
     assert infer("slice", "f32[10,7]", axes=[1], starts=[0], ends=[7], steps=[2]) == "f32[10,4]"
     assert infer("slice", "f32[10,7]", axes=[0], starts=[5], ends=[2], steps=[-1]) == "f32[3,7]"
     assert infer("slice", "f32[10,7]", axes=[0], starts=[12], ends=[20]) == "f32[0,7]"
+    # a cache write keeps the buffer's type whatever it writes
+    assert infer("update", "bf16[b,8,past,64]", "bf16[b,8,1,64]") == "bf16[b,8,past,64]"
+    rejects("update", "f32[4]", "f16[1]", match="source f16 and buffer f32 dtypes differ")
     assert infer("slice", "f32[b,s,64]", axes=[1], starts=[1], ends=[2**63 - 1]) == "f32[b,s-1,64]"
     assert infer("slice", "f32[b,s,64]", axes=[1], starts=[0], ends=["t"]) == \
         "f32[b,max(0,min(s,t)),64]"

@@ -29,6 +29,7 @@ from typing import Any
 from nexus_ir import Graph, NexusError, TensorType, Value
 
 from . import aten as _aten_table  # noqa: F401  (fills ATEN)
+from . import aten_cache as _cache_writes  # noqa: F401  (fills ATEN: cache writes)
 from .base import (ATEN, Handler, Lowering, UnmappedOpsWarning, dim_of, flatten, module_path,
                    opaque, opaque_node, tensor_type, torch_dtype)
 

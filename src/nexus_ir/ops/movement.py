@@ -225,3 +225,14 @@ def _gather_elements(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorTyp
         raise ShapeError(f"indices {indices} must have the rank of data {data}")
     axis_index(a["axis"], data.rank)
     return TensorType(indices.shape, data.dtype)
+
+
+@register_op("update", inputs=2, category="data_movement", traits={"in_place": True})
+def _update(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
+    """``buffer`` with ``source``'s elements written into it, at positions the op does not record
+    (a KV-cache write: ``index_copy_``, ``index_put_``, ``copy_``, ``slice_scatter``): it writes as
+    many elements as ``source`` holds and reads nothing else of the buffer."""
+    buffer, source = t
+    if source.dtype != buffer.dtype:
+        raise ShapeError(f"source {source.dtype} and buffer {buffer.dtype} dtypes differ")
+    return buffer
