@@ -17,8 +17,9 @@ heads), in two phases:
 Symbols: ``batch``, ``seq`` (prefill), ``past`` (decode), so one graph costs every point by
 binding them. Mixture-of-experts layers route each token to ``experts_per_token`` of
 ``experts``; the weights read are those of the experts some token picked, expected over uniform
-routing: ``E·(1 − (1 − k/E)^T)`` for ``T`` routed tokens (a number fixed at build time, so MoE
-graphs are built per batch and sequence length). Sliding-window attention reads at most
+routing — ``E·(1 − (1 − k/E)^T)`` for ``T`` routed tokens — or over the load a model's router
+showed on calibration inputs (``routing_load``); a number fixed at build time, so MoE graphs are
+built per batch and sequence length. Sliding-window attention reads at most
 ``sliding_window`` cached positions (the caller binds ``past`` accordingly).
 """
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,20 +135,49 @@ def decoder_spec(model: Any) -> DecoderSpec:
         tied_embeddings=bool(c.get("tie_word_embeddings", gpt2)))
 
 
-def expected_experts(spec: DecoderSpec, tokens: int) -> int:
-    """Experts whose weights one layer reads for ``tokens`` routed tokens, expected over uniform
-    routing and rounded up: ``E·(1 − (1 − k/E)^T)``."""
+def expected_experts(spec: DecoderSpec, tokens: int,
+                     load: Sequence[float] | None = None) -> int:
+    """Experts whose weights one layer reads for ``tokens`` routed tokens, expected and rounded
+    up: ``Σ_e 1 − (1 − p_e)^T`` with ``p_e`` the chance a token picks expert e — ``load``
+    (from ``routing_load``) or uniform, ``k/E``, which gives ``E·(1 − (1 − k/E)^T)``."""
     e, k = spec.experts, spec.experts_per_token
-    return min(e, math.ceil(e * (1.0 - (1.0 - k / e) ** tokens) - 1e-9))
+    probabilities = load if load is not None else [k / e] * e
+    if len(probabilities) != e:
+        raise NexusError(f"the routing load names {len(probabilities)} experts; the model has {e}")
+    touched = sum(1.0 - (1.0 - min(max(p, 0.0), 1.0)) ** tokens for p in probabilities)
+    return max(k, min(e, math.ceil(touched - 1e-9)))
+
+
+def routing_load(model: Any, inputs: Sequence[Any]) -> list[float]:
+    """The chance a token picks each expert, read off a transformers mixture-of-experts model's
+    router on calibration ``inputs`` (token-id tensors): the share of tokens whose top-k holds
+    the expert, averaged over layers. Needs the model's real weights to mean anything."""
+    import torch
+
+    spec = decoder_spec(model)
+    if not spec.experts:
+        raise NexusError(f"{spec.name} has no experts to route")
+    picks = torch.zeros(spec.experts)
+    tokens = 0
+    with torch.no_grad():
+        for ids in inputs:
+            logits = model(ids, output_router_logits=True).router_logits
+            for layer in logits:
+                top = layer.topk(spec.experts_per_token, dim=-1).indices.flatten()
+                picks += torch.bincount(top, minlength=spec.experts).float()
+                tokens += layer.shape[0]
+    if not tokens:
+        raise NexusError("routing_load needs at least one calibration input")
+    return (picks / tokens).tolist()
 
 
 class _Builder:
     """One phase's graph, built op by op as HF's eager code runs it."""
 
     def __init__(self, spec: DecoderSpec, phase: str, dtype: str, weights: str, kv: str,
-                 cache: str, routed: int | None) -> None:
+                 cache: str, routed: int | None, load: Sequence[float] | None) -> None:
         self.s, self.phase, self.dt, self.wdt, self.kvdt = spec, phase, dtype, weights, kv
-        self.cache, self.routed = cache, routed
+        self.cache, self.routed, self.load = cache, routed, load
         self.g = Graph(f"{spec.name}:{phase}")
         self.seq = "seq" if phase == "prefill" else 1
 
@@ -252,7 +283,7 @@ class _Builder:
         matrix: ``touched × ceil(T·k / touched)`` rows (module doc)."""
         s, g, p = self.s, self.g, f"layers.{i}.block_sparse_moe"
         tokens = self.routed or 1
-        touched = expected_experts(s, tokens)
+        touched = expected_experts(s, tokens, self.load)
         rows = math.ceil(tokens * s.experts_per_token / touched)
         g.op("topk", g.op("softmax", self.linear(h, f"{p}.gate", s.experts, s.d_model), axis=-1,
                           source=p), k=s.experts_per_token, axis=-1, source=p)
@@ -309,10 +340,12 @@ class _Builder:
 
 def decoder_graph(spec: DecoderSpec, phase: str, dtype: str = "bf16", *,
                   weights: str | None = None, kv: str | None = None, cache: str = "append",
-                  routed_tokens: int | None = None) -> Graph:
+                  routed_tokens: int | None = None,
+                  routing: Sequence[float] | None = None) -> Graph:
     """The graph of one ``phase`` (module doc) at activation ``dtype``, weights stored at
     ``weights`` (dequantized per output channel where it differs) and the KV cache at ``kv``.
-    ``routed_tokens`` (batch × tokens of the phase) sizes a mixture of experts."""
+    ``routed_tokens`` (batch × tokens of the phase) sizes a mixture of experts, ``routing``
+    (``routing_load``) the chance each expert is picked (default uniform)."""
     if phase not in PHASES:
         raise NexusError(f"phase {phase!r}: choose one of {', '.join(PHASES)}")
     if cache not in CACHES:
@@ -321,6 +354,6 @@ def decoder_graph(spec: DecoderSpec, phase: str, dtype: str = "bf16", *,
         raise NexusError(f"{spec.name} is a mixture of experts: give routed_tokens (batch × "
                          "tokens per step) to size the experts it reads")
     return _Builder(spec, phase, dtype, weights or dtype, kv or dtype, cache,
-                    routed_tokens).build()
+                    routed_tokens, routing).build()
 
 

@@ -199,3 +199,29 @@ def test_static_cache_writes_move_only_the_new_positions():
     attention, = (n for n in report.nodes if n.op == "attention")
     cache = 2 * 64 * 16 * 4
     assert attention.on_chip_bytes == token + 2 * cache + token     # q, both caches, output
+
+
+def test_moe_routing_from_calibration_inputs():
+    """A router that always picks the same 2 of 4 experts reads 2 experts' weights however many
+    tokens come, where uniform routing reads 4·(1 − (1/2)^4) = 3.75, so 4, for 4 tokens; the
+    load read off a transformers Mixtral sums to k per token."""
+    transformers = pytest.importorskip("transformers")
+    import torch
+
+    from frontends.llm import routing_load
+
+    config = transformers.MixtralConfig(hidden_size=32, num_hidden_layers=2,
+                                        num_attention_heads=4, num_key_value_heads=2,
+                                        intermediate_size=64, vocab_size=100,
+                                        num_local_experts=4, num_experts_per_tok=2)
+    torch.manual_seed(0)
+    model = transformers.MixtralForCausalLM(config).eval()
+    load = routing_load(model, [torch.randint(0, 100, (2, 5)), torch.randint(0, 100, (1, 7))])
+    assert len(load) == 4 and sum(load) == pytest.approx(2.0)
+    spec = decoder_spec(model)
+    assert expected_experts(spec, 4) == 4 and expected_experts(spec, 4, [1, 1, 0, 0]) == 2
+    skewed = llm(model, "h200", batch=[4], context=[8], generate=2, routing=[1, 1, 0, 0])
+    uniform = llm(model, "h200", batch=[4], context=[8], generate=2)
+    assert skewed[1].j_per_token < uniform[1].j_per_token
+    with pytest.raises(nx.NexusError, match="routing load names 3 experts; the model has 4"):
+        expected_experts(spec, 4, [1, 1, 0])

@@ -101,12 +101,14 @@ def _sizes(values: Iterable[int], what: str) -> list[int]:
 
 def llm(model: Any, target: Any = "h200", *, batch: Sequence[int] = (1,),
         context: Sequence[int] = (512,), generate: int = 256, execution: str = "eager",
-        weights: str = "bf16", kv: str = "bf16", dtype: str = "bf16") -> LLMSweep:
+        weights: str = "bf16", kv: str = "bf16", dtype: str = "bf16",
+        routing: Sequence[float] | None = None) -> LLMSweep:
     """Prefill and decode rows for every batch × context (module doc) of a decoder given as a
     transformers config, a model holding one, a ``config.json`` path or a dict. Activations run
     at ``dtype``; ``weights`` other than it are stored at that format and dequantized: as their
     own kernels in eager and CUDA-graph execution (as PyTorch runs them), inside the GEMM in
-    fused execution."""
+    fused execution. ``routing`` is a mixture of experts' load (``frontends.llm.routing_load``
+    on calibration inputs; default uniform)."""
     from frontends.llm import decoder_graph, decoder_spec
     from lowering.target import EXECUTION_MODES, Quantity, load_target
 
@@ -142,8 +144,8 @@ def llm(model: Any, target: Any = "h200", *, batch: Sequence[int] = (1,),
             mean = min(ctx + generate // 2, spec.sliding_window or ctx + generate)
 
             def cost(phase: str, bindings: dict[str, int], tokens: int) -> Any:
-                graph = graphs.get(phase) or decoder_graph(spec, phase, dtype, **options,
-                                                           routed_tokens=tokens)
+                graph = graphs.get(phase) or decoder_graph(
+                    spec, phase, dtype, **options, routed_tokens=tokens, routing=routing)
                 with warnings.catch_warnings():    # the row says whether the point fits
                     warnings.simplefilter("ignore", UserWarning)
                     return nexus_compile(graph, target=tgt, bindings=bindings,
