@@ -225,3 +225,22 @@ def test_moe_routing_from_calibration_inputs():
     assert skewed[1].j_per_token < uniform[1].j_per_token
     with pytest.raises(nx.NexusError, match="routing load names 3 experts; the model has 4"):
         expected_experts(spec, 4, [1, 1, 0])
+
+
+@pytest.mark.parametrize("name,extra", [
+    ("MistralConfig", {"sliding_window": 16}), ("Qwen2Config", {}), ("GemmaConfig", {}),
+    ("Phi3Config", {}), ("GPTNeoXConfig", {}), ("Qwen3Config", {})])
+def test_every_known_family_builds_both_phases(name, extra):
+    """Tiny configs of each family read into a spec whose decode step costs; a sliding window
+    caps the cache a decode step reads."""
+    transformers = pytest.importorskip("transformers")
+    config = getattr(transformers, name)(hidden_size=64, num_hidden_layers=2,
+                                         num_attention_heads=4, num_key_value_heads=4,
+                                         intermediate_size=128, vocab_size=256, **extra)
+    spec = decoder_spec(config)
+    assert (spec.layers, spec.d_model, spec.heads) == (2, 64, 4)
+    rows = llm(config, "h200", batch=[2], context=[64], generate=8)
+    assert all(r.fits and r.j_per_token > 0 for r in rows)
+    if extra:
+        assert spec.sliding_window == 16 and rows[0].kv_cache_bytes == \
+            2 * 16 * spec.kv_bytes_per_token(16)
