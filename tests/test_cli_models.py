@@ -405,3 +405,18 @@ def test_a_users_rewrite_loaded_with_load_is_offered_and_applied(tmp_path):
     assert "Gelu" not in ops and ops[-1] == "Mul"          # silu = x·sigmoid(x)
     missing = nexus("--load", "nope.py", "targets")
     assert missing.returncode == 2 and missing.stderr == "nexus: error: --load nope.py: no such file\n"
+
+
+def test_bind_batch_re_exports_a_pytorch_model_at_that_batch():
+    """The CNN's MACs are per image: batch 64 is 64× batch 1, and the report's binding is the
+    one applied."""
+    import nexus_ir as nx
+    from cnn import small_cnn
+
+    model, (x,) = small_cnn()
+    one = nx.compile(model, (x,), target="h200").metrics["macs"]
+    report = nx.compile(model, (x,), target="h200", bindings={"batch": 64})
+    assert report.metrics["macs"] == 64 * one and report.bindings == {"batch": 64}
+    with pytest.raises(nx.NexusError, match=r"binding bogus=7 not applied: graph @SmallCNN has "
+                                            r"no symbol 'bogus'"):
+        nx.compile(model, (x,), target="h200", bindings={"bogus": 7})

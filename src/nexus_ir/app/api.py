@@ -121,6 +121,11 @@ def prepare(model_or_path: Any, example_inputs: Any = None, *,
     if from_torch and not exported and (example_inputs is None or
                                         isinstance(example_inputs, Mapping)):
         example_inputs = positional_inputs(model_or_path, example_inputs or {})
+    given = dict(bindings or {})
+    resized: dict[str, int] = {}
+    if from_torch and not exported and "batch" in given and example_inputs:
+        resized["batch"] = given.pop("batch")
+        example_inputs = _with_batch(example_inputs, resized["batch"])
     step("exporting with torch.export" if from_torch else "loading the model")
     value_stats: dict[str, dict] = {}
     if calibration is not None and not from_torch:
@@ -139,7 +144,14 @@ def prepare(model_or_path: Any, example_inputs: Any = None, *,
     graph.verify()
     named = {} if from_torch else _named_inputs(graph, example_inputs)
     bound = bindings_from_inputs(graph, named)
-    bound.update(bindings or {})
+    unknown = sorted(set(given) - graph.symbols - set(bound))
+    if unknown:
+        symbols = ", ".join(sorted(graph.symbols)) or "none"
+        raise NexusError(f"binding {unknown[0]}={given[unknown[0]]} not applied: graph "
+                         f"@{graph.name} has no symbol '{unknown[0]}' (its symbols: {symbols}"
+                         + ("; a PyTorch model's sizes come from its example inputs, whose "
+                            "first dim batch=N resizes" if from_torch else "") + ")")
+    bound.update(given)
     if bound:
         graph = graph.bind_symbols(bound)
     data = {k: v for k, v in named.items() if isinstance(v, np.ndarray)}
@@ -152,7 +164,19 @@ def prepare(model_or_path: Any, example_inputs: Any = None, *,
         raise NexusError(f"graph @{graph.name} has unbound symbols {sorted(graph.symbols)}; give "
                          "them sizes (CLI: --bind NAME=SIZE or --input-shape NAME=DIMS; Python: "
                          "bindings={...} or example_inputs)")
-    return Prepared(graph, bound, value_stats)
+    return Prepared(graph, {**bound, **resized}, value_stats)
+
+
+def _with_batch(example_inputs: Sequence[Any], batch: int) -> list[Any]:
+    """Example tensors with their first dim set to ``batch`` (rows repeated or cut), so that a
+    PyTorch model is exported at the batch the user binds."""
+    import torch
+
+    def resize(x: Any) -> Any:
+        if not isinstance(x, torch.Tensor) or x.dim() == 0:
+            return x
+        return x[:1].expand(batch, *x.shape[1:]).contiguous() if x.shape[0] else x
+    return [resize(x) for x in example_inputs]
 
 
 def compile(model_or_path: Graph | str | Path, example_inputs: Mapping[str, Any] | None = None,
