@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 import nexus_ir as nx
+from frontends import load_factory
+
 from nexus_ir.app import cli
 from nexus_ir.app.examples import example_cnn
 
@@ -410,13 +412,31 @@ def test_a_users_rewrite_loaded_with_load_is_offered_and_applied(tmp_path):
 def test_bind_batch_re_exports_a_pytorch_model_at_that_batch():
     """The CNN's MACs are per image: batch 64 is 64× batch 1, and the report's binding is the
     one applied."""
-    import nexus_ir as nx
-    from cnn import small_cnn
-
-    model, (x,) = small_cnn()
+    model, (x,) = load_factory(f"{EXAMPLES}/cnn.py:small_cnn")
     one = nx.compile(model, (x,), target="h200").metrics["macs"]
     report = nx.compile(model, (x,), target="h200", bindings={"batch": 64})
     assert report.metrics["macs"] == 64 * one and report.bindings == {"batch": 64}
     with pytest.raises(nx.NexusError, match=r"binding bogus=7 not applied: graph @SmallCNN has "
                                             r"no symbol 'bogus'"):
         nx.compile(model, (x,), target="h200", bindings={"bogus": 7})
+
+
+def test_example_inputs_dtype_and_training_mode_follow_what_users_pass():
+    """A bare tensor is one input; a training-mode module is costed in eval mode with one
+    warning and handed back in training mode; dtype="bf16" costs a bf16 copy (the caller's
+    module stays fp32); other models are not cast."""
+    import torch
+
+    model, (x,) = load_factory(f"{EXAMPLES}/cnn.py:small_cnn")
+    plain = nx.compile(model, x, target="h200")
+    assert plain.metrics["macs"] == nx.compile(model, (x,), target="h200").metrics["macs"]
+    model.train()
+    with pytest.warns(UserWarning, match="SmallCNN is in training mode: costed in eval mode"):
+        trained = nx.compile(model, (x,), target="h200")
+    assert model.training and trained.metrics["energy_j"] == plain.metrics["energy_j"]
+    model.eval()
+    half = nx.compile(model, (x,), target="h200", dtype="bf16")
+    assert {n.dtype for n in half.nodes if n.op == "conv"} == {"bf16"}
+    assert next(model.parameters()).dtype == torch.float32
+    with pytest.raises(nx.NexusError, match="dtype 'bf16': only a PyTorch module is cast"):
+        nx.compile("example:cnn", bindings={"batch": 1}, dtype="bf16")

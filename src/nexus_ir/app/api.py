@@ -5,6 +5,7 @@ the other commands start from ``prepare()``; frontends are found through their r
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+import copy
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,7 +107,7 @@ def prepare(model_or_path: Any, example_inputs: Any = None, *,
             bindings: Mapping[str, int] | None = None, trust_pickle: bool = False,
             calibration: Sequence[Any] | None = None,
             progress: Callable[[str], None] | None = None,
-            require_bound: bool = True) -> Prepared:
+            require_bound: bool = True, dtype: str | None = None) -> Prepared:
     """Load any model (see ``load_graph``), verify it, bind its symbolic sizes from
     ``bindings`` and ``example_inputs``, and read the statistics of the data given with it
     (calibration inputs of a PyTorch model, real rows of a classic one). Unbound symbols are
@@ -118,6 +119,18 @@ def prepare(model_or_path: Any, example_inputs: Any = None, *,
         example_inputs = made_inputs if example_inputs is None else example_inputs
     from_torch = is_torch_model(model_or_path)
     exported = from_torch and type(model_or_path).__name__ == "ExportedProgram"
+    if from_torch and type(example_inputs).__name__ == "Tensor":
+        example_inputs = (example_inputs,)                      # one input, unwrapped
+    if dtype is not None:
+        if not from_torch or exported:
+            raise NexusError(f"dtype {dtype!r}: only a PyTorch module is cast; give other "
+                             "models in the dtype they should be costed at")
+        model_or_path, example_inputs = _cast(model_or_path, example_inputs, dtype)
+    training = from_torch and not exported and _trains_differently(model_or_path)
+    if training:
+        warnings.warn(f"{type(model_or_path).__name__} is in training mode: costed in eval "
+                      "mode (dropout off, batch norm on its running statistics)", stacklevel=3)
+        model_or_path.eval()
     if from_torch and not exported and (example_inputs is None or
                                         isinstance(example_inputs, Mapping)):
         example_inputs = positional_inputs(model_or_path, example_inputs or {})
@@ -139,7 +152,11 @@ def prepare(model_or_path: Any, example_inputs: Any = None, *,
         step(f"reading activations of {len(calibration)} calibration inputs")
         value_stats = activation_stats(program, graph, calibration)
     else:
-        graph = load_graph(model_or_path, example_inputs, trust_pickle)
+        try:
+            graph = load_graph(model_or_path, example_inputs, trust_pickle)
+        finally:
+            if training:
+                model_or_path.train()                   # the caller's module as it was
     step("verifying the graph")
     graph.verify()
     named = {} if from_torch else _named_inputs(graph, example_inputs)
@@ -167,6 +184,29 @@ def prepare(model_or_path: Any, example_inputs: Any = None, *,
     return Prepared(graph, {**bound, **resized}, value_stats)
 
 
+def _trains_differently(module: Any) -> bool:
+    """In training mode with a layer that computes otherwise there: dropout, batch norm."""
+    from torch import nn
+
+    kinds = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._BatchNorm)
+    return module.training and any(isinstance(m, kinds) for m in module.modules())
+
+
+def _cast(module: Any, example_inputs: Any, dtype: str) -> tuple[Any, Any]:
+    """A copy of ``module`` at ``dtype`` (the caller's stays as it is) and its floating example
+    inputs cast likewise."""
+    import torch
+
+    from frontends.pytorch import torch_dtype
+
+    kind = torch_dtype(dtype)
+    module = copy.deepcopy(module).to(kind)
+    if isinstance(example_inputs, (tuple, list)):
+        example_inputs = [x.to(kind) if isinstance(x, torch.Tensor) and x.is_floating_point()
+                          else x for x in example_inputs]
+    return module, example_inputs
+
+
 def _with_batch(example_inputs: Sequence[Any], batch: int) -> list[Any]:
     """Example tensors with their first dim set to ``batch`` (rows repeated or cut), so that a
     PyTorch model is exported at the batch the user binds."""
@@ -184,13 +224,15 @@ def compile(model_or_path: Graph | str | Path, example_inputs: Mapping[str, Any]
             capability: float | None = None, output_units: int | None = None,
             trust_pickle: bool = False, calibration: Sequence[Any] | None = None,
             progress: Callable[[str], None] | None = None, execution: str = "eager",
-            math: str = "default", warm: bool = True) -> EnergyReport:
+            math: str = "default", warm: bool = True, dtype: str | None = None) -> EnergyReport:
     """Cost a model on a hardware target and return its ``EnergyReport``.
 
     ``execution`` is how the model runs (``eager`` PyTorch, ``cuda-graph`` replay, ``fused`` by a
     graph compiler), ``math`` the fp32 math mode (``default`` follows PyTorch: TF32 convolutions,
     FP32 matmuls; ``tf32``; ``highest``), ``warm`` whether back-to-back inference keeps weights
     in the on-chip cache where they fit (``passes.cost``); the report states all three.
+    ``dtype`` (``bf16``, ``f16``, ``f32``) costs a copy of a PyTorch module and its floating
+    inputs cast to it; a module in training mode is costed in eval mode, with a warning.
 
     A PyTorch module is exported with ``example_inputs`` (a tuple of tensors). Otherwise
     symbolic dims are bound by ``bindings`` (``{"batch": 1}``) and/or read off
@@ -208,7 +250,7 @@ def compile(model_or_path: Graph | str | Path, example_inputs: Mapping[str, Any]
     from passes.cost import cost_graph
 
     ready = prepare(model_or_path, example_inputs, bindings=bindings, trust_pickle=trust_pickle,
-                    calibration=calibration, progress=progress)
+                    calibration=calibration, progress=progress, dtype=dtype)
     step = progress or (lambda _: None)
     step(f"costing {len(ready.graph.nodes)} nodes on {getattr(target, 'name', target)}")
     report = cost_graph(ready.graph, target, bindings=ready.bindings, capability=capability,

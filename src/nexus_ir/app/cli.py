@@ -56,7 +56,8 @@ def _compile_all(args: argparse.Namespace, models: Sequence[str], targets: Seque
                     capability=getattr(args, "capability", None),
                     output_units=getattr(args, "output_units", None),
                     trust_pickle=args.trust_pickle, progress=step,
-                    execution=args.execution, math=args.math))
+                    execution=args.execution, math=args.math,
+                    dtype=getattr(args, "cost_dtype", None)))
     return reports
 
 
@@ -173,6 +174,12 @@ def _add_execution_options(parser: argparse.ArgumentParser) -> None:
                              "matmuls), tf32 (both TF32), highest (neither)")
 
 
+def _add_dtype_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dtype", dest="cost_dtype", choices=("bf16", "f16", "f32"),
+                        default=None, help="cost a PyTorch model cast to this dtype (with its "
+                                           "floating inputs); default: as it is")
+
+
 MODEL_HELP = ("a model: .onnx, .pt2, XGBoost .json/.ubj, .skops, .pkl/.joblib (with "
               "--trust-pickle), a NEXUS graph .json, path/to/file.py:factory (returns an "
               "nn.Module, an estimator… or (model, example_inputs)), or example:NAME")
@@ -218,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--top", type=int, default=10, help="modules in the terminal table")
     _add_model_options(comp)
     _add_execution_options(comp)
+    _add_dtype_option(comp)
     comp.set_defaults(handler=_cmd_compile)
 
     compare = verbs.add_parser("compare", help="several models, or one model on several "
@@ -230,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--format", choices=("table", "json", "html"), default="table")
     _add_model_options(compare)
     _add_execution_options(compare)
+    _add_dtype_option(compare)
     compare.set_defaults(handler=_cmd_compare)
 
     diagnose_cmd = verbs.add_parser("diagnose", help="where the energy goes and which rewrites "
