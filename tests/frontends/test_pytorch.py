@@ -324,3 +324,41 @@ def test_string_padding_same_and_valid():
     assert str(g.outputs[0].type) == "f32[1,2,7,7]"
     assert str(g.outputs[0].type) == str(nx.TensorType(list(model(torch.randn(1, 3, 9, 9))
                                                             .shape), "f32"))
+
+
+@pytest.mark.parametrize("equation,shapes,macs", [
+    ("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)], 2 * 3 * 4 * 5),
+    ("bhqd,bhkd->bhqk", [(1, 2, 3, 8), (1, 2, 5, 8)], 2 * 3 * 5 * 8),     # attention scores
+    ("bhqk,bhkd->bqhd", [(1, 2, 3, 5), (1, 2, 5, 8)], 2 * 3 * 5 * 8),     # output transposed
+    ("ij,j->i", [(3, 4), (4,)], 12), ("i,i->", [(4,), (4,)], 4),
+    ("ij->ji", [(3, 4)], 0), ("ijk,jl->il", [(3, 4, 6), (4, 7)], 3 * 4 * 7)])
+def test_einsum_lowers_to_contractions_with_exact_macs(equation, shapes, macs):
+    """MACs = the product of every label's size over the labels of a two-operand contraction;
+    the output has the shape torch computes (a label only one operand has is summed first)."""
+    import torch
+
+    import nexus_ir as nx
+
+    class Einsum(torch.nn.Module):
+        def forward(self, *xs):
+            return torch.einsum(equation, *xs)
+
+    inputs = tuple(torch.randn(s) for s in shapes)
+    report = nx.compile(Einsum(), inputs, target="h200")
+    assert report.metrics["macs"] == macs and report.metrics["unmodeled"] == []
+    graph = nx.load_graph(Einsum(), inputs)
+    assert list(graph.outputs[0].type.shape) == list(torch.einsum(equation, *inputs).shape)
+
+
+def test_einsum_it_cannot_lower_stays_unmodeled():
+    import torch
+
+    import nexus_ir as nx
+
+    class Diagonal(torch.nn.Module):
+        def forward(self, x):
+            return torch.einsum("ii->i", x)
+
+    with pytest.warns(UserWarning, match="aten.einsum"):
+        report = nx.compile(Diagonal(), (torch.randn(3, 3),), target="h200")
+    assert len(report.metrics["unmodeled"]) == 1

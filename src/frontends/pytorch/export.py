@@ -30,6 +30,7 @@ from nexus_ir import Graph, NexusError, TensorType, Value
 
 from . import aten as _aten_table  # noqa: F401  (fills ATEN)
 from . import aten_cache as _cache_writes  # noqa: F401  (fills ATEN: cache writes)
+from . import aten_einsum as _einsum  # noqa: F401  (fills ATEN: einsum)
 from .base import (ATEN, Handler, Lowering, UnmappedOpsWarning, dim_of, flatten, module_path,
                    opaque, opaque_node, tensor_type, torch_dtype)
 
