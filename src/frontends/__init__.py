@@ -8,6 +8,7 @@ import importlib
 from types import ModuleType
 
 from nexus_ir import NexusError
+from nexus_ir.errors import install_hint
 
 
 def require(module: str, extra: str) -> ModuleType:
@@ -16,7 +17,7 @@ def require(module: str, extra: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError:
         raise NexusError(f"this model needs the Python package '{module.split('.')[0]}', which "
-                         f"is not installed: pip install 'nexus-ml[{extra}]'") from None
+                         f"is not installed: {install_hint(extra)}") from None
 
 
 from . import builtin  # noqa: E402,F401  (registers the built-in frontends, lazily)

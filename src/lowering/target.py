@@ -62,6 +62,7 @@ from pathlib import Path
 from typing import Any
 
 from nexus_ir import DType, NexusError, dtype
+from nexus_ir.errors import install_hint
 
 from .primitives import COMPOSITES, PRIMITIVES, accumulator, expand, transistors
 
@@ -357,8 +358,8 @@ def write_target(doc: Mapping[str, Any], path: str | Path) -> None:
     try:
         import tomli_w
     except ImportError:
-        raise NexusError("writing a target file needs tomli-w: pip install "
-                         "'nexus-ml[measure]'") from None
+        raise NexusError("writing a target file needs tomli-w: "
+                         f"{install_hint('measure')}") from None
     _parse(dict(doc), Path(path))
     Path(path).write_text(tomli_w.dumps(dict(doc)))
 

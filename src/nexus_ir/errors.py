@@ -38,3 +38,9 @@ class VerificationError(NexusError):
         count = len(self.problems)
         header = f"graph verification failed with {count} problem{'s' if count != 1 else ''}:"
         super().__init__("\n".join([header, *("  - " + p for p in self.problems)]))
+
+
+def install_hint(extra: str) -> str:
+    """The command that installs the optional dependencies ``extra`` names, from an index and
+    from a checkout of this repository."""
+    return f"pip install 'nexus-ml[{extra}]' (from a checkout: pip install -e '.[{extra}]')"

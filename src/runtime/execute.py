@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from nexus_ir import NexusError
+from nexus_ir.errors import install_hint
 
 RUN_DTYPES = ("f32", "bf16", "f16")
 
@@ -114,8 +115,8 @@ def onnx_runner(model: str | Path, feeds: Mapping[str, Any],
     try:
         import onnxruntime as ort
     except ImportError:
-        raise NexusError("ONNX models run through onnxruntime: pip install "
-                         "'nexus-ml[measure]'") from None
+        raise NexusError("ONNX models run through onnxruntime: "
+                         f"{install_hint('measure')}") from None
     if provider not in ort.get_available_providers():
         raise NexusError(f"onnxruntime has no {provider} here (available: "
                          f"{', '.join(ort.get_available_providers())})")

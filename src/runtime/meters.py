@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from nexus_ir import NexusError
+from nexus_ir.errors import install_hint
 from nexus_ir.registry import add_unique
 
 POWERCAP = Path("/sys/class/powercap")
@@ -142,7 +143,7 @@ class NvmlMeter:
             try:
                 import pynvml as nvml
             except ImportError:
-                raise MeterError("NVML needs pynvml: pip install 'nexus-ml[measure]'") from None
+                raise MeterError(f"NVML needs pynvml: {install_hint('measure')}") from None
         self.nvml = nvml
         try:
             nvml.nvmlInit()

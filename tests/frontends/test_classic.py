@@ -319,3 +319,11 @@ def test_weights_held_in_attributes_count_as_model_bytes_and_traffic():
     node = next(n for n in report.nodes if n.op == "tree_ensemble")
     # reads x (5 f32) and the tree, writes the 3 scores
     assert node.off_chip_bytes == 5 * 4 + tree.node_count * 17 + leaves * 3 * 4 + 3 * 4
+
+
+def test_a_missing_package_names_the_install_command_from_an_index_and_a_checkout():
+    from frontends import require
+
+    with pytest.raises(NexusError, match=r"pip install 'nexus-ml\[trees\]' \(from a checkout: "
+                                         r"pip install -e '\.\[trees\]'\)"):
+        require("no_such_package_here", "trees")
