@@ -574,10 +574,11 @@ def rate_time(node: Node, target: Target) -> float:
     return 0.0
 
 
-def device_time(node: Node, target: Target, kernels: int) -> dict[str, float]:
+def device_time(node: Node, target: Target, kernels: int, occupancy: float
+                ) -> dict[str, float]:
     """The node's bounds on the device, in seconds: compute (matrix work at its achieved rate,
-    at least ``rate_time``), memory, power (the headroom above the floor and the active power)
-    and latency (the shortest kernels: ``min_kernel_s`` for a matrix op's first,
+    at least ``rate_time``), memory, power (the headroom above the floor and the active power
+    of the ``occupancy`` share of SMs it keeps busy) and latency (the shortest kernels: ``min_kernel_s`` for a matrix op's first,
     ``min_vector_kernel_s`` for every other kernel)."""
     counts = counts_of(node)
     compute = sum(c / (matrix_rate(node, target, d) if cls == "matrix"
@@ -594,9 +595,8 @@ def device_time(node: Node, target: Target, kernels: int) -> dict[str, float]:
     if target.max_power_w is not None:
         dynamic = node.annotations["dynamic_energy"]["compute_j"] + \
             node.annotations["dynamic_energy"]["memory_j"]
-        active = target.number("active_power_w") * \
-            sm_occupancy(node, target, node.outputs[0].type.dtype.name)
-        headroom = target.max_power_w.value - target.floor_power_w - active
+        headroom = target.max_power_w.value - target.floor_power_w - \
+            target.number("active_power_w") * occupancy
         power = dynamic / headroom if headroom > 0 else 0.0
     return {"compute": compute, "memory": memory, "power": power, "latency": latency}
 
@@ -624,9 +624,11 @@ def timing(graph: Graph, ctx: PassContext) -> dict[str, Any]:
         if execution == "eager" and (kernels or is_view(node)):
             host = target.host_time_s("view" if is_view(node) else node.traits.kind) + \
                 target.number("host_kernel_s") * max(kernels - 1, 0)
+        occupancy = sm_occupancy(node, target, node.outputs[0].type.dtype.name)
         bounds = dict.fromkeys(("compute", "memory", "power", "latency"), 0.0) \
-            if is_view(node) else device_time(node, target, kernels)
-        work = max(bounds["compute"], bounds["memory"], bounds["power"]) + bounds["latency"]
+            if is_view(node) else device_time(node, target, kernels, occupancy)
+        roofline = max(bounds["compute"], bounds["memory"], bounds["power"])
+        work = roofline + bounds["latency"]
         before = max(host_clock, device_clock)
         host_clock += host
         waited = kernels > 0 and host_clock > device_clock
@@ -638,8 +640,7 @@ def timing(graph: Graph, ctx: PassContext) -> dict[str, Any]:
         node.annotations["timing"] = {
             "compute_s": bounds["compute"], "memory_s": bounds["memory"],
             "power_s": bounds["power"], "latency_s": bounds["latency"],
-            "active_s": max(bounds["compute"], bounds["memory"], bounds["power"])
-            * sm_occupancy(node, target, node.outputs[0].type.dtype.name),
+            "active_s": roofline * occupancy,
             "host_s": host, "overhead_s": elapsed - work,
             "time_s": elapsed, "bound": bound, "kernels": kernels}
     return {"execution": execution, "math": math_of(ctx),
@@ -756,16 +757,17 @@ def metrics(graph: Graph, ctx: PassContext) -> dict[str, Any]:
         graph, activity_floor(target), e_total)
     capability = opts.get("capability")
     held = [attribute_weights(n) for n in nodes]
-    needed = memory_needed(graph, target, ctx.results["memory_traffic"]["peak_activation_bytes"])
     params = sum(c.type.numel for c in graph.constants.values()) + sum(p for p, _ in held)
+    model_bytes = sum(c.type.nbytes for c in graph.constants.values()) + sum(b for _, b in held)
+    peak = ctx.results["memory_traffic"]["peak_activation_bytes"]
+    needed = memory_needed(target, model_bytes, peak)
     return {
         "energy_j": e_total, "compute_j": e_compute, "memory_j": e_memory, "static_j": e_static,
         "latency_s": latency, "edp_js": e_total * latency,
         "transistor_ops": tos, "flops": sum(c.flops for _, c in costed),
         "macs": sum(matrix_macs(n, c) for n, c in costed), "parameters": params,
-        "model_bytes": sum(c.type.nbytes for c in graph.constants.values())
-        + sum(b for _, b in held),
-        "peak_activation_bytes": ctx.results["memory_traffic"]["peak_activation_bytes"],
+        "model_bytes": model_bytes,
+        "peak_activation_bytes": peak,
         "compute_j_by_class": {cls: sum((n.annotations.get("dynamic_energy") or {}).get(
             "compute_by_class", {}).get(cls, 0.0) for n in nodes) for cls in EXEC_CLASSES},
         "kernels": sum((n.annotations.get("timing") or {}).get("kernels", 0) for n in nodes),
@@ -794,18 +796,15 @@ def metrics(graph: Graph, ctx: PassContext) -> dict[str, Any]:
     }
 
 
-def memory_needed(graph: Graph, target: Target, peak_activation_bytes: int) -> dict[str, int]:
+def memory_needed(target: Target, weight_bytes: int, activation_bytes: int) -> dict[str, int]:
     """Bytes each memory level must hold for one inference: the off-chip level the weights, and
     the activations (peak live bytes, the graph's inputs and outputs among them) wherever the
     target keeps them: on chip on a target with ``activations_on_chip`` (a microcontroller's
     SRAM beside its flash), else off chip beside the weights."""
-    weights = sum(c.type.nbytes for c in graph.constants.values()) + \
-        sum(attribute_weights(n)[1] for n in graph)
-    activations = peak_activation_bytes
     off, on = target.off_chip.name, target.on_chip.name
     if target.number("activations_on_chip"):
-        return {off: weights, on: activations}
-    return {off: weights + activations}
+        return {off: weight_bytes, on: activation_bytes}
+    return {off: weight_bytes + activation_bytes}
 
 
 def fits(needed: Mapping[str, int], target: Target) -> bool:
