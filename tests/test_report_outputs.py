@@ -60,7 +60,10 @@ def test_golden_counts_are_the_hand_derived_ones():
     assert by_source["features.1.conv"]["macs"] == 16 * 16 * 32 * 16 * 9
     assert by_source["classifier"]["macs"] == 32 * 10
     assert doc["metrics"]["macs"] == 32 * 32 * 16 * 27 + 16 * 16 * 32 * 144 + 320
-    assert doc["metrics"]["parameters"] == 16 * 27 + 32 * 144 + 4 * (16 + 32) + 320 + 10
+    # batch norm's scale and shift are parameters, its running mean and variance buffers
+    assert doc["metrics"]["parameters"] == 16 * 27 + 32 * 144 + 2 * (16 + 32) + 320 + 10
+    assert doc["metrics"]["buffers"] == 2 * (16 + 32)
+    assert doc["metrics"]["model_bytes"] == 4 * (16 * 27 + 32 * 144 + 4 * (16 + 32) + 330)
 
 
 # ---------------------------------------------------------------------------- schema

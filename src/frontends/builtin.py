@@ -41,15 +41,29 @@ def _is_decoder_config(path: Path) -> bool:
         return False
 
 
+def _decoder_dtype(model: Any) -> str:
+    """The dtype a decoder runs at: a model's own weights', a config's ``torch_dtype`` (or
+    ``dtype``), else bf16, the dtype decoders are served at."""
+    weights = next(iter(getattr(model, "parameters", lambda: iter(()))()), None)
+    if weights is not None:
+        from .pytorch import TORCH_DTYPES
+        return TORCH_DTYPES.get(str(weights.dtype), "bf16")
+    from .llm import read_config
+    config = read_config(model)
+    named = str(config.get("torch_dtype") or config.get("dtype") or "bfloat16")
+    named = named.removeprefix("torch.")
+    return {"float32": "f32", "float16": "f16", "bfloat16": "bf16"}.get(named, "bf16")
+
+
 @register_frontend("transformers-decoder", suffixes=(".json",), sniff=_is_decoder_config,
                    accepts=_is_decoder)
 def _decoder(model: Any, example_inputs: Any, trust_pickle: bool) -> Graph:
     """A transformers decoder (model, config or ``config.json``): its prefill graph over
-    ``input_ids [batch, seq]`` from the architecture alone (``frontends.llm``; a mixture of
+    ``input_ids [batch, seq]`` at the model's dtype from the architecture alone (``frontends.llm``; a mixture of
     experts needs ``nexus llm``, which sizes its experts per point). Example token ids bind
     batch and seq."""
     from .llm import decoder_graph, decoder_spec
-    graph = decoder_graph(decoder_spec(model), "prefill")
+    graph = decoder_graph(decoder_spec(model), "prefill", _decoder_dtype(model))
     ids = example_inputs[0] if isinstance(example_inputs, (tuple, list)) and example_inputs \
         else example_inputs
     shape = getattr(ids, "shape", None)

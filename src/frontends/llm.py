@@ -82,7 +82,7 @@ class DecoderSpec:
         return self.layers * self.kv_heads * self.head_dim * 2 * kv_bits // 8
 
 
-def _read_config(model: Any) -> dict[str, Any]:
+def read_config(model: Any) -> dict[str, Any]:
     if isinstance(model, dict):
         return dict(model)
     if isinstance(model, (str, Path)):
@@ -105,7 +105,7 @@ def _read_config(model: Any) -> dict[str, Any]:
 def decoder_spec(model: Any) -> DecoderSpec:
     """The architecture of a transformers decoder (config, model, config.json path or dict);
     one line naming the problem when it is no decoder this module knows."""
-    c = _read_config(model)
+    c = read_config(model)
     c = {**c.get("text_config", {}), **c} if "text_config" in c and "hidden_size" not in c \
         else c
     family = c.get("model_type", "")
@@ -186,7 +186,8 @@ class _Builder:
         if self.wdt == self.dt:
             return w
         return self.g.op("dequantize", w, self.g.add_constant(
-            f"{path}.scale", type_=f"f32[{shape[0]}]"), axis=0, to=self.dt, source=path)
+            f"{path}.scale", type_=f"f32[{shape[0]}]", role="constant"), axis=0, to=self.dt,
+            source=path)
 
     def linear(self, x: Value, path: str, out: int, inp: int, bias: bool = False) -> Value:
         args = [x, self.weight(f"{path}.weight", out, inp)]
@@ -204,7 +205,7 @@ class _Builder:
         h = g.op("cast", x, to="f32", source=path)          # LlamaRMSNorm, step by step
         var = g.op("reduce_mean", g.op("mul", h, h, source=path), axes=[-1], keepdims=True,
                    source=path)
-        eps = g.add_constant(f"{path}.eps", type_="f32[1]")
+        eps = g.add_constant(f"{path}.eps", type_="f32[1]", role="constant")
         h = g.op("mul", h, g.op("rsqrt", g.op("add", var, eps, source=path), source=path),
                  source=path)
         w = g.add_constant(f"{path}.weight", type_=f"{self.dt}[{s.d_model}]")

@@ -50,14 +50,25 @@ class Value:
         return f"%{self.name}: {self.type}"
 
 
+ROLES = ("parameter", "buffer", "constant")
+
+
 class Constant(Value):
-    """A weight or other compile-time value; ``data`` is absent when only shapes are known."""
+    """A weight or other compile-time value; ``data`` is absent when only shapes are known.
 
-    __slots__ = ("data",)
+    ``role`` says what a framework would call it: a ``parameter`` (a trained weight), a
+    ``buffer`` (state such as batch-norm running statistics) or a ``constant`` (a scalar or
+    table the frontend or a rewrite made). Reports count parameters and buffers apart."""
 
-    def __init__(self, name: str, type_: TensorType, graph: "Graph", data: np.ndarray | None):
+    __slots__ = ("data", "role")
+
+    def __init__(self, name: str, type_: TensorType, graph: "Graph", data: np.ndarray | None,
+                 role: str = "parameter"):
         super().__init__(name, type_, graph)
+        if role not in ROLES:
+            raise GraphError(f"constant %{name}: role {role!r} is not one of {', '.join(ROLES)}")
         self.data = data
+        self.role = role
 
     @property
     def is_constant(self) -> bool:
@@ -180,8 +191,9 @@ class Graph:
         return value
 
     def add_constant(self, name: str, data: np.ndarray | None = None,
-                     type_: TensorType | str | None = None) -> Constant:
-        """Add a constant (weight). Give ``data``, ``type_`` (shape only, no numbers), or both."""
+                     type_: TensorType | str | None = None, role: str = "parameter") -> Constant:
+        """Add a constant (weight). Give ``data``, ``type_`` (shape only, no numbers), or both;
+        ``role`` is ``parameter``, ``buffer`` or ``constant`` (``Constant``)."""
         if isinstance(type_, str):
             type_ = TensorType.parse(type_)
         if data is not None:
@@ -195,7 +207,7 @@ class Graph:
                                  f"type says {type_}")
         if type_ is None:
             raise GraphError(f"constant %{name}: give its data or its type")
-        const = Constant(self._unique(name), type_, self, data)
+        const = Constant(self._unique(name), type_, self, data, role)
         self._register(const)
         self.constants[const.name] = const
         return const
@@ -400,7 +412,7 @@ class Graph:
 
         def bring(v: Value) -> Value:
             if isinstance(v, Constant):
-                copied = new.add_constant(v.name, v.data, ty(v.type))
+                copied = new.add_constant(v.name, v.data, ty(v.type), v.role)
             else:
                 copied = new.add_input(v.name, ty(v.type))
             mapping[id(v)] = copied

@@ -1,7 +1,8 @@
 """Graph ⇄ JSON.
 
 The document is an object with ``schema_version``, ``name``, ``inputs``, ``constants``, ``nodes``
-and ``outputs``; values are referenced by name. Types are ``{"shape": [...], "dtype": "f32"}``.
+and ``outputs``; values are referenced by name. A constant's ``role`` is written when it is not
+``parameter`` (``buffer``, ``constant``). Types are ``{"shape": [...], "dtype": "f32"}``.
 Values JSON lacks are tagged objects ``{"$t": tag, ...}``: ``array`` (dtype, shape, base64 of the
 little-endian bytes), ``dtype``, ``type``, and ``float`` for inf/nan. Output is deterministic:
 the same graph gives the same bytes.
@@ -117,7 +118,8 @@ def graph_to_dict(graph: Graph, include_data: bool = True) -> dict[str, Any]:
     """The JSON document of ``graph`` as Python objects."""
     def const(c: Constant) -> dict[str, Any]:
         data = encode_value(c.data) if include_data and c.data is not None else None
-        return {"name": c.name, "type": encode_type(c.type), "data": data}
+        doc = {"name": c.name, "type": encode_type(c.type), "data": data}
+        return doc if c.role == "parameter" else {**doc, "role": c.role}
 
     def node(n: Node) -> dict[str, Any]:
         return {
@@ -172,7 +174,8 @@ def _build(doc: dict[str, Any]) -> Graph:
         if data is not None and not isinstance(data, np.ndarray):
             raise SerializationError(f"constant %{item['name']}: data must be an array")
         try:
-            graph.add_constant(item["name"], data, decode_type(item["type"]))
+            graph.add_constant(item["name"], data, decode_type(item["type"]),
+                               item.get("role", "parameter"))
         except NexusError as err:
             raise SerializationError(str(err)) from None
     placeholders: dict[str, Value] = {}

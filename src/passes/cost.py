@@ -757,8 +757,9 @@ def metrics(graph: Graph, ctx: PassContext) -> dict[str, Any]:
         graph, activity_floor(target), e_total)
     capability = opts.get("capability")
     held = [attribute_weights(n) for n in nodes]
-    params = sum(c.type.numel for c in graph.constants.values()) + sum(p for p, _ in held)
-    model_bytes = sum(c.type.nbytes for c in graph.constants.values()) + sum(b for _, b in held)
+    used = stored_constants(graph)
+    params = sum(c.type.numel for c in used if c.role == "parameter") + sum(p for p, _ in held)
+    model_bytes = sum(c.type.nbytes for c in used) + sum(b for _, b in held)
     peak = ctx.results["memory_traffic"]["peak_activation_bytes"]
     needed = memory_needed(target, model_bytes, peak)
     return {
@@ -766,6 +767,7 @@ def metrics(graph: Graph, ctx: PassContext) -> dict[str, Any]:
         "latency_s": latency, "edp_js": e_total * latency,
         "transistor_ops": tos, "flops": sum(c.flops for _, c in costed),
         "macs": sum(matrix_macs(n, c) for n, c in costed), "parameters": params,
+        "buffers": sum(c.type.numel for c in used if c.role == "buffer"),
         "model_bytes": model_bytes,
         "peak_activation_bytes": peak,
         "compute_j_by_class": {cls: sum((n.annotations.get("dynamic_energy") or {}).get(
@@ -794,6 +796,14 @@ def metrics(graph: Graph, ctx: PassContext) -> dict[str, Any]:
         "active_j": _sum(graph, "energy", "active_j"),
         "expected_error": expected_error(target, run["execution"]),
     }
+
+
+def stored_constants(graph: Graph) -> list[Constant]:
+    """The constants a model must store to run: those a node reads or the graph returns, each
+    once however many names or uses it has (a tied embedding is one weight; the parameters of a
+    module the forward never runs are not stored)."""
+    returned = {id(v) for v in graph.outputs}
+    return [c for c in graph.constants.values() if c.users or id(c) in returned]
 
 
 def memory_needed(target: Target, weight_bytes: int, activation_bytes: int) -> dict[str, int]:

@@ -37,7 +37,8 @@ class Converter:
     # values
     def value(self, operand: Operand, hint: str = "const") -> Value:
         """The operand as an IR value: a static array becomes a constant, once per array (every
-        use of a shared initializer reads the same weight)."""
+        use of a shared initializer reads the same weight); an initializer is a parameter, an
+        array folded from the graph a constant."""
         if isinstance(operand, Value):
             return operand
         if id(operand) in self.constants:
@@ -45,8 +46,10 @@ class Converter:
         array = np.asarray(operand)
         if array.dtype == object:
             raise Unmappable("a shape computed from symbolic sizes is used as tensor data")
-        name = self.names.get(id(operand)) or re.sub(r"\s", "_", hint) or "const"
-        const = self.graph.add_constant(self.graph.fresh_name(name), array)
+        name = self.names.get(id(operand))
+        const = self.graph.add_constant(
+            self.graph.fresh_name(name or re.sub(r"\s", "_", hint) or "const"), array,
+            role="parameter" if name else "constant")
         self.constants[id(operand)] = (operand, const)           # keeps the id valid
         return const
 

@@ -208,10 +208,8 @@ def _batch_norm(lw, a, kw, node):
     x, w, b, mean, var = a[:5]
     eps = float(a[7] if node.target.__name__.startswith("batch_norm") else a[6])
     c = x.type.shape[1]
-    w = w if w is not None else lw.graph.add_constant(lw.graph.fresh_name("bn_ones"),
-                                                      np.ones(c, np.float32))
-    b = b if b is not None else lw.graph.add_constant(lw.graph.fresh_name("bn_zeros"),
-                                                      np.zeros(c, np.float32))
+    w = w if w is not None else lw.made("bn_ones", np.ones(c, np.float32))
+    b = b if b is not None else lw.made("bn_zeros", np.zeros(c, np.float32))
     return lw.op("batch_norm", x, w, b, mean, var, eps=eps)
 
 
@@ -317,18 +315,16 @@ def _generated(lw, a, kw, node):
             value = 0 if "zeros" in name else 1 if "ones" in name else \
                 a[0] if name == "scalar_tensor" else a[1]
             data = np.full([int(d) for d in type_.shape], value, dtype=numbers)
-    return lw.graph.add_constant(lw.graph.fresh_name(name), data, type_)
+    return lw.made(name, data, type_)
 
 
 def _qparams(lw: Lowering, scale: Any, zero_point: Any, qdtype: Any) -> list[Value]:
     """Scale and zero point as IR values: Python numbers become scalar constants."""
     if not isinstance(scale, Value):
-        scale = lw.graph.add_constant(lw.graph.fresh_name("scale"),
-                                      np.array(scale, dtype=np.float32))
+        scale = lw.made("scale", np.array(scale, dtype=np.float32))
     if not isinstance(zero_point, Value):
-        zero_point = lw.graph.add_constant(lw.graph.fresh_name("zero_point"),
-                                           np.array(zero_point, dtype=np.int64),
-                                           TensorType([], TORCH_DTYPES[str(qdtype)]))
+        zero_point = lw.made("zero_point", np.array(zero_point, dtype=np.int64),
+                             TensorType([], TORCH_DTYPES[str(qdtype)]))
     return [scale, zero_point]
 
 

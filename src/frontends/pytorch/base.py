@@ -80,12 +80,16 @@ class Lowering:
     def op(self, name: str, *inputs: Value, **attrs: Any) -> Any:
         return self.graph.op(name, *inputs, source=self.source, **attrs)
 
+    def made(self, name: str, data: Any, type_: TensorType | None = None) -> Value:
+        """A constant the lowering makes (a scalar, a table, a default weight): role
+        ``constant``, so it is not counted among the model's parameters."""
+        return self.graph.add_constant(self.graph.fresh_name(name), data, type_, "constant")
+
     def scalar(self, number: float | int, like: Value) -> Value:
         """A scalar constant of ``like``'s dtype (for ``x * 0.5`` and friends)."""
         dt = like.type.dtype
         data = np.array(number, dtype=np.float32 if dt.is_float else np.int64)
-        return self.graph.add_constant(self.graph.fresh_name("scalar"), data,
-                                       TensorType([], dt))
+        return self.made("scalar", data, TensorType([], dt))
 
     def operand(self, arg: Any, like: Value) -> Value:
         return arg if isinstance(arg, Value) else self.scalar(arg, like)

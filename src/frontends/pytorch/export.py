@@ -67,12 +67,16 @@ def from_exported(program: Any, name: str = "model") -> Graph:
     lw = Lowering(graph)
     kinds = {spec.arg.name: spec for spec in program.graph_signature.input_specs}
     state = {**program.state_dict, **getattr(program, "constants", {})}
+    shared: dict[tuple[Any, ...], Value] = {}
     for node in program.graph.nodes:
         if node.op == "placeholder":
             spec = kinds.get(node.name)
             fake = node.meta["val"]
             if spec is not None and spec.kind != InputKind.USER_INPUT and spec.target:
-                lw.values[node.name] = _constant(graph, spec.target, fake, state.get(spec.target))
+                role = "parameter" if spec.kind == InputKind.PARAMETER else \
+                    "buffer" if spec.kind == InputKind.BUFFER else "constant"
+                lw.values[node.name] = _constant(graph, spec.target, fake, state.get(spec.target),
+                                                 role, shared)
             elif hasattr(fake, "shape"):
                 lw.values[node.name] = graph.add_input(node.name, tensor_type(fake))
             continue
@@ -106,8 +110,19 @@ def from_exported(program: Any, name: str = "model") -> Graph:
     return graph
 
 
-def _constant(graph: Graph, target: str, fake: Any, real: Any) -> Value:
-    """A weight: data attached when the tensor is real, absent on the meta device.
+def _storage_key(tensor: Any) -> tuple[Any, ...] | None:
+    """What makes two real tensors one weight (tied embeddings read under two names): the
+    same storage, offset, shape, strides and dtype. None on the meta device."""
+    if tensor is None or tensor.is_meta:
+        return None
+    return (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape),
+            tuple(tensor.stride()), tensor.dtype)
+
+
+def _constant(graph: Graph, target: str, fake: Any, real: Any, role: str,
+              shared: dict[tuple[Any, ...], Value]) -> Value:
+    """A weight: data attached when the tensor is real, absent on the meta device; a tensor
+    sharing its storage with one lowered before is that constant (``shared``).
 
     The data is a read-only numpy view of the module's own CPU tensor, not a copy (copying made
     lowering slower than the export itself): lower the module after it is trained. Types numpy
@@ -122,7 +137,13 @@ def _constant(graph: Graph, target: str, fake: Any, real: Any) -> Value:
         if str(tensor.dtype) not in ("torch.float8_e4m3fn", "torch.float8_e5m2"):
             data = tensor.numpy()
             data.setflags(write=False)
-    return graph.add_constant(target, data, type_)
+    key = _storage_key(real)
+    if key in shared:
+        return shared[key]
+    const = graph.add_constant(target, data, type_, role)
+    if key is not None:
+        shared[key] = const
+    return const
 
 
 @contextlib.contextmanager
@@ -257,7 +278,8 @@ def is_torch_model(model: Any) -> bool:
 
 def positional_inputs(module: Any, named: Mapping[str, Any]) -> list[Any]:
     """Example inputs given by name (``{"x": (1, 3, 224, 224)}``) in the order of the module's
-    ``forward`` parameters; a bare shape means float32."""
+    ``forward`` parameters; a bare shape means float32, and an optional parameter left out
+    before one given takes its default (a transformers ``attention_mask=None``)."""
     params = [p for p in inspect.signature(module.forward).parameters.values()
               if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     names = [p.name for p in params]
@@ -270,9 +292,13 @@ def positional_inputs(module: Any, named: Mapping[str, Any]) -> list[Any]:
         raise NexusError(f"{type(module).__name__}.forward needs an example for "
                          f"{', '.join(map(repr, missing))}: give its shape (CLI: --input-shape "
                          f"{missing[0]}=1x3x224x224:f32)")
-    given = names[:max(names.index(k) for k in named) + 1] if named else []
-    return [TensorType(list(named[k]), "f32") if isinstance(named[k], tuple) else named[k]
-            for k in given]
+    given = params[:max(names.index(k) for k in named) + 1] if named else []
+    return [_example(named[p.name]) if p.name in named else p.default for p in given]
+
+
+def _example(value: Any) -> Any:
+    """An example input as given: a bare shape tuple means float32 zeros."""
+    return TensorType(list(value), "f32") if isinstance(value, tuple) else value
 
 
 def torch_factory(spec: str, shapes: Mapping[str, Any] | None = None) -> tuple[Any, list[Any]]:

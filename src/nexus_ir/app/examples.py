@@ -17,8 +17,9 @@ def _conv_block(g: Graph, x: Value, name: str, c_in: int, c_out: int, rng: np.ra
     w = const("conv.weight", (c_out, c_in, 3, 3), (2 / (9 * c_in)) ** 0.5)
     y = g.op("conv", x, w, padding=[1, 1], source=f"{name}.conv")
     ones, zeros = np.ones(c_out, np.float32), np.zeros(c_out, np.float32)
-    bn = [g.add_constant(f"{name}.bn.{p}", d) for p, d in
-          (("weight", ones), ("bias", zeros), ("running_mean", zeros), ("running_var", ones))]
+    bn = [g.add_constant(f"{name}.bn.{p}", d, role=role) for p, d, role in
+          (("weight", ones, "parameter"), ("bias", zeros, "parameter"),
+           ("running_mean", zeros, "buffer"), ("running_var", ones, "buffer"))]
     y = g.op("batch_norm", y, *bn, source=f"{name}.bn")
     y = g.op("relu", y, source=f"{name}.relu")
     return g.op("max_pool", y, kernel_size=[2, 2], source=f"{name}.pool")
@@ -51,7 +52,8 @@ def resnet50(dtype: str = "f32") -> Graph:
         w = g.add_constant(f"{name}.weight", type_=f"{dtype}[{c_out},{c_in},{k},{k}]")
         y = g.op("conv", x, w, stride=[stride, stride], padding=[k // 2], source=name)
         bn_name = name.replace("conv", "bn").replace("downsample.0", "downsample.1")
-        params = [g.add_constant(f"{bn_name}.{p}", type_=f"{dtype}[{c_out}]")
+        params = [g.add_constant(f"{bn_name}.{p}", type_=f"{dtype}[{c_out}]",
+                                 role="buffer" if p.startswith("running") else "parameter")
                   for p in ("weight", "bias", "running_mean", "running_var")]
         y = g.op("batch_norm", y, *params, source=bn_name)
         return g.op("relu", y, source=name.rsplit(".", 1)[0] + ".relu") if relu else y

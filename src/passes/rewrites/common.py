@@ -19,8 +19,8 @@ def rebuild(graph: Graph, data: Mapping[str, np.ndarray]) -> Graph:
         values[id(v)] = out.add_input(v.name, v.type)
     for c in graph.constants.values():
         if c.users or c in graph.outputs:
-            values[id(c)] = out.add_constant(c.name, data[c.name]) if c.name in data else \
-                out.add_constant(c.name, c.data, c.type)
+            values[id(c)] = out.add_constant(c.name, data.get(c.name, c.data),
+                                             None if c.name in data else c.type, c.role)
     for node in graph:
         made = out.add_node(node.op, [values[id(v)] for v in node.inputs], node.attributes,
                             source=node.source, name=[o.name for o in node.outputs])

@@ -47,7 +47,7 @@ def cast_precision(graph: Graph, dtype: str = "bf16") -> tuple[Graph, int]:
         wide = c.type.dtype.name in WIDE
         values[id(c)] = out.add_constant(
             c.name, _rounded(c.data, dtype) if wide else c.data,
-            TensorType(list(c.type.shape), dtype) if wide else c.type)
+            TensorType(list(c.type.shape), dtype) if wide else c.type, c.role)
         changed += wide
     for node in graph:
         attrs = {k: (dtype if k == "to" and str(v) in WIDE else v)

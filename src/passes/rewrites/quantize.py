@@ -70,12 +70,13 @@ def _weight_rule(graph: Graph, name: str, fmt: str, module: str | None,
         shape[axis] = -1
         q = graph.add_constant(graph.fresh_name(f"{weight.name}_{fmt}"),
                                _quantized_values(data, scale.reshape(shape), fmt),
-                               TensorType(list(weight.type.shape), fmt))
-        params = [graph.add_constant(graph.fresh_name(f"{weight.name}_scale"), scale)]
+                               TensorType(list(weight.type.shape), fmt), weight.role)
+        params = [graph.add_constant(graph.fresh_name(f"{weight.name}_scale"), scale,
+                                     role="constant")]
         if fmt != "f8e4m3":
             params.append(graph.add_constant(graph.fresh_name(f"{weight.name}_zero"),
                                              np.zeros(scale.shape, np.int8),
-                                             TensorType(list(scale.shape), fmt)))
+                                             TensorType(list(scale.shape), fmt), "constant"))
         dq = m.build("dequantize", q, *params, axis=axis, to=weight.type.dtype.name)
         node.set_input(node.inputs.index(weight), dq)
         replaced.append(weight)
@@ -106,9 +107,11 @@ def _activation_rule(graph: Graph, name: str, slot: int, fmt: str,
     def replace(m: Match) -> Value:
         node, value = m.root, m["x"]
         scale = np.float32(max(ranges.get(value.name, 0.0), 1e-8) / FORMATS[fmt])
-        params = [graph.add_constant(graph.fresh_name(f"{value.name}_scale"), scale)]
+        params = [graph.add_constant(graph.fresh_name(f"{value.name}_scale"), scale,
+                                     role="constant")]
         if fmt != "f8e4m3":
-            params.append(graph.add_constant(graph.fresh_name(f"{value.name}_zero"), np.int8(0)))
+            params.append(graph.add_constant(graph.fresh_name(f"{value.name}_zero"), np.int8(0),
+                                             role="constant"))
         q = m.build("quantize", value, *params, to=fmt)
         node.set_input(slot, m.build("dequantize", q, *params, to=value.type.dtype.name))
         return node.outputs[0]
