@@ -2,7 +2,8 @@
 
 ``to_onnx(graph)`` writes one ONNX node (or a short decomposition) per IR node at opset 17, every
 constant with data as an initializer, symbolic dims as ``dim_param``s; ``onnx.checker`` passes on
-the result and onnxruntime runs it. int4 tensors travel in int8 containers (ONNX 17 has no
+the result and onnxruntime runs it. bf16 initializers are written as BFLOAT16; int4 tensors
+travel in int8 containers (ONNX 17 has no
 int4; the values stay within −8..7). Ops that ONNX 17 lacks are decomposed (GELU, SiLU, Mish, RMS
 norm, rsqrt, attention with its causal mask); an op with no export (tree ensembles, recurrent
 layers, opaque ops) or a constant without data is one NexusError naming it.
@@ -46,6 +47,12 @@ class _Builder:
         name = self.fresh(hint)
         self.initializers.append(self.numpy_helper.from_array(np.asarray(array), name))
         return name
+
+    def like(self, data: Any, value: Value, hint: str = "c") -> str:
+        """A constant of ``data`` at ``value``'s float dtype (a decomposition's 0.5 or eps must
+        match an f16 or bf16 operand: ONNX does not promote)."""
+        dtype = _bfloat16() if value.type.dtype.name == "bf16" else to_numpy(value.type.dtype)
+        return self.const(np.asarray(data, np.float32).astype(dtype), hint)
 
     def ints(self, values: Sequence[int], hint: str = "ints") -> str:
         return self.const(np.asarray(list(values), dtype=np.int64), hint)
@@ -139,7 +146,7 @@ def _softplus(b, node, ins, out):
     if beta == 1.0:
         b.add("Softplus", ins, out)
         return
-    scale = b.const(np.float32(beta))
+    scale = b.like(beta, node.inputs[0])
     b.add("Div", [b.add("Softplus", [b.add("Mul", [ins[0], scale])]), scale], out)
 
 
@@ -147,19 +154,19 @@ def _softplus(b, node, ins, out):
 def _gelu(b, node, ins, out):
     """0.5·x·(1 + erf(x/√2)), or the tanh form 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))."""
     x = ins[0]
-    half, one = b.const(np.float32(0.5)), b.const(np.float32(1.0))
+    half, one = b.like(0.5, node.inputs[0]), b.like(1.0, node.inputs[0])
     if node.attributes["approximate"] == "tanh":
         cube = b.add("Mul", [b.add("Mul", [x, x]), x])
-        inner = b.add("Add", [x, b.add("Mul", [cube, b.const(np.float32(0.044715))])])
-        core = b.add("Tanh", [b.add("Mul", [inner, b.const(np.float32(math.sqrt(2 / math.pi)))])])
+        inner = b.add("Add", [x, b.add("Mul", [cube, b.like(0.044715, node.inputs[0])])])
+        core = b.add("Tanh", [b.add("Mul", [inner, b.like(math.sqrt(2 / math.pi), node.inputs[0])])])
     else:
-        core = b.add("Erf", [b.add("Div", [x, b.const(np.float32(math.sqrt(2.0)))])])
+        core = b.add("Erf", [b.add("Div", [x, b.like(math.sqrt(2.0), node.inputs[0])])])
     b.add("Mul", [b.add("Mul", [x, half]), b.add("Add", [core, one])], out)
 
 
 @_handles("clip")
 def _clip(b, node, ins, out):
-    bounds = [b.const(np.float32(v)) if v is not None else "" for v in
+    bounds = [b.like(v, node.inputs[0]) if v is not None else "" for v in
               (node.attributes["min"], node.attributes["max"])]
     while bounds and bounds[-1] == "":
         bounds.pop()
@@ -227,8 +234,8 @@ def _batch_norm(b, node, ins, out):
 @_handles("layer_norm")
 def _layer_norm(b, node, ins, out):
     a = node.attributes
-    scale = ins[1] if len(ins) > 1 else b.const(np.ones(node.inputs[0].type.shape[a["axis"]:],
-                                                        np.float32))
+    scale = ins[1] if len(ins) > 1 else b.like(np.ones(node.inputs[0].type.shape[a["axis"]:]),
+                                                       node.inputs[0])
     b.add("LayerNormalization", [ins[0], scale, *ins[2:3]], out, axis=a["axis"],
           epsilon=a["eps"])
 
@@ -240,8 +247,8 @@ def _rms_norm(b, node, ins, out):
     rank = node.inputs[0].type.rank
     axes = list(range(a["axis"] % rank, rank))
     mean = b.add("ReduceMean", [b.add("Mul", [ins[0], ins[0]])], axes=axes, keepdims=1)
-    norm = b.add("Div", [ins[0], b.add("Sqrt", [b.add("Add", [mean, b.const(
-        np.float32(a["eps"]))])])])
+    norm = b.add("Div", [ins[0], b.add("Sqrt", [b.add("Add", [mean, b.like(
+        a["eps"], node.inputs[0])])])])
     b.add("Mul", [norm, ins[1]], out) if len(ins) > 1 else b.add("Identity", [norm], out)
 
 
@@ -316,7 +323,7 @@ def _pad(b, node, ins, out):
     mode = {"constant": "constant", "reflect": "reflect", "replicate": "edge"}.get(a["mode"])
     if mode is None:
         raise NexusError(f"node %{node.name}: {a['mode']} padding has no ONNX 17 form")
-    b.add("Pad", [ins[0], b.ints(a["pads"]), b.const(np.float32(a["value"]))], out, mode=mode)
+    b.add("Pad", [ins[0], b.ints(a["pads"]), b.like(a["value"], node.inputs[0])], out, mode=mode)
 
 
 @_handles("embedding")
@@ -341,19 +348,18 @@ def _attention(b, node, ins, out):
     perm = [*range(rank - 2), rank - 1, rank - 2]
     scale = node.attributes["scale"] or 1.0 / math.sqrt(q.type.shape[-1])
     scores = b.add("Mul", [b.add("MatMul", [ins[0], b.add("Transpose", [ins[1]], perm=perm)]),
-                           b.const(np.float32(scale))])
+                           b.like(scale, q)])
     if node.attributes["causal"]:
         lq, lk = q.type.shape[-2], k.type.shape[-2]
         if not isinstance(lq, int) or not isinstance(lk, int):
             raise NexusError(f"node %{node.name}: a causal mask needs static sequence lengths; "
                              "bind them first")
         mask = np.triu(np.full((lq, lk), -np.inf, np.float32), k=1 + lk - lq)
-        scores = b.add("Add", [scores, b.const(mask, "causal_mask")])
+        scores = b.add("Add", [scores, b.like(mask, q, "causal_mask")])
     if len(ins) == 4:
         mask = ins[3]
         if node.inputs[3].type.dtype.name == "i1":
-            mask = b.add("Where", [mask, b.const(np.float32(0)),
-                                   b.const(np.float32(-np.inf))])
+            mask = b.add("Where", [mask, b.like(0.0, q), b.like(-np.inf, q)])
         scores = b.add("Add", [scores, mask])
     b.add("MatMul", [b.add("Softmax", [scores], axis=-1), ins[2]], out)
 
@@ -374,6 +380,12 @@ def _value_info(value: Value) -> Any:
                                           for d in value.type.shape])
 
 
+def _bfloat16() -> Any:
+    """numpy's bfloat16 (ml_dtypes, which onnx's numpy_helper writes as BFLOAT16)."""
+    import ml_dtypes
+    return ml_dtypes.bfloat16
+
+
 def _initializer(b: _Builder, value: Any) -> None:
     if value.data is None:
         raise NexusError(f"constant %{value.name} has no data: a graph with shape-only weights "
@@ -383,8 +395,9 @@ def _initializer(b: _Builder, value: Any) -> None:
         raise NexusError(f"constant %{value.name} is {value.type.dtype}: ONNX opset {OPSET} has "
                          "no float8, so fp8 rewrites are costed and run (runtime.torch_graph) "
                          "but not exported")
-    try:          # int4 values travel in int8 containers
-        numpy_type = np.int8 if value.type.dtype.name == "i4" else to_numpy(value.type.dtype)
+    try:          # int4 values travel in int8 containers, bf16 in ml_dtypes' bfloat16
+        numpy_type = np.int8 if value.type.dtype.name == "i4" else _bfloat16() \
+            if value.type.dtype.name == "bf16" else to_numpy(value.type.dtype)
     except NexusError:
         raise NexusError(f"constant %{value.name} is {value.type.dtype}, which has no numpy "
                          "container for an ONNX initializer") from None
@@ -420,7 +433,14 @@ def to_onnx(graph: Graph, path: str | Path | None = None) -> Any:
                           [_value_info(v) for v in graph.outputs], b.initializers),
         opset_imports=[helper.make_opsetid("", OPSET)], producer_name="nexus-ml")
     model.ir_version = 8
-    onnx.checker.check_model(model, full_check=True)
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except onnx.shape_inference.InferenceError as err:
+        if "bfloat16" not in str(err):
+            raise
+        op = str(err).split("op_type:", 1)[-1].split(")", 1)[0]
+        raise NexusError(f"cannot export to ONNX: opset {OPSET} has no bf16 {op} (f16 "
+                         "exports)") from None
     if path is not None:
         onnx.save(model, str(path))
     return model

@@ -1,4 +1,5 @@
-"""Diagnosis: where the energy of a report goes on a target and why — hotspots (top nodes and
+"""Diagnosis: where the energy of a report goes on a target and why — ops it could not cost,
+hotspots (top nodes and
 modules), each costed node's bound (memory, compute, power, overhead), expensive activations
 (ops with the ``transcendental`` trait), ops kept at a precision the target runs cheaper, and
 layers whose energy share far exceeds their FLOP share."""
@@ -25,10 +26,18 @@ class Diagnosis:
     expensive_activations: list[tuple[str, str, float]] = field(default_factory=list)
     high_precision: list[tuple[str, str, str, str, float]] = field(default_factory=list)
     flops_mislead: list[tuple[str, str, float, float]] = field(default_factory=list)
+    unmodeled: list[tuple[str, str, str]] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         """The findings as text, most important first."""
-        out = ["hotspots (share of energy):"]
+        out = []
+        if self.unmodeled:
+            count = len(self.unmodeled)
+            out.append(f"unmodeled ({count} node{'s' * (count != 1)}; their cost is not in "
+                       "these totals):")
+            out += [f"  %{n} {source or '(no module)':<28} {reason}"
+                    for n, source, reason in self.unmodeled]
+        out.append("hotspots (share of energy):")
         out += [f"  %{n} {op_:<16} {e:6.1%} of energy, {t:.3g} s" for n, op_, e, t in
                 self.hot_nodes]
         out.append("modules:")
@@ -56,6 +65,8 @@ def diagnose(report: EnergyReport, target: Any, top: int = 10) -> Diagnosis:
     target = load_target(target) if isinstance(target, str) else target
     d = Diagnosis()
     modeled = [n for n in report.nodes if n.modeled and n.energy_j]
+    d.unmodeled = [(n.name, n.source, n.unmodeled_reason or n.op) for n in report.nodes
+                   if not n.modeled]
     total = report.metrics["energy_j"]
     for n in sorted(modeled, key=lambda n: -n.energy_j)[:top]:
         d.hot_nodes.append((n.name, n.op, n.energy_j / total, n.time_s))

@@ -17,6 +17,7 @@ from .rewrites import RewriteContext, candidates
 from .rewrites.registry import Ranges
 
 Deviation = Callable[[Graph, Graph, Sequence[Mapping[str, Any]]], float]
+MIN_SAVED_FRACTION = 0.01      # a rewrite saving less of the energy than this saves nothing
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,11 @@ class Recommendation:
     saved_fraction: float
     deviation: float | None
     graph: Graph = field(repr=False, compare=False)
+
+    @property
+    def pays(self) -> bool:
+        """Saves at least ``MIN_SAVED_FRACTION`` of the predicted energy."""
+        return self.saved_fraction >= MIN_SAVED_FRACTION
 
 
 def recommend(graph: Graph, target: Any = "h100", feeds: Sequence[Mapping[str, Any]] = (),

@@ -263,6 +263,12 @@ def build_parser() -> argparse.ArgumentParser:
     optimize_cmd.add_argument("--eval", default=None, metavar="DATA.npz",
                               help="inputs by graph input name and 'labels': report top-1 "
                                    "accuracy before and after")
+    optimize_cmd.add_argument("--max-deviation", type=float, default=0.05,
+                              help="largest output deviation (max |Δ| / max |output| on 3 random "
+                                   "inputs) a rewrite may cause (default 0.05). A rewrite whose "
+                                   "deviation cannot be measured (ops NEXUS cannot run, weights "
+                                   "without data) is written only when --rewrite names it; one "
+                                   "saving under 1%% of the energy never is")
     optimize_cmd.add_argument("--max-accuracy-drop", type=float, default=None,
                               help="only rewrites losing at most this much accuracy (0.01 = one "
                                    "point); needs --eval")

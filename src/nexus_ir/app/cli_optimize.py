@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import NexusError
@@ -24,6 +25,7 @@ def graph_of(args: argparse.Namespace) -> Any:
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
     from passes import diagnose, recommend
+    from passes.recommend import MIN_SAVED_FRACTION
 
     from .api import compile as compile_model
 
@@ -33,16 +35,26 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         findings = diagnose(report, args.target, args.top)
         ranked = recommend(graph, args.target)
     print(f"NEXUS diagnosis: {report.model} on {report.target}, "
-          f"{report.metrics['energy_j']:.4g} J per inference")
+          f"{common.si(report.metrics['energy_j'], 'J')} per inference")
     print("\n".join(findings.lines()))
+    paying = [r for r in ranked if r.pays]
     print("recommended rewrites (predicted on the target; nexus optimize applies one):")
-    if not ranked:
-        print("  none applies (activation swaps need GELU/SiLU/sigmoid; weight quantization "
+    if not paying:
+        print(f"  none saves {MIN_SAVED_FRACTION:.0%} or more" if ranked else
+              "  none applies (activation swaps need GELU/SiLU/sigmoid; weight quantization "
               "needs weights with data)")
-    for r in ranked:
-        print(f"  {r.name:<26} {r.changed:>4} changes  {r.energy_j:.4g} J  saves "
-              f"{r.saved_j:+.4g} J ({r.saved_fraction:+.1%})")
+    _rewrite_rows(paying)
+    if len(paying) < len(ranked):
+        print(f"rewrites that apply but save less than {MIN_SAVED_FRACTION:.0%} on "
+              f"{report.target}:")
+        _rewrite_rows([r for r in ranked if not r.pays])
     return 0
+
+
+def _rewrite_rows(ranked: list[Any]) -> None:
+    for r in ranked:
+        print(f"  {r.name:<26} {r.changed:>4} changes  {common.si(r.energy_j, 'J'):>9}  saves "
+              f"{common.si(r.saved_j, 'J'):>9} ({r.saved_fraction:+.1%})")
 
 
 def _random_feeds(graph: Any, count: int = 3) -> list[dict[str, Any]]:
@@ -82,8 +94,38 @@ def _load_eval(path: str, graph: Any) -> tuple[dict[str, Any], Any]:
     return {v.name: data[v.name] for v in graph.inputs}, data["labels"]
 
 
+def _unrunnable(graph: Any) -> str | None:
+    """Why ``graph`` cannot be run to measure a rewrite's output deviation (an op without a
+    kernel, weights without data), or None."""
+    from runtime.torch_graph import GraphModule
+
+    try:
+        GraphModule(graph)
+    except NexusError as err:
+        return str(err).removeprefix("cannot run with PyTorch: ")
+    return None
+
+
+def _refusal(r: Any, args: argparse.Namespace, unmeasured: str | None,
+             accuracy_lost: float | None) -> str | None:
+    """Why recommendation ``r`` may not be written (None: it may): it saves nothing, its
+    output deviation or accuracy drop is over budget, or its deviation cannot be measured."""
+    from passes.recommend import MIN_SAVED_FRACTION
+
+    if not r.pays:
+        return f"saves {r.saved_fraction:+.1%} of the energy (less than {MIN_SAVED_FRACTION:.0%})"
+    if r.deviation is None:
+        return f"its output deviation cannot be measured (NEXUS cannot run the graph: " \
+               f"{unmeasured})"
+    if r.deviation > args.max_deviation:
+        return f"output deviation {r.deviation:.3g} exceeds --max-deviation {args.max_deviation:g}"
+    if accuracy_lost is not None and accuracy_lost > args.max_accuracy_drop:
+        return f"accuracy drops {accuracy_lost:.2%}, more than --max-accuracy-drop " \
+               f"{args.max_accuracy_drop:g}"
+    return None
+
+
 def cmd_optimize(args: argparse.Namespace) -> int:
-    from lowering.onnx_export import to_onnx
     from passes import recommend
     from runtime.deviation import accuracy, activation_ranges, output_deviation
 
@@ -92,35 +134,85 @@ def cmd_optimize(args: argparse.Namespace) -> int:
                          "name and their 'labels')")
     with common.progress_console().status(f"costing {args.model} and its rewrites"):
         graph = graph_of(args)
-        ranked = recommend(graph, args.target, _random_feeds(graph),
+        unmeasured = _unrunnable(graph)
+        ranked = recommend(graph, args.target, [] if unmeasured else _random_feeds(graph),
                            deviation=output_deviation, ranges=activation_ranges)
         scores: dict[str, float] = {}
         if args.eval:
             inputs, labels = _load_eval(args.eval, graph)
             original = accuracy(graph, inputs, labels)
             scores = {r.name: accuracy(r.graph, inputs, labels) for r in ranked}
-    allowed = [r for r in ranked if args.max_accuracy_drop is None or
-               original - scores[r.name] <= args.max_accuracy_drop]
+    budget = args.max_accuracy_drop is not None
+    refusals = {r.name: _refusal(r, args, unmeasured,
+                                 original - scores[r.name] if budget else None) for r in ranked}
     if args.rewrite:
         chosen = next((r for r in ranked if r.name == args.rewrite), None)
         if chosen is None:
             raise NexusError(f"rewrite '{args.rewrite}' does not apply to this model (applicable: "
                              f"{', '.join(r.name for r in ranked) or 'none'})")
+        refusal = refusals[chosen.name]
+        if not chosen.pays:
+            raise NexusError(f"rewrite '{chosen.name}' not written: it {refusal} on "
+                             f"{args.target}; nexus diagnose lists the ones that pay")
+        if refusal and chosen.deviation is not None:
+            raise NexusError(f"rewrite '{chosen.name}' not written: {refusal} (raise the budget "
+                             "to accept it, or pick another from nexus diagnose)")
+        writer = _writer(chosen.graph, args.output)
+        if refusal:
+            print(f"warning: {refusal}; written because --rewrite names it", file=sys.stderr)
     else:
-        chosen = next((r for r in allowed if r.saved_j > 0), None)
+        chosen, writer = None, None
+        for r in (r for r in ranked if refusals[r.name] is None):
+            try:
+                chosen, writer = r, _writer(r.graph, args.output)
+                break
+            except NexusError as err:        # the best one ONNX cannot hold: take the next
+                refusals[r.name], chosen = str(err), None
+                print(f"passed over {r.name} ({r.saved_fraction:+.1%}): {err}", file=sys.stderr)
         if chosen is None:
-            bound = "" if args.max_accuracy_drop is None else \
-                f" within an accuracy drop of {args.max_accuracy_drop:g}"
-            print(f"no rewrite lowers the predicted energy on {args.target}{bound}; "
-                  "nothing written")
+            if not ranked:
+                print(f"no registered rewrite applies to {args.model}; nothing written")
+                return 0
+            print(f"no rewrite qualifies on {args.target}; nothing written:")
+            for r in ranked[:5]:
+                print(f"  {r.name:<26} {refusals[r.name]}")
             return 0
     before = chosen.energy_j + chosen.saved_j
-    print(f"{chosen.name}: {chosen.changed} changes; predicted {before:.4g} J → "
-          f"{chosen.energy_j:.4g} J per inference on {args.target} ({-chosen.saved_fraction:+.1%}); "
-          f"output deviation {chosen.deviation:.3g} (max |Δ| / max |output| on 3 random inputs)")
+    deviation = "not measured" if chosen.deviation is None else \
+        f"{chosen.deviation:.3g} (max |Δ| / max |output| on 3 random inputs)"
+    print(f"{chosen.name}: {chosen.changed} changes; predicted {common.si(before, 'J')} → "
+          f"{common.si(chosen.energy_j, 'J')} per inference on {args.target} "
+          f"({-chosen.saved_fraction:+.1%}); output deviation {deviation}")
     if scores:
         print(f"accuracy on {args.eval}: {scores[chosen.name]:.2%}, original {original:.2%} "
               f"(delta {scores[chosen.name] - original:+.2%})")
-    to_onnx(chosen.graph, args.output)
-    print(f"wrote {args.output}", file=sys.stderr)
+    writer()
     return 0
+
+
+def _writer(graph: Any, path: str | None) -> Callable[[], None]:
+    """What writes the rewritten graph to ``path``: NEXUS graph JSON for ``.json`` (every graph
+    has one), ONNX otherwise (built and checked now: a graph ONNX cannot hold is one
+    NexusError); without a path, a note that nothing is written."""
+    from pathlib import Path
+
+    from lowering.onnx_export import to_onnx
+
+    def done(write: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            write()
+            print(f"wrote {path}", file=sys.stderr)
+        return run
+
+    if path is None:
+        return lambda: print("nothing written: give -o PATH.onnx (or PATH.json for the NEXUS "
+                             "graph)", file=sys.stderr)
+    if Path(path).suffix == ".json":
+        return done(lambda: Path(path).write_text(graph.to_json()))
+    try:
+        model = to_onnx(graph)
+    except NexusError as err:
+        raise NexusError(f"{err}; -o {Path(path).with_suffix('.json')} writes the rewritten "
+                         "graph as NEXUS JSON instead") from None
+    import onnx
+    return done(lambda: onnx.save(model, path))

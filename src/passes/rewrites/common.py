@@ -1,13 +1,27 @@
-"""What several rewrite families share: replaying a graph with new weights."""
+"""What several rewrite families share: replaying a node into a new graph, and replaying a
+graph with new weights."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from nexus_ir import Graph
+from nexus_ir import Graph, Node, TensorType, Value
+from nexus_ir.registry import get_op
+
+
+def replay(out: Graph, node: Node, inputs: Sequence[Value],
+           attributes: Mapping[str, Any] | None = None,
+           retype: Callable[[TensorType], TensorType] = lambda t: t) -> Node:
+    """``node`` applied to ``inputs`` in ``out`` under its own names and source. Output types
+    are inferred again; an op that cannot infer them (``opaque``) keeps the ones it was given
+    (through ``retype``: a precision change moves them too)."""
+    given = None if get_op(node.op).infer else [retype(o.type) for o in node.outputs]
+    return out.add_node(node.op, inputs, node.attributes if attributes is None else attributes,
+                        source=node.source, name=[o.name for o in node.outputs],
+                        output_types=given)
 
 
 def rebuild(graph: Graph, data: Mapping[str, np.ndarray]) -> Graph:
@@ -22,8 +36,7 @@ def rebuild(graph: Graph, data: Mapping[str, np.ndarray]) -> Graph:
             values[id(c)] = out.add_constant(c.name, data.get(c.name, c.data),
                                              None if c.name in data else c.type, c.role)
     for node in graph:
-        made = out.add_node(node.op, [values[id(v)] for v in node.inputs], node.attributes,
-                            source=node.source, name=[o.name for o in node.outputs])
+        made = replay(out, node, [values[id(v)] for v in node.inputs])
         values.update({id(o): m for o, m in zip(node.outputs, made.outputs)})
     out.set_outputs(*[values[id(v)] for v in graph.outputs])
     out.verify()

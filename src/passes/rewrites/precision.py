@@ -14,6 +14,7 @@ import numpy as np
 
 from nexus_ir import Graph, NexusError, TensorType, Value
 
+from .common import replay
 from .registry import Candidate, RewriteContext, register_rewrite
 
 FORMATS = ("bf16", "f16")
@@ -52,8 +53,8 @@ def cast_precision(graph: Graph, dtype: str = "bf16") -> tuple[Graph, int]:
     for node in graph:
         attrs = {k: (dtype if k == "to" and str(v) in WIDE else v)
                  for k, v in node.attributes.items()}
-        made = out.add_node(node.op, [values[id(v)] for v in node.inputs], attrs,
-                            source=node.source, name=[o.name for o in node.outputs])
+        made = replay(out, node, [values[id(v)] for v in node.inputs], attrs,
+                      lambda t: TensorType(list(t.shape), dtype) if t.dtype.name in WIDE else t)
         values.update({id(o): m for o, m in zip(node.outputs, made.outputs)})
     results = []
     for v in graph.outputs:
