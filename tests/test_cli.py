@@ -69,9 +69,9 @@ def test_compile_prints_the_report_and_writes_json(tmp_path):
 
 
 def test_compile_errors_are_one_line():
-    out = nexus("compile", "example:cnn")
+    out = nexus("compile", "example:llama3-8b")
     assert out.returncode == 2 and out.stderr.startswith(
-        "nexus: error: graph @small_cnn has unbound symbols ['batch']; give them sizes")
+        "nexus: error: graph @llama3_8b has unbound symbols ['batch', 'seq']; give them sizes")
     assert out.stderr.count("\n") == 1
     out = nexus("compile", "example:cnn", "--bind", "batch=1", "--target", "tpu9")
     assert out.returncode == 2 and "unknown target 'tpu9'" in out.stderr

@@ -202,8 +202,16 @@ def test_compile_binds_symbols_from_example_inputs_and_complains_when_unbound():
     from nexus_ir.app.examples import example_cnn
     report = nx.compile(example_cnn(), {"image": np.zeros((3, 3, 32, 32), np.float32)})
     assert report.bindings == {"batch": 3} and report.metrics["output_units"] == 3
-    with pytest.raises(nx.NexusError, match=r"unbound symbols \['batch'\]; give them sizes \(CLI: --bind"):
-        nx.compile(example_cnn())
+    with pytest.warns(UserWarning, match=r"^batch \(the inputs' leading dim\) is not given: "
+                      r"costed at batch 1, as FLOP counters do \(--bind batch=N"):
+        alone = nx.compile(example_cnn())
+    assert alone.bindings == {"batch": 1} and alone.metrics["macs"] == 1_622_336
+    for shapes in (["f32[batch,seq]"], ["f32[4,batch]"], ["f32[batch,4]", "f32[2*batch,4]"]):
+        g = nx.Graph("g")
+        g.set_outputs(*[g.op("relu", g.add_input(f"x{i}", t)) for i, t in enumerate(shapes)])
+        with pytest.raises(nx.NexusError, match=r"unbound symbols \[.*\]; give them sizes "
+                                                r"\(CLI: --bind"):
+            nx.compile(g)
     with pytest.raises(nx.NexusError, match=r"has shape \[3, 1, 32, 32\] but the graph declares"):
         nx.compile(example_cnn(), {"image": (3, 1, 32, 32)})
     with pytest.raises(nx.NexusError, match="cannot compile a object: NEXUS takes a nexus_ir.Graph, a PyTorch"):

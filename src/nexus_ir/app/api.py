@@ -16,6 +16,7 @@ import numpy as np
 from frontends import FACTORY_SPEC, load_factory, load_file, load_object
 from frontends.pytorch import is_torch_model, positional_inputs
 
+from .. import dims
 from ..errors import NexusError
 from ..graph import Graph
 from ..report import EnergyReport
@@ -177,11 +178,30 @@ def prepare(model_or_path: Any, example_inputs: Any = None, *,
         from passes.trees import annotate_tree_paths
         annotate_tree_paths(graph, data)
         value_stats.update(graph_stats(graph, data))
+    lone = lone_batch_symbol(graph) if require_bound else None
+    if lone is not None:
+        warnings.warn(f"{lone} (the inputs' leading dim) is not given: costed at batch 1, as "
+                      f"FLOP counters do (--bind {lone}=N or bindings={{'{lone}': N}} for "
+                      "another)", stacklevel=3)
+        graph = graph.bind_symbols({lone: 1})
+        bound[lone] = 1
     if require_bound and graph.symbols:
         raise NexusError(f"graph @{graph.name} has unbound symbols {sorted(graph.symbols)}; give "
                          "them sizes (CLI: --bind NAME=SIZE or --input-shape NAME=DIMS; Python: "
                          "bindings={...} or example_inputs)")
     return Prepared(graph, {**bound, **resized}, value_stats)
+
+
+def lone_batch_symbol(graph: Graph) -> str | None:
+    """The graph's only unbound symbol when it is a batch dimension — the leading dim of every
+    input it sizes, a bare name, not a size derived from others — else None."""
+    if len(graph.symbols) != 1:
+        return None
+    (symbol,) = graph.symbols
+    places = [(axis, dim) for v in graph.inputs for axis, dim in enumerate(v.type.shape)
+              if symbol in dims.symbols(dim)]
+    return symbol if places and all(axis == 0 and dim == symbol for axis, dim in places) \
+        else None
 
 
 def _trains_differently(module: Any) -> bool:
