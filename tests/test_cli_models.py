@@ -189,7 +189,7 @@ def test_compare_json_holds_each_report():
     (("compile", "missing.onnx"), "nexus: error: model file missing.onnx does not exist\n"),
     (("compile", "README.md"), "nexus: error: unknown model format '.md' (README.md); NEXUS "
                                "reads .onnx, .pt2, .json (NEXUS graph, XGBoost or a transformers "
-                               "decoder's config), .ubj, .skops, and .pkl/.joblib with "
+                               "decoder's config), .ubj, .txt (a LightGBM model), .skops, and .pkl/.joblib with "
                                "trust_pickle\n"),
     (("compile", "examples/transformer.py:tiny_transformer"),
      "nexus: error: TinyTransformer.forward needs an example for 'tokens': give its shape (CLI: "

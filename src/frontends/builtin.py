@@ -105,6 +105,19 @@ def _xgboost(model: Any, example_inputs: Any, trust_pickle: bool) -> Graph:
     return from_xgboost(model)
 
 
+def _is_lightgbm_file(path: Path) -> bool:
+    from .lightgbm import is_model_file
+    return is_model_file(path)
+
+
+@register_frontend("lightgbm", suffixes=(".txt", ".lgb", ".model"), sniff=_is_lightgbm_file,
+                   accepts=lambda m: _top_module(m) == "lightgbm")
+def _lightgbm(model: Any, example_inputs: Any, trust_pickle: bool) -> Graph:
+    """LightGBM boosters and estimators, and their text model files (onnxmltools)."""
+    from .lightgbm import from_lightgbm
+    return from_lightgbm(model)
+
+
 def _classic_example(model: Any, example_inputs: Any) -> Any:
     """Rows (or a feature count) describing a scikit-learn model's input."""
     if example_inputs is not None and not isinstance(example_inputs, Mapping):

@@ -40,9 +40,10 @@ class Frontend:
 
 
 _FRONTENDS: dict[str, Frontend] = {}
-BUILTIN = ("transformers-decoder", "nexus-graph", "pytorch", "onnx", "xgboost", "sklearn")
+BUILTIN = ("transformers-decoder", "nexus-graph", "pytorch", "onnx", "xgboost", "lightgbm",
+           "sklearn")
 BUILTIN_FORMATS = (".onnx, .pt2, .json (NEXUS graph, XGBoost or a transformers decoder's config), "
-                   ".ubj, .skops, and .pkl/.joblib with trust_pickle")
+                   ".ubj, .txt (a LightGBM model), .skops, and .pkl/.joblib with trust_pickle")
 
 
 def register_frontend(name: str, *, suffixes: tuple[str, ...] = (),

@@ -10,6 +10,7 @@ the caller passes ``trust_pickle=True``.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +54,41 @@ def _options(model: Any) -> dict[int, dict[str, Any]]:
     return options
 
 
-def _example(example: Any) -> np.ndarray:
-    """A one-row array standing for the model's input: from rows of data or a feature count."""
+def is_dataframe(example: Any) -> bool:
+    """A pandas DataFrame (without importing pandas when nobody has)."""
+    return type(example).__name__ == "DataFrame" and hasattr(example, "dtypes")
+
+
+def dataframe_columns(frame: Any) -> dict[str, np.ndarray]:
+    """A DataFrame as the graph inputs skl2onnx makes of it, one ``[n, 1]`` column each:
+    floats as float32, integers and booleans as int64, strings and categories as their codes
+    in order of first appearance (``frontends.onnx`` types strings as codes)."""
+    import pandas as pd
+
+    columns = {}
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype.kind == "f":
+            values = column.to_numpy(np.float32)
+        elif column.dtype.kind in "iub":
+            values = column.to_numpy(np.int64)
+        else:
+            values = pd.factorize(column)[0].astype(np.int64)
+        columns[str(name)] = values.reshape(-1, 1)
+    return columns
+
+
+def _example(example: Any) -> Any:
+    """What stands for the model's input: one row of a DataFrame (floats as float32, other
+    columns as strings: skl2onnx makes one input per column), or a one-row array from rows of
+    data or a feature count."""
+    if is_dataframe(example):
+        row = example.iloc[:1].copy()
+        for name in row.columns:
+            kind = row[name].dtype.kind
+            row[name] = row[name].astype(np.float32 if kind == "f" else np.int64 if kind in "iub"
+                                         else str)
+        return row
     if isinstance(example, (int, np.integer)):
         return np.zeros((1, int(example)), np.float32)
     array = np.asarray(example)
@@ -69,22 +103,114 @@ def _example(example: Any) -> np.ndarray:
                      "of numbers (encode categories as integers)")
 
 
+def _register_boosters() -> None:
+    """Teach skl2onnx the XGBoost and LightGBM estimators (onnxmltools' converters, as
+    skl2onnx documents), for pipelines that end in one; only for a library already imported."""
+    update = require("skl2onnx", "trees").update_registered_converter
+    shapes = require("skl2onnx.common.shape_calculator", "trees")
+    classifier_options = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
+    if "xgboost" in sys.modules:
+        import xgboost
+        from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
+        update(xgboost.XGBClassifier, "XGBoostXGBClassifier",
+               shapes.calculate_linear_classifier_output_shapes, convert_xgboost,
+               options=classifier_options)
+        update(xgboost.XGBRegressor, "XGBoostXGBRegressor",
+               shapes.calculate_linear_regressor_output_shapes, convert_xgboost)
+    if "lightgbm" in sys.modules:
+        import lightgbm
+        from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
+        update(lightgbm.LGBMClassifier, "LightGbmLGBMClassifier",
+               shapes.calculate_linear_classifier_output_shapes, convert_lightgbm,
+               options=classifier_options)
+        update(lightgbm.LGBMRegressor, "LightGbmLGBMRegressor",
+               shapes.calculate_linear_regressor_output_shapes, convert_lightgbm)
+
+
 def to_onnx_model(model: Any, example: Any) -> Any:
     """The fitted estimator as an ONNX ``ModelProto`` (skl2onnx, opsets ``ONNX_OPSET``)."""
     check_is_fitted = require("sklearn.utils.validation", "trees").check_is_fitted
-    to_onnx = require("skl2onnx", "trees").to_onnx
+    convert_sklearn = require("skl2onnx", "trees").convert_sklearn
+    guess_initial_types = require("skl2onnx.algebra.type_helper", "trees").guess_initial_types
 
     try:
         check_is_fitted(_final_step(model))
     except Exception as err:
         raise NexusError(f"{type(model).__name__} is not fitted ({err}); fit it first") from None
+    _register_boosters()
     try:
-        return to_onnx(model, _example(example), options=_options(model),
-                       target_opset=ONNX_OPSET)
+        onnx_model, topology = convert_sklearn(
+            model, initial_types=guess_initial_types(_example(example), None),
+            options=_options(model), target_opset=ONNX_OPSET, intermediate=True)
     except NexusError:
         raise
     except Exception as err:
         raise NexusError(f"skl2onnx cannot convert {type(model).__name__}: {err}") from None
+    _name_by_step(onnx_model, topology, _step_paths(model))
+    return onnx_model
+
+
+def _step_paths(model: Any, prefix: str = "", paths: dict[int, str] | None = None
+                ) -> dict[int, str]:
+    """id(estimator) → its path of step names (``prep.num``, ``clf``) through pipelines, column
+    transformers (their fitted transformers) and feature unions; a lone estimator is its
+    class name."""
+    paths = {} if paths is None else paths
+    paths[id(model)] = prefix or type(model).__name__
+    children = [*getattr(model, "steps", []), *getattr(model, "transformers_", []),
+                *getattr(model, "transformer_list", [])]
+    for name, sub, *_ in children:
+        if hasattr(sub, "get_params"):
+            _step_paths(sub, f"{prefix}.{name}" if prefix else name, paths)
+    return paths
+
+
+def _name_by_step(onnx_model: Any, topology: Any, paths: dict[int, str]) -> None:
+    """Rename each ONNX node ``/STEP.PATH/NAME`` after the estimator whose converter wrote it —
+    the nodes between that operator's inputs and its outputs — so that reports group energy by
+    pipeline step rather than by ONNX op type."""
+    producer = {out: node for node in onnx_model.graph.node for out in node.output}
+    step_of: dict[int, str] = {}
+    for op in topology.unordered_operator_iterator():
+        if id(op.raw_operator) not in paths:
+            continue
+        inputs = {v.onnx_name for v in op.inputs}
+        stack = [v.onnx_name for v in op.outputs]
+        while stack:
+            name = stack.pop()
+            node = producer.get(name)
+            if node is None or name in inputs or id(node) in step_of:
+                continue
+            step_of[id(node)] = paths[id(op.raw_operator)]
+            stack.extend(node.input)
+    consumers: dict[str, list[Any]] = {}
+    for node in onnx_model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    for node in onnx_model.graph.node:             # glue a container wrote (column selection,
+        if id(node) not in step_of:                # the final concat): where its data meet
+            before = [step_of[id(producer[i])] for i in node.input
+                      if i in producer and id(producer[i]) in step_of]
+            after = [step_of[id(c)] for o in node.output for c in consumers.get(o, [])
+                     if id(c) in step_of]
+            path = _common_path(before) if before else \
+                after[0].rpartition(".")[0] or after[0] if after else None
+            if path:
+                step_of[id(node)] = path
+    for node in onnx_model.graph.node:
+        if id(node) in step_of:
+            node.name = f"/{step_of[id(node)]}/{node.name}"
+
+
+def _common_path(paths: list[str]) -> str:
+    """The longest dotted prefix all ``paths`` share (``prep.num``, ``prep.cat`` → ``prep``)."""
+    parts = [p.split(".") for p in paths]
+    common = []
+    for names in zip(*parts):
+        if len(set(names)) > 1:
+            break
+        common.append(names[0])
+    return ".".join(common)
 
 
 def from_sklearn(model: Any, example: Any, name: str | None = None) -> Graph:

@@ -327,3 +327,99 @@ def test_a_missing_package_names_the_install_command_from_an_index_and_a_checkou
     with pytest.raises(NexusError, match=r"pip install 'nexus-ml\[trees\]' \(from a checkout: "
                                          r"pip install -e '\.\[trees\]'\)"):
         require("no_such_package_here", "trees")
+
+
+# ----------------------------------------------------------------------------- LightGBM
+def lightgbm_path_compares(booster, data) -> int:
+    """Compares the rows make, by hand: each row's leaf per tree (LightGBM's pred_leaf) at
+    that leaf's depth in the dumped tree structure."""
+    def depths(node, depth=0, found=None):
+        found = {} if found is None else found
+        if "leaf_index" in node:
+            found[node["leaf_index"]] = depth
+        elif "split_index" in node:
+            depths(node["left_child"], depth + 1, found)
+            depths(node["right_child"], depth + 1, found)
+        else:                                   # a one-leaf tree
+            found[0] = 0
+        return found
+    trees = [depths(t["tree_structure"]) for t in booster.dump_model()["tree_info"]]
+    leaves = booster.predict(data, pred_leaf=True).reshape(len(data), -1)
+    return int(sum(trees[t][int(leaf)] for row in leaves for t, leaf in enumerate(row)))
+
+
+@pytest.mark.parametrize("make, y", [("LGBMClassifier", Y2), ("LGBMClassifier", Y3),
+                                     ("LGBMRegressor", YR)])
+def test_lightgbm_estimators_boosters_and_text_files_follow_the_real_paths(tmp_path, make, y):
+    lgb = pytest.importorskip("lightgbm")
+    from frontends.lightgbm import from_lightgbm
+    model = getattr(lgb, make)(n_estimators=4, num_leaves=5, min_child_samples=3,
+                               verbose=-1).fit(X, y)
+    expected = lightgbm_path_compares(model.booster_, X)
+    assert counts(from_lightgbm(model), data=X)["tree_ensemble"].total("cmp") == expected
+    path = tmp_path / "model.txt"
+    model.booster_.save_model(path)
+    by_file = nx.compile(path, X, target="x86-server")
+    assert by_file.unmodeled == [] and by_file.metrics["transistor_ops"] == \
+        nx.compile(model.booster_, X, target="x86-server").metrics["transistor_ops"]
+    classes = len(set(y)) if make == "LGBMClassifier" else 1
+    tree = next(n for n in from_lightgbm(model) if n.op == "tree_ensemble")
+    assert len(tree.attributes["tree_roots"]) == 4 * (classes if classes > 2 else 1)
+
+
+def test_a_text_file_that_is_no_lightgbm_model_is_refused(tmp_path):
+    pytest.importorskip("lightgbm")
+    from frontends.lightgbm import load_booster
+    path = tmp_path / "notes.txt"
+    path.write_text("hello\n")
+    with pytest.raises(NexusError, match="is not a LightGBM text model"):
+        load_booster(path)
+
+
+@pytest.mark.parametrize("library", ["lightgbm", "xgboost"])
+def test_a_pipeline_ending_in_a_booster_is_named_by_its_steps(library):
+    lib = pytest.importorskip(library)
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    booster = lib.LGBMClassifier(n_estimators=3, verbose=-1) if library == "lightgbm" else \
+        lib.XGBClassifier(n_estimators=3, max_depth=2)
+    pipe = make_pipeline(StandardScaler(), booster).fit(X, Y2)
+    report = nx.compile(pipe, X, target="x86-server")
+    assert report.unmodeled == []
+    assert {n.source for n in report.nodes} == {"standardscaler", type(booster).__name__.lower()}
+
+
+# ----------------------------------------------------------------------------- anomaly, frames
+def test_isolation_forest_looks_up_each_trees_path_length():
+    from sklearn.ensemble import IsolationForest
+    model = IsolationForest(n_estimators=6, random_state=0).fit(X)
+    graph = from_sklearn(model, X)
+    assert [n.source for n in graph][0] == "IsolationForest"
+    report = nx.compile(graph, target="x86-server", bindings={"batch": ROWS})
+    assert report.unmodeled == []
+    # per tree, two LabelEncoder lookups (leaf → node samples, leaf → path length): gathers
+    assert sum(n.op == "gather" for n in graph) >= 2 * 6
+    assert sum(n.op == "tree_ensemble" for n in graph) == 6
+
+
+def test_a_dataframe_pipeline_selects_columns_by_name_and_encodes_strings():
+    pd = pytest.importorskip("pandas")
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    frame = pd.DataFrame({"age": X[:, 0] * 10 + 40, "income": X[:, 1],
+                          "city": np.array(["paris", "lyon", "nice", "lille"])[RNG.randint(0, 4, ROWS)]})
+    prep = ColumnTransformer([("num", StandardScaler(), ["age", "income"]),
+                              ("cat", OneHotEncoder(), ["city"])])
+    pipe = Pipeline([("prep", prep), ("clf", LogisticRegression())]).fit(frame, Y2)
+    with pytest.warns(UserWarning, match="string input city: costed as one 64-bit category code"):
+        report = nx.compile(pipe, frame, target="x86-server")
+    assert report.bindings == {"batch": ROWS} and report.unmodeled == []
+    by_module = {m.module for m in report.per_module(2)}
+    assert {"prep.num", "prep.cat", "clf"} <= by_module
+    assert next(n for n in report.nodes if n.op == "eq").source == "prep.cat"
+    with pytest.warns(UserWarning):
+        assert counts(from_sklearn(pipe, frame))["eq"].total("cmp") == ROWS * 4   # per category
+    # 2 scaled + 4 one-hot features, two score rows (skl2onnx writes a binary model as ±w)
+    assert next(n for n in report.nodes if n.op == "linear_classifier").macs == ROWS * 6 * 2

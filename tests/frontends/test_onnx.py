@@ -232,10 +232,16 @@ def test_missing_file_and_missing_initializer(tmp_path):
         from_onnx(proto)
 
 
-def test_string_inputs_are_refused_with_the_fix():
+def test_string_inputs_are_category_codes_with_a_warning_and_complex_ones_refused():
     proto = one("Identity", [("x", TensorProto.STRING, ["N", 1])], None,
                 out_type=TensorProto.STRING)
-    with pytest.raises(NexusError, match="encode strings as integer categories"):
+    with pytest.warns(UserWarning, match=r"string input x: costed as one 64-bit category code"):
+        graph = from_onnx(proto)
+    assert str(graph.inputs[0].type) == "i64[N,1]"
+    proto = one("Identity", [("z", TensorProto.COMPLEX64, ["N", 1])], None,
+                out_type=TensorProto.COMPLEX64)
+    with pytest.raises(NexusError, match="graph input 'z' has ONNX element type 14, which NEXUS "
+                                         "cannot type .*; NEXUS costs tensors of numbers"):
         from_onnx(proto)
 
 

@@ -17,7 +17,8 @@ from nexus_ir.registry import registrar
 from .. import require
 from .folding import fold, tidy
 from .load import Unmappable, UnmappedOpsWarning, load_model, upgrade_opset
-from .operands import Operand, attributes_of, identifier, node_source, tensor_array, type_of
+from .operands import (STRING, Operand, attributes_of, identifier, node_source, tensor_array,
+                       type_of)
 
 
 class Converter:
@@ -116,15 +117,21 @@ def from_onnx(model: Any, name: str | None = None) -> Graph:
     for tensor in g.initializer:
         cv.env[tensor.name] = tensor_array(tensor)
         cv.names[id(cv.env[tensor.name])] = tensor.name
+    strings: list[str] = []
     for i, inp in enumerate(x for x in g.input if x.name not in initializers):
         def unknown(axis: int, who: str = inp.name) -> str:
             return "batch" if axis == 0 else f"{identifier(who)}_d{axis}"
         try:
-            ty = type_of(inp.type, f"graph input '{inp.name}'", unknown)
+            ty = type_of(inp.type, f"graph input '{inp.name}'", unknown, strings=True)
         except Unmappable as err:
-            raise NexusError(f"{err}; NEXUS costs tensors of numbers (encode strings as "
-                             "integer categories before export)") from None
+            raise NexusError(f"{err}; NEXUS costs tensors of numbers") from None
+        if inp.type.tensor_type.elem_type == STRING:
+            strings.append(inp.name)
         cv.env[inp.name] = graph.add_input(inp.name, ty)
+    if strings:
+        warnings.warn(f"string input{'s' * (len(strings) > 1)} {', '.join(strings)}: costed as "
+                      "one 64-bit category code per string (encoders compare and look up codes; "
+                      "hashing the text is not counted)", stacklevel=3)
     for node in g.node:
         _convert_node(cv, node)
     outputs = []

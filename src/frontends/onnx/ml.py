@@ -270,14 +270,44 @@ def _imputer(cv, ins, at):
 
 @onnx_op("OneHotEncoder", domain=ML)
 def _one_hot(cv, ins, at):
-    """``x[..., None] == categories`` as float: one comparison per element and category."""
-    if not at.get("cats_int64s"):
-        raise Unmappable("OneHotEncoder over string categories")
+    """``x[..., None] == categories`` as float: one comparison per element and category. String
+    categories compare as the codes that stand for strings (``STRING_CODES``): 0, 1, …"""
+    categories = at.get("cats_int64s") or list(range(len(at.get("cats_strings") or [])))
+    if not categories:
+        raise Unmappable("OneHotEncoder without categories")
     x = cv.value(ins[0])
     x = x if x.type.dtype.name == "i64" else cv.op("cast", x, to="i64")
     hits = cv.op("eq", cv.op("unsqueeze", x, axes=[x.type.rank]),
-                 np.asarray(at["cats_int64s"], np.int64))
+                 np.asarray(categories, np.int64))
     return cv.op("cast", hits, to="f32")
+
+
+DENSE_KEYS = 1 << 20       # the largest integer key a LabelEncoder table is laid out for
+
+
+@onnx_op("LabelEncoder", domain=ML)
+def _label_encoder(cv, ins, at):
+    """A table lookup, as ONNX Runtime's hash map does it: one read per element. Integer keys
+    (integral float keys too: IsolationForest's node ids) index a dense table holding the
+    default where no key is; string keys are their codes 0, 1, … (``STRING_CODES``); string
+    values become codes likewise. Other float keys stay unmodeled."""
+    keys = at.get("keys_int64s") or at.get("keys_floats") or None
+    if keys is None and at.get("keys_strings"):
+        keys = list(range(len(at["keys_strings"])))
+    values = at.get("values_int64s") or at.get("values_floats") or None
+    if values is None and at.get("values_strings"):
+        values = list(range(len(at["values_strings"])))
+    keys = np.asarray(keys if keys is not None else [], np.float64)
+    if not keys.size or values is None or (keys != np.round(keys)).any() or keys.min() < 0 \
+            or keys.max() >= DENSE_KEYS:
+        raise Unmappable("LabelEncoder with keys that are no small non-negative integers")
+    floats = "values_floats" in at
+    table = np.full(int(keys.max()) + 1, at.get("default_float", 0.0) if floats else
+                    at.get("default_int64", -1), np.float32 if floats else np.int64)
+    table[keys.astype(np.int64)] = values
+    x = cv.value(ins[0])
+    x = x if x.type.dtype.name == "i64" else cv.op("cast", x, to="i64")
+    return cv.op("gather", table, x, axis=0)
 
 
 @onnx_op("ArrayFeatureExtractor", domain=ML)

@@ -24,12 +24,19 @@ def symbol_of(text: str) -> str:
         return re.sub(r"\W", "_", text)
 
 
-def type_of(type_proto: Any, what: str, unknown: Callable[[int], str]) -> TensorType:
-    """IR type of an ONNX ``TypeProto`` (tensors only); unknown dims get names from ``unknown``."""
+STRING = 8                  # ONNX's element type for strings
+STRING_CODES = "i64"        # what a string tensor is typed as: one 64-bit category code each
+
+
+def type_of(type_proto: Any, what: str, unknown: Callable[[int], str],
+            strings: bool = False) -> TensorType:
+    """IR type of an ONNX ``TypeProto`` (tensors only); unknown dims get names from ``unknown``.
+    With ``strings``, a string tensor is typed as category codes (``STRING_CODES``): encoders
+    compare and look up one code per string, as ONNX Runtime hashes each string once."""
     if not type_proto.HasField("tensor_type"):
         raise Unmappable(f"{what} is not a tensor ({type_proto.WhichOneof('value')})")
     tt = type_proto.tensor_type
-    name = ONNX_DTYPES.get(tt.elem_type)
+    name = STRING_CODES if strings and tt.elem_type == STRING else ONNX_DTYPES.get(tt.elem_type)
     if name is None:
         raise Unmappable(f"{what} has ONNX element type {tt.elem_type}, which NEXUS cannot type "
                           "(strings and complex numbers are not tensors of numbers)")

@@ -88,6 +88,9 @@ def _named_inputs(graph: Graph, example_inputs: Any) -> dict[str, Any]:
         return {}
     if isinstance(example_inputs, Mapping):
         return dict(example_inputs)
+    from frontends.sklearn import dataframe_columns, is_dataframe
+    if is_dataframe(example_inputs):
+        return dataframe_columns(example_inputs)
     if len(graph.inputs) != 1:
         raise NexusError(f"graph @{graph.name} has {len(graph.inputs)} inputs; give example "
                          "inputs as {input name: array}")
