@@ -439,8 +439,7 @@ def to_onnx(graph: Graph, path: str | Path | None = None) -> Any:
         if "bfloat16" not in str(err):
             raise
         op = str(err).split("op_type:", 1)[-1].split(")", 1)[0]
-        raise NexusError(f"cannot export to ONNX: opset {OPSET} has no bf16 {op} (f16 "
-                         "exports)") from None
+        raise NexusError(f"cannot export to ONNX: opset {OPSET} has no bf16 {op}") from None
     if path is not None:
         onnx.save(model, str(path))
     return model

@@ -32,7 +32,9 @@ PyTorch's default math runs fp32 cuDNN convolutions and RNNs/matmuls as TF32);
 inferences) with ``weights_resident_below_bytes`` and ``weights_evicted_above_bytes`` (the
 footprint, weights plus activations, up to which all weights stay and from which none do; the share
 kept falls linearly between); ``activations_on_chip`` (1 where activations must live on chip, a
-microcontroller's SRAM, while the off-chip level holds only the weights); and ``expected_error`` (a table by execution mode: the median
+microcontroller's SRAM, while the off-chip level holds only the weights); ``tree_compares_per_s``
+(split compares per second of a tree ensemble's traversal, which dependent, branchy loads hold far
+below the vector rate); and ``expected_error`` (a table by execution mode: the median
 absolute error of the target's predictions, from its validation).
 
 Energy of ``(primitive, dtype)`` is resolved in this order:
@@ -75,7 +77,7 @@ EXECUTION_KEYS = ("busy_floor_w", "active_power_w", "host_kernel_s", "kernel_gap
                   "depthwise_fma_per_s", "norm_rows_per_s", "gemm_tile", "gemm_tile_lanes", "sms",
                   "tf32_conv", "tf32_matmul", "cache_retains_weights",
                   "weights_resident_below_bytes", "weights_evicted_above_bytes",
-                  "activations_on_chip")
+                  "activations_on_chip", "tree_compares_per_s")
 """Optional numbers of how models run on the target (module doc)."""
 EXECUTION_MODES = ("eager", "cuda-graph", "fused")
 TABLES = ("host_dispatch_s", "element_rate_per_s", "expected_error")

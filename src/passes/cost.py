@@ -297,7 +297,7 @@ def attribute_weights(node: Node) -> tuple[int, int]:
     """(parameters, bytes) of weights an op holds in its attributes rather than as constant
     inputs: a tree ensemble's nodes (``TREE_NODE_BYTES`` each; its parameters are the split
     thresholds and the leaf values) and a linear model's coefficients and intercepts (f32).
-    They are read like constant weights: from off-chip memory on every inference."""
+    They are read from off-chip memory on every inference (``attribute_reads``: what of them)."""
     a = node.attributes
     if node.traits.kind == "tree":
         leaves = int((np.asarray(a["modes"]) == 0).sum())
@@ -308,6 +308,23 @@ def attribute_weights(node: Node) -> tuple[int, int]:
         count = a["coefficients"].size + a["intercepts"].size
         return count, 4 * count
     return 0, 0
+
+
+CACHE_LINE_BYTES = 64
+
+
+def attribute_reads(node: Node) -> int:
+    """Bytes of its attribute weights (``attribute_weights``) an op reads per inference: all of
+    them, except for a tree ensemble, which touches only the nodes its rows visit — a cache
+    line per split compare and per leaf reached — up to the whole ensemble."""
+    held = attribute_weights(node)[1]
+    counts = counts_of(node)
+    if node.traits.kind != "tree" or counts is None:
+        return held
+    compares = sum(c for (p, _), c in counts.items() if p == "cmp")
+    rows = node.inputs[0].type.shape[0] if node.inputs[0].type.rank else 1
+    leaves = int(rows) * len(node.attributes["tree_roots"])
+    return min(held, (compares + leaves) * CACHE_LINE_BYTES)
 
 
 def gemm_dims(node: Node) -> tuple[int, int, int, int] | None:
@@ -422,7 +439,7 @@ def memory_traffic(graph: Graph, ctx: PassContext) -> dict[str, Any]:
                 written = n.inputs[1].type.nbytes if n.traits.in_place else o.type.nbytes
                 on += written
                 off += 0 if id(root.get(id(o), o)) in resident else written
-            extra = _tile_rereads(n, capacity) + attribute_weights(n)[1]
+            extra = _tile_rereads(n, capacity) + attribute_reads(n)
             off, on = off + extra, on + extra + _step_rereads(n)
         n.annotations["memory_traffic"] = {"off_chip_bytes": off, "on_chip_bytes": on}
     return {"peak_activation_bytes": peak, "resident_tensors": len(resident),
@@ -561,12 +578,16 @@ def matrix_rate(node: Node, target: Target, dt: str) -> float:
 def rate_time(node: Node, target: Target) -> float:
     """Seconds the node's kernels take at the rate measured for its op where they run below the
     roofline: input elements over ``element_rate_per_s[op]``, for layer norm its rows over
-    ``norm_rows_per_s``; 0 where the target gives no rate."""
+    ``norm_rows_per_s``, for a tree ensemble its split compares over ``tree_compares_per_s``; 0
+    where the target gives no rate."""
     x = node.inputs[0].type
     elements = x.nbytes * 8 // x.dtype.bits if node.inputs else 0
     rate = target.element_rate_per_s.get(node.op)
     if rate is not None:
         return elements / rate.value
+    if node.op == "tree_ensemble" and target.number("tree_compares_per_s"):
+        compares = sum(c for (p, _), c in counts_of(node).items() if p == "cmp")
+        return compares / target.number("tree_compares_per_s")
     if node.op == "layer_norm" and target.number("norm_rows_per_s"):
         shape = node.inputs[0].type.shape
         rows = math.prod(shape[:node.attributes["axis"] % len(shape)])

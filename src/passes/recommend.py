@@ -11,6 +11,8 @@ from typing import Any
 
 from nexus_ir import EnergyReport, Graph
 
+from lowering.target import load_target
+
 from .cost import cost_graph
 from .manager import PassManager
 from .rewrites import RewriteContext, candidates
@@ -48,7 +50,8 @@ def recommend(graph: Graph, target: Any = "h100", feeds: Sequence[Mapping[str, A
     cost = cost or cost_graph
     base = cost(graph, target).metrics["energy_j"]
     ranked = []
-    for name, candidate in candidates(graph, RewriteContext(feeds, ranges)).items():
+    loaded = load_target(target) if isinstance(target, str) else target
+    for name, candidate in candidates(graph, RewriteContext(feeds, ranges, loaded)).items():
         rewrite_pass = candidate.as_pass()
         manager = PassManager([rewrite_pass])
         rewritten = manager.run(graph)

@@ -423,3 +423,35 @@ def test_a_dataframe_pipeline_selects_columns_by_name_and_encodes_strings():
         assert counts(from_sklearn(pipe, frame))["eq"].total("cmp") == ROWS * 4   # per category
     # 2 scaled + 4 one-hot features, two score rows (skl2onnx writes a binary model as ±w)
     assert next(n for n in report.nodes if n.op == "linear_classifier").macs == ROWS * 6 * 2
+
+
+# ----------------------------------------------------------------------------- CPU execution
+def test_x86_server_charges_tree_compares_at_the_measured_traversal_rate():
+    """One ONNX Runtime core: a forest's time is its rows' real split compares over the
+    target's measured traversal rate, and it reads a cache line per visited node, not the
+    whole forest."""
+    from lowering.target import load_target
+    from sklearn.ensemble import RandomForestClassifier
+    from passes.cost import CACHE_LINE_BYTES, attribute_weights
+    target = load_target("x86-server")
+    forest = RandomForestClassifier(30, max_depth=6, random_state=0).fit(X, Y3)
+    compares = sum(int(t.decision_path(X).sum()) - ROWS for t in forest.estimators_)
+    report = nx.compile(forest, X, target="x86-server")
+    node = next(n for n in report.nodes if n.op == "tree_ensemble")
+    assert node.time_s >= compares / target.number("tree_compares_per_s")
+    graph = from_sklearn(forest, X)
+    held = attribute_weights(next(n for n in graph if n.op == "tree_ensemble"))[1]
+    visited = (compares + ROWS * 30) * CACHE_LINE_BYTES
+    assert node.off_chip_bytes >= min(held, visited) and node.off_chip_bytes < held + X.nbytes \
+        + 4096
+    linear = nx.compile(pytest.importorskip("sklearn.linear_model").LogisticRegression()
+                        .fit(X, Y3), X, target="x86-server")
+    assert report.metrics["latency_s"] > linear.metrics["latency_s"]   # 5 dot products a row
+
+
+def test_precision_rewrites_are_offered_only_in_formats_the_target_runs():
+    from lowering.target import load_target
+    from passes.rewrites.precision import native_formats
+    assert native_formats(load_target("x86-server")) == ("bf16",)       # AVX512_BF16, no f16
+    assert native_formats(load_target("h100")) == ("bf16", "f16")
+    assert native_formats(load_target("horowitz-45nm")) == ("bf16", "f16")   # lists no rates

@@ -67,10 +67,19 @@ def cast_precision(graph: Graph, dtype: str = "bf16") -> tuple[Graph, int]:
     return out, changed
 
 
+def native_formats(target: Any) -> tuple[str, ...]:
+    """The formats of ``FORMATS`` the target's matrix units run (all of them for a target that
+    lists no matrix rates, such as an energy-only reference): a CPU without f16 arithmetic would
+    convert to f32 and back, which this rewrite does not model, so it is not offered there."""
+    listed = {d for (cls, d) in getattr(target, "peak", {}) if cls == "matrix"}
+    return tuple(f for f in FORMATS if not listed or f in listed)
+
+
 @register_rewrite("precision")
 def precision_candidates(graph: Graph, ctx: RewriteContext) -> Iterator[Candidate]:
-    """bf16 and f16 for a model whose matrix ops compute at f32 or f64."""
+    """bf16 and f16 (those the target runs natively) for a model whose matrix ops compute at
+    f32 or f64."""
     if any(n.traits.matrix and n.outputs and n.outputs[0].type.dtype.name in WIDE
            for n in graph):
-        for dtype in FORMATS:
+        for dtype in native_formats(ctx.target):
             yield Candidate(f"precision {dtype}", lambda g, d=dtype: cast_precision(g, d))

@@ -37,6 +37,7 @@ class RewriteContext:
 
     feeds: Sequence[Mapping[str, Any]] = ()
     ranges: Ranges | None = None
+    target: Any = None          # the lowering.target.Target costed on, when one is
 
 
 @dataclass(frozen=True)
