@@ -230,3 +230,22 @@ def test_a_large_matmul_on_h100_lands_on_its_measured_rate_and_power():
     assert node.bound in ("compute", "power")
     assert node.energy_j / node.time_s == pytest.approx(690.0, rel=0.03)
     assert 2 * 8192 ** 3 / node.time_s == pytest.approx(720e12, rel=0.05)
+
+def test_a_recurrent_layer_launches_kernels_per_time_step_on_every_target():
+    """A 2-layer LSTM over 50 steps: per layer one GEMM of the whole input sequence, then a
+    recurrent GEMM and a gate kernel per step, plus 6 setup kernels (cuDNN's count):
+    2·(2·50 + 1) + 6 = 208. Each pays at least the target's per-kernel gap: it is costed step
+    by step, not as one kernel."""
+    from lowering.target import load_target
+    g = nx.Graph("lstm")
+    shapes = ["f32[50,1,64]", "f32[2,1,128]", "f32[2,1,128]", "f32[512,64]", "f32[512,128]",
+              "f32[512]", "f32[512]", "f32[512,128]", "f32[512,128]", "f32[512]", "f32[512]"]
+    inputs = [g.add_input(f"v{i}", t) for i, t in enumerate(shapes)]
+    node = g.add_node("recurrent", inputs, {"mode": "lstm", "hidden_size": 128,
+                                            "num_layers": 2})
+    g.set_outputs(node.outputs[0])
+    for name in ("h200", "x86-server"):
+        report = nx.compile(g, target=name, execution="cuda-graph")
+        target = load_target(name)
+        assert report.metrics["kernels"] == 208
+        assert report.nodes[0].time_s >= 208 * target.number("kernel_gap_s")
