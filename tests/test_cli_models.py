@@ -163,16 +163,16 @@ def test_compare_models_table_and_one_model_on_targets_html(tmp_path):
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0].startswith("NEXUS comparison")
-    rows = [line.split() for line in lines if line.strip().startswith(("small_cnn", "resnet50"))]
-    assert [r[:2] for r in rows] == [["small_cnn", "h100"], ["resnet50", "h100"]]
-    assert rows[0][3] == "1"                 # × energy of the first row against itself
+    rows = [line.split() for line in lines if line.strip().startswith("example:")]
+    assert [r[:2] for r in rows] == [["example:cnn", "h100"], ["example:resnet50", "h100"]]
+    assert rows[0][4] == "1"                 # × energy of the first row against itself
     page = tmp_path / "cmp.html"
     out = nexus("compare", "example:cnn", "--target", "h100", "x86-server", "a100", "--bind",
                 "batch=1", "--format", "html", "-o", str(page))
     assert out.returncode == 0, out.stderr
     assert "id='compare-split'" in page.read_text()
     assert [line.split()[1] for line in out.stdout.splitlines()
-            if line.strip().startswith("small_cnn")] == ["h100", "x86-server", "a100"]
+            if line.strip().startswith("example:cnn")] == ["h100", "x86-server", "a100"]
 
 
 def test_compare_json_holds_each_report():

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .errors import NexusError, SerializationError
+from .units import si
 
 Renderer = Callable[["EnergyReport"], str]
 _RENDERERS: dict[str, Renderer] = {}
@@ -214,26 +215,42 @@ class EnergyReport:
         def opt(value: Any, fmt: str) -> str:
             return "n/a (give a capability score)" if value is None else format(value, fmt)
 
-        return [
-            ("energy per inference", f"{m['energy_j']:.4g} J (compute {m['compute_j']:.3g}, "
-                                     f"memory {m['memory_j']:.3g}, static {m['static_j']:.3g}"
-                                     + (f" of which active {m['active_j']:.3g}"
-                                        if m.get("active_j") else "") + ")"),
-            ("latency", f"{m['latency_s']:.4g} s"), ("EDP", f"{m['edp_js']:.4g} J·s"),
+        batch = self.bindings.get("batch")
+        call = f"one call{f', batch {batch}' if batch is not None else ''}"
+        units = m["output_units"]
+        active = f" (active {si(m['active_j'], 'J')})" if m.get("active_j") else ""
+        rows = [
+            ("energy per call", f"{si(m['energy_j'], 'J')} ({call})"),
+            ("energy per output", f"{si(m['energy_j'] / units, 'J')} ({units:,} outputs a "
+                                  "call: samples, or tokens of a sequence)"),
+            ("energy split", f"compute {si(m['compute_j'], 'J')} · memory "
+                             f"{si(m['memory_j'], 'J')} · static {si(m['static_j'], 'J')}"
+                             + active),
+            ("latency per call", si(m["latency_s"], "s")), ("EDP", si(m["edp_js"], "J·s")),
             ("FLOPs / MACs", f"{m['flops']:,} / {m['macs']:,}"),
             ("parameters / buffers", f"{m['parameters']:,} / {m['buffers']:,}"),
-            ("model bytes", f"{m['model_bytes']:,}"),
-            ("peak activation bytes", f"{m['peak_activation_bytes']:,}"),
-            ("SAF-T (TO per output unit)", f"{m['saf_t']:.4g}"),
+            ("model bytes", f"{m['model_bytes']:,} ({si(m['model_bytes'], 'B')})"),
+            ("peak activations", f"{m['peak_activation_bytes']:,} B "
+                                 f"({si(m['peak_activation_bytes'], 'B')})"),
+            ("SAF-T (TO per output)", f"{m['saf_t']:.4g}"),
             ("LSRT", f"{m['lsrt']:.4f}"),
-            ("MCER (memory/compute energy)", "n/a" if m["mcer"] is None else f"{m['mcer']:.4g}"),
+            ("MCER (memory/compute)", "n/a" if m["mcer"] is None else f"{m['mcer']:.4g}"),
             ("DDEV", f"{m['ddev']:.4g}"),
-            ("ECU (J per capability unit)", opt(m["ecu"], ".4g")),
+            ("ECU (per capability)", "n/a (give a capability score)" if m["ecu"] is None
+             else si(m["ecu"], "J")),
             ("CpTO (capability per TO)", opt(m["cpto"], ".4g")),
         ]
+        return rows if units != 1 else [r for r in rows if r[0] != "energy per output"]
 
     def __str__(self) -> str:
         return renderer("text")(self)
+
+    def __repr__(self) -> str:
+        m = self.metrics
+        unmodeled = len(self.unmodeled)
+        return (f"<EnergyReport {self.model} on {self.target}: {si(m['energy_j'], 'J')} and "
+                f"{si(m['latency_s'], 's')} per call, {m['macs']:,} MACs, {len(self.nodes)} "
+                f"nodes" + (f", {unmodeled} unmodeled" if unmodeled else "") + ">")
 
     def _repr_html_(self) -> str:
         return renderer("notebook")(self)

@@ -18,6 +18,11 @@ def main() -> None:
     (HERE / "small_cnn_h100.json").write_text(report.to_json() + "\n")
     (HERE / "small_cnn_h100.txt").write_text(str(report) + "\n")
     (HERE / "small_cnn_h100.csv").write_text(report.to_csv())
+    from nexus_ir.app.render_text import report_renderables, to_text
+    resnet = nx.compile("example:resnet50", target="h100")
+    for width in (80, 200):
+        text = to_text(report_renderables(resnet, 2, 10, width), width)
+        (HERE / f"resnet50_h100_{width}.txt").write_text(text + "\n")
 
 
 if __name__ == "__main__":

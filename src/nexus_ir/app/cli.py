@@ -71,6 +71,35 @@ def _print_summary(summary: Sequence[Any]) -> None:
         print(to_text(summary))
 
 
+FORMAT_OF_SUFFIX = {".txt": "table", ".json": "json", ".html": "html", ".htm": "html",
+                    ".csv": "csv"}
+
+
+def output_format(args: argparse.Namespace, formats: Sequence[str]) -> str:
+    """The format to write: ``--format``, else what ``-o``'s extension says, else ``table``;
+    a ``--format`` that contradicts the extension, or an extension the command cannot write
+    without one, is refused."""
+    suffix = Path(args.output).suffix.lower() if args.output else ""
+    implied = FORMAT_OF_SUFFIX.get(suffix)
+    if args.format and implied and implied != args.format:
+        raise NexusError(f"--format {args.format} contradicts -o {args.output} ({implied}); "
+                         "drop one of them")
+    chosen = args.format or implied or "table"
+    if chosen not in formats:
+        raise NexusError(f"-o {args.output}: this command writes {', '.join(formats)}, not "
+                         f"{chosen}; give --format")
+    return chosen
+
+
+def terminal_width() -> int:
+    """Columns of the terminal the summary prints to (the text width off a terminal)."""
+    import shutil
+
+    from .render_text import TEXT_WIDTH
+    return shutil.get_terminal_size((TEXT_WIDTH, 24)).columns if sys.stdout.isatty() \
+        else TEXT_WIDTH
+
+
 def _emit(args: argparse.Namespace, text: str, summary: Sequence[Any]) -> None:
     """Write ``text`` to ``-o`` (and the terminal summary to stdout), or print it."""
     if args.output:
@@ -87,10 +116,14 @@ def _emit(args: argparse.Namespace, text: str, summary: Sequence[Any]) -> None:
 def _cmd_compile(args: argparse.Namespace) -> int:
     from .render_text import report_renderables, to_text
 
+    args.format = output_format(args, ("table", "json", "html", "csv"))
     report, = _compile_all(args, [args.model], [args.target])
-    summary = report_renderables(report, args.depth, args.top)
+    summary = report_renderables(report, args.depth, args.top, terminal_width(),
+                                 by_energy=args.sort == "energy")
     text = {"json": lambda: report.to_json() + "\n", "csv": report.to_csv,
-            "html": report.to_html, "table": lambda: to_text(summary) + "\n"}[args.format]()
+            "html": report.to_html, "table": lambda: to_text(
+                report_renderables(report, args.depth, args.top, by_energy=args.sort ==
+                                   "energy")) + "\n"}[args.format]()
     _emit(args, text, summary)
     return 0
 
@@ -101,6 +134,7 @@ def _cmd_llm(args: argparse.Namespace) -> int:
     from .llm import llm, sweep_html, sweep_table
     from .render_text import to_text
 
+    args.format = output_format(args, ("table", "json", "csv", "html"))
     model = load_factory(args.model)[0] if FACTORY_SPEC.match(args.model) else args.model
     rows = llm(model, args.target, batch=args.batch, context=args.context,
                generate=args.generate, execution=args.execution, weights=args.weights,
@@ -119,17 +153,23 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if len(args.models) * len(args.target) < 2:
         raise NexusError("compare needs two models or more, or one model and two --target "
                          "names or more")
+    if args.label and len(args.label) != len(args.models):
+        raise NexusError(f"--label is given {len(args.label)} times for {len(args.models)} "
+                         "models: give one per MODEL, in order")
+    args.format = output_format(args, ("table", "json", "html"))
     reports = _compile_all(args, args.models, args.target)
-    summary = comparison_renderables(reports)
+    names = args.label or [Path(m).name for m in args.models]
+    labels = [name for name in names for _ in args.target]
+    summary = comparison_renderables(reports, labels)
     if args.format == "html":
         from .render_html import comparison_html
-        text = comparison_html(reports)
+        text = comparison_html(reports, labels)
     elif args.format == "json":
         text = json.dumps({"schema_version": SCHEMA_VERSION,
                            "reports": [r.to_dict() for r in reports]},
                           indent=2, sort_keys=True, allow_nan=False) + "\n"
     else:
-        text = to_text(summary) + "\n"
+        text = to_text(comparison_renderables(reports, labels)) + "\n"
     _emit(args, text, summary)
     return 0
 
@@ -213,16 +253,21 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("model", help=MODEL_HELP)
     comp.add_argument("--target", default="h100",
                       help="bundled target name or .toml path (default: h100; see nexus targets)")
-    comp.add_argument("--format", choices=("table", "json", "html", "csv"), default="table",
+    comp.add_argument("--format", choices=("table", "json", "html", "csv"), default=None,
                       help="table (terminal), json (schema in nexus_ir/report.schema.json), html "
-                           "(self-contained page with charts), csv (one row per node)")
+                           "(self-contained page with charts), csv (one row per node); default: "
+                           "from -o's extension (.txt .json .html .csv), else table")
     comp.add_argument("--capability", type=float, default=None,
                       help="capability score (accuracy, F1, ...) for ECU and CpTO")
     comp.add_argument("--output-units", type=int, default=None,
                       help="tokens or samples per inference (default: from the output shape)")
     comp.add_argument("--depth", type=int, default=2,
                       help="module depth of the terminal table (default 2: layer1.0)")
-    comp.add_argument("--top", type=int, default=10, help="modules in the terminal table")
+    comp.add_argument("--top", type=int, default=10,
+                      help="modules in the terminal table: the ones spending most")
+    comp.add_argument("--sort", choices=("model", "energy"), default="model",
+                      help="order of the terminal table's modules: as in the model (default) "
+                           "or by energy")
     _add_model_options(comp)
     _add_execution_options(comp)
     _add_dtype_option(comp)
@@ -235,7 +280,11 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("models", nargs="+", metavar="MODEL", help=MODEL_HELP)
     compare.add_argument("--target", nargs="+", default=["h100"],
                          help="one or more target names or .toml paths (default: h100)")
-    compare.add_argument("--format", choices=("table", "json", "html"), default="table")
+    compare.add_argument("--format", choices=("table", "json", "html"), default=None,
+                         help="default: from -o's extension, else table")
+    compare.add_argument("--label", action="append", default=[],
+                         help="a row's name, once per MODEL in order (default: the file's "
+                              "name, or the factory as given)")
     _add_model_options(compare)
     _add_execution_options(compare)
     _add_dtype_option(compare)
@@ -330,7 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="weight format (int8/int4/fp8 are dequantized)")
     llm_cmd.add_argument("--kv", default="bf16", choices=("bf16", "f16", "fp8"),
                          help="KV-cache format")
-    llm_cmd.add_argument("--format", default="table", choices=("table", "json", "csv", "html"))
+    llm_cmd.add_argument("--format", default=None, choices=("table", "json", "csv", "html"),
+                         help="default: from -o's extension, else table")
     llm_cmd.add_argument("-o", "--output", help="write the output here (the table still prints)")
     llm_cmd.set_defaults(handler=_cmd_llm)
 

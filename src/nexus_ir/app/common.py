@@ -6,6 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import NexusError
+from ..units import si
+
+__all__ = ["parse_bindings", "progress_console", "si"]
 
 
 def progress_console() -> Any:
@@ -22,14 +25,3 @@ def parse_bindings(items: Sequence[str]) -> dict[str, int]:
             raise NexusError(f"--bind expects NAME=SIZE (e.g. batch=8), got '{item}'")
         bindings[name.strip()] = int(size)
     return bindings
-
-
-def si(value: float | None, unit: str) -> str:
-    """``value`` with an SI prefix for people to read (5.06 mJ, 70.5 µs); '—' for None."""
-    if value is None:
-        return "—"
-    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""),
-                           (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"), (1e-12, "p")):
-        if abs(value) >= factor or factor == 1e-12:
-            break
-    return f"{value / factor:.3g} {prefix}{unit}"

@@ -299,12 +299,27 @@ def report_html(report: "EnergyReport") -> str:
     return _page(f"NEXUS: {report.model} on {report.target}", body, figures)
 
 
-def comparison_html(reports: Sequence["EnergyReport"]) -> str:
+def distinct(labels: Sequence[str], within: Sequence[str] | None = None) -> list[str]:
+    """``labels`` with repeats numbered (``main_graph``, ``main_graph (2)``); with ``within``
+    (each row's target), only repeats on the same target count."""
+    seen: dict[tuple[str, str], int] = {}
+    out = []
+    for label, group in zip(labels, within or [""] * len(labels)):
+        seen[label, group] = seen.get((label, group), 0) + 1
+        count = seen[label, group]
+        out.append(label if count == 1 else f"{label} ({count})")
+    return out
+
+
+def comparison_html(reports: Sequence["EnergyReport"], names: Sequence[str] | None = None
+                    ) -> str:
     """A page comparing several reports: a table, the energy split per row, and energy beside
-    FLOPs relative to the first row."""
+    FLOPs relative to the first row. ``names`` label the rows (default: each graph's name); a
+    name given twice is numbered, so that two models never share a bar."""
     import plotly.graph_objects as go
 
-    labels = [f"{r.model} on {r.target}" for r in reports]
+    labels = distinct([f"{n} on {r.target}" for n, r in
+                       zip(names or [r.model for r in reports], reports)])
     split = go.Figure([go.Bar(name=kind, orientation="h", y=labels, marker_color=color,
                               x=[r.metrics[f"{kind}_j"] for r in reports])
                        for kind, color in SPLIT_COLORS.items()],
@@ -320,12 +335,12 @@ def comparison_html(reports: Sequence["EnergyReport"]) -> str:
                                barmode="group", height=max(300, 60 * len(labels) + 120),
                                yaxis={"autorange": "reversed"}))
     rows = "".join(
-        f"<tr><td>{_esc(r.model)}</td><td class='l'>{_esc(r.target)}</td>"
+        f"<tr><td>{_esc(label)}</td><td class='l'>{_esc(r.target)}</td>"
         f"<td>{r.metrics['energy_j']:.4g}</td><td>{r.metrics['latency_s']:.4g}</td>"
         f"<td>{r.metrics['edp_js']:.4g}</td><td>{r.metrics['flops']:,}</td>"
         f"<td>{r.metrics['parameters']:,}</td><td>{r.metrics['saf_t']:.4g}</td>"
         f"<td>{_opt(r.metrics['mcer'], '.4g', 'n/a')}</td><td>{len(r.unmodeled)}</td></tr>"
-        for r in reports)
+        for label, r in zip(labels, reports))
     table = ("<table class='nx'><tr><th>model</th><th>target</th><th>energy J</th>"
              "<th>latency s</th><th>EDP J·s</th><th>FLOPs</th><th>parameters</th><th>SAF-T</th>"
              f"<th>MCER</th><th>unmodeled</th></tr>{rows}</table>")

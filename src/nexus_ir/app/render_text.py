@@ -13,14 +13,17 @@ if TYPE_CHECKING:
     from ..report import EnergyReport
 
 TEXT_WIDTH = 120
+SPLIT_WIDTH = 90           # terminal columns from which the module table shows the split
 
 
 def _pct(part: float | None, whole: float) -> str:
     return f"{(part or 0) / whole:.1%}" if whole else "-"
 
 
-def report_renderables(report: "EnergyReport", depth: int = 2, top: int = 10) -> list[Any]:
-    """The rich renderables of one report, in print order."""
+def report_renderables(report: "EnergyReport", depth: int = 2, top: int = 10,
+                       width: int = TEXT_WIDTH, by_energy: bool = False) -> list[Any]:
+    """The rich renderables of one report, in print order, for a terminal ``width`` columns
+    wide (the module table drops its split column below ``SPLIT_WIDTH``)."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
@@ -54,20 +57,7 @@ def report_renderables(report: "EnergyReport", depth: int = 2, top: int = 10) ->
         summary.add_row(label, value)
     parts.append(summary)
 
-    modules = report.per_module(depth)
-    table = Table(title=f"top {min(top, len(modules))} of {len(modules)} modules by energy "
-                        f"(depth {depth})", title_justify="left", box=box.SIMPLE_HEAD)
-    for name, justify in (("module", "left"), ("energy J", "right"), ("energy %", "right"),
-                          ("FLOP %", "right"), ("compute", "right"), ("memory", "right"),
-                          ("static", "right"), ("MACs", "right"), ("time s", "right")):
-        table.add_column(name, justify=justify, no_wrap=name == "module")
-    for row in modules[:top]:
-        energy_share, flop_share = report.share(row)
-        table.add_row(row.module, f"{row.energy_j:.4g}", f"{energy_share:.1%}",
-                      f"{flop_share:.1%}", _pct(row.compute_j, row.energy_j),
-                      _pct(row.memory_j, row.energy_j), _pct(row.static_j, row.energy_j),
-                      f"{row.macs:,}", f"{row.time_s:.3g}")
-    parts.append(table)
+    parts.append(module_table(report, depth, top, width, by_energy))
 
     if report.unmodeled:
         listed = ", ".join(f"%{n.name} ({n.op})" for n in report.unmodeled)
@@ -77,27 +67,70 @@ def report_renderables(report: "EnergyReport", depth: int = 2, top: int = 10) ->
     return parts
 
 
-def comparison_renderables(reports: Sequence["EnergyReport"]) -> list[Any]:
-    """A side-by-side table of several reports; ratios are against the first row."""
+def module_table(report: "EnergyReport", depth: int, top: int, width: int,
+                 by_energy: bool) -> Any:
+    """The ``top`` modules spending most, in model order (first node) or ``by_energy``; SI
+    units; the compute/memory/static split only where ``width`` leaves room for it."""
+    from rich import box
+    from rich.table import Table
+
+    from .common import si
+
+    modules = report.per_module(depth)
+    first = {}
+    for index, node in enumerate(report.nodes):
+        first.setdefault(".".join(node.source.split(".")[:depth]) if node.source else "(top)",
+                         index)
+    shown = modules[:top]
+    if not by_energy:
+        shown.sort(key=lambda row: first.get(row.module, len(report.nodes)))
+    order = "by energy" if by_energy else "in model order"
+    table = Table(title=f"{len(shown)} of {len(modules)} modules spending most, {order} "
+                        f"(depth {depth})", title_justify="left", box=box.SIMPLE_HEAD)
+    split = width >= SPLIT_WIDTH
+    columns = ["module", "energy", "energy %", "FLOP %", *(["c / m / s %"] if split else []),
+               "MACs", "time"]
+    for name in columns:
+        table.add_column(name, justify="left" if name == "module" else "right",
+                         no_wrap=True, overflow="ellipsis" if name == "module" else "fold",
+                         min_width=None if name == "module" else len(name))
+    for row in shown:
+        energy_share, flop_share = report.share(row)
+        parts = "/".join(_pct(getattr(row, f"{kind}_j"), row.energy_j).rstrip("%")
+                         for kind in ("compute", "memory", "static"))
+        table.add_row(row.module, si(row.energy_j, "J"), f"{energy_share:.1%}",
+                      f"{flop_share:.1%}", *([parts] if split else []),
+                      si(row.macs, "").strip() if row.macs else "0", si(row.time_s, "s"))
+    return table
+
+
+def comparison_renderables(reports: Sequence["EnergyReport"],
+                           labels: Sequence[str] | None = None) -> list[Any]:
+    """A side-by-side table of several reports, rows named by ``labels`` (default: each
+    graph's name); ratios are against the first row."""
     from rich import box
     from rich.table import Table
 
     table = Table(title="NEXUS comparison (× = relative to the first row; split = compute / "
                         "memory / static %)", title_justify="left",
                   box=box.SIMPLE_HEAD)
-    for name in ("model", "target", "energy J", "× energy", "split %",
-                 "latency s", "GFLOPs", "× FLOPs", "pJ/FLOP", "unmodeled"):
+    for name in ("model", "target", "energy", "× energy", "split %",
+                 "latency", "GFLOPs", "× FLOPs", "pJ/FLOP", "unmodeled"):
         table.add_column(name, justify="left" if name in ("model", "target") else "right",
                          no_wrap=True, min_width=len(name))
+    from .common import si
+    from .render_html import distinct
+
     base = reports[0].metrics
-    for r in reports:
+    names = distinct(labels or [r.model for r in reports], [r.target for r in reports])
+    for name, r in zip(names, reports):
         m = r.metrics
         split = "/".join(f"{100 * m[f'{kind}_j'] / m['energy_j']:.1f}" if m["energy_j"] else "-"
                          for kind in ("compute", "memory", "static"))
         table.add_row(
-            r.model, r.target, f"{m['energy_j']:.3g}",
+            name, r.target, si(m["energy_j"], "J"),
             f"{m['energy_j'] / base['energy_j']:.3g}" if base["energy_j"] else "-", split,
-            f"{m['latency_s']:.3g}", f"{m['flops'] / 1e9:.4g}",
+            si(m["latency_s"], "s"), f"{m['flops'] / 1e9:.4g}",
             f"{m['flops'] / base['flops']:.3g}" if base["flops"] else "-",
             f"{m['energy_j'] / m['flops'] * 1e12:.4g}" if m["flops"] else "-",
             str(len(m["unmodeled"])))

@@ -1,0 +1,133 @@
+"""Reports people read (issue 19): SI units that round-trip, terminal tables that fit 80
+columns without cutting a number, -o choosing the format from its extension, compare rows named
+by what the user gave, and a short repr."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import nexus_ir as nx
+from nexus_ir.app.render_text import report_renderables, to_text
+from nexus_ir.units import si
+
+ROOT = Path(__file__).resolve().parents[1]
+PREFIX = {"T": 1e12, "G": 1e9, "M": 1e6, "k": 1e3, "": 1.0, "m": 1e-3, "µ": 1e-6, "n": 1e-9,
+          "p": 1e-12, "f": 1e-15}
+
+
+def nexus(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nexus_ir.app.cli", *args], cwd=cwd,
+                          capture_output=True, text=True)
+
+
+@given(st.floats(min_value=1e-15, max_value=9e14, allow_nan=False) | st.floats(
+    min_value=-9e14, max_value=-1e-15))
+def test_si_values_round_trip_within_their_printed_precision(value):
+    number, unit = si(value, "J").split(" ")
+    prefix = unit[:-1]
+    back = float(number) * PREFIX[prefix]
+    assert abs(back - value) <= 0.5e-2 * abs(value) + 1e-30     # 3 significant digits
+    assert 1 <= abs(float(number)) < 1000 or prefix == "f"
+
+
+def test_si_by_hand():
+    assert [si(v, u) for v, u in [(70.5e-6, "s"), (5.064e-3, "J"), (0, "J"), (None, "J"),
+                                  (999.96, "J"), (3.572e-7, "J·s")]] == \
+        ["70.5 µs", "5.06 mJ", "0 J", "—", "1 kJ", "357 nJ·s"]
+
+
+@pytest.fixture(scope="module")
+def resnet():
+    return nx.compile("example:resnet50", target="h100")
+
+
+@pytest.mark.parametrize("width", [80, 200])
+def test_the_terminal_report_fits_its_width_and_never_cuts_a_number(resnet, width):
+    text = to_text(report_renderables(resnet, 2, 10, width), width)
+    golden = ROOT / "tests" / "golden" / f"resnet50_h100_{width}.txt"
+    assert text + "\n" == golden.read_text(), \
+        "report text changed; if deliberate, run python3 tests/golden/regenerate.py and review"
+    assert max(map(len, text.splitlines())) <= width
+    assert "…" not in text
+    assert "576 mJ (one call, batch 1)" in text and "4.37 ms" in text
+    split_column = "c / m / s %" in text
+    assert split_column == (width >= 90)
+
+
+def test_modules_in_model_order_by_default_and_by_energy_on_request(resnet):
+    def modules(by_energy):
+        text = to_text(report_renderables(resnet, 2, 24, by_energy=by_energy))
+        return [line.split()[0] for line in text.splitlines() if re.match(r"\s+layer\d\.\d", line)]
+    in_order = modules(False)
+    assert in_order == sorted(in_order, key=lambda m: (int(m[5]), int(m[7:])))
+    ranked = [row.module for row in resnet.per_module(2) if row.module.startswith("layer")]
+    assert modules(True) == ranked
+
+
+def test_output_extension_chooses_the_format_and_a_contradiction_is_refused(tmp_path):
+    html = tmp_path / "r.html"
+    out = nexus("compile", "example:cnn", "-o", str(html))
+    assert out.returncode == 0, out.stderr
+    assert html.read_text().lstrip().lower().startswith("<!doctype html")
+    data = tmp_path / "r.json"
+    assert nexus("compile", "example:cnn", "-o", str(data)).returncode == 0
+    assert nx.EnergyReport.from_json(data.read_text()).metrics["macs"] == 1_622_336
+    assert nexus("compile", "example:cnn", "-o", str(tmp_path / "r.csv")).returncode == 0
+    assert (tmp_path / "r.csv").read_text().startswith("name,op,source,")
+    clash = nexus("compile", "example:cnn", "--format", "json", "-o", str(html))
+    assert clash.returncode == 2 and clash.stderr == (
+        f"nexus: error: --format json contradicts -o {html} (html); drop one of them\n")
+    odd = nexus("compare", "example:cnn", "--target", "h100", "a100", "-o",
+                str(tmp_path / "c.csv"))
+    assert odd.returncode == 2 and "this command writes table, json, html, not csv" in odd.stderr
+
+
+def test_compare_names_rows_by_file_or_label_even_when_graphs_share_a_name(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+    paths = []
+    for width in (8, 64):
+        graph = helper.make_graph(
+            [helper.make_node("MatMul", ["x", "w"], ["y"])], "main_graph",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, width])],
+            [numpy_helper.from_array(np.ones((8, width), np.float32), "w")])
+        paths.append(tmp_path / f"mm{width}.onnx")
+        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
+                  paths[-1])
+    out = nexus("compare", *map(str, paths))
+    assert out.returncode == 0, out.stderr
+    rows = [line.split()[0] for line in out.stdout.splitlines() if ".onnx " in line]
+    assert rows == ["mm8.onnx", "mm64.onnx"]
+    named = nexus("compare", *map(str, paths), "--label", "narrow", "--label", "wide",
+                  "--format", "html", "-o", str(tmp_path / "c.html"))
+    assert named.returncode == 0, named.stderr
+    page = (tmp_path / "c.html").read_text()
+    assert "narrow on h100" in page and "wide on h100" in page
+    short = nexus("compare", *map(str, paths), "--label", "one")
+    assert short.returncode == 2 and "--label is given 1 times for 2 models" in short.stderr
+
+
+def test_repr_is_one_short_line(resnet):
+    text = repr(resnet)
+    assert text == ("<EnergyReport resnet50 on h100: 576 mJ and 4.37 ms per call, "
+                    "4,089,184,256 MACs, 175 nodes>")
+
+
+@pytest.mark.skipif(shutil.which("script") is None, reason="needs util-linux script for a tty")
+def test_on_a_terminal_80_columns_wide_the_table_fits(tmp_path):
+    command = f"COLUMNS=80 {sys.executable} -m nexus_ir.app.cli compile example:resnet50"
+    out = subprocess.run(["script", "-qc", command, "/dev/null"], cwd=ROOT, capture_output=True,
+                         text=True, env={"PATH": "/usr/bin:/bin", "TERM": "dumb",
+                                         "PYTHONPATH": str(ROOT / "src")})
+    plain = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", out.stdout).replace("\r", "")
+    assert "layer1.0" in plain, out.stderr
+    assert max(map(len, plain.splitlines())) <= 80
