@@ -131,3 +131,20 @@ def test_on_a_terminal_80_columns_wide_the_table_fits(tmp_path):
     plain = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", out.stdout).replace("\r", "")
     assert "layer1.0" in plain, out.stderr
     assert max(map(len, plain.splitlines())) <= 80
+
+
+def test_diagnose_names_modules_and_groups_launch_overhead_into_one_finding(resnet):
+    from passes import diagnose
+    graph_energy = resnet.metrics["energy_j"]
+    d = diagnose(resnet, "h100", top=3, alternatives={"cuda-graph": graph_energy / 4})
+    lines = d.lines()
+    assert lines[1].startswith("  conv1 (conv) [%0]")
+    launch = next(line for line in lines if line.startswith("launch-bound:"))
+    assert launch.startswith("launch-bound: 174 of 175 nodes wait on the host or on kernel "
+                             "latency and hold 100% of the energy (static power 96%)")
+    assert f"run as cuda-graph {si(graph_energy / 4, 'J')} (-75%)" in launch
+    assert d.flops_mislead == []                # every such layer is launch overhead: said once
+    precision = next(i for i, line in enumerate(lines) if line.startswith("ops kept at"))
+    assert lines[precision].startswith("ops kept at a precision the target runs cheaper: 53 "
+                                       "conv, 1 linear at f32 (f16 costs 14× less per FMA")
+    assert lines[precision + 4] == "  … and 51 more"

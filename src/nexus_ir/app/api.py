@@ -111,11 +111,11 @@ def prepare(model_or_path: Any, example_inputs: Any = None, *,
             bindings: Mapping[str, int] | None = None, trust_pickle: bool = False,
             calibration: Sequence[Any] | None = None,
             progress: Callable[[str], None] | None = None,
-            require_bound: bool = True, dtype: str | None = None) -> Prepared:
+            dtype: str | None = None) -> Prepared:
     """Load any model (see ``load_graph``), verify it, bind its symbolic sizes from
     ``bindings`` and ``example_inputs``, and read the statistics of the data given with it
-    (calibration inputs of a PyTorch model, real rows of a classic one). Unbound symbols are
-    an error unless ``require_bound`` is False."""
+    (calibration inputs of a PyTorch model, real rows of a classic one). A lone batch symbol
+    is bound to 1 with a warning; other unbound symbols are an error."""
     step = progress or (lambda _: None)
     if isinstance(model_or_path, str) and FACTORY_SPEC.match(model_or_path):
         step(f"building the model: {model_or_path}")
@@ -181,14 +181,14 @@ def prepare(model_or_path: Any, example_inputs: Any = None, *,
         from passes.trees import annotate_tree_paths
         annotate_tree_paths(graph, data)
         value_stats.update(graph_stats(graph, data))
-    lone = lone_batch_symbol(graph) if require_bound else None
+    lone = lone_batch_symbol(graph)
     if lone is not None:
         warnings.warn(f"{lone} (the inputs' leading dim) is not given: costed at batch 1, as "
                       f"FLOP counters do (--bind {lone}=N or bindings={{'{lone}': N}} for "
                       "another)", stacklevel=3)
         graph = graph.bind_symbols({lone: 1})
         bound[lone] = 1
-    if require_bound and graph.symbols:
+    if graph.symbols:
         raise NexusError(f"graph @{graph.name} has unbound symbols {sorted(graph.symbols)}; give "
                          "them sizes (CLI: --bind NAME=SIZE or --input-shape NAME=DIMS; Python: "
                          "bindings={...} or example_inputs)")

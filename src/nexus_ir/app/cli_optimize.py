@@ -19,11 +19,11 @@ def graph_of(args: argparse.Namespace) -> Any:
     from .api import prepare
 
     return prepare(args.model, parse_input_shapes(args.input_shape) or None,
-                   bindings=parse_bindings(args.bind), trust_pickle=args.trust_pickle,
-                   require_bound=False).graph
+                   bindings=parse_bindings(args.bind), trust_pickle=args.trust_pickle).graph
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
+    from lowering.target import EXECUTION_MODES
     from passes import diagnose, recommend
     from passes.recommend import MIN_SAVED_FRACTION
 
@@ -32,10 +32,13 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     with common.progress_console().status(f"costing {args.model} and its rewrites"):
         graph = graph_of(args)
         report = compile_model(graph, target=args.target)
-        findings = diagnose(report, args.target, args.top)
+        others = [mode for mode in EXECUTION_MODES if mode != report.metrics["execution"]]
+        findings = diagnose(report, args.target, args.top, {
+            mode: compile_model(graph, target=args.target, execution=mode).metrics["energy_j"]
+            for mode in others})
         ranked = recommend(graph, args.target)
     print(f"NEXUS diagnosis: {report.model} on {report.target}, "
-          f"{common.si(report.metrics['energy_j'], 'J')} per inference")
+          f"{common.si(report.metrics['energy_j'], 'J')} per call")
     print("\n".join(findings.lines()))
     paying = [r for r in ranked if r.pays]
     print("recommended rewrites (predicted on the target; nexus optimize applies one):")
