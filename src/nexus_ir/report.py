@@ -235,7 +235,8 @@ class EnergyReport:
             ("SAF-T (TO per output)", f"{m['saf_t']:.4g}"),
             ("LSRT", f"{m['lsrt']:.4f}"),
             ("MCER (memory/compute)", "n/a" if m["mcer"] is None else f"{m['mcer']:.4g}"),
-            ("DDEV", f"{m['ddev']:.4g}"),
+            ("DDEV", "n/a (give calibration inputs: --calibration-data DATA.npz)"
+             if m["ddev"] is None else f"{m['ddev']:.4g}"),
             ("ECU (per capability)", "n/a (give a capability score)" if m["ecu"] is None
              else si(m["ecu"], "J")),
             ("CpTO (capability per TO)", opt(m["cpto"], ".4g")),

@@ -801,7 +801,7 @@ def metrics(graph: Graph, ctx: PassContext) -> dict[str, Any]:
         "lsrt": 1.0 - switching / latency if latency else 0.0,
         "ecu": e_total / capability if capability else None,
         "mcer": e_memory / e_compute if e_compute else None,
-        "ddev": coefficient_of_variation(list(per_input)),
+        "ddev": coefficient_of_variation(list(per_input)) if per_input else None,
         "cpto": capability / tos if capability and tos else None,
         "unmodeled": [n.name for n in nodes if not modeled(n)],
         "execution": run["execution"], "math": run["math"],

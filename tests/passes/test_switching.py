@@ -175,9 +175,11 @@ def test_weight_bits_scale_compute_energy_by_the_activity_model():
     assert zeros.metrics["saf_t"] == pytest.approx(shapes_only.metrics["saf_t"] * 0.5)
 
 
-def test_ddev_is_zero_when_energy_cannot_vary():
+def test_ddev_is_not_available_without_per_input_data():
     report = nx.compile("example:resnet50", bindings={"batch": 1})
-    assert report.metrics["ddev"] == 0.0
+    assert report.metrics["ddev"] is None
+    assert "DDEV                       n/a (give calibration inputs: --calibration-data " \
+        "DATA.npz)" in str(report)
 
 
 torch = pytest.importorskip("torch")
@@ -218,6 +220,9 @@ def test_ddev_from_calibration_inputs():
     assert mixed.metrics["ddev"] > 0.0
     # two inputs: CV = |E1 − E2| / (E1 + E2); zeros lower the first layer's compute energy
     assert mixed.metrics["energy_j"] < same.metrics["energy_j"]
+    by_name = nx.compile(model, example, calibration={"x": np.stack([example[0].numpy(),
+                                                                      np.zeros((2, 16), np.float32)])})
+    assert by_name.metrics["ddev"] == pytest.approx(mixed.metrics["ddev"], rel=1e-6)
 
 
 def test_tree_ddev_follows_per_row_compares():

@@ -145,6 +145,11 @@ def prepare(model_or_path: Any, example_inputs: Any = None, *,
         example_inputs = _with_batch(example_inputs, resized["batch"])
     step("exporting with torch.export" if from_torch else "loading the model")
     value_stats: dict[str, dict] = {}
+    if isinstance(calibration, Mapping):       # arrays by input name, first axis the inputs
+        if not from_torch:                     # rows: they are the example inputs
+            example_inputs, calibration = dict(calibration), None
+        else:
+            calibration = _calibration_inputs(calibration)
     if calibration is not None and not from_torch:
         raise NexusError("calibration inputs are taken for PyTorch models; for other models give "
                          "real rows as example_inputs")
@@ -207,6 +212,20 @@ def lone_batch_symbol(graph: Graph) -> str | None:
         else None
 
 
+def _calibration_inputs(arrays: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """Calibration inputs of a PyTorch model from arrays by input name (in forward order): the
+    first axis of each indexes the inputs, the rest is one input's shape."""
+    import torch
+
+    counts = {len(a) for a in arrays.values()}
+    if len(counts) != 1:
+        raise NexusError(f"calibration arrays hold different numbers of inputs "
+                         f"({', '.join(f'{k}: {len(a)}' for k, a in arrays.items())}); the first "
+                         "axis of each counts the inputs")
+    return [tuple(torch.as_tensor(np.asarray(a[i])) for a in arrays.values())
+            for i in range(counts.pop())]
+
+
 def _trains_differently(module: Any) -> bool:
     """In training mode with a layer that computes otherwise there: dropout, batch norm."""
     from torch import nn
@@ -263,7 +282,8 @@ def compile(model_or_path: Graph | str | Path, example_inputs: Mapping[str, Any]
     rows also make tree ensembles cost their actual paths instead of their depth. A module's
     inputs may also be given by ``forward`` parameter name. ``trust_pickle`` allows loading files
     that unpickle (``.pt2``). ``capability`` (accuracy, F1, …) enables ECU and CpTO;
-    ``output_units`` overrides the tokens/samples per inference. ``calibration`` (PyTorch: a
+    ``output_units`` overrides the tokens/samples per inference. ``calibration`` (arrays by
+    input name, the first axis counting the inputs, for any model; or, PyTorch: a
     list of inputs, each a tensor or a tuple of tensors) runs the model on each to read the bits
     of every activation: switching activity then scales compute energy per op, and DDEV is the
     spread of the per-input energies (``passes.switching``); weights' bits count whenever they

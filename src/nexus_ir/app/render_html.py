@@ -100,7 +100,7 @@ def summary_cards(report: "EnergyReport") -> str:
         ("SAF-T", f"{m['saf_t']:.4g}", METRIC_NOTES["SAF-T"]),
         ("LSRT", f"{m['lsrt']:.4f}", METRIC_NOTES["LSRT"]),
         ("MCER", _opt(m["mcer"], ".4g", "n/a"), METRIC_NOTES["MCER"]),
-        ("DDEV", f"{m['ddev']:.4g}", METRIC_NOTES["DDEV"]),
+        ("DDEV", "n/a" if m["ddev"] is None else f"{m['ddev']:.4g}", METRIC_NOTES["DDEV"]),
         ("ECU", _opt(m["ecu"], ".4g", "n/a"), METRIC_NOTES["ECU"] + " (needs --capability)"),
         ("CpTO", _opt(m["cpto"], ".4g", "n/a"), METRIC_NOTES["CpTO"] + " (needs --capability)"),
     ]
