@@ -148,6 +148,7 @@ def test_roofline_carries_the_target_bandwidth_and_fma_ceilings(report):
     h100 = load_target("h100")
     assert report.roofline == {
         "dtype": "f32", "off_chip_bytes_per_s": h100.off_chip.bandwidth_bytes_per_s.value,
+        "on_chip_bytes_per_s": h100.on_chip.bandwidth_bytes_per_s.value,
         "ceilings": [{"exec_class": "matrix", "flops_per_s": 2 * h100.peak_rate("matrix", "f32")},
                      {"exec_class": "vector", "flops_per_s": 2 * h100.peak_rate("vector", "f32")}]}
 
@@ -171,6 +172,22 @@ def test_html_is_self_contained_and_escapes_names():
         assert f"id='{chart}'" in page
 
 
+def test_html_names_modules_not_ids_and_offers_every_depth():
+    import json as json_
+    page = nx.compile(example_cnn(), bindings={"batch": 1}).to_html()
+    figures = json_.loads(re.search(r"id='nexus-figures'>(.*?)</script>", page, re.S)
+                          .group(1).replace("<\\/", "</"))
+    treemap = next(f for f in figures if f["id"] == "energy-treemap")["figure"]["data"][0]
+    assert "features.0" in treemap["labels"] and "0" not in treemap["labels"]
+    assert "conv · %0" in treemap["labels"]
+    share = next(f for f in figures if f["id"] == "flop-vs-energy")["figure"]["data"][0]
+    assert "features.0.conv (conv)" in share["y"]
+    # the CNN's sources go two deep (features.0.conv): a table per depth, depth 2 shown
+    assert [int(d) for d in re.findall(r"data-depth='(\d)'", page)] == [1, 2, 3]
+    assert re.search(r"<table class='nx' data-depth='2'><tr>", page)
+    assert re.search(r"<table class='nx' data-depth='1' hidden>", page)
+
+
 def test_to_html_writes_the_file(report, tmp_path):
     out = tmp_path / "r.html"
     assert report.to_html(out) == out.read_text()
@@ -180,7 +197,8 @@ def test_notebook_repr_is_light_html_with_the_metrics(report):
     fragment = report._repr_html_()
     assert fragment == notebook_html(report)
     assert "<script" not in fragment and len(fragment) < 50_000
-    for label in ("SAF-T", "LSRT", "MCER", "DDEV", "ECU", "CpTO", "features.1"):
+    for label in ("SAF-T", "LSRT", "MCER", "DDEV", "ECU", "CpTO", "features.1", "of FLOPs",
+                  "static energy"):
         assert label in fragment
 
 

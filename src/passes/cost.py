@@ -874,7 +874,7 @@ def node_cost(node: Node) -> NodeCost:
 
 def roofline(target: Target, rows: list[NodeCost]) -> dict[str, Any]:
     """The target's roofline for the model's dominant dtype (the one doing most FLOPs): off-chip
-    bandwidth and the matrix and vector ceilings in FLOP/s (two FLOPs per FMA)."""
+    and on-chip bandwidth and the matrix and vector ceilings in FLOP/s (two FLOPs per FMA)."""
     flops_by_dtype: dict[str, int] = {}
     for row in rows:
         if row.flops and row.dtype:
@@ -882,6 +882,7 @@ def roofline(target: Target, rows: list[NodeCost]) -> dict[str, Any]:
     main = max(sorted(flops_by_dtype), key=flops_by_dtype.get, default="f32")
     return {"dtype": main,
             "off_chip_bytes_per_s": target.off_chip.bandwidth_bytes_per_s.value,
+            "on_chip_bytes_per_s": target.on_chip.bandwidth_bytes_per_s.value,
             "ceilings": [{"exec_class": cls, "flops_per_s": 2 * target.peak_rate(cls, main)}
                          for cls in ("matrix", "vector")]}
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
+from ..units import si
 
 if TYPE_CHECKING:
     from ..report import EnergyReport
@@ -89,11 +90,13 @@ def summary_cards(report: "EnergyReport") -> str:
     """The totals and the six NEXUS metrics as cards."""
     m = report.metrics
     cards = [
-        ("energy / inference", f"{m['energy_j']:.4g} J",
-         f"compute {m['compute_j']:.3g} · memory {m['memory_j']:.3g} · static "
-         f"{m['static_j']:.3g}"),
-        ("latency", f"{m['latency_s']:.4g} s", "predicted, sum of node times"),
-        ("EDP", f"{m['edp_js']:.4g} J·s", "energy × latency"),
+        ("energy per call", si(m["energy_j"], "J"),
+         f"compute {si(m['compute_j'], 'J')} · memory {si(m['memory_j'], 'J')} · static "
+         f"{si(m['static_j'], 'J')}"),
+        ("energy per output", si(m["energy_j"] / m["output_units"], "J"),
+         f"{m['output_units']:,} outputs a call (samples, or tokens)"),
+        ("latency", si(m["latency_s"], "s"), "predicted, per call"),
+        ("EDP", si(m["edp_js"], "J·s"), "energy × latency"),
         ("FLOPs", f"{m['flops']:,}", f"MACs {m['macs']:,}"),
         ("parameters", f"{m['parameters']:,}", f"{m['model_bytes']:,} bytes"),
         ("peak activations", f"{m['peak_activation_bytes']:,} B", ""),
@@ -118,17 +121,28 @@ def _split_bar(row: Any) -> str:
 
 
 def module_table(report: "EnergyReport", depth: int = 2, top: int = TOP_MODULES) -> str:
-    """The top modules by energy with their split and FLOP share beside energy share."""
-    rows = []
-    for row in report.per_module(depth)[:top]:
-        energy_share, flop_share = report.share(row)
-        rows.append(f"<tr><td>{_esc(row.module)}</td><td>{row.energy_j:.4g}</td>"
-                    f"<td>{energy_share:.1%}</td><td>{flop_share:.1%}</td>"
-                    f"<td class='l'>{_split_bar(row)}</td><td>{row.macs:,}</td>"
-                    f"<td>{row.time_s:.3g}</td></tr>")
-    return ("<table class='nx'><tr><th>module</th><th>energy J</th><th>energy %</th>"
-            "<th>FLOP %</th><th>compute / memory / static</th><th>MACs</th><th>time s</th></tr>"
-            + "".join(rows) + "</table>")
+    """The top modules by energy with their split and FLOP share beside energy share, at every
+    module depth the model has, ``depth`` shown first; a selector switches depth."""
+    deepest = max([len(n.source.split(".")) for n in report.nodes if n.source] + [1])
+    tables = []
+    for level in range(1, deepest + 1):
+        rows = []
+        for row in report.per_module(level)[:top]:
+            energy_share, flop_share = report.share(row)
+            rows.append(f"<tr><td>{_esc(row.module)}</td><td>{si(row.energy_j, 'J')}</td>"
+                        f"<td>{energy_share:.1%}</td><td>{flop_share:.1%}</td>"
+                        f"<td class='l'>{_split_bar(row)}</td><td>{row.macs:,}</td>"
+                        f"<td>{si(row.time_s, 's')}</td></tr>")
+        hidden = "" if level == min(depth, deepest) else " hidden"
+        tables.append(f"<table class='nx' data-depth='{level}'{hidden}><tr><th>module</th>"
+                      "<th>energy</th><th>energy %</th><th>FLOP %</th><th>compute / memory / "
+                      "static</th><th>MACs</th><th>time</th></tr>" + "".join(rows) + "</table>")
+    options = "".join(f"<option value='{level}'{' selected' if level == min(depth, deepest) else ''}>"
+                      f"{level}</option>" for level in range(1, deepest + 1))
+    selector = ("<label>module depth <select id='module-depth' onchange=\"document.querySelectorAll("
+                "'table[data-depth]').forEach(function (t) {t.hidden = t.dataset.depth !== "
+                f"this.value;}}, this)\">{options}</select></label>")
+    return selector + "".join(tables)
 
 
 def unmodeled_section(report: "EnergyReport") -> str:
@@ -157,10 +171,32 @@ def _header(report: "EnergyReport") -> str:
             f"{' · ' + _esc(bindings) if bindings else ''} · nexus-ml {_esc(__version__)}</div>")
 
 
+def split_legend() -> str:
+    """What the split bars' colours mean."""
+    return "<p class='legend'>" + " ".join(
+        f"<span class='bar' style='width:12px;background:{color}'></span> {kind}"
+        for kind, color in SPLIT_COLORS.items()) + " energy</p>"
+
+
+def share_bars(report: "EnergyReport", depth: int = 2, top: int = 8) -> str:
+    """A script-free bar chart of the modules spending most: energy share beside FLOP share."""
+    rows = []
+    for row in report.per_module(depth)[:top]:
+        energy, flops = report.share(row)
+        rows.append(f"<tr><td>{_esc(row.module)}</td><td class='l'>"
+                    f"<span class='bar' style='width:{240 * energy:.1f}px;background:#E45756'>"
+                    f"</span> {energy:.1%} of energy<br><span class='bar' style='width:"
+                    f"{240 * flops:.1f}px;background:#72B7B2'></span> {flops:.1%} of FLOPs"
+                    "</td></tr>")
+    return "<table class='nx'>" + "".join(rows) + "</table>"
+
+
 def notebook_html(report: "EnergyReport") -> str:
-    """A chart-free HTML fragment for notebooks: cards, the module table, unmodeled ops."""
+    """A script-free HTML fragment for notebooks: cards, the modules spending most as bars
+    (energy share beside FLOP share), the module table with its legend, unmodeled ops."""
     return (f"<div><style>{_CSS}</style>{_header(report)}{summary_cards(report)}"
-            f"<h2>Top modules by energy</h2>{module_table(report)}"
+            f"<h2>Modules spending most</h2>{share_bars(report)}"
+            f"<h2>Top modules by energy</h2>{split_legend()}{module_table(report)}"
             f"<h2>Unmodeled ops</h2>{unmodeled_section(report)}</div>")
 
 
@@ -171,7 +207,8 @@ def _layout(title: str, **extra: Any) -> dict[str, Any]:
 
 
 def treemap_figure(report: "EnergyReport") -> Any:
-    """Energy by module: every module path is a box, every modeled node a leaf."""
+    """Energy by module: every module path is a box (an index such as ``features.0`` keeps its
+    parent's name), every modeled node a leaf named by its op."""
     import plotly.graph_objects as go
 
     boxes: dict[str, tuple[str, str, float]] = {"": (report.model, "", 0.0)}  # id → label, parent, J
@@ -181,9 +218,9 @@ def treemap_figure(report: "EnergyReport") -> Any:
         parent = ""
         for part in (n.source or "(top)").split("."):
             path = f"{parent}.{part}" if parent else part
-            boxes.setdefault(path, (part, parent, 0.0))
+            boxes.setdefault(path, (path if part.isdigit() else part, parent, 0.0))
             parent = path
-        boxes[f"{parent}/%{n.name}"] = (f"%{n.name} {n.op}", parent, n.energy_j)
+        boxes[f"{parent}/%{n.name}"] = (f"{n.op} · %{n.name}", parent, n.energy_j)
     ids = [f"m:{key}" for key in boxes]
     labels, parents, values = zip(*boxes.values())
     parents = [f"m:{p}" if key else "" for key, p in zip(boxes, parents)]
@@ -214,7 +251,9 @@ def share_figure(report: "EnergyReport", top: int = TOP_LAYERS) -> Any:
 
     nodes = sorted((n for n in report.nodes if n.modeled and n.energy_j),
                    key=lambda n: (-n.energy_j, n.name))[:top]
-    names = [f"{n.source or '(top)'} %{n.name} ({n.op})" for n in nodes]
+    names = [f"{n.source or '(top)'} ({n.op})" for n in nodes]
+    names = [name if names.count(name) == 1 else f"{name} %{n.name}"
+             for name, n in zip(names, nodes)]
     shares = [report.share(n) for n in nodes]
     traces = [go.Bar(name="energy share", orientation="h", y=names,
                      x=[e for e, _ in shares], marker_color="#E45756"),
@@ -227,14 +266,23 @@ def share_figure(report: "EnergyReport", top: int = TOP_LAYERS) -> Any:
 
 
 def roofline_figure(report: "EnergyReport") -> Any:
-    """Attained FLOP/s against arithmetic intensity (FLOPs per off-chip byte) per node, under
-    the target's bandwidth slope and compute ceilings. Nodes with no off-chip traffic are drawn
-    at the right edge."""
+    """Attained FLOP/s against arithmetic intensity per node — FLOPs per byte of the level that
+    takes longer to move them (off chip, or on chip for an L2-resident op) — under both
+    bandwidth slopes and the compute ceilings. Nodes that move nothing are drawn at the right
+    edge."""
     import plotly.graph_objects as go
 
     points = [n for n in report.nodes if n.modeled and n.flops and n.time_s]
     roof = report.roofline
-    intensities = [n.flops / n.off_chip_bytes for n in points if n.off_chip_bytes]
+    on_bw = roof.get("on_chip_bytes_per_s")
+
+    def moved(n: Any) -> int:
+        """The bytes of the level that takes longer to move them (off or on chip)."""
+        if on_bw and n.on_chip_bytes and (n.on_chip_bytes or 0) / on_bw > \
+                (n.off_chip_bytes or 0) / roof["off_chip_bytes_per_s"]:
+            return n.on_chip_bytes
+        return n.off_chip_bytes or 0
+    intensities = [n.flops / moved(n) for n in points if moved(n)]
     x_max = max([*intensities, 1.0]) * 4
     x_min = min([*intensities, 1.0]) / 4
     traces = []
@@ -243,22 +291,27 @@ def roofline_figure(report: "EnergyReport") -> Any:
         if members:
             traces.append(go.Scatter(
                 name=f"{bound}-bound", mode="markers", marker={"color": color, "size": 8},
-                x=[n.flops / n.off_chip_bytes if n.off_chip_bytes else x_max for n in members],
+                x=[n.flops / moved(n) if moved(n) else x_max for n in members],
                 y=[n.flops / n.time_s for n in members],
-                text=[f"%{n.name} {n.op} {n.source}" for n in members],
+                text=[f"{n.source or '(top)'} ({n.op}) %{n.name}" for n in members],
                 hovertemplate="%{text}<br>%{x:.3g} FLOP/B, %{y:.3g} FLOP/s<extra></extra>"))
-    bandwidth = roof.get("off_chip_bytes_per_s")
-    for ceiling in roof.get("ceilings", []):
-        peak = ceiling["flops_per_s"]
-        knee = peak / bandwidth
-        xs = [x_min, min(max(knee, x_min), x_max), x_max]
-        traces.append(go.Scatter(
-            name=f"{ceiling['exec_class']} {roof['dtype']} roof", mode="lines",
-            line={"dash": "dash" if ceiling["exec_class"] == "vector" else "solid",
-                  "color": "#333"}, x=xs, y=[min(peak, bandwidth * x) for x in xs]))
+    for level, bandwidth, color in (("off-chip", roof.get("off_chip_bytes_per_s"), "#333"),
+                                    ("on-chip", on_bw, "#999")):
+        if not bandwidth:
+            continue
+        for ceiling in roof.get("ceilings", []):
+            peak = ceiling["flops_per_s"]
+            knee = peak / bandwidth
+            xs = [x_min, min(max(knee, x_min), x_max), x_max]
+            traces.append(go.Scatter(
+                name=f"{ceiling['exec_class']} {roof['dtype']} roof, {level} bandwidth",
+                mode="lines", line={"dash": "dash" if ceiling["exec_class"] == "vector"
+                                    else "solid", "color": color},
+                x=xs, y=[min(peak, bandwidth * x) for x in xs]))
     return go.Figure(traces, _layout(
         f"Roofline on {report.target} ({len(points)} nodes with FLOPs)", height=480,
-        xaxis={"type": "log", "title": {"text": "FLOPs per off-chip byte"}},
+        xaxis={"type": "log", "title": {"text": "FLOPs per byte of the level that bounds "
+                                                "the node (off chip or on chip)"}},
         yaxis={"type": "log", "title": {"text": "attained FLOP/s"}}))
 
 
@@ -292,7 +345,7 @@ def report_html(report: "EnergyReport") -> str:
               "FLOP share is where a FLOP count misleads: memory traffic, static power over its "
               "time, or per-kernel overhead dominate it.</p>" + _chart("flop-vs-energy")
             + "<h2>Roofline</h2>" + _chart("roofline")
-            + "<h2>Top modules</h2>" + module_table(report)
+            + "<h2>Top modules</h2>" + split_legend() + module_table(report)
             + "<h2>Unmodeled ops</h2>" + unmodeled_section(report)
             + f"<h2>Target {_esc(report.target)} and its provenance</h2>"
             + provenance_section(report))
