@@ -129,7 +129,7 @@ def test_on_a_terminal_80_columns_wide_the_table_fits(tmp_path):
                          text=True, env={"PATH": "/usr/bin:/bin", "TERM": "dumb",
                                          "PYTHONPATH": str(ROOT / "src")})
     plain = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", out.stdout).replace("\r", "")
-    assert "layer1.0" in plain, out.stderr
+    assert "  layer1 " in plain, out.stderr                      # the automatic depth: 1
     assert max(map(len, plain.splitlines())) <= 80
 
 
@@ -148,3 +148,35 @@ def test_diagnose_names_modules_and_groups_launch_overhead_into_one_finding(resn
     assert lines[precision].startswith("ops kept at a precision the target runs cheaper: 53 "
                                        "conv, 1 linear at f32 (f16 costs 14× less per FMA")
     assert lines[precision + 4] == "  … and 51 more"
+
+
+def test_onnx_nodes_with_generated_names_take_their_weights_module_or_their_producers():
+    """What the dynamo ONNX exporter writes (node_Conv_0, node_Transpose_1208): a node reading
+    a weight is that weight's module, one reading none is its producer's."""
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from frontends.onnx import from_onnx
+    weights = [numpy_helper.from_array(np.ones((4, 8), np.float32), "encoder.fc1.weight"),
+               numpy_helper.from_array(np.ones((4, 4), np.float32), "head.weight")]
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "encoder.fc1.weight"], ["a"], name="node_MatMul_0"),
+         helper.make_node("Relu", ["a"], ["b"], name="node_Relu_1"),
+         helper.make_node("Transpose", ["b"], ["c"], name="node_Transpose_1208"),
+         helper.make_node("MatMul", ["c", "head.weight"], ["y"], name="")],
+        "main_graph", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [8, 4])], weights)
+    g = from_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    assert [(n.op, n.source) for n in g] == [("matmul", "encoder.fc1"), ("relu", "encoder.fc1"),
+                                              ("transpose", "encoder.fc1"), ("matmul", "head")]
+
+
+def test_the_default_depth_splits_a_decoder_into_its_blocks(resnet):
+    """No module may hold over half the energy at the depth shown first: a decoder's layers
+    (one ``layers`` row would hold nearly all of it), ResNet's four stages."""
+    decoder = nx.compile("example:llama3-8b", target="h100", bindings={"batch": 1, "seq": 16})
+    assert decoder.auto_depth() == 2
+    assert {"layers.0", "layers.31", "lm_head"} <= {m.module for m in decoder.per_module(2)}
+    assert max(m.energy_j for m in decoder.per_module(1)) > 0.5 * decoder.metrics["energy_j"]
+    assert resnet.auto_depth() == 1
+    assert "modules spending most, in model order (depth 1)" in str(resnet)

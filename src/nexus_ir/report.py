@@ -108,6 +108,18 @@ class EnergyReport:
     def unmodeled(self) -> list[NodeCost]:
         return [n for n in self.nodes if not n.modeled]
 
+    def auto_depth(self, most: float = 0.5, fewest: int = 3) -> int:
+        """The module depth a reader wants first: the shallowest at which at least ``fewest``
+        modules appear and none holds more than ``most`` of the energy (GPT-2's blocks, not one
+        ``transformer.h``); the deepest level when none qualifies."""
+        deepest = max([len(n.source.split(".")) for n in self.nodes if n.source] + [1])
+        total = self.metrics["energy_j"]
+        for depth in range(1, deepest + 1):
+            rows = [r for r in self.per_module(depth) if r.module != CALL_OVERHEAD]
+            if len(rows) >= fewest and all(r.energy_j <= most * total for r in rows):
+                return depth
+        return deepest
+
     def per_module(self, depth: int = 1) -> list[ModuleCost]:
         """Costs grouped by the first ``depth`` components of each node's source, by energy;
         the per-inference launch and synchronize, outside every node, is a row of its own."""

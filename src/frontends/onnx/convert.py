@@ -33,6 +33,7 @@ class Converter:
         self.node: Any = None
         self.source = ""
         self.names: dict[int, str] = {}                          # id(array) → initializer name
+        self.sources: dict[str, str] = {}                        # ONNX value → module producing it
         self.constants: dict[int, tuple[np.ndarray, Value]] = {}  # id(array) → its constant
 
     # values
@@ -160,7 +161,10 @@ def _convert_node(cv: Converter, node: Any) -> None:
         else:
             ins.append(cv.env[name])
     at = attributes_of(node)
-    cv.node, cv.source = node, node_source(node)
+    initializers = {name for name in node.input if isinstance(cv.env.get(name), np.ndarray)
+                    and id(cv.env[name]) in cv.names}
+    upstream = next((cv.sources[i] for i in node.input if i in cv.sources), "")
+    cv.node, cv.source = node, node_source(node, initializers, upstream)
     domain = "" if node.domain == "ai.onnx" else node.domain
     folded = fold(node, ins, at)
     if folded is not None:
@@ -178,6 +182,7 @@ def _convert_node(cv: Converter, node: Any) -> None:
     for name, out in zip(node.output, outs):
         if name and out is not None:
             cv.env[name] = out
+            cv.sources[name] = cv.source
     for name in node.output[len(outs):]:
         if name:
             raise NexusError(f"{node.op_type} node '{node.name}': output '{name}' is not produced "

@@ -5,7 +5,7 @@ data, node attributes and sources, and the helpers that read integer lists off o
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import numpy as np
@@ -77,12 +77,21 @@ def attributes_of(node: Any) -> dict[str, Any]:
     return out
 
 
-def node_source(node: Any) -> str:
+GENERATED_NAME = re.compile(r"(node_)?[A-Z][A-Za-z0-9]*(_\d+)?")
+"""A name an exporter made from the op type (``node_Transpose_1208``, ``Conv_3``): no module."""
+
+
+def node_source(node: Any, initializers: Collection[str] = (), upstream: str = "") -> str:
     """A module path from an exporter's node name (``/layer1/layer1.0/conv1/Conv`` →
-    ``layer1.0.conv1``), else the node's name."""
+    ``layer1.0.conv1``); for a name made from the op type (or none), the module of a weight it
+    reads (``layer1.0.conv1.weight`` → ``layer1.0.conv1``), else ``upstream`` (the module of
+    the node producing its first input); else the node's name."""
     name = node.name or ""
     if "/" not in name:
-        return name
+        if name and not GENERATED_NAME.fullmatch(name):
+            return name
+        weights = [i for i in node.input if i in initializers and "." in i]
+        return weights[0].rsplit(".", 1)[0] if weights else upstream or name
     path = ""
     for part in name.strip("/").split("/")[:-1]:
         path = part if not path or part.startswith(path + ".") else f"{path}.{part}"

@@ -280,8 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="inputs to read data statistics from (arrays by input name, the "
                            "first axis counting the inputs; rows for classic models): switching "
                            "activity and DDEV, the spread of energy across them")
-    comp.add_argument("--depth", type=int, default=2,
-                      help="module depth of the terminal table (default 2: layer1.0)")
+    comp.add_argument("--depth", type=int, default=None,
+                      help="module depth of the terminal table (default: the shallowest at "
+                           "which no module holds over half the energy, e.g. GPT-2's blocks)")
     comp.add_argument("--top", type=int, default=10,
                       help="modules in the terminal table: the ones spending most")
     comp.add_argument("--sort", choices=("model", "energy"), default="model",

@@ -120,9 +120,12 @@ def _split_bar(row: Any) -> str:
                    f"background:{color}'></span>" for kind, color in SPLIT_COLORS.items())
 
 
-def module_table(report: "EnergyReport", depth: int = 2, top: int = TOP_MODULES) -> str:
+def module_table(report: "EnergyReport", depth: int | None = None, top: int = TOP_MODULES
+                 ) -> str:
     """The top modules by energy with their split and FLOP share beside energy share, at every
-    module depth the model has, ``depth`` shown first; a selector switches depth."""
+    module depth the model has, ``depth`` (default: the report's ``auto_depth``) shown first; a
+    selector switches depth."""
+    depth = depth or report.auto_depth()
     deepest = max([len(n.source.split(".")) for n in report.nodes if n.source] + [1])
     tables = []
     for level in range(1, deepest + 1):
@@ -178,10 +181,10 @@ def split_legend() -> str:
         for kind, color in SPLIT_COLORS.items()) + " energy</p>"
 
 
-def share_bars(report: "EnergyReport", depth: int = 2, top: int = 8) -> str:
+def share_bars(report: "EnergyReport", depth: int | None = None, top: int = 8) -> str:
     """A script-free bar chart of the modules spending most: energy share beside FLOP share."""
     rows = []
-    for row in report.per_module(depth)[:top]:
+    for row in report.per_module(depth or report.auto_depth())[:top]:
         energy, flops = report.share(row)
         rows.append(f"<tr><td>{_esc(row.module)}</td><td class='l'>"
                     f"<span class='bar' style='width:{240 * energy:.1f}px;background:#E45756'>"
@@ -230,11 +233,12 @@ def treemap_figure(report: "EnergyReport") -> Any:
     return go.Figure(trace, _layout("Energy by module (click to zoom)", height=520))
 
 
-def split_figure(report: "EnergyReport", depth: int = 2, top: int = TOP_MODULES) -> Any:
+def split_figure(report: "EnergyReport", depth: int | None = None, top: int = TOP_MODULES
+                 ) -> Any:
     """Compute / memory / static energy of the whole model and the top modules."""
     import plotly.graph_objects as go
 
-    modules = report.per_module(depth)[:top]
+    modules = report.per_module(depth or report.auto_depth())[:top]
     m = report.metrics
     names = ["(whole model)"] + [r.module for r in modules]
     traces = [go.Bar(name=kind, orientation="h", y=names, marker_color=color,

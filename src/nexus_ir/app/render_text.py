@@ -20,10 +20,12 @@ def _pct(part: float | None, whole: float) -> str:
     return f"{(part or 0) / whole:.1%}" if whole else "-"
 
 
-def report_renderables(report: "EnergyReport", depth: int = 2, top: int = 10,
+def report_renderables(report: "EnergyReport", depth: int | None = None, top: int = 10,
                        width: int = TEXT_WIDTH, by_energy: bool = False) -> list[Any]:
     """The rich renderables of one report, in print order, for a terminal ``width`` columns
-    wide (the module table drops its split column below ``SPLIT_WIDTH``)."""
+    wide (the module table drops its split column below ``SPLIT_WIDTH``); ``depth`` None is
+    the report's ``auto_depth``."""
+    depth = depth or report.auto_depth()
     from rich import box
     from rich.table import Table
     from rich.text import Text
@@ -149,6 +151,6 @@ def to_text(renderables: Sequence[Any], width: int = TEXT_WIDTH) -> str:
     return "\n".join(line.rstrip() for line in buffer.getvalue().rstrip("\n").split("\n"))
 
 
-def report_text(report: "EnergyReport", depth: int = 2, top: int = 10) -> str:
+def report_text(report: "EnergyReport", depth: int | None = None, top: int = 10) -> str:
     """One report as plain text."""
     return to_text(report_renderables(report, depth, top))
