@@ -180,3 +180,20 @@ def test_the_default_depth_splits_a_decoder_into_its_blocks(resnet):
     assert max(m.energy_j for m in decoder.per_module(1)) > 0.5 * decoder.metrics["energy_j"]
     assert resnet.auto_depth() == 1
     assert "modules spending most, in model order (depth 1)" in str(resnet)
+
+
+def test_compare_fits_80_columns_and_sizes_each_model_by_its_own_shapes():
+    out = nexus("compare", "examples/cnn.py:small_cnn",
+                "examples/transformer.py:tiny_transformer@tokens=1x64:i64")
+    assert out.returncode == 0, out.stderr
+    rows = {line.split()[0]: line.split() for line in out.stdout.splitlines()
+            if ".py:" in line}
+    assert set(rows) == {"cnn.py:small_cnn", "transformer.py:tiny_transformer"}
+    from nexus_ir.app.render_text import comparison_renderables
+    reports = [nx.compile("example:cnn", target=t, bindings={"batch": 1})
+               for t in ("h100", "x86-server")]
+    text = to_text(comparison_renderables(reports, ["examples/cnn.py:small_cnn"] * 2, 80), 80)
+    assert max(map(len, text.splitlines())) <= 80 and "…" not in text
+    assert "33.4 mJ" in text and "split %" not in text       # the split joins from ~95 columns
+    wide = to_text(comparison_renderables(reports, None, 200), 200)
+    assert all(column in wide for column in ("split %", "× FLOPs", "pJ/FLOP", "unmodeled"))

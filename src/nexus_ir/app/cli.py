@@ -39,15 +39,26 @@ def _cmd_example(args: argparse.Namespace) -> int:
     return 0
 
 
+def model_and_shapes(given: str) -> tuple[str, dict[str, Any]]:
+    """A MODEL argument with its own example shapes after ``@`` (``net.py:f@tokens=1x64:i64``,
+    several joined by ``,``), so that compare can size a CNN and a transformer differently."""
+    model, sep, shapes = given.rpartition("@")
+    if not sep or not model or "=" not in shapes:
+        return given, {}
+    return model, parse_input_shapes(shapes.split(","))
+
+
 def _compile_all(args: argparse.Namespace, models: Sequence[str], targets: Sequence[str]
                  ) -> list[EnergyReport]:
     """Compile every model on every target, showing the current step on stderr."""
     from .api import compile as compile_model
 
-    shapes = parse_input_shapes(args.input_shape)
+    shared = parse_input_shapes(args.input_shape)
     reports = []
     with common.progress_console().status("starting") as status:
-        for model in models:
+        for given in models:
+            model, own = model_and_shapes(given)
+            shapes = {**shared, **own}
             for target in targets:
                 def step(text: str, where: str = f"{model} on {target}") -> None:
                     status.update(f"[bold]{where}[/bold]: {text}")
@@ -173,9 +184,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                          "models: give one per MODEL, in order")
     args.format = output_format(args, ("table", "json", "html"))
     reports = _compile_all(args, args.models, args.target)
-    names = args.label or [Path(m).name for m in args.models]
+    names = args.label or [Path(model_and_shapes(m)[0]).name for m in args.models]
     labels = [name for name in names for _ in args.target]
-    summary = comparison_renderables(reports, labels)
+    summary = comparison_renderables(reports, labels, terminal_width())
     if args.format == "html":
         from .render_html import comparison_html
         text = comparison_html(reports, labels)
@@ -297,7 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                "targets, side by side",
                                description="Compile every MODEL on every --target and compare "
                                            "energy, its split, latency and FLOPs side by side.")
-    compare.add_argument("models", nargs="+", metavar="MODEL", help=MODEL_HELP)
+    compare.add_argument("models", nargs="+", metavar="MODEL",
+                         help=MODEL_HELP + "; MODEL@NAME=DIMS[:DTYPE],… gives one model its own "
+                              "example shapes (--input-shape applies to all)")
     compare.add_argument("--target", nargs="+", default=["h100"],
                          help="one or more target names or .toml paths (default: h100)")
     compare.add_argument("--format", choices=("table", "json", "html"), default=None,

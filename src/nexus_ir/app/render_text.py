@@ -106,37 +106,60 @@ def module_table(report: "EnergyReport", depth: int, top: int, width: int,
     return table
 
 
+COMPARE_ALWAYS = ("model", "target", "energy", "× energy", "latency")
+COMPARE_OPTIONAL = ("split %", "FLOPs", "× FLOPs", "pJ/FLOP", "unmodeled")
+"""The comparison's columns: those always shown, then those added while the width allows."""
+
+
 def comparison_renderables(reports: Sequence["EnergyReport"],
-                           labels: Sequence[str] | None = None) -> list[Any]:
+                           labels: Sequence[str] | None = None,
+                           width: int = TEXT_WIDTH) -> list[Any]:
     """A side-by-side table of several reports, rows named by ``labels`` (default: each
-    graph's name); ratios are against the first row."""
+    graph's name); ratios are against the first row. Columns of ``COMPARE_OPTIONAL`` join, in
+    that order, while the table still fits ``width``: a number is never cut."""
     from rich import box
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title="NEXUS comparison (× = relative to the first row; split = compute / "
-                        "memory / static %)", title_justify="left",
-                  box=box.SIMPLE_HEAD)
-    for name in ("model", "target", "energy", "× energy", "split %",
-                 "latency", "GFLOPs", "× FLOPs", "pJ/FLOP", "unmodeled"):
-        table.add_column(name, justify="left" if name in ("model", "target") else "right",
-                         no_wrap=True, min_width=len(name))
     from .common import si
     from .render_html import distinct
 
     base = reports[0].metrics
     names = distinct(labels or [r.model for r in reports], [r.target for r in reports])
+    rows = []
     for name, r in zip(names, reports):
         m = r.metrics
-        split = "/".join(f"{100 * m[f'{kind}_j'] / m['energy_j']:.1f}" if m["energy_j"] else "-"
-                         for kind in ("compute", "memory", "static"))
-        table.add_row(
-            name, r.target, si(m["energy_j"], "J"),
-            f"{m['energy_j'] / base['energy_j']:.3g}" if base["energy_j"] else "-", split,
-            si(m["latency_s"], "s"), f"{m['flops'] / 1e9:.4g}",
-            f"{m['flops'] / base['flops']:.3g}" if base["flops"] else "-",
-            f"{m['energy_j'] / m['flops'] * 1e12:.4g}" if m["flops"] else "-",
-            str(len(m["unmodeled"])))
-    return [table]
+        rows.append({
+            "model": name, "target": r.target, "energy": si(m["energy_j"], "J"),
+            "× energy": f"{m['energy_j'] / base['energy_j']:.3g}" if base["energy_j"] else "-",
+            "latency": si(m["latency_s"], "s"),
+            "split %": "/".join(f"{100 * m[f'{kind}_j'] / m['energy_j']:.1f}"
+                                if m["energy_j"] else "-"
+                                for kind in ("compute", "memory", "static")),
+            "FLOPs": si(m["flops"], "").strip(),
+            "× FLOPs": f"{m['flops'] / base['flops']:.3g}" if base["flops"] else "-",
+            "pJ/FLOP": f"{m['energy_j'] / m['flops'] * 1e12:.4g}" if m["flops"] else "-",
+            "unmodeled": str(len(m["unmodeled"]))})
+
+    def column_width(name: str) -> int:
+        return max(len(name), *(len(row[name]) for row in rows)) + 3
+    columns = [c for c in COMPARE_ALWAYS if c != "model"]
+    room = width - 2 - min(column_width("model"), 24) - sum(map(column_width, columns))
+    for name in COMPARE_OPTIONAL:
+        if column_width(name) <= room:
+            columns.append(name)
+            room -= column_width(name)
+    columns = ["model", *(c for c in (*COMPARE_ALWAYS, *COMPARE_OPTIONAL) if c in columns)]
+    table = Table(box=box.SIMPLE_HEAD)
+    for name in columns:
+        table.add_column(name, justify="left" if name in ("model", "target") else "right",
+                         no_wrap=True, overflow="ellipsis" if name == "model" else "fold",
+                         min_width=None if name == "model" else column_width(name) - 3)
+    for row in rows:
+        table.add_row(*(row[name] for name in columns))
+    title = Text("NEXUS comparison (× = relative to the first row" +
+                 ("; split = compute / memory / static %" if "split %" in columns else "") + ")")
+    return [title, table]
 
 
 def to_text(renderables: Sequence[Any], width: int = TEXT_WIDTH) -> str:
