@@ -197,3 +197,18 @@ def test_compare_fits_80_columns_and_sizes_each_model_by_its_own_shapes():
     assert "33.4 mJ" in text and "split %" not in text       # the split joins from ~95 columns
     wide = to_text(comparison_renderables(reports, None, 200), 200)
     assert all(column in wide for column in ("split %", "× FLOPs", "pJ/FLOP", "unmodeled"))
+
+
+def test_diagnose_reads_calibration_data_and_reports_ddev(tmp_path):
+    data = tmp_path / "cal.npz"
+    rng = np.random.default_rng(0)
+    np.savez(data, x=np.stack([rng.standard_normal((1, 3, 32, 32)),
+                               np.zeros((1, 3, 32, 32))]).astype(np.float32))
+    out = nexus("diagnose", "examples/cnn.py:small_cnn", "--calibration-data", str(data))
+    assert out.returncode == 0, out.stderr
+    assert re.match(r"NEXUS diagnosis: SmallCNN on h100, [\d.]+ mJ per call \(DDEV [\d.e-]+ "
+                    r"across the calibration inputs\)", out.stdout)
+    missing = nexus("diagnose", "examples/cnn.py:small_cnn", "--calibration-data",
+                    str(tmp_path / "none.npz"))
+    assert missing.returncode == 2 and missing.stderr.startswith(
+        f"nexus: error: cannot read calibration data {tmp_path / 'none.npz'}")

@@ -68,23 +68,9 @@ def _compile_all(args: argparse.Namespace, models: Sequence[str], targets: Seque
                     output_units=getattr(args, "output_units", None),
                     trust_pickle=args.trust_pickle, progress=step,
                     execution=args.execution, math=args.math,
-                    calibration=_calibration_data(getattr(args, "calibration_data", None)),
+                    calibration=common.calibration_data(getattr(args, "calibration_data", None)),
                     dtype=getattr(args, "cost_dtype", None)))
     return reports
-
-
-def _calibration_data(path: str | None) -> dict[str, Any] | None:
-    """The arrays of a calibration ``.npz`` by input name (no pickles), None without one."""
-    if path is None:
-        return None
-    import numpy as np
-
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {name: data[name] for name in data.files}
-    except (OSError, ValueError) as err:
-        raise NexusError(f"cannot read calibration data {path}: {err} (save arrays by input "
-                         "name with numpy.savez)") from None
 
 
 def _print_summary(summary: Sequence[Any]) -> None:
@@ -287,10 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="capability score (accuracy, F1, ...) for ECU and CpTO")
     comp.add_argument("--output-units", type=int, default=None,
                       help="tokens or samples per inference (default: from the output shape)")
-    comp.add_argument("--calibration-data", default=None, metavar="DATA.npz",
-                      help="inputs to read data statistics from (arrays by input name, the "
-                           "first axis counting the inputs; rows for classic models): switching "
-                           "activity and DDEV, the spread of energy across them")
+    common.add_calibration_option(comp)
     comp.add_argument("--depth", type=int, default=None,
                       help="module depth of the terminal table (default: the shallowest at "
                            "which no module holds over half the energy, e.g. GPT-2's blocks)")
@@ -332,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     diagnose_cmd.add_argument("model", help=MODEL_HELP)
     diagnose_cmd.add_argument("--target", default="h100")
     diagnose_cmd.add_argument("--top", type=int, default=10, help="hotspots to list")
+    common.add_calibration_option(diagnose_cmd)
     _add_model_options(diagnose_cmd)
     diagnose_cmd.set_defaults(handler=cli_optimize.cmd_diagnose)
 

@@ -31,14 +31,20 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
     with common.progress_console().status(f"costing {args.model} and its rewrites"):
         graph = graph_of(args)
-        report = compile_model(graph, target=args.target)
+        data = common.calibration_data(args.calibration_data)
+        report = compile_model(graph, target=args.target) if data is None else compile_model(
+            args.model, parse_input_shapes(args.input_shape) or None, target=args.target,
+            bindings=parse_bindings(args.bind), trust_pickle=args.trust_pickle,
+            calibration=data)
         others = [mode for mode in EXECUTION_MODES if mode != report.metrics["execution"]]
         findings = diagnose(report, args.target, args.top, {
             mode: compile_model(graph, target=args.target, execution=mode).metrics["energy_j"]
             for mode in others})
         ranked = recommend(graph, args.target)
     print(f"NEXUS diagnosis: {report.model} on {report.target}, "
-          f"{common.si(report.metrics['energy_j'], 'J')} per call")
+          f"{common.si(report.metrics['energy_j'], 'J')} per call" +
+          ("" if report.metrics["ddev"] is None else
+           f" (DDEV {report.metrics['ddev']:.3g} across the calibration inputs)"))
     print("\n".join(findings.lines()))
     paying = [r for r in ranked if r.pays]
     print("recommended rewrites (predicted on the target; nexus optimize applies one):")

@@ -393,13 +393,13 @@ def comparison_html(reports: Sequence["EnergyReport"], names: Sequence[str] | No
                                yaxis={"autorange": "reversed"}))
     rows = "".join(
         f"<tr><td>{_esc(label)}</td><td class='l'>{_esc(r.target)}</td>"
-        f"<td>{r.metrics['energy_j']:.4g}</td><td>{r.metrics['latency_s']:.4g}</td>"
-        f"<td>{r.metrics['edp_js']:.4g}</td><td>{r.metrics['flops']:,}</td>"
+        f"<td>{si(r.metrics['energy_j'], 'J')}</td><td>{si(r.metrics['latency_s'], 's')}</td>"
+        f"<td>{si(r.metrics['edp_js'], 'J·s')}</td><td>{r.metrics['flops']:,}</td>"
         f"<td>{r.metrics['parameters']:,}</td><td>{r.metrics['saf_t']:.4g}</td>"
         f"<td>{_opt(r.metrics['mcer'], '.4g', 'n/a')}</td><td>{len(r.unmodeled)}</td></tr>"
         for label, r in zip(labels, reports))
-    table = ("<table class='nx'><tr><th>model</th><th>target</th><th>energy J</th>"
-             "<th>latency s</th><th>EDP J·s</th><th>FLOPs</th><th>parameters</th><th>SAF-T</th>"
+    table = ("<table class='nx'><tr><th>model</th><th>target</th><th>energy</th>"
+             "<th>latency</th><th>EDP</th><th>FLOPs</th><th>parameters</th><th>SAF-T</th>"
              f"<th>MCER</th><th>unmodeled</th></tr>{rows}</table>")
     body = (f"<h1>NEXUS comparison</h1><div class='sub'>{len(reports)} reports · nexus-ml "
             f"{_esc(__version__)}</div>{table}<h2>Energy split</h2>{_chart('compare-split')}"
@@ -439,10 +439,10 @@ def validation_html(measurement: Any, pairs: Sequence[tuple[Any, Any]], cache_co
     body = (f"<h1>NEXUS validation: {_esc(m['model'])}</h1><div class='sub'>{_esc(m['device'])}"
             f" · meter {_esc(m['meter'])} · ncu --clock-control none --cache-control "
             f"{_esc(cache_control)}</div><div class='cards'>"
-            + _card("measured energy", f"{m['energy_j']:.4g} J", f"CV {m['cv']:.3f}")
-            + _card("predicted energy", f"{predicted:.4g} J",
+            + _card("measured energy", si(m["energy_j"], "J"), f"CV {m['cv']:.3f}")
+            + _card("predicted energy", si(predicted, "J"),
                     f"{(predicted - m['energy_j']) / m['energy_j']:+.1%} on "
                     f"{m['report']['target']['name']}")
-            + _card("measured time", f"{m['seconds_per_call']:.4g} s", "per inference")
+            + _card("measured time", si(m["seconds_per_call"], "s"), "per call")
             + "</div>" + "".join(_chart(fid) for fid, _ in figures))
     return _page(f"NEXUS validation: {m['model']}", body, figures)
