@@ -247,6 +247,21 @@ def test_html_draws_its_charts_in_a_real_browser(report, tmp_path):
 
 
 @needs_chromium
+def test_the_depth_selector_switches_the_module_table_in_a_real_browser(report, tmp_path):
+    page = tmp_path / "report.html"
+    report.to_html(page)
+
+    def visible(address: str) -> list[str]:
+        dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+                              "--virtual-time-budget=15000", "--dump-dom", address],
+                             capture_output=True, text=True, timeout=120).stdout
+        return re.findall(r'<table class="nx" data-depth="(\d)">', dom)
+    assert visible(page.as_uri()) == [str(report.auto_depth())]
+    assert visible(page.as_uri() + "#depth=1") == ["1"]
+    assert visible(page.as_uri() + "#depth=3") == ["3"]
+
+
+@needs_chromium
 def test_comparison_page_draws_in_a_real_browser(tmp_path):
     reports = [nx.compile("example:cnn", target=t, bindings={"batch": 1})
                for t in ("h100", "x86-server")]

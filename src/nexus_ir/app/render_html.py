@@ -4,8 +4,8 @@ works offline), a light chart-free fragment for notebooks, and a comparison page
 The page's charts: energy by module (treemap), the compute/memory/static split per module, FLOP
 share beside energy share per layer (where FLOPs mislead), and a roofline of the nodes. The page
 marks itself when the charts are drawn (``data-charts-drawn`` on ``<body>``) and counts script
-errors (``data-errors``), so a headless browser can check it. Output is deterministic: fixed
-element ids, no timestamps.
+errors (``data-errors``), so a headless browser can check it; ``#depth=N`` in the address opens
+the module table at depth N. Output is deterministic: fixed element ids, no timestamps.
 """
 
 from __future__ import annotations
@@ -50,6 +50,12 @@ document.body.dataset.errors = "0";
 window.addEventListener("error", function () {
   document.body.dataset.errors = String(Number(document.body.dataset.errors) + 1);
 });
+var depthLink = location.hash.match(/depth=(\d+)/);
+var depthSelect = document.getElementById("module-depth");
+if (depthLink && depthSelect) {
+  depthSelect.value = depthLink[1];
+  depthSelect.onchange();
+}
 var figures = JSON.parse(document.getElementById("nexus-figures").textContent);
 Promise.all(figures.map(function (f) {
   return Plotly.newPlot(f.id, f.figure.data, f.figure.layout,
