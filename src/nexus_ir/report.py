@@ -253,6 +253,12 @@ class EnergyReport:
              else si(m["ecu"], "J")),
             ("CpTO (capability per TO)", opt(m["cpto"], ".4g")),
         ]
+        if m.get("carbon"):
+            c = m["carbon"]
+            rows.insert(3, ("carbon per call", f"{si(m['co2e_g'], 'g')} CO2e, "
+                                               f"{si(c['per_million_g'], 'g')} per million (grid "
+                                               f"{c['grid']} {c['g_per_kwh']:.4g} g/kWh × PUE "
+                                               f"{c['pue']:g}; {c['source']})"))
         return rows if units != 1 else [r for r in rows if r[0] != "energy per output"]
 
     def __str__(self) -> str:

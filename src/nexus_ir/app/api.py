@@ -266,7 +266,8 @@ def compile(model_or_path: Graph | str | Path, example_inputs: Mapping[str, Any]
             capability: float | None = None, output_units: int | None = None,
             trust_pickle: bool = False, calibration: Sequence[Any] | None = None,
             progress: Callable[[str], None] | None = None, execution: str = "eager",
-            math: str = "default", warm: bool = True, dtype: str | None = None) -> EnergyReport:
+            math: str = "default", warm: bool = True, dtype: str | None = None,
+            grid: str | None = None, pue: float = 1.0) -> EnergyReport:
     """Cost a model on a hardware target and return its ``EnergyReport``.
 
     ``execution`` is how the model runs (``eager`` PyTorch, ``cuda-graph`` replay, ``fused`` by a
@@ -288,7 +289,9 @@ def compile(model_or_path: Graph | str | Path, example_inputs: Mapping[str, Any]
     of every activation: switching activity then scales compute energy per op, and DDEV is the
     spread of the per-input energies (``passes.switching``); weights' bits count whenever they
     have data, and real rows of a classic model count as its input's bits. ``progress`` is
-    called with a short description as each long step starts.
+    called with a short description as each long step starts. ``grid`` (a country, ``FR``, or
+    a cloud region, ``gcp:europe-west1``) adds ``co2e_g`` per inference and its ``carbon``
+    record, at power usage effectiveness ``pue`` (``app.carbon``: CodeCarbon's tables).
     """
     from passes.cost import cost_graph
 
@@ -299,6 +302,9 @@ def compile(model_or_path: Graph | str | Path, example_inputs: Mapping[str, Any]
     report = cost_graph(ready.graph, target, bindings=ready.bindings, capability=capability,
                         output_units=output_units, value_stats=ready.value_stats,
                         execution=execution, math=math, warm=warm)
+    if grid is not None:
+        from .carbon import carbon_metrics
+        report.metrics.update(carbon_metrics(report.metrics["energy_j"], grid, pue))
     if not report.metrics["fits"]:
         warnings.warn(does_not_fit(report), stacklevel=2)
     return report

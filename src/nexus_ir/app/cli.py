@@ -69,7 +69,8 @@ def _compile_all(args: argparse.Namespace, models: Sequence[str], targets: Seque
                     trust_pickle=args.trust_pickle, progress=step,
                     execution=args.execution, math=args.math,
                     calibration=common.calibration_data(getattr(args, "calibration_data", None)),
-                    dtype=getattr(args, "cost_dtype", None)))
+                    dtype=getattr(args, "cost_dtype", None),
+                    grid=getattr(args, "grid", None), pue=getattr(args, "pue", 1.0)))
     return reports
 
 
@@ -274,6 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--output-units", type=int, default=None,
                       help="tokens or samples per inference (default: from the output shape)")
     common.add_calibration_option(comp)
+    comp.add_argument("--grid", default=None,
+                      help="carbon per inference on this grid: a country (FR, DEU) or a cloud "
+                           "region (gcp:europe-west1, aws:us-east-1), from CodeCarbon's tables")
+    comp.add_argument("--pue", type=float, default=1.0,
+                      help="power usage effectiveness of the data centre, with --grid "
+                           "(default 1.0: the IT load alone)")
     comp.add_argument("--depth", type=int, default=None,
                       help="module depth of the terminal table (default: the shallowest at "
                            "which no module holds over half the energy, e.g. GPT-2's blocks)")
