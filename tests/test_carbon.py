@@ -65,3 +65,26 @@ def test_compile_carries_carbon_in_metrics_text_and_schema(report):
 def test_bad_grids_and_pues_are_one_line(grid, pue, message):
     with pytest.raises(NexusError, match=message):
         carbon_metrics(1.0, grid, pue)
+
+
+def test_compare_ranks_targets_by_the_objective_and_shows_carbon():
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+
+    def compare(*args):
+        return subprocess.run([sys.executable, "-m", "nexus_ir.app.cli", "compare", "example:cnn",
+                               "--bind", "batch=1", "--target", "h100", "x86-server",
+                               "horowitz-45nm", *args], cwd=root, capture_output=True, text=True)
+    out = compare("--objective", "carbon", "--grid", "FR")
+    assert out.returncode == 0, out.stderr
+    rows = [line.split() for line in out.stdout.splitlines() if "example:cnn" in line]
+    energies = {name: nx.compile("example:cnn", target=name, bindings={"batch": 1})
+                .metrics["energy_j"] for name in ("h100", "x86-server", "horowitz-45nm")}
+    assert [r[1] for r in rows] == sorted(energies, key=energies.get)   # carbon ∝ energy here
+    assert "carbon" in out.stdout.splitlines()[2]
+    refused = compare("--objective", "carbon")
+    assert refused.returncode == 2 and refused.stderr == (
+        "nexus: error: --objective carbon needs --grid (a country such as FR, or a cloud region "
+        "such as gcp:europe-west1)\n")

@@ -84,6 +84,9 @@ def _print_summary(summary: Sequence[Any]) -> None:
         print(to_text(summary))
 
 
+OBJECTIVES = {"energy": "energy_j", "latency": "latency_s", "edp": "edp_js", "carbon": "co2e_g"}
+"""What compare --objective ranks by: the metric each names."""
+
 FORMAT_OF_SUFFIX = {".txt": "table", ".json": "json", ".html": "html", ".htm": "html",
                     ".csv": "csv"}
 
@@ -170,9 +173,16 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         raise NexusError(f"--label is given {len(args.label)} times for {len(args.models)} "
                          "models: give one per MODEL, in order")
     args.format = output_format(args, ("table", "json", "html"))
+    if args.objective == "carbon" and args.grid is None:
+        raise NexusError("--objective carbon needs --grid (a country such as FR, or a cloud "
+                         "region such as gcp:europe-west1)")
     reports = _compile_all(args, args.models, args.target)
     names = args.label or [Path(model_and_shapes(m)[0]).name for m in args.models]
     labels = [name for name in names for _ in args.target]
+    if args.objective:
+        key = OBJECTIVES[args.objective]
+        ranked = sorted(zip(reports, labels), key=lambda pair: pair[0].metrics[key])
+        reports, labels = [r for r, _ in ranked], [label for _, label in ranked]
     summary = comparison_renderables(reports, labels, terminal_width())
     if args.format == "html":
         from .render_html import comparison_html
@@ -214,6 +224,16 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="allow model files whose loading unpickles (.pt2, .pkl, .joblib): "
                              "only for files you trust, since unpickling can run code")
     parser.add_argument("-o", "--output", default=None, help="write the output to this file")
+
+
+def _add_grid_options(parser: argparse.ArgumentParser) -> None:
+    """Carbon: the grid an inference draws from and the data centre's PUE (app.carbon)."""
+    parser.add_argument("--grid", default=None,
+                        help="carbon per inference on this grid: a country (FR, DEU) or a cloud "
+                             "region (gcp:europe-west1, aws:us-east-1), from CodeCarbon's tables")
+    parser.add_argument("--pue", type=float, default=1.0,
+                        help="power usage effectiveness of the data centre, with --grid "
+                             "(default 1.0: the IT load alone)")
 
 
 def _add_execution_options(parser: argparse.ArgumentParser) -> None:
@@ -275,12 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--output-units", type=int, default=None,
                       help="tokens or samples per inference (default: from the output shape)")
     common.add_calibration_option(comp)
-    comp.add_argument("--grid", default=None,
-                      help="carbon per inference on this grid: a country (FR, DEU) or a cloud "
-                           "region (gcp:europe-west1, aws:us-east-1), from CodeCarbon's tables")
-    comp.add_argument("--pue", type=float, default=1.0,
-                      help="power usage effectiveness of the data centre, with --grid "
-                           "(default 1.0: the IT load alone)")
+    _add_grid_options(comp)
     comp.add_argument("--depth", type=int, default=None,
                       help="module depth of the terminal table (default: the shallowest at "
                            "which no module holds over half the energy, e.g. GPT-2's blocks)")
@@ -308,6 +323,10 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--label", action="append", default=[],
                          help="a row's name, once per MODEL in order (default: the file's "
                               "name, or the factory as given)")
+    compare.add_argument("--objective", choices=OBJECTIVES, default=None,
+                         help="rank the rows by this, lowest first (default: in the order "
+                              "given); carbon needs --grid")
+    _add_grid_options(compare)
     _add_model_options(compare)
     _add_execution_options(compare)
     _add_dtype_option(compare)

@@ -107,7 +107,8 @@ def module_table(report: "EnergyReport", depth: int, top: int, width: int,
 
 
 COMPARE_ALWAYS = ("model", "target", "energy", "× energy", "latency")
-COMPARE_OPTIONAL = ("split %", "FLOPs", "× FLOPs", "pJ/FLOP", "unmodeled")
+COMPARE_OPTIONAL = ("carbon", "per output", "EDP", "split %", "FLOPs", "× FLOPs", "pJ/FLOP",
+                    "unmodeled")
 """The comparison's columns: those always shown, then those added while the width allows."""
 
 
@@ -133,6 +134,9 @@ def comparison_renderables(reports: Sequence["EnergyReport"],
             "model": name, "target": r.target, "energy": si(m["energy_j"], "J"),
             "× energy": f"{m['energy_j'] / base['energy_j']:.3g}" if base["energy_j"] else "-",
             "latency": si(m["latency_s"], "s"),
+            "carbon": si(m["co2e_g"], "g") if "co2e_g" in m else "",
+            "per output": si(m["energy_j"] / m["output_units"], "J"),
+            "EDP": si(m["edp_js"], "J·s"),
             "split %": "/".join(f"{100 * m[f'{kind}_j'] / m['energy_j']:.1f}"
                                 if m["energy_j"] else "-"
                                 for kind in ("compute", "memory", "static")),
@@ -146,7 +150,7 @@ def comparison_renderables(reports: Sequence["EnergyReport"],
     columns = [c for c in COMPARE_ALWAYS if c != "model"]
     room = width - 2 - min(column_width("model"), 24) - sum(map(column_width, columns))
     for name in COMPARE_OPTIONAL:
-        if column_width(name) <= room:
+        if any(row[name] for row in rows) and column_width(name) <= room:
             columns.append(name)
             room -= column_width(name)
     columns = ["model", *(c for c in (*COMPARE_ALWAYS, *COMPARE_OPTIONAL) if c in columns)]
