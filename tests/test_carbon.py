@@ -88,3 +88,28 @@ def test_compare_ranks_targets_by_the_objective_and_shows_carbon():
     assert refused.returncode == 2 and refused.stderr == (
         "nexus: error: --objective carbon needs --grid (a country such as FR, or a cloud region "
         "such as gcp:europe-west1)\n")
+
+
+def test_the_pareto_front_on_made_up_points():
+    from nexus_ir.app.select import pareto_front
+    # (accuracy, joules): B is dominated by A (less accurate, dearer); D ties C on both
+    points = [(0.90, 2.0), (0.85, 3.0), (0.80, 1.0), (0.80, 1.0), (0.95, 9.0), (0.70, 0.5)]
+    assert pareto_front(points) == [True, False, True, True, True, True]
+    assert pareto_front([(0.5, 1.0)]) == [True]
+
+
+def test_select_ranks_models_and_marks_the_front(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+    out = subprocess.run([sys.executable, "-m", "nexus_ir.app.cli", "select", "example:cnn",
+                          "example:resnet50", "--bind", "batch=1", "--accuracy", "0.80", "0.76",
+                          "-o", str(tmp_path / "s.json")], cwd=Path(__file__).resolve().parents[1],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    chosen = json.loads((tmp_path / "s.json").read_text())
+    # the CNN is both more accurate (as given) and cheaper: ResNet-50 is off the front
+    assert [(c["name"], c["on_front"]) for c in chosen] == [("example:cnn", True),
+                                                            ("example:resnet50", False)]
+    assert chosen[0]["cost"] == nx.compile("example:cnn", target="h100",
+                                           bindings={"batch": 1}).metrics["energy_j"]

@@ -84,38 +84,6 @@ def _print_summary(summary: Sequence[Any]) -> None:
         print(to_text(summary))
 
 
-OBJECTIVES = {"energy": "energy_j", "latency": "latency_s", "edp": "edp_js", "carbon": "co2e_g"}
-"""What compare --objective ranks by: the metric each names."""
-
-FORMAT_OF_SUFFIX = {".txt": "table", ".json": "json", ".html": "html", ".htm": "html",
-                    ".csv": "csv"}
-
-
-def output_format(args: argparse.Namespace, formats: Sequence[str]) -> str:
-    """The format to write: ``--format``, else what ``-o``'s extension says, else ``table``;
-    a ``--format`` that contradicts the extension, or an extension the command cannot write
-    without one, is refused."""
-    suffix = Path(args.output).suffix.lower() if args.output else ""
-    implied = FORMAT_OF_SUFFIX.get(suffix)
-    if args.format and implied and implied != args.format:
-        raise NexusError(f"--format {args.format} contradicts -o {args.output} ({implied}); "
-                         "drop one of them")
-    chosen = args.format or implied or "table"
-    if chosen not in formats:
-        raise NexusError(f"-o {args.output}: this command writes {', '.join(formats)}, not "
-                         f"{chosen}; give --format")
-    return chosen
-
-
-def terminal_width() -> int:
-    """Columns of the terminal the summary prints to (the text width off a terminal)."""
-    import shutil
-
-    from .render_text import TEXT_WIDTH
-    return shutil.get_terminal_size((TEXT_WIDTH, 24)).columns if sys.stdout.isatty() \
-        else TEXT_WIDTH
-
-
 def _emit(args: argparse.Namespace, text: str, summary: Sequence[Any]) -> None:
     """Write ``text`` to ``-o`` (and the terminal summary to stdout), or print it."""
     if args.output:
@@ -132,9 +100,9 @@ def _emit(args: argparse.Namespace, text: str, summary: Sequence[Any]) -> None:
 def _cmd_compile(args: argparse.Namespace) -> int:
     from .render_text import report_renderables, to_text
 
-    args.format = output_format(args, ("table", "json", "html", "csv"))
+    args.format = common.output_format(args, ("table", "json", "html", "csv"))
     report, = _compile_all(args, [args.model], [args.target])
-    summary = report_renderables(report, args.depth, args.top, terminal_width(),
+    summary = report_renderables(report, args.depth, args.top, common.terminal_width(),
                                  by_energy=args.sort == "energy")
     text = {"json": lambda: report.to_json() + "\n", "csv": report.to_csv,
             "html": report.to_html, "table": lambda: to_text(
@@ -150,7 +118,7 @@ def _cmd_llm(args: argparse.Namespace) -> int:
     from .llm import llm, sweep_html, sweep_table
     from .render_text import to_text
 
-    args.format = output_format(args, ("table", "json", "csv", "html"))
+    args.format = common.output_format(args, ("table", "json", "csv", "html"))
     model = load_factory(args.model)[0] if FACTORY_SPEC.match(args.model) else args.model
     rows = llm(model, args.target, batch=args.batch, context=args.context,
                generate=args.generate, execution=args.execution, weights=args.weights,
@@ -159,6 +127,27 @@ def _cmd_llm(args: argparse.Namespace) -> int:
     text = {"json": lambda: rows.to_json() + "\n", "csv": rows.to_csv,
             "html": lambda: sweep_html(rows), "table": lambda: to_text(summary) + "\n"}[
         args.format]()
+    _emit(args, text, summary)
+    return 0
+
+
+def _cmd_select(args: argparse.Namespace) -> int:
+    from .render_text import to_text
+    from .select import choice_table, choose
+
+    args.format = common.output_format(args, ("table", "json"))
+    if args.objective == "carbon" and args.grid is None:
+        raise NexusError("--objective carbon needs --grid (a country such as FR, or a cloud "
+                         "region such as gcp:europe-west1)")
+    if len(args.accuracy) != len(args.models):
+        raise NexusError(f"--accuracy has {len(args.accuracy)} values for {len(args.models)} "
+                         "models: give one per MODEL, in order")
+    reports = _compile_all(args, args.models, [args.target])
+    names = [Path(model_and_shapes(m)[0]).name for m in args.models]
+    choices = choose(names, args.accuracy, reports, args.objective)
+    summary = choice_table(choices, args.objective)
+    text = json.dumps([vars(c) for c in choices], indent=2) + "\n" if args.format == "json" \
+        else to_text(summary) + "\n"
     _emit(args, text, summary)
     return 0
 
@@ -172,7 +161,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if args.label and len(args.label) != len(args.models):
         raise NexusError(f"--label is given {len(args.label)} times for {len(args.models)} "
                          "models: give one per MODEL, in order")
-    args.format = output_format(args, ("table", "json", "html"))
+    args.format = common.output_format(args, ("table", "json", "html"))
     if args.objective == "carbon" and args.grid is None:
         raise NexusError("--objective carbon needs --grid (a country such as FR, or a cloud "
                          "region such as gcp:europe-west1)")
@@ -180,10 +169,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     names = args.label or [Path(model_and_shapes(m)[0]).name for m in args.models]
     labels = [name for name in names for _ in args.target]
     if args.objective:
-        key = OBJECTIVES[args.objective]
+        key = common.OBJECTIVES[args.objective]
         ranked = sorted(zip(reports, labels), key=lambda pair: pair[0].metrics[key])
         reports, labels = [r for r, _ in ranked], [label for _, label in ranked]
-    summary = comparison_renderables(reports, labels, terminal_width())
+    summary = comparison_renderables(reports, labels, common.terminal_width())
     if args.format == "html":
         from .render_html import comparison_html
         text = comparison_html(reports, labels)
@@ -323,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--label", action="append", default=[],
                          help="a row's name, once per MODEL in order (default: the file's "
                               "name, or the factory as given)")
-    compare.add_argument("--objective", choices=OBJECTIVES, default=None,
+    compare.add_argument("--objective", choices=common.OBJECTIVES, default=None,
                          help="rank the rows by this, lowest first (default: in the order "
                               "given); carbon needs --grid")
     _add_grid_options(compare)
@@ -331,6 +320,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_execution_options(compare)
     _add_dtype_option(compare)
     compare.set_defaults(handler=_cmd_compare)
+
+    select = verbs.add_parser("select", help="rank models by accuracy against energy, latency "
+                                             "or carbon, with the Pareto front",
+                              description="Cost every MODEL on the target and mark the Pareto "
+                                          "front of accuracy (given) against the objective.")
+    select.add_argument("models", nargs="+", metavar="MODEL",
+                        help=MODEL_HELP + "; MODEL@NAME=DIMS[:DTYPE],… for its own shapes")
+    select.add_argument("--accuracy", type=float, nargs="+", required=True,
+                        help="each model's accuracy (or any score, higher is better), in order")
+    select.add_argument("--target", default="h100")
+    select.add_argument("--objective", choices=tuple(common.OBJECTIVES), default="energy")
+    select.add_argument("--format", choices=("table", "json"), default=None,
+                        help="default: from -o's extension, else table")
+    _add_grid_options(select)
+    _add_model_options(select)
+    _add_execution_options(select)
+    select.set_defaults(handler=_cmd_select)
 
     diagnose_cmd = verbs.add_parser("diagnose", help="where the energy goes and which rewrites "
                                                      "would save most",

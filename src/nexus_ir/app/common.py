@@ -1,15 +1,19 @@
-"""What the ``nexus`` commands share: the progress console, ``--bind`` parsing, SI units."""
+"""What the ``nexus`` commands share: the progress console, ``--bind`` parsing, SI units,
+calibration data, the output format and the terminal width."""
 
 from __future__ import annotations
 
+import argparse
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ..errors import NexusError
 from ..units import si
 
-__all__ = ["add_calibration_option", "calibration_data", "parse_bindings", "progress_console",
-           "si"]
+__all__ = ["OBJECTIVES", "add_calibration_option", "calibration_data", "output_format",
+           "parse_bindings", "progress_console", "si", "terminal_width"]
 
 
 def progress_console() -> Any:
@@ -48,3 +52,35 @@ def add_calibration_option(parser: Any) -> None:
                         help="inputs to read data statistics from (arrays by input name, the "
                              "first axis counting the inputs; rows for classic models): "
                              "switching activity and DDEV, the spread of energy across them")
+
+
+OBJECTIVES = {"energy": "energy_j", "latency": "latency_s", "edp": "edp_js", "carbon": "co2e_g"}
+"""What compare --objective ranks by: the metric each names."""
+
+FORMAT_OF_SUFFIX = {".txt": "table", ".json": "json", ".html": "html", ".htm": "html",
+                    ".csv": "csv"}
+
+
+def output_format(args: argparse.Namespace, formats: Sequence[str]) -> str:
+    """The format to write: ``--format``, else what ``-o``'s extension says, else ``table``;
+    a ``--format`` that contradicts the extension, or an extension the command cannot write
+    without one, is refused."""
+    suffix = Path(args.output).suffix.lower() if args.output else ""
+    implied = FORMAT_OF_SUFFIX.get(suffix)
+    if args.format and implied and implied != args.format:
+        raise NexusError(f"--format {args.format} contradicts -o {args.output} ({implied}); "
+                         "drop one of them")
+    chosen = args.format or implied or "table"
+    if chosen not in formats:
+        raise NexusError(f"-o {args.output}: this command writes {', '.join(formats)}, not "
+                         f"{chosen}; give --format")
+    return chosen
+
+
+def terminal_width() -> int:
+    """Columns of the terminal the summary prints to (the text width off a terminal)."""
+    import shutil
+
+    from .render_text import TEXT_WIDTH
+    return shutil.get_terminal_size((TEXT_WIDTH, 24)).columns if sys.stdout.isatty() \
+        else TEXT_WIDTH
