@@ -212,3 +212,20 @@ def test_diagnose_reads_calibration_data_and_reports_ddev(tmp_path):
                     str(tmp_path / "none.npz"))
     assert missing.returncode == 2 and missing.stderr.startswith(
         f"nexus: error: cannot read calibration data {tmp_path / 'none.npz'}")
+
+
+def test_outputs_are_written_atomically_and_never_through_a_symlink(tmp_path):
+    missing = nexus("compile", "example:cnn", "-o", str(tmp_path / "nope" / "r.json"))
+    # refused before costing: the lone-batch note never prints
+    assert missing.returncode == 2 and missing.stderr == (
+        f"nexus: error: cannot write {tmp_path / 'nope' / 'r.json'}: the folder "
+        f"{tmp_path / 'nope'} does not exist (create it first)\n")
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me")
+    link = tmp_path / "r.json"
+    link.symlink_to(precious)
+    out = nexus("compile", "example:cnn", "--bind", "batch=1", "-o", str(link))
+    assert out.returncode == 0, out.stderr
+    assert precious.read_text() == "keep me" and not link.is_symlink()
+    assert nx.EnergyReport.from_json(link.read_text()).metrics["macs"] == 1_622_336
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["precious.txt", "r.json"]  # no temp

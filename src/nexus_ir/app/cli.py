@@ -87,7 +87,7 @@ def _print_summary(summary: Sequence[Any]) -> None:
 def _emit(args: argparse.Namespace, text: str, summary: Sequence[Any]) -> None:
     """Write ``text`` to ``-o`` (and the terminal summary to stdout), or print it."""
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        common.write_output(args.output, text)
         if args.format != "table":
             _print_summary(summary)
         print(f"wrote {args.output}", file=sys.stderr)

@@ -102,7 +102,7 @@ def _measured(args: argparse.Namespace) -> dict[str, Any]:
     doc = _measure_document(args)
     _print_measurement(doc)
     if args.output:
-        Path(args.output).write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        common.write_output(args.output, json.dumps(doc, indent=2, sort_keys=True) + "\n")
         print(f"wrote {args.output}", file=sys.stderr)
     return doc
 
@@ -145,8 +145,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
               f"{node.time_s:>12.3g}{got.time_s:>12.3g}")
     if args.plot:
         from .render_html import validation_html
-        Path(args.plot).write_text(validation_html(doc, pairs, args.cache_control),
-                                   encoding="utf-8")
+        common.write_output(args.plot, validation_html(doc, pairs, args.cache_control))
         print(f"wrote {args.plot}", file=sys.stderr)
     return 0
 

@@ -217,11 +217,10 @@ def _writer(graph: Any, path: str | None) -> Callable[[], None]:
         return lambda: print("nothing written: give -o PATH.onnx (or PATH.json for the NEXUS "
                              "graph)", file=sys.stderr)
     if Path(path).suffix == ".json":
-        return done(lambda: Path(path).write_text(graph.to_json()))
+        return done(lambda: common.write_output(path, graph.to_json()))
     try:
         model = to_onnx(graph)
     except NexusError as err:
         raise NexusError(f"{err}; -o {Path(path).with_suffix('.json')} writes the rewritten "
                          "graph as NEXUS JSON instead") from None
-    import onnx
-    return done(lambda: onnx.save(model, path))
+    return done(lambda: common.write_output(path, model.SerializeToString()))

@@ -13,7 +13,7 @@ from ..errors import NexusError
 from ..units import si
 
 __all__ = ["OBJECTIVES", "add_calibration_option", "calibration_data", "output_format",
-           "parse_bindings", "progress_console", "si", "terminal_width"]
+           "parse_bindings", "progress_console", "si", "terminal_width", "write_output"]
 
 
 def progress_console() -> Any:
@@ -65,6 +65,9 @@ def output_format(args: argparse.Namespace, formats: Sequence[str]) -> str:
     """The format to write: ``--format``, else what ``-o``'s extension says, else ``table``;
     a ``--format`` that contradicts the extension, or an extension the command cannot write
     without one, is refused."""
+    if args.output and not Path(args.output).parent.is_dir():
+        raise NexusError(f"cannot write {args.output}: the folder {Path(args.output).parent} "
+                         "does not exist (create it first)")
     suffix = Path(args.output).suffix.lower() if args.output else ""
     implied = FORMAT_OF_SUFFIX.get(suffix)
     if args.format and implied and implied != args.format:
@@ -84,3 +87,26 @@ def terminal_width() -> int:
     from .render_text import TEXT_WIDTH
     return shutil.get_terminal_size((TEXT_WIDTH, 24)).columns if sys.stdout.isatty() \
         else TEXT_WIDTH
+
+
+def write_output(path: str | Path, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` atomically: into a temporary file beside it, then renamed over
+    it, so a failed write leaves the previous file whole; a symlink at ``path`` is replaced by
+    the file, never written through. A missing folder is one clear error."""
+    import os
+    import tempfile
+
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise NexusError(f"cannot write {target}: the folder {target.parent} does not exist "
+                         "(create it first)")
+    if target.is_dir():
+        raise NexusError(f"cannot write {target}: it is a folder; give a file name")
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data.encode("utf-8") if isinstance(data, str) else data)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
