@@ -229,3 +229,12 @@ def test_outputs_are_written_atomically_and_never_through_a_symlink(tmp_path):
     assert precious.read_text() == "keep me" and not link.is_symlink()
     assert nx.EnergyReport.from_json(link.read_text()).metrics["macs"] == 1_622_336
     assert sorted(p.name for p in tmp_path.iterdir()) == ["precious.txt", "r.json"]  # no temp
+
+
+def test_a_zero_size_is_one_clear_line():
+    out = nexus("compile", "example:cnn", "--bind", "batch=0")
+    assert out.returncode == 2 and out.stderr == (
+        "nexus: error: binding batch=0: a size is 1 or more (an empty batch has no energy to "
+        "cost)\n")
+    with pytest.raises(nx.NexusError, match="binding seq=0: a size is 1 or more"):
+        nx.compile("example:llama3-8b", bindings={"batch": 1, "seq": 0})

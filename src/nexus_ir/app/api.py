@@ -139,6 +139,10 @@ def prepare(model_or_path: Any, example_inputs: Any = None, *,
                                         isinstance(example_inputs, Mapping)):
         example_inputs = positional_inputs(model_or_path, example_inputs or {})
     given = dict(bindings or {})
+    empty = [f"{k}={v}" for k, v in given.items() if isinstance(v, int) and v < 1]
+    if empty:
+        raise NexusError(f"binding {empty[0]}: a size is 1 or more (an empty batch has no energy "
+                         "to cost)")
     resized: dict[str, int] = {}
     if from_torch and not exported and "batch" in given and example_inputs:
         resized["batch"] = given.pop("batch")
