@@ -68,26 +68,27 @@ def dataframe_columns(frame: Any) -> dict[str, np.ndarray]:
     columns = {}
     for name in frame.columns:
         column = frame[name]
-        if column.dtype.kind == "f":
-            values = column.to_numpy(np.float32)
-        elif column.dtype.kind in "iub":
-            values = column.to_numpy(np.int64)
-        else:
-            values = pd.factorize(column)[0].astype(np.int64)
+        numeric = _numeric_dtype(column.dtype)
+        values = column.to_numpy(numeric) if numeric else \
+            pd.factorize(column)[0].astype(np.int64)
         columns[str(name)] = values.reshape(-1, 1)
     return columns
 
 
+def _numeric_dtype(dtype: Any) -> Any:
+    """The numpy type NEXUS reads a column or array of ``dtype`` as: float32 for floats,
+    int64 for integers and booleans, None for anything else (strings, categories)."""
+    return np.float32 if dtype.kind == "f" else np.int64 if dtype.kind in "iub" else None
+
+
 def _example(example: Any) -> Any:
-    """What stands for the model's input: one row of a DataFrame (floats as float32, other
-    columns as strings: skl2onnx makes one input per column), or a one-row array from rows of
-    data or a feature count."""
+    """What stands for the model's input: one row of a DataFrame (numbers as
+    ``_numeric_dtype`` says, other columns as strings: skl2onnx makes one input per column), or
+    a one-row array from rows of data or a feature count."""
     if is_dataframe(example):
         row = example.iloc[:1].copy()
         for name in row.columns:
-            kind = row[name].dtype.kind
-            row[name] = row[name].astype(np.float32 if kind == "f" else np.int64 if kind in "iub"
-                                         else str)
+            row[name] = row[name].astype(_numeric_dtype(row[name].dtype) or str)
         return row
     if isinstance(example, (int, np.integer)):
         return np.zeros((1, int(example)), np.float32)
@@ -95,36 +96,43 @@ def _example(example: Any) -> Any:
     if array.ndim != 2:
         raise NexusError(f"example input must be rows of features [n, features] or a feature "
                          f"count, got shape {array.shape}")
-    if array.dtype.kind == "f":
-        return array[:1].astype(np.float32)
-    if array.dtype.kind in "iub":
-        return array[:1].astype(np.int64)
+    numeric = _numeric_dtype(array.dtype)
+    if numeric:
+        return array[:1].astype(numeric)
     raise NexusError(f"example input of dtype {array.dtype} is not numeric; NEXUS costs tensors "
                      "of numbers (encode categories as integers)")
 
 
+BOOSTERS = {   # library: (classifier, regressor, skl2onnx alias prefix, onnxmltools converter)
+    "xgboost": ("XGBClassifier", "XGBRegressor", "XGBoost",
+                "onnxmltools.convert.xgboost.operator_converters.XGBoost:convert_xgboost"),
+    "lightgbm": ("LGBMClassifier", "LGBMRegressor", "LightGbm",
+                 "onnxmltools.convert.lightgbm.operator_converters.LightGbm:convert_lightgbm"),
+}
+_REGISTERED: set[str] = set()
+
+
 def _register_boosters() -> None:
     """Teach skl2onnx the XGBoost and LightGBM estimators (onnxmltools' converters, as
-    skl2onnx documents), for pipelines that end in one; only for a library already imported."""
+    skl2onnx documents), for pipelines that end in one; once per library, and only for a
+    library already imported."""
+    import importlib
+
     update = require("skl2onnx", "trees").update_registered_converter
     shapes = require("skl2onnx.common.shape_calculator", "trees")
     classifier_options = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
-    if "xgboost" in sys.modules:
-        import xgboost
-        from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
-        update(xgboost.XGBClassifier, "XGBoostXGBClassifier",
-               shapes.calculate_linear_classifier_output_shapes, convert_xgboost,
+    for library, (classifier, regressor, alias, where) in BOOSTERS.items():
+        if library not in sys.modules or library in _REGISTERED:
+            continue
+        module, converter = where.split(":")
+        convert = getattr(importlib.import_module(module), converter)
+        estimators = sys.modules[library]
+        update(getattr(estimators, classifier), f"{alias}{classifier}",
+               shapes.calculate_linear_classifier_output_shapes, convert,
                options=classifier_options)
-        update(xgboost.XGBRegressor, "XGBoostXGBRegressor",
-               shapes.calculate_linear_regressor_output_shapes, convert_xgboost)
-    if "lightgbm" in sys.modules:
-        import lightgbm
-        from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
-        update(lightgbm.LGBMClassifier, "LightGbmLGBMClassifier",
-               shapes.calculate_linear_classifier_output_shapes, convert_lightgbm,
-               options=classifier_options)
-        update(lightgbm.LGBMRegressor, "LightGbmLGBMRegressor",
-               shapes.calculate_linear_regressor_output_shapes, convert_lightgbm)
+        update(getattr(estimators, regressor), f"{alias}{regressor}",
+               shapes.calculate_linear_regressor_output_shapes, convert)
+        _REGISTERED.add(library)
 
 
 def to_onnx_model(model: Any, example: Any) -> Any:

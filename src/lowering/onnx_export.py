@@ -412,10 +412,8 @@ def to_onnx(graph: Graph, path: str | Path | None = None) -> Any:
     from onnx import helper
 
     b = _Builder()
-    outputs = {v.name for v in graph.outputs}
-    for constant in graph.constants.values():
-        if constant.users or constant.name in outputs:      # unused buffers are left out
-            _initializer(b, constant)
+    for constant in graph.used_constants():                 # unused buffers are left out
+        _initializer(b, constant)
     unsupported = sorted({n.op for n in graph if n.op not in HANDLERS})
     if unsupported:
         raise NexusError(f"cannot export to ONNX: no ONNX form for {', '.join(unsupported)}")

@@ -456,6 +456,11 @@ class Graph:
         (``{"s0": "seq"}``)."""
         return self._copy(self.nodes, self.name, bindings)
 
+    def used_constants(self) -> list[Constant]:
+        """The constants a node reads or the graph returns: what a model stores to run."""
+        returned = {id(v) for v in self.outputs}
+        return [c for c in self.constants.values() if c._users or id(c) in returned]
+
     @property
     def symbols(self) -> frozenset[str]:
         found: set[str] = set()

@@ -84,6 +84,12 @@ class ModuleCost:
 
 
 CALL_OVERHEAD = "(launch and sync)"
+
+
+def module_key(source: str, depth: int) -> str:
+    """The module a node of ``source`` belongs to at ``depth``: its first ``depth`` path
+    components, ``(top)`` for a node outside every module."""
+    return ".".join(source.split(".")[:depth]) if source else "(top)"
 """The ``per_module`` row of the per-inference launch and synchronize."""
 
 _SUMMED = ("macs", "flops", "energy_j", "compute_j", "memory_j", "static_j", "time_s")
@@ -112,13 +118,17 @@ class EnergyReport:
         """The module depth a reader wants first: the shallowest at which at least ``fewest``
         modules appear and none holds more than ``most`` of the energy (GPT-2's blocks, not one
         ``transformer.h``); the deepest level when none qualifies."""
-        deepest = max([len(n.source.split(".")) for n in self.nodes if n.source] + [1])
         total = self.metrics["energy_j"]
-        for depth in range(1, deepest + 1):
+        for depth in range(1, self.deepest_module + 1):
             rows = [r for r in self.per_module(depth) if r.module != CALL_OVERHEAD]
             if len(rows) >= fewest and all(r.energy_j <= most * total for r in rows):
                 return depth
-        return deepest
+        return self.deepest_module
+
+    @property
+    def deepest_module(self) -> int:
+        """How many components the longest module path has (1 for a model without any)."""
+        return max([len(n.source.split(".")) for n in self.nodes if n.source] + [1])
 
     def per_module(self, depth: int = 1) -> list[ModuleCost]:
         """Costs grouped by the first ``depth`` components of each node's source, by energy;
@@ -126,7 +136,7 @@ class EnergyReport:
         groups: dict[str, list[NodeCost]] = {}
         for n in self.nodes:
             if n.modeled:
-                key = ".".join(n.source.split(".")[:depth]) if n.source else "(top)"
+                key = module_key(n.source, depth)
                 groups.setdefault(key, []).append(n)
         rows = [ModuleCost(key, len(members),
                            *(sum(getattr(m, f) or 0 for m in members) for f in _SUMMED))

@@ -321,7 +321,7 @@ def attribute_reads(node: Node) -> int:
     counts = counts_of(node)
     if node.traits.kind != "tree" or counts is None:
         return held
-    compares = sum(c for (p, _), c in counts.items() if p == "cmp")
+    compares = counts.total("cmp")
     rows = node.inputs[0].type.shape[0] if node.inputs[0].type.rank else 1
     leaves = int(rows) * len(node.attributes["tree_roots"])
     return min(held, (compares + leaves) * CACHE_LINE_BYTES)
@@ -586,8 +586,7 @@ def rate_time(node: Node, target: Target) -> float:
     if rate is not None:
         return elements / rate.value
     if node.op == "tree_ensemble" and target.number("tree_compares_per_s"):
-        compares = sum(c for (p, _), c in counts_of(node).items() if p == "cmp")
-        return compares / target.number("tree_compares_per_s")
+        return counts_of(node).total("cmp") / target.number("tree_compares_per_s")
     if node.op == "layer_norm" and target.number("norm_rows_per_s"):
         shape = node.inputs[0].type.shape
         rows = math.prod(shape[:node.attributes["axis"] % len(shape)])
@@ -778,7 +777,7 @@ def metrics(graph: Graph, ctx: PassContext) -> dict[str, Any]:
         graph, activity_floor(target), e_total)
     capability = opts.get("capability")
     held = [attribute_weights(n) for n in nodes]
-    used = stored_constants(graph)
+    used = graph.used_constants()         # a tied weight is one constant, read once
     params = sum(c.type.numel for c in used if c.role == "parameter") + sum(p for p, _ in held)
     model_bytes = sum(c.type.nbytes for c in used) + sum(b for _, b in held)
     peak = ctx.results["memory_traffic"]["peak_activation_bytes"]
@@ -817,14 +816,6 @@ def metrics(graph: Graph, ctx: PassContext) -> dict[str, Any]:
         "active_j": _sum(graph, "energy", "active_j"),
         "expected_error": expected_error(target, run["execution"]),
     }
-
-
-def stored_constants(graph: Graph) -> list[Constant]:
-    """The constants a model must store to run: those a node reads or the graph returns, each
-    once however many names or uses it has (a tied embedding is one weight; the parameters of a
-    module the forward never runs are not stored)."""
-    returned = {id(v) for v in graph.outputs}
-    return [c for c in graph.constants.values() if c.users or id(c) in returned]
 
 
 def memory_needed(target: Target, weight_bytes: int, activation_bytes: int) -> dict[str, int]:

@@ -319,6 +319,16 @@ HELD_AS_FLOAT32 = ("bf16", "f16", "f64")
 own dtype. (Float8 data stays float32: the dequantize that reads it computes in float32.)"""
 
 
+def unrunnable(graph: Graph) -> str | None:
+    """Why ``graph`` cannot run here (an op without a kernel, a constant without data), or None;
+    checked without building anything."""
+    missing = sorted({n.op for n in graph if n.op not in KERNELS})
+    if missing:
+        return f"no kernel for {', '.join(missing)}"
+    empty = next((name for name, c in graph.constants.items() if c.data is None), None)
+    return f"constant %{empty} has no data: running needs real weights" if empty else None
+
+
 class GraphModule(torch.nn.Module):
     """A NEXUS graph as a PyTorch module: constants are buffers (at their IR dtype), forward
     runs the nodes."""
@@ -327,14 +337,12 @@ class GraphModule(torch.nn.Module):
         from frontends.pytorch import torch_dtype
 
         super().__init__()
-        missing = sorted({n.op for n in graph if n.op not in KERNELS})
-        if missing:
-            raise NexusError(f"cannot run with PyTorch: no kernel for {', '.join(missing)}")
+        problem = unrunnable(graph)
+        if problem:
+            raise NexusError(f"cannot run with PyTorch: {problem}")
         self.graph = graph
         self.slots: dict[str, str] = {}
         for i, (name, const) in enumerate(graph.constants.items()):
-            if const.data is None:
-                raise NexusError(f"constant %{name} has no data: running needs real weights")
             slot = f"c{i}"
             tensor = torch.as_tensor(const.data.copy())
             if const.type.dtype.name in HELD_AS_FLOAT32:     # bf16/f16 data held as float32

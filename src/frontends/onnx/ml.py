@@ -291,13 +291,13 @@ def _label_encoder(cv, ins, at):
     (integral float keys too: IsolationForest's node ids) index a dense table holding the
     default where no key is; string keys are their codes 0, 1, … (``STRING_CODES``); string
     values become codes likewise. Other float keys stay unmodeled."""
-    keys = at.get("keys_int64s") or at.get("keys_floats") or None
-    if keys is None and at.get("keys_strings"):
-        keys = list(range(len(at["keys_strings"])))
-    values = at.get("values_int64s") or at.get("values_floats") or None
-    if values is None and at.get("values_strings"):
-        values = list(range(len(at["values_strings"])))
-    keys = np.asarray(keys if keys is not None else [], np.float64)
+    def side(kind: str) -> list[Any] | None:
+        """The keys or values: numbers as given, strings as their codes."""
+        numbers = at.get(f"{kind}_int64s") or at.get(f"{kind}_floats")
+        strings = at.get(f"{kind}_strings")
+        return numbers or (list(range(len(strings))) if strings else None)
+    values = side("values")
+    keys = np.asarray(side("keys") or [], np.float64)
     if not keys.size or values is None or (keys != np.round(keys)).any() or keys.min() < 0 \
             or keys.max() >= DENSE_KEYS:
         raise Unmappable("LabelEncoder with keys that are no small non-negative integers")

@@ -128,6 +128,9 @@ def _constant(graph: Graph, target: str, fake: Any, real: Any, role: str,
     lowering slower than the export itself): lower the module after it is trained. Types numpy
     lacks (bf16, f16 here for uniformity) are converted to float32 numbers, and f8 data is left
     out (the type still records it)."""
+    key = _storage_key(real)
+    if key in shared:
+        return shared[key]
     type_ = tensor_type(fake)
     data = None
     if real is not None and not real.is_meta:
@@ -137,9 +140,6 @@ def _constant(graph: Graph, target: str, fake: Any, real: Any, role: str,
         if str(tensor.dtype) not in ("torch.float8_e4m3fn", "torch.float8_e5m2"):
             data = tensor.numpy()
             data.setflags(write=False)
-    key = _storage_key(real)
-    if key in shared:
-        return shared[key]
     const = graph.add_constant(target, data, type_, role)
     if key is not None:
         shared[key] = const

@@ -54,6 +54,7 @@ def _compile_all(args: argparse.Namespace, models: Sequence[str], targets: Seque
     from .api import compile as compile_model
 
     shared = parse_input_shapes(args.input_shape)
+    calibration = common.calibration_data(getattr(args, "calibration_data", None))
     reports = []
     with common.progress_console().status("starting") as status:
         for given in models:
@@ -68,7 +69,7 @@ def _compile_all(args: argparse.Namespace, models: Sequence[str], targets: Seque
                     output_units=getattr(args, "output_units", None),
                     trust_pickle=args.trust_pickle, progress=step,
                     execution=args.execution, math=args.math,
-                    calibration=common.calibration_data(getattr(args, "calibration_data", None)),
+                    calibration=calibration,
                     dtype=getattr(args, "cost_dtype", None),
                     grid=getattr(args, "grid", None), pue=getattr(args, "pue", 1.0)))
     return reports
@@ -136,12 +137,8 @@ def _cmd_select(args: argparse.Namespace) -> int:
     from .select import choice_table, choose
 
     args.format = common.output_format(args, ("table", "json"))
-    if args.objective == "carbon" and args.grid is None:
-        raise NexusError("--objective carbon needs --grid (a country such as FR, or a cloud "
-                         "region such as gcp:europe-west1)")
-    if len(args.accuracy) != len(args.models):
-        raise NexusError(f"--accuracy has {len(args.accuracy)} values for {len(args.models)} "
-                         "models: give one per MODEL, in order")
+    common.check_objective(args)
+    common.one_per_model("--accuracy", args.accuracy, args.models)
     reports = _compile_all(args, args.models, [args.target])
     names = [Path(model_and_shapes(m)[0]).name for m in args.models]
     choices = choose(names, args.accuracy, reports, args.objective)
@@ -158,13 +155,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if len(args.models) * len(args.target) < 2:
         raise NexusError("compare needs two models or more, or one model and two --target "
                          "names or more")
-    if args.label and len(args.label) != len(args.models):
-        raise NexusError(f"--label is given {len(args.label)} times for {len(args.models)} "
-                         "models: give one per MODEL, in order")
+    if args.label:
+        common.one_per_model("--label", args.label, args.models)
     args.format = common.output_format(args, ("table", "json", "html"))
-    if args.objective == "carbon" and args.grid is None:
-        raise NexusError("--objective carbon needs --grid (a country such as FR, or a cloud "
-                         "region such as gcp:europe-west1)")
+    common.check_objective(args)
     reports = _compile_all(args, args.models, args.target)
     names = args.label or [Path(model_and_shapes(m)[0]).name for m in args.models]
     labels = [name for name in names for _ in args.target]

@@ -103,18 +103,6 @@ def _load_eval(path: str, graph: Any) -> tuple[dict[str, Any], Any]:
     return {v.name: data[v.name] for v in graph.inputs}, data["labels"]
 
 
-def _unrunnable(graph: Any) -> str | None:
-    """Why ``graph`` cannot be run to measure a rewrite's output deviation (an op without a
-    kernel, weights without data), or None."""
-    from runtime.torch_graph import GraphModule
-
-    try:
-        GraphModule(graph)
-    except NexusError as err:
-        return str(err).removeprefix("cannot run with PyTorch: ")
-    return None
-
-
 def _refusal(r: Any, args: argparse.Namespace, unmeasured: str | None,
              accuracy_lost: float | None) -> str | None:
     """Why recommendation ``r`` may not be written (None: it may): it saves nothing, its
@@ -137,13 +125,14 @@ def _refusal(r: Any, args: argparse.Namespace, unmeasured: str | None,
 def cmd_optimize(args: argparse.Namespace) -> int:
     from passes import recommend
     from runtime.deviation import accuracy, activation_ranges, output_deviation
+    from runtime.torch_graph import unrunnable
 
     if args.max_accuracy_drop is not None and not args.eval:
         raise NexusError("--max-accuracy-drop needs --eval DATA.npz (the model's inputs by "
                          "name and their 'labels')")
     with common.progress_console().status(f"costing {args.model} and its rewrites"):
         graph = graph_of(args)
-        unmeasured = _unrunnable(graph)
+        unmeasured = unrunnable(graph)
         ranked = recommend(graph, args.target, [] if unmeasured else _random_feeds(graph),
                            deviation=output_deviation, ranges=activation_ranges)
         scores: dict[str, float] = {}

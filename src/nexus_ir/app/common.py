@@ -12,8 +12,9 @@ from typing import Any
 from ..errors import NexusError
 from ..units import si
 
-__all__ = ["OBJECTIVES", "add_calibration_option", "calibration_data", "output_format",
-           "parse_bindings", "progress_console", "si", "terminal_width", "write_output"]
+__all__ = ["OBJECTIVES", "add_calibration_option", "calibration_data", "check_objective",
+           "one_per_model", "output_format", "parse_bindings", "progress_console", "si",
+           "terminal_width", "write_output"]
 
 
 def progress_console() -> Any:
@@ -110,3 +111,17 @@ def write_output(path: str | Path, data: str | bytes) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def check_objective(args: argparse.Namespace) -> None:
+    """An ``--objective`` the other options can serve: carbon needs a grid."""
+    if args.objective == "carbon" and args.grid is None:
+        raise NexusError("--objective carbon needs --grid (a country such as FR, or a cloud "
+                         "region such as gcp:europe-west1)")
+
+
+def one_per_model(option: str, values: Sequence[Any], models: Sequence[str]) -> None:
+    """An option given once per MODEL, in order: refused when the counts differ."""
+    if len(values) != len(models):
+        raise NexusError(f"{option} is given {len(values)} times for {len(models)} models: "
+                         "give one per MODEL, in order")

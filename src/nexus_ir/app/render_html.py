@@ -132,7 +132,7 @@ def module_table(report: "EnergyReport", depth: int | None = None, top: int = TO
     module depth the model has, ``depth`` (default: the report's ``auto_depth``) shown first; a
     selector switches depth."""
     depth = depth or report.auto_depth()
-    deepest = max([len(n.source.split(".")) for n in report.nodes if n.source] + [1])
+    deepest = report.deepest_module
     tables = []
     for level in range(1, deepest + 1):
         rows = []

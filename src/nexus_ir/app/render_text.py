@@ -76,13 +76,13 @@ def module_table(report: "EnergyReport", depth: int, top: int, width: int,
     from rich import box
     from rich.table import Table
 
+    from ..report import module_key
     from .common import si
 
     modules = report.per_module(depth)
     first = {}
     for index, node in enumerate(report.nodes):
-        first.setdefault(".".join(node.source.split(".")[:depth]) if node.source else "(top)",
-                         index)
+        first.setdefault(module_key(node.source, depth), index)
     shown = modules[:top]
     if not by_energy:
         shown.sort(key=lambda row: first.get(row.module, len(report.nodes)))

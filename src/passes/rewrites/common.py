@@ -31,10 +31,9 @@ def rebuild(graph: Graph, data: Mapping[str, np.ndarray]) -> Graph:
     values: dict[int, Any] = {}
     for v in graph.inputs:
         values[id(v)] = out.add_input(v.name, v.type)
-    for c in graph.constants.values():
-        if c.users or c in graph.outputs:
-            values[id(c)] = out.add_constant(c.name, data.get(c.name, c.data),
-                                             None if c.name in data else c.type, c.role)
+    for c in graph.used_constants():
+        values[id(c)] = out.add_constant(c.name, data.get(c.name, c.data),
+                                         None if c.name in data else c.type, c.role)
     for node in graph:
         made = replay(out, node, [values[id(v)] for v in node.inputs])
         values.update({id(o): m for o, m in zip(node.outputs, made.outputs)})
