@@ -81,7 +81,11 @@ def test_targets_list_and_show(monkeypatch):
     monkeypatch.delenv("NEXUS_TARGETS", raising=False)
     out = nexus("targets")
     names = [line.split()[0] for line in out.stdout.splitlines()]
-    assert names == ["a100", "cortex-m", "h100", "h200", "horowitz-45nm", "x86-server"]
+    assert names == ["a10", "a100", "b200", "cortex-m", "h100", "h200", "horowitz-45nm",
+                     "jetson-orin", "l4", "rtx4090", "x86-server"]
+    confidence = {line.split()[0]: line[17:33].strip() for line in out.stdout.splitlines()}
+    assert confidence["h200"] == "measured" and confidence["l4"] == "estimate"
+    assert confidence["x86-server"] == "partly measured"
     shown = nexus("targets", "show", "h100").stdout
     assert "compute.fma.bf16" in shown and "derived from a measurement: a bf16 8192^3" in shown
     assert "max_power_w" in shown

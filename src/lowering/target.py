@@ -48,6 +48,12 @@ Energy of ``(primitive, dtype)`` is resolved in this order:
 5. the file names a ``base`` target and a ``scale``: the base's energy times the scale;
 6. ``energy_per_transistor_fj`` times the gate-model transistors.
 
+A target states its ``confidence`` (``CONFIDENCES``): measured on the device, partly measured,
+a datasheet-derived estimate, or a published reference table. Loading checks what physics asks:
+every number finite, bandwidths, capacities and rates positive, shares at most 1, the power limit
+above the static and busy-floor power; a ``base`` given as a file is found beside the file that
+names it, and a chain of bases that returns to a file is refused.
+
 Users add a target by dropping ``NAME.toml`` into a directory listed in the ``NEXUS_TARGETS``
 environment variable (``os.pathsep``-separated; searched before the bundled targets), or by
 passing the file's path.
@@ -56,6 +62,7 @@ passing the file's path.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -80,6 +87,9 @@ EXECUTION_KEYS = ("busy_floor_w", "active_power_w", "host_kernel_s", "kernel_gap
                   "activations_on_chip", "tree_compares_per_s")
 """Optional numbers of how models run on the target (module doc)."""
 EXECUTION_MODES = ("eager", "cuda-graph", "fused")
+CONFIDENCES = ("measured", "partly measured", "estimate", "reference", "unstated")
+"""How far a target's numbers are to be trusted: measured on the device (and validated),
+partly measured, datasheet-derived estimates not yet measured, a published reference table."""
 TABLES = ("host_dispatch_s", "element_rate_per_s", "expected_error")
 """Tables of execution numbers keyed by op kind, op or execution mode (module doc)."""
 
@@ -130,6 +140,7 @@ class Target:
     expected_error: dict[str, Quantity] = field(default_factory=dict)
     base: "Target | None" = None
     scale: Quantity | None = None
+    confidence: str = "unstated"
     notes: tuple[str, ...] = field(default=())
 
     # ------------------------------------------------------------------ energy
@@ -240,12 +251,16 @@ class Target:
 
 
 # ---------------------------------------------------------------------- loading
-def _quantity(obj: Any, where: str) -> Quantity:
+def _quantity(obj: Any, where: str, positive: bool = False) -> Quantity:
+    """A ``{ value, source }`` pair: a finite number, non-negative (``positive``: above 0,
+    where a zero would divide: bandwidths, capacities, rates), with a non-empty source."""
     if not isinstance(obj, dict) or set(obj) != {"value", "source"}:
         raise TargetError(f"{where}: write every number as {{ value = ..., source = \"...\" }}")
     value, source = obj["value"], obj["source"]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise TargetError(f"{where}.value: must be a non-negative number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(
+            value) or value < 0 or (positive and value == 0):
+        kind = "positive" if positive else "non-negative"
+        raise TargetError(f"{where}.value: must be a finite {kind} number, got {value!r}")
     if not isinstance(source, str) or not source.strip():
         raise TargetError(f"{where}.source: must say where the number comes from")
     return Quantity(float(value), source)
@@ -262,7 +277,7 @@ def _parse(doc: dict[str, Any], path: Path) -> Target:
     known = {"name", "description", "process_nm", "base", "scale", "energy_per_transistor_fj",
              "static_power_w", "max_power_w", "activity_floor", "energy_scale", "fused_dequantize",
              "sparse_efficiency", "kernel_overhead_s", "compute", "memory", "peak",
-             "notes", *TABLES, *EXECUTION_KEYS}
+             "notes", "confidence", *TABLES, *EXECUTION_KEYS}
     for key in doc:
         if key not in known:
             raise TargetError(f"{where}: unknown key '{key}' (allowed: {', '.join(sorted(known))})")
@@ -284,7 +299,7 @@ def _parse(doc: dict[str, Any], path: Path) -> Target:
         at = f"{where}: memory.{name}"
         memory.append(MemoryLevel(
             name, bool(_require(level, "on_chip", at)),
-            *(_quantity(_require(level, k, at), f"{at}.{k}")
+            *(_quantity(_require(level, k, at), f"{at}.{k}", positive=k != "pj_per_byte")
               for k in ("capacity_bytes", "pj_per_byte", "bandwidth_bytes_per_s"))))
     if not any(m.on_chip for m in memory) or sum(not m.on_chip for m in memory) != 1:
         raise TargetError(f"{where}: memory: list at least one on-chip level and exactly one "
@@ -300,7 +315,8 @@ def _parse(doc: dict[str, Any], path: Path) -> Target:
                     dt_name = dtype(dt_name).name
                 except NexusError:
                     raise TargetError(f"{where}: peak.{cls}.{dt_name}: unknown dtype") from None
-            peak[(cls, dt_name)] = _quantity(q, f"{where}: peak.{cls}.{dt_name}")
+            peak[(cls, dt_name)] = _quantity(q, f"{where}: peak.{cls}.{dt_name}",
+                                             positive=True)
     energy_scale: dict[str, Quantity] = {}
     for cls, q in doc.get("energy_scale", {}).items():
         if cls not in EXEC_CLASSES:
@@ -321,30 +337,74 @@ def _parse(doc: dict[str, Any], path: Path) -> Target:
                           "does not list)")
     base = None
     if "base" in doc:
-        base = load_target(_require(doc, "base", where))
+        base = load_target(_base_path(_require(doc, "base", where), path))
         if "scale" not in doc:
             raise TargetError(f"{where}: missing key 'scale' (required with 'base')")
-    return Target(
+    confidence = doc.get("confidence", "unstated")
+    if confidence not in CONFIDENCES:
+        raise TargetError(f"{where}: confidence: one of {', '.join(CONFIDENCES)}, got "
+                          f"{confidence!r}")
+
+    def optional(key: str) -> Quantity | None:
+        return _quantity(doc[key], f"{where}: {key}") if key in doc else None
+    target = Target(
         name=_require(doc, "name", where), description=_require(doc, "description", where),
-        process_nm=float(_require(doc, "process_nm", where)), path=path, compute=compute,
-        memory=tuple(memory), peak=peak,
+        process_nm=_quantity({"value": _require(doc, "process_nm", where), "source": where},
+                             f"{where}: process_nm", positive=True).value,
+        path=path, compute=compute, memory=tuple(memory), peak=peak,
         static_power_w=_quantity(_require(doc, "static_power_w", where),
                                  f"{where}: static_power_w"),
         kernel_overhead_s=_quantity(_require(doc, "kernel_overhead_s", where),
                                     f"{where}: kernel_overhead_s"),
-        energy_per_transistor_fj=_quantity(doc["energy_per_transistor_fj"],
-                                           f"{where}: energy_per_transistor_fj")
-        if "energy_per_transistor_fj" in doc else None,
-        max_power_w=_quantity(doc["max_power_w"], f"{where}: max_power_w")
-        if "max_power_w" in doc else None,
-        activity_floor=_quantity(doc["activity_floor"], f"{where}: activity_floor")
-        if "activity_floor" in doc else None, energy_scale=energy_scale,
-        fused_dequantize=_quantity(doc["fused_dequantize"], f"{where}: fused_dequantize")
-        if "fused_dequantize" in doc else None,
-        sparse_efficiency=_quantity(doc["sparse_efficiency"], f"{where}: sparse_efficiency")
-        if "sparse_efficiency" in doc else None,
-        execution=execution, **tables, base=base, scale=_quantity(doc["scale"], f"{where}: scale") if "scale" in doc else None,
+        energy_per_transistor_fj=optional("energy_per_transistor_fj"),
+        max_power_w=optional("max_power_w"), activity_floor=optional("activity_floor"),
+        energy_scale=energy_scale, fused_dequantize=optional("fused_dequantize"),
+        sparse_efficiency=optional("sparse_efficiency"), execution=execution, **tables,
+        base=base, scale=optional("scale"), confidence=confidence,
         notes=tuple(doc.get("notes", ())))
+    _check_consistent(target, where)
+    return target
+
+
+FRACTIONS = ("activity_floor", "sparse_efficiency", "matrix_efficiency", "conv_efficiency",
+             "fused_dequantize", "tf32_conv", "tf32_matmul", "cache_retains_weights",
+             "activations_on_chip")
+"""Numbers that are shares or switches: at most 1."""
+
+
+def _check_consistent(target: Target, where: str) -> None:
+    """Physics a target must obey beyond each number's own range: shares at most 1, the power
+    limit above the floors (else the power bound silently vanishes), a weight footprint kept
+    no larger than the one evicted, and rates that would divide by zero given as positive."""
+    for key in FRACTIONS:
+        q = getattr(target, key, None) or target.execution.get(key)
+        if q is not None and q.value > 1:
+            raise TargetError(f"{where}: {key}: a share between 0 and 1, got {q.value:g}")
+    for key in ("sms", "gemm_tile", "gemm_tile_lanes", "tree_compares_per_s",
+                "depthwise_fma_per_s", "norm_rows_per_s"):
+        if key in target.execution and target.execution[key].value == 0:
+            raise TargetError(f"{where}: {key}: must be positive (leave it out where unknown)")
+    if target.max_power_w is not None:
+        floor = max(target.static_power_w.value, target.floor_power_w)
+        if target.max_power_w.value <= floor:
+            raise TargetError(f"{where}: max_power_w ({target.max_power_w.value:g} W) must be "
+                              f"above the static and busy-floor power ({floor:g} W)")
+    kept = target.number("weights_resident_below_bytes")
+    if kept > target.number("weights_evicted_above_bytes", kept):
+        raise TargetError(f"{where}: weights_resident_below_bytes must not exceed "
+                          "weights_evicted_above_bytes")
+
+
+def _base_path(base: str, path: Path) -> str | Path:
+    """A ``base`` that names a file is resolved against the folder of the file naming it, not
+    the working directory; a bare name is looked up like any target name."""
+    given = Path(base)
+    return path.parent / given if given.suffix == ".toml" and not given.is_absolute() else base
+
+
+_LOADING: list[Path] = []
+"""Target files being parsed, outermost first: a ``base`` chain that returns to one of them
+is a cycle."""
 
 
 def read_target_document(path: Path) -> dict[str, Any]:
@@ -369,7 +429,15 @@ def write_target(doc: Mapping[str, Any], path: str | Path) -> None:
 @functools.lru_cache(maxsize=64)
 def _load_path(path: Path, mtime_ns: int) -> Target:
     """Parse a target file; cached per path and modification time, so an edited file reloads."""
-    return _parse(read_target_document(path), path)
+    if path in _LOADING:
+        chain = " -> ".join(p.name for p in [*_LOADING[_LOADING.index(path):], path])
+        raise TargetError(f"{path.name}: base targets form a cycle ({chain}); a base must not "
+                          "lead back to the file")
+    _LOADING.append(path)
+    try:
+        return _parse(read_target_document(path), path)
+    finally:
+        _LOADING.pop()
 
 
 def load_target(name_or_path: str | Path) -> Target:

@@ -108,6 +108,7 @@ class EnergyReport:
     metrics: dict[str, Any]
     options: dict[str, Any] = field(default_factory=dict)
     roofline: dict[str, Any] = field(default_factory=dict)
+    target_confidence: str = "unstated"
 
     # ------------------------------------------------------------------ views
     @property
@@ -153,6 +154,7 @@ class EnergyReport:
             "schema_version": SCHEMA_VERSION,
             "model": self.model,
             "target": {"name": self.target, "description": self.target_description,
+                       "confidence": self.target_confidence,
                        "provenance": [{"key": k, "value": v, "source": s}
                                       for k, v, s in self.provenance]},
             "bindings": dict(sorted(self.bindings.items())),
@@ -178,7 +180,7 @@ class EnergyReport:
                        [(p["key"], p["value"], p["source"]) for p in target["provenance"]],
                        dict(doc["bindings"]), [NodeCost(**n) for n in doc["nodes"]],
                        dict(doc["metrics"]), dict(doc.get("options", {})),
-                       dict(doc.get("roofline", {})))
+                       dict(doc.get("roofline", {})), target.get("confidence", "unstated"))
         except (KeyError, TypeError) as err:
             raise SerializationError(f"malformed energy report: {err}") from None
 

@@ -886,7 +886,7 @@ def build_report(graph: Graph, ctx: PassContext, bindings: Mapping[str, int]) ->
     rows = [node_cost(n) for n in graph]
     return EnergyReport(graph.name, target.name, target.description, target.provenance(),
                         dict(bindings), rows, dict(ctx.results["metrics"]), options,
-                        roofline(target, rows))
+                        roofline(target, rows), target.confidence)
 
 
 def cost_graph(graph: Graph, target: Any = "h100", *, bindings: Mapping[str, int] | None = None,

@@ -164,7 +164,38 @@ def test_a_target_file_by_path(tmp_path: Path):
      "exactly one off-chip level"),
     (lambda s: s.replace("process_nm = 7", "process_nm = 7\nspeed = 3"),
      "mine.toml: unknown key 'speed'"),
-    (lambda s: s.replace('value = 1024', 'value = -1'), "must be a non-negative number"),
+    (lambda s: s.replace('value = 1024', 'value = -1'),
+     "memory.sram.capacity_bytes.value: must be a finite positive number, got -1"),
+    (lambda s: s.replace('value = 1.0, source = "test" }\nkernel', 'value = nan, source = "test" }'
+                         '\nkernel'), "static_power_w.value: must be a finite non-negative number, "
+                                       "got nan"),
+    (lambda s: s.replace('value = 100.0', 'value = inf'),
+     "memory.dram.pj_per_byte.value: must be a finite non-negative number, got inf"),
+    (lambda s: s.replace('bandwidth_bytes_per_s = { value = 1e9', 'bandwidth_bytes_per_s = '
+                         '{ value = 0', 1), "memory.sram.bandwidth_bytes_per_s.value: must be a "
+                                            "finite positive number, got 0"),
+    (lambda s: s.replace('default = { value = 1e9', 'default = { value = 0.0'),
+     "peak.vector.default.value: must be a finite positive number"),
+    (lambda s: s.replace("process_nm = 7", "process_nm = 0"), "process_nm.value: must be a "
+                                                             "finite positive number"),
+    (lambda s: s.replace("process_nm = 7", 'process_nm = 7\nmax_power_w = { value = 0.5, '
+                         'source = "t" }'),
+     r"max_power_w \(0.5 W\) must be above the static and busy-floor power \(1 W\)"),
+    (lambda s: s.replace("process_nm = 7", 'process_nm = 7\nmax_power_w = { value = 5, source = '
+                         '"t" }\nbusy_floor_w = { value = 6, source = "t" }'),
+     r"above the static and busy-floor power \(6 W\)"),
+    (lambda s: s.replace("process_nm = 7", 'process_nm = 7\nmatrix_efficiency = { value = 1.5, '
+                         'source = "t" }'), "matrix_efficiency: a share between 0 and 1, got 1.5"),
+    (lambda s: s.replace("process_nm = 7", 'process_nm = 7\nsms = { value = 0, source = "t" }'),
+     r"sms: must be positive \(leave it out where unknown\)"),
+    (lambda s: s.replace("process_nm = 7", 'process_nm = 7\nweights_resident_below_bytes = '
+                         '{ value = 9, source = "t" }\nweights_evicted_above_bytes = { value = 8, '
+                         'source = "t" }'), "weights_resident_below_bytes must not exceed"),
+    (lambda s: s.replace("process_nm = 7", 'process_nm = 7\nconfidence = "sure"'),
+     "confidence: one of measured, partly measured, estimate, reference, unstated, got 'sure'"),
+    (lambda s: s.replace("process_nm = 7", 'process_nm = 7\nbase = "mine.toml"\nscale = '
+                         '{ value = 1, source = "t" }'),
+     r"mine.toml: base targets form a cycle \(mine.toml -> mine.toml\)"),
     (lambda s: s + "[[[", "mine.toml: not valid TOML"),
 ])
 def test_malformed_target_errors_name_the_key(tmp_path: Path, edit, message):
@@ -175,8 +206,8 @@ def test_malformed_target_errors_name_the_key(tmp_path: Path, edit, message):
 
 
 def test_unknown_target_lists_the_known_ones():
-    with pytest.raises(TargetError, match="unknown target 'tpu9'; known targets: a100, "
-                                          "cortex-m, h100"):
+    with pytest.raises(TargetError, match="unknown target 'tpu9'; known targets: a10, a100, "
+                                          "b200, cortex-m, h100"):
         load_target("tpu9")
 
 
@@ -184,3 +215,55 @@ def test_a_dropped_in_target_is_found_by_name(tmp_path: Path, monkeypatch):
     (tmp_path / "mine.toml").write_text(GOOD)
     monkeypatch.setenv("NEXUS_TARGETS", str(tmp_path))
     assert "mine" in list_targets() and load_target("mine").description == "a test target"
+
+
+def test_a_relative_base_is_found_beside_the_file_not_in_the_working_directory(
+        tmp_path: Path, monkeypatch):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "ref.toml").write_text(GOOD.replace('"mine"', '"ref"'))
+    (tmp_path / "models" / "child.toml").write_text(GOOD.replace('"mine"', '"child"').replace(
+        "process_nm = 7", 'process_nm = 7\nbase = "ref.toml"\nscale = { value = 2, source = "t" }'
+    ).replace('energy_per_transistor_fj = { value = 0.1, source = "test" }\n', ""))
+    monkeypatch.chdir(tmp_path)
+    child = load_target(Path("models/child.toml"))
+    assert child.base.name == "ref"
+    assert child.energy_pj("add", "i8") == pytest.approx(2 * 0.1e-3 * 224)
+
+
+def test_a_cycle_through_two_files_names_the_chain(tmp_path: Path):
+    for name, other in (("a", "b"), ("b", "a")):
+        (tmp_path / f"{name}.toml").write_text(GOOD.replace('"mine"', f'"{name}"').replace(
+            "process_nm = 7", f'process_nm = 7\nbase = "{other}.toml"\nscale = '
+                              '{ value = 1, source = "t" }'))
+    with pytest.raises(TargetError, match=r"base targets form a cycle \(a.toml -> b.toml -> "
+                                          r"a.toml\)"):
+        load_target(tmp_path / "a.toml")
+
+
+ESTIMATES = ("l4", "a10", "rtx4090", "b200", "jetson-orin")
+
+
+@pytest.mark.parametrize("name", ESTIMATES)
+def test_datasheet_targets_are_estimates_with_their_datasheet_rates(name):
+    t = load_target(name)
+    assert t.confidence == "estimate" and "estimate" in t.description
+    assert not t.expected_error, "an estimate states no validated error"
+    assert t.max_power_w.value > t.floor_power_w > t.static_power_w.value
+    # the fp32 lane rate is the datasheet's TFLOPS / 2 (one FMA = two FLOPs)
+    fp32_tflops = {"l4": 30.3, "a10": 31.2, "rtx4090": 82.6, "b200": 74.4, "jetson-orin": 5.32}
+    assert t.peak_rate("vector", "f32") == pytest.approx(fp32_tflops[name] * 1e12 / 2, rel=1e-2)
+    # the busy floor: idle + 6.4 % of the board limit, active power 44 % of it
+    assert t.floor_power_w == pytest.approx(t.static_power_w.value + 0.064 * t.max_power_w.value,
+                                            abs=0.05)
+    assert t.number("active_power_w") == pytest.approx(0.44 * t.max_power_w.value, abs=0.05)
+
+
+def test_estimate_reports_say_unvalidated():
+    from nexus_ir.app.render_text import report_text
+    from passes.cost import cost_graph
+    from nexus_ir.app.api import example_graph
+
+    graph = example_graph("cnn").bind_symbols({"batch": 1})
+    text = report_text(cost_graph(graph, "l4", bindings={"batch": 1}))
+    assert "expected error: unvalidated for this target and mode (its numbers are datasheet-" \
+        "derived estimates)" in " ".join(text.split())

@@ -185,10 +185,11 @@ def _cmd_targets(args: argparse.Namespace) -> int:
 
     if args.name is None:
         for name in list_targets():
-            print(f"{name:<16} {load_target(name).description}")
+            target = load_target(name)
+            print(f"{name:<16} {target.confidence:<16} {target.description}")
         return 0
     target = load_target(args.name)
-    print(f"{target.name}: {target.description} ({target.path})")
+    print(f"{target.name}: {target.description} ({target.path}; numbers: {target.confidence})")
     for note in target.notes:
         print(f"  note: {note}")
     for key, value, source in target.provenance():

@@ -44,7 +44,9 @@ def report_renderables(report: "EnergyReport", depth: int | None = None, top: in
         (f", {kept:.0%} of weights warm in the on-chip cache" if kept else "")
     error = m["expected_error"]
     run += f"; expected error: median {error['median_abs_error']:.0%} ({error['source']})" \
-        if error else "; expected error: not validated for this target and mode"
+        if error else "; expected error: unvalidated for this target and mode" + (
+            " (its numbers are datasheet-derived estimates)"
+            if report.target_confidence == "estimate" else "")
     parts.append(Text(run))
     if "memory_needed" in m:
         levels = ", ".join(f"{name} {si(need, 'B')} of {si(m['memory_capacity'][name], 'B')}"
