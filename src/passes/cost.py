@@ -815,6 +815,10 @@ def metrics(graph: Graph, ctx: PassContext) -> dict[str, Any]:
         "fits": fits(needed, target),
         "active_j": _sum(graph, "energy", "active_j"),
         "expected_error": expected_error(target, run["execution"]),
+        "bandwidth_use": _sum(graph, "memory_traffic", "off_chip_bytes") / latency
+        / target.off_chip.bandwidth_bytes_per_s.value if latency else 0.0,
+        "power_use": e_total / latency / target.max_power_w.value
+        if latency and target.max_power_w else None,
     }
 
 

@@ -171,7 +171,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         from .render_html import comparison_html
         text = comparison_html(reports, labels)
     elif args.format == "json":
+        from .compare import comparison
         text = json.dumps({"schema_version": SCHEMA_VERSION,
+                           "comparison": comparison(reports, labels),
                            "reports": [r.to_dict() for r in reports]},
                           indent=2, sort_keys=True, allow_nan=False) + "\n"
     else:

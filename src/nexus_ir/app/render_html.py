@@ -397,16 +397,25 @@ def comparison_html(reports: Sequence["EnergyReport"], names: Sequence[str] | No
                        _layout("Relative to the first row: energy, FLOPs, latency",
                                barmode="group", height=max(300, 60 * len(labels) + 120),
                                yaxis={"autorange": "reversed"}))
+    from .compare import comparison
+
+    def percent(share: float | None) -> str:
+        return "n/a" if share is None else f"{100 * share:.3g} %"
     rows = "".join(
-        f"<tr><td>{_esc(label)}</td><td class='l'>{_esc(r.target)}</td>"
-        f"<td>{si(r.metrics['energy_j'], 'J')}</td><td>{si(r.metrics['latency_s'], 's')}</td>"
-        f"<td>{si(r.metrics['edp_js'], 'J·s')}</td><td>{r.metrics['flops']:,}</td>"
-        f"<td>{r.metrics['parameters']:,}</td><td>{r.metrics['saf_t']:.4g}</td>"
-        f"<td>{_opt(r.metrics['mcer'], '.4g', 'n/a')}</td><td>{len(r.unmodeled)}</td></tr>"
-        for label, r in zip(labels, reports))
+        f"<tr><td>{_esc(f['label'])}</td><td class='l'>{_esc(f['target'])}</td>"
+        f"<td>{si(f['energy_j'], 'J')}</td><td>{si(f['energy_per_output_j'], 'J')}</td>"
+        f"<td>{si(f['latency_s'], 's')}</td><td>{si(f['edp_js'], 'J·s')}</td>"
+        f"<td>{_opt(f['memory_pj_per_byte'], '.3g', 'n/a')}</td>"
+        f"<td>{percent(f['bandwidth_use'])}</td><td>{percent(f['power_use'])}</td>"
+        f"<td>{f['flops']:,}</td><td>{r.metrics['parameters']:,}</td>"
+        f"<td>{r.metrics['saf_t']:.4g}</td><td>{_opt(r.metrics['mcer'], '.4g', 'n/a')}</td>"
+        f"<td>{f['unmodeled']}</td></tr>"
+        for f, r in zip(comparison(reports, labels), reports))
     table = ("<table class='nx'><tr><th>model</th><th>target</th><th>energy</th>"
-             "<th>latency</th><th>EDP</th><th>FLOPs</th><th>parameters</th><th>SAF-T</th>"
-             f"<th>MCER</th><th>unmodeled</th></tr>{rows}</table>")
+             "<th>per output</th><th>latency</th><th>EDP</th><th>pJ per byte moved</th>"
+             "<th>off-chip bandwidth used</th><th>of board power limit</th><th>FLOPs</th>"
+             "<th>parameters</th><th>SAF-T</th><th>MCER</th><th>unmodeled</th></tr>"
+             f"{rows}</table>")
     body = (f"<h1>NEXUS comparison</h1><div class='sub'>{len(reports)} reports · nexus-ml "
             f"{_esc(__version__)}</div>{table}<h2>Energy split</h2>{_chart('compare-split')}"
             f"<h2>Energy vs FLOPs</h2>{_chart('compare-ratios')}")

@@ -109,9 +109,13 @@ def module_table(report: "EnergyReport", depth: int, top: int, width: int,
 
 
 COMPARE_ALWAYS = ("model", "target", "energy", "× energy", "latency")
-COMPARE_OPTIONAL = ("carbon", "per output", "EDP", "split %", "FLOPs", "× FLOPs", "pJ/FLOP",
-                    "unmodeled")
+COMPARE_OPTIONAL = ("carbon", "per output", "EDP", "pJ/B", "BW %", "power %", "split %", "FLOPs",
+                    "× FLOPs", "pJ/FLOP", "unmodeled")
 """The comparison's columns: those always shown, then those added while the width allows."""
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
 
 
 def comparison_renderables(reports: Sequence["EnergyReport"],
@@ -125,32 +129,29 @@ def comparison_renderables(reports: Sequence["EnergyReport"],
     from rich.text import Text
 
     from .common import si
+    from .compare import comparison
     from .render_html import distinct
 
-    base = reports[0].metrics
     names = distinct(labels or [r.model for r in reports], [r.target for r in reports])
     rows = []
-    for name, r in zip(names, reports):
-        m = r.metrics
+    for f in comparison(reports, names):
         rows.append({
-            "model": name, "target": r.target, "energy": si(m["energy_j"], "J"),
-            "× energy": f"{m['energy_j'] / base['energy_j']:.3g}" if base["energy_j"] else "-",
-            "latency": si(m["latency_s"], "s"),
-            "carbon": si(m["co2e_g"], "g") if "co2e_g" in m else "",
-            "per output": si(m["energy_j"] / m["output_units"], "J"),
-            "EDP": si(m["edp_js"], "J·s"),
-            "split %": "/".join(f"{100 * m[f'{kind}_j'] / m['energy_j']:.1f}"
-                                if m["energy_j"] else "-"
-                                for kind in ("compute", "memory", "static")),
-            "FLOPs": si(m["flops"], "").strip(),
-            "× FLOPs": f"{m['flops'] / base['flops']:.3g}" if base["flops"] else "-",
-            "pJ/FLOP": f"{m['energy_j'] / m['flops'] * 1e12:.4g}" if m["flops"] else "-",
-            "unmodeled": str(len(m["unmodeled"]))})
+            "model": f["label"], "target": f["target"], "energy": si(f["energy_j"], "J"),
+            "× energy": _fmt(f["energy_ratio"], ".3g"), "latency": si(f["latency_s"], "s"),
+            "carbon": "" if f["co2e_g"] is None else si(f["co2e_g"], "g"),
+            "per output": si(f["energy_per_output_j"], "J"), "EDP": si(f["edp_js"], "J·s"),
+            "pJ/B": _fmt(f["memory_pj_per_byte"], ".3g"),
+            "BW %": f"{100 * f['bandwidth_use']:.2g}",
+            "power %": _fmt(f["power_use"] and 100 * f["power_use"], ".2g"),
+            "split %": "/".join(_fmt(share and 100 * share, ".1f")
+                                for share in f["split"].values()),
+            "FLOPs": si(f["flops"], "").strip(), "× FLOPs": _fmt(f["flops_ratio"], ".3g"),
+            "pJ/FLOP": _fmt(f["pj_per_flop"], ".4g"), "unmodeled": str(f["unmodeled"])})
 
     def column_width(name: str) -> int:
         return max(len(name), *(len(row[name]) for row in rows)) + 3
     columns = [c for c in COMPARE_ALWAYS if c != "model"]
-    room = width - 2 - min(column_width("model"), 24) - sum(map(column_width, columns))
+    room = width - 2 - min(column_width("model"), 40) - sum(map(column_width, columns))
     for name in COMPARE_OPTIONAL:
         if any(row[name] for row in rows) and column_width(name) <= room:
             columns.append(name)
@@ -163,8 +164,11 @@ def comparison_renderables(reports: Sequence["EnergyReport"],
                          min_width=None if name == "model" else column_width(name) - 3)
     for row in rows:
         table.add_row(*(row[name] for name in columns))
-    title = Text("NEXUS comparison (× = relative to the first row" +
-                 ("; split = compute / memory / static %" if "split %" in columns else "") + ")")
+    notes = {"pJ/B": "pJ/B = memory energy per byte moved", "BW %": "BW = share of the "
+             "off-chip bandwidth used", "power %": "power = average power / board limit",
+             "split %": "split = compute / memory / static %"}
+    title = Text("NEXUS comparison (× = relative to the first row" + "".join(
+        f"; {text}" for name, text in notes.items() if name in columns) + ")")
     return [title, table]
 
 
