@@ -190,6 +190,13 @@ class Target:
         return 0.0 if q is None else q.value
 
     @property
+    def execution_modes(self) -> tuple[str, ...]:
+        """The modes this target's numbers tell apart: CUDA-graph replay only on a GPU, a file
+        that gives its multiprocessors (``sms``) and the gap between replayed kernels."""
+        return tuple(m for m in EXECUTION_MODES if m != "cuda-graph" or
+                     {"sms", "kernel_gap_s"} <= set(self.execution))
+
+    @property
     def floor_power_w(self) -> float:
         """Power paid over the whole inference: the busy floor where known, else static."""
         return self.number("busy_floor_w", self.static_power_w.value)

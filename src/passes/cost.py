@@ -170,6 +170,11 @@ def execution_of(ctx: PassContext) -> str:
     mode = ctx.options.get("execution") or "eager"
     if mode not in EXECUTION_MODES:
         raise NexusError(f"execution '{mode}': choose one of {', '.join(EXECUTION_MODES)}")
+    target = target_of(ctx)
+    if mode not in target.execution_modes:
+        raise NexusError(f"execution '{mode}' is not modeled on target {target.name}: CUDA-graph "
+                         "replay needs a GPU target giving sms and kernel_gap_s; choose "
+                         f"{' or '.join(target.execution_modes)}")
     return mode
 
 

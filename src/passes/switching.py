@@ -279,18 +279,31 @@ def energy_scale(activity_value: float, floor: float) -> float:
     return floor + (1.0 - floor) * activity_value
 
 
-def graph_stats(graph: Graph, arrays: Mapping[str, np.ndarray]) -> dict[str, dict]:
-    """Statistics of given arrays (graph inputs or intermediate values by name), per axis each
-    consumer streams them along: the form ``value_stats`` takes."""
+def _stats_by_axis(graph: Graph, stats_of: Any) -> dict[str, dict]:
+    """``stats_of(value, axis)`` for every operand, per axis each consumer streams it along:
+    the form ``value_stats`` takes (operands it gives None for are left out)."""
     found: dict[str, dict] = {}
     for node in graph:
         for index, value in enumerate(node.inputs):
-            if value.name in arrays:
-                axis = stream_axis(node, index)
-                per_axis = found.setdefault(value.name, {})
-                if axis not in per_axis:
-                    per_axis[axis] = tensor_stats(arrays[value.name], value.type.dtype, axis)
+            axis = stream_axis(node, index)
+            if axis not in found.get(value.name, {}):
+                stats = stats_of(value, axis)
+                if stats is not None:
+                    found.setdefault(value.name, {})[axis] = stats
     return found
+
+
+def graph_stats(graph: Graph, arrays: Mapping[str, np.ndarray]) -> dict[str, dict]:
+    """Statistics of given arrays (graph inputs or intermediate values by name)."""
+    return _stats_by_axis(graph, lambda value, axis: tensor_stats(
+        arrays[value.name], value.type.dtype, axis) if value.name in arrays else None)
+
+
+def weight_stats(graph: Graph) -> dict[str, dict]:
+    """Statistics of every constant's data, read once: given back as ``value_stats``, a graph
+    re-costed on many targets and modes does not read its weights' bits again (``app.sweep``)."""
+    return _stats_by_axis(graph, lambda value, axis: value_stats(value, axis)
+                          if value.is_constant else None)
 
 
 def merge_inputs(per_input: Sequence[Mapping[str, dict]]) -> dict[str, dict]:

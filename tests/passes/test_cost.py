@@ -244,8 +244,19 @@ def test_a_recurrent_layer_launches_kernels_per_time_step_on_every_target():
     node = g.add_node("recurrent", inputs, {"mode": "lstm", "hidden_size": 128,
                                             "num_layers": 2})
     g.set_outputs(node.outputs[0])
-    for name in ("h200", "x86-server"):
-        report = nx.compile(g, target=name, execution="cuda-graph")
+    for name, execution in (("h200", "cuda-graph"), ("x86-server", "eager")):
+        report = nx.compile(g, target=name, execution=execution)
         target = load_target(name)
         assert report.metrics["kernels"] == 208
         assert report.nodes[0].time_s >= 208 * target.number("kernel_gap_s")
+
+
+def test_cuda_graph_replay_is_refused_where_the_target_is_no_gpu():
+    with pytest.raises(nx.NexusError, match="execution 'cuda-graph' is not modeled on target "
+                                            "x86-server: CUDA-graph replay needs a GPU target "
+                                            "giving sms and kernel_gap_s; choose eager or fused"):
+        nx.compile("example:cnn", target="x86-server", execution="cuda-graph",
+                   bindings={"batch": 1})
+    from lowering.target import load_target
+    assert load_target("h200").execution_modes == ("eager", "cuda-graph", "fused")
+    assert load_target("a100").execution_modes == ("eager", "fused")

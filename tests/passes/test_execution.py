@@ -336,7 +336,7 @@ def test_reports_state_the_expected_error_of_their_mode(target):
     fused = nx.compile(two_relus(), target=target, execution="fused")
     assert fused.metrics["expected_error"] is None
     text = " ".join(str(fused).split())                  # the terminal width wraps lines
-    assert "expected error: not validated for this target and mode" in text
+    assert "expected error: unvalidated for this target and mode" in text
     assert "expected error: median 20% (test validation)" in " ".join(str(eager).split())
 
 

@@ -15,7 +15,7 @@ from .. import __version__
 from ..errors import NexusError
 from ..report import SCHEMA_VERSION, EnergyReport
 from ..types import parse_input_shapes
-from . import cli_measure, cli_optimize, common
+from . import cli_choice, cli_measure, cli_optimize, common
 from .common import parse_bindings
 
 EXIT_ERROR = 2
@@ -128,23 +128,6 @@ def _cmd_llm(args: argparse.Namespace) -> int:
     text = {"json": lambda: rows.to_json() + "\n", "csv": rows.to_csv,
             "html": lambda: sweep_html(rows), "table": lambda: to_text(summary) + "\n"}[
         args.format]()
-    _emit(args, text, summary)
-    return 0
-
-
-def _cmd_select(args: argparse.Namespace) -> int:
-    from .render_text import to_text
-    from .select import choice_table, choose
-
-    args.format = common.output_format(args, ("table", "json"))
-    common.check_objective(args)
-    common.one_per_model("--accuracy", args.accuracy, args.models)
-    reports = _compile_all(args, args.models, [args.target])
-    names = [Path(model_and_shapes(m)[0]).name for m in args.models]
-    choices = choose(names, args.accuracy, reports, args.objective)
-    summary = choice_table(choices, args.objective)
-    text = json.dumps([vars(c) for c in choices], indent=2) + "\n" if args.format == "json" \
-        else to_text(summary) + "\n"
     _emit(args, text, summary)
     return 0
 
@@ -324,16 +307,21 @@ def build_parser() -> argparse.ArgumentParser:
                                           "front of accuracy (given) against the objective.")
     select.add_argument("models", nargs="+", metavar="MODEL",
                         help=MODEL_HELP + "; MODEL@NAME=DIMS[:DTYPE],… for its own shapes")
-    select.add_argument("--accuracy", type=float, nargs="+", required=True,
+    scores = select.add_mutually_exclusive_group(required=True)
+    scores.add_argument("--accuracy", type=float, nargs="+",
                         help="each model's accuracy (or any score, higher is better), in order")
+    scores.add_argument("--eval", default=None, metavar="DATA.npz",
+                        help="measure each model's top-1 accuracy on these inputs (by graph "
+                             "input name) and their 'labels', running its NEXUS graph")
     select.add_argument("--target", default="h100")
     select.add_argument("--objective", choices=tuple(common.OBJECTIVES), default="energy")
-    select.add_argument("--format", choices=("table", "json"), default=None,
+    select.add_argument("--format", choices=("table", "json", "html"), default=None,
                         help="default: from -o's extension, else table")
     _add_grid_options(select)
     _add_model_options(select)
     _add_execution_options(select)
-    select.set_defaults(handler=_cmd_select)
+    select.set_defaults(handler=cli_choice.cmd_select)
+    cli_choice.add_sweep_parser(verbs)
 
     diagnose_cmd = verbs.add_parser("diagnose", help="where the energy goes and which rewrites "
                                                      "would save most",

@@ -23,7 +23,7 @@ def graph_of(args: argparse.Namespace) -> Any:
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
-    from lowering.target import EXECUTION_MODES
+    from lowering.target import load_target
     from passes import diagnose, recommend
     from passes.recommend import MIN_SAVED_FRACTION
 
@@ -36,7 +36,8 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
             args.model, parse_input_shapes(args.input_shape) or None, target=args.target,
             bindings=parse_bindings(args.bind), trust_pickle=args.trust_pickle,
             calibration=data)
-        others = [mode for mode in EXECUTION_MODES if mode != report.metrics["execution"]]
+        others = [mode for mode in load_target(args.target).execution_modes
+                  if mode != report.metrics["execution"]]
         findings = diagnose(report, args.target, args.top, {
             mode: compile_model(graph, target=args.target, execution=mode).metrics["energy_j"]
             for mode in others})
@@ -86,7 +87,7 @@ def _random_feeds(graph: Any, count: int = 3) -> list[dict[str, Any]]:
     return feeds
 
 
-def _load_eval(path: str, graph: Any) -> tuple[dict[str, Any], Any]:
+def load_eval(path: str, graph: Any) -> tuple[dict[str, Any], Any]:
     """Inputs (by graph input name) and labels from an ``.npz`` file."""
     import numpy as np
 
@@ -137,7 +138,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
                            deviation=output_deviation, ranges=activation_ranges)
         scores: dict[str, float] = {}
         if args.eval:
-            inputs, labels = _load_eval(args.eval, graph)
+            inputs, labels = load_eval(args.eval, graph)
             original = accuracy(graph, inputs, labels)
             scores = {r.name: accuracy(r.graph, inputs, labels) for r in ranked}
     budget = args.max_accuracy_drop is not None

@@ -461,3 +461,42 @@ def validation_html(measurement: Any, pairs: Sequence[tuple[Any, Any]], cache_co
             + _card("measured time", si(m["seconds_per_call"], "s"), "per call")
             + "</div>" + "".join(_chart(fid) for fid, _ in figures))
     return _page(f"NEXUS validation: {m['model']}", body, figures)
+
+
+def points_html(title: str, rows: Sequence[dict[str, Any]], label_keys: Sequence[str],
+                x: tuple[str, str, bool], y: tuple[str, str, bool], marked: Sequence[bool] = (),
+                columns: Sequence[str] = ()) -> str:
+    """A page of points (a sweep's, or candidate models'): one scatter of ``y`` against ``x``
+    (each a (row key, axis title, log axis) triple), a trace per target, hover naming each point
+    by its ``label_keys``; ``marked`` points (a Pareto front) joined by a line; then a table of
+    ``columns``. Rows without both figures are listed in the table only."""
+    import plotly.graph_objects as go
+
+    def name(row: dict[str, Any]) -> str:
+        return " · ".join(f"{row[k]}" for k in label_keys if row.get(k) not in (None, ""))
+    drawn = [r for r in rows if r.get(x[0]) is not None and r.get(y[0]) is not None]
+    traces = [go.Scatter(name=str(target), mode="markers", x=[r[x[0]] for r in group],
+                         y=[r[y[0]] for r in group], text=[name(r) for r in group],
+                         hovertemplate="%{text}<br>%{x:.4g}, %{y:.4g}<extra></extra>")
+              for target in dict.fromkeys(r.get("target") for r in drawn)
+              for group in [[r for r in drawn if r.get("target") == target]]]
+    front = sorted((r for r, m in zip(rows, marked) if m and r in drawn), key=lambda r: r[x[0]])
+    if front:
+        traces.append(go.Scatter(name="Pareto front", mode="lines", x=[r[x[0]] for r in front],
+                                 y=[r[y[0]] for r in front], line={"dash": "dash"}))
+    figure = go.Figure(traces, _layout(title, height=520,
+                                       xaxis={"title": x[1], "type": "log" if x[2] else "linear"},
+                                       yaxis={"title": y[1], "type": "log" if y[2] else "linear"}))
+
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return _esc("" if value is None else value)
+    head = "".join(f"<th>{_esc(c)}</th>" for c in columns)
+    body_rows = "".join("<tr>" + "".join(f"<td class='l'>{cell(r.get(c))}</td>" if i == 0 else
+                                        f"<td>{cell(r.get(c))}</td>"
+                                        for i, c in enumerate(columns)) + "</tr>" for r in rows)
+    body = (f"<h1>{_esc(title)}</h1><div class='sub'>{len(rows)} points · nexus-ml "
+            f"{_esc(__version__)}</div>{_chart('points')}"
+            f"<table class='nx'><tr>{head}</tr>{body_rows}</table>")
+    return _page(title, body, [("points", figure)])
