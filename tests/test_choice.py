@@ -63,3 +63,173 @@ def test_compare_shows_and_writes_the_normalised_columns(tmp_path):
     assert [r["target"] for r in rows] == ["h200", "l4"]
     l4 = nx.compile("example:cnn", target="l4", bindings={"batch": 8}).metrics
     assert rows[1]["power_use"] == pytest.approx(l4["energy_j"] / l4["latency_s"] / 72.0)
+
+
+# ---------------------------------------------------------------------- sweeps
+SPEC = f"""
+models = ["example:cnn", "{ROOT}/examples/cnn.py:small_cnn", "{ROOT}/examples/xgboost_model.json"]
+targets = ["h100", "l4", "x86-server"]
+execution = ["eager", "cuda-graph"]
+[bind]
+batch = [1, 4]
+"""
+
+
+@pytest.fixture(scope="module")
+def spec(tmp_path_factory):
+    from nexus_ir.app.sweep import read_spec
+    folder = tmp_path_factory.mktemp("sweep")
+    (folder / "spec.toml").write_text(SPEC)
+    return read_spec(folder / "spec.toml")
+
+
+def test_a_sweep_is_the_cross_product_keyed_by_content(spec, tmp_path):
+    from nexus_ir.app.sweep import points
+    every = points(spec)
+    assert len(every) == 3 * 2 * 3 * 2                 # models x batch x targets x modes
+    assert len({p.key for p in every}) == len(every)
+    target = tmp_path / "mine.toml"
+    target.write_text((ROOT / "src/lowering/targets/l4.toml").read_text())
+    from dataclasses import replace
+    moved = points(replace(spec, targets=(str(target),)))
+    before = {p.key for p in points(replace(spec, targets=(str(target),)))}
+    target.write_text(target.read_text().replace("static_power_w = { value = 16.0",
+                                                 "static_power_w = { value = 17.0"))
+    after = {p.key for p in points(replace(spec, targets=(str(target),)))}
+    assert before == {p.key for p in moved} and not before & after   # an edit re-keys
+
+
+def test_local_pool_and_a_dask_cluster_give_one_table_and_the_cache_answers(spec, tmp_path):
+    distributed = pytest.importorskip("distributed", reason="needs the sweep extra")
+    from nexus_ir.app.sweep import dask_engine, local_engine, sweep
+
+    pooled = sweep(spec, local_engine(2), tmp_path / "pool-cache")
+    assert (pooled.computed, pooled.cached) == (36, 0)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        clustered = sweep(spec, dask_engine(cluster.scheduler_address), tmp_path / "dask-cache")
+    assert clustered.rows == pooled.rows
+    again = sweep(spec, local_engine(2), tmp_path / "pool-cache")
+    assert (again.computed, again.cached) == (0, 36) and again.rows == pooled.rows
+    by = {(r["model"].rsplit("/", 1)[-1], r["batch"], r["target"], r["execution"]): r
+          for r in pooled.rows}
+    # a point is what compile gives for it
+    direct = nx.compile("example:cnn", target="l4", bindings={"batch": 4},
+                        execution="cuda-graph").metrics
+    assert by["example:cnn", 4, "l4", "cuda-graph"]["energy_j"] == direct["energy_j"]
+    # the PyTorch factory is exported again at batch 4: four times the MACs of batch 1
+    assert by["cnn.py:small_cnn", 4, "h100", "eager"]["macs"] == \
+        4 * by["cnn.py:small_cnn", 1, "h100", "eager"]["macs"]
+    # replay is no CPU mode: the point says why it has no figures
+    cpu = by["xgboost_model.json", 1, "x86-server", "cuda-graph"]
+    assert cpu["energy_j"] is None and cpu["status"].startswith(
+        "not costed: execution 'cuda-graph' is not modeled on target x86-server")
+
+
+def test_ray_runs_the_same_sweep(spec, tmp_path):
+    pytest.importorskip("ray", reason="needs the ray extra")
+    from dataclasses import replace
+
+    from nexus_ir.app.sweep import local_engine, ray_engine, sweep
+    small = replace(spec, models=spec.models[:1], targets=spec.targets[:2])
+    assert sweep(small, ray_engine("local"), None).rows == \
+        sweep(small, local_engine(1), None).rows
+
+
+def test_the_sweep_command_writes_csv_parquet_and_html(tmp_path):
+    pytest.importorskip("pyarrow", reason="needs the sweep extra")
+    import csv
+
+    import pyarrow.parquet as pq
+    (tmp_path / "spec.toml").write_text('models = ["example:cnn"]\ntargets = ["h100", "l4"]\n'
+                                        'rewrites = ["none", "precision bf16", "prune 90%"]\n'
+                                        'grid = "FR"\n[bind]\nbatch = [2]\n')
+    out = nexus("sweep", "spec.toml", "-o", "t.csv", "--html", "o.html", "--jobs", "1",
+                cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "6 points: 6 computed, 0 from the cache" in out.stderr
+    rows = list(csv.DictReader((tmp_path / "t.csv").open()))
+    assert list(rows[0])[:6] == ["model", "batch", "target", "execution", "rewrite", "status"]
+    assert [r["status"] for r in rows if r["rewrite"] == "prune 90%"] == \
+        ["rewrite does not apply"] * 2
+    assert float(rows[0]["energy_j"]) == nx.compile(
+        "example:cnn", target="h100", bindings={"batch": 2}).metrics["energy_j"]
+    assert float(rows[0]["co2e_g"]) > 0
+    again = nexus("sweep", "spec.toml", "-o", "t.parquet", cwd=tmp_path)
+    assert "6 points: 0 computed, 6 from the cache" in again.stderr
+    table = pq.read_table(tmp_path / "t.parquet").to_pylist()
+    assert [r["energy_j"] for r in table] == [float(r["energy_j"]) if r["energy_j"] else None
+                                             for r in rows]
+    page = (tmp_path / "o.html").read_text()
+    assert "NEXUS sweep spec.toml" in page and "precision bf16" in page
+
+
+@pytest.mark.parametrize("text, message", [
+    ('targets = ["h100"]', "spec.toml: give models = \\[...\\] and targets = \\[...\\]"),
+    ('models = ["example:cnn"]\ntargets = ["h100"]\nspeed = 1',
+     "spec.toml: unknown key 'speed' \\(allowed: models, targets"),
+    ('models = ["example:cnn"]\ntargets = ["h100"]\nexecution = ["warp"]',
+     "spec.toml: execution 'warp': one of eager, cuda-graph, fused"),
+    ('models = ["example:cnn"]\ntargets = ["h100"]\n[bind]\nbatch = [0]',
+     "spec.toml: bind.batch: sizes of 1 or more"),
+    ('models = "example:cnn"\ntargets = []', "spec.toml: 'targets' must be a list of strings"),
+    ('models = ["nowhere.onnx"]\ntargets = ["h100"]', "sweep: model file .*nowhere.onnx does not "
+                                                       "exist"),
+    ('models = [', "spec.toml: not valid TOML"),
+])
+def test_bad_specs_are_one_line(tmp_path, text, message):
+    import re
+    (tmp_path / "spec.toml").write_text(text)
+    out = nexus("sweep", "spec.toml", cwd=tmp_path)
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert re.search(message, out.stderr), out.stderr
+
+
+# ---------------------------------------------------------------------- model choice
+NETS = '''
+import torch
+from torch import nn
+
+
+def wide():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(8, 64), nn.ReLU(), nn.Linear(64, 3)).eval(), (torch.randn(4, 8),)
+
+
+def narrow():
+    torch.manual_seed(1)
+    return nn.Linear(8, 3).eval(), (torch.randn(4, 8),)
+'''
+
+
+def test_select_measures_accuracy_on_eval_data_and_draws_the_front(tmp_path):
+    import numpy as np
+    import torch
+    (tmp_path / "nets.py").write_text(NETS)
+    namespace: dict = {}
+    exec(NETS, namespace)
+    wide, narrow = namespace["wide"]()[0], namespace["narrow"]()[0]
+    x = torch.randn(64, 8, generator=torch.Generator().manual_seed(3))
+    labels = wide(x).argmax(1).numpy()                 # the wide net is right by construction
+    expected_narrow = float((narrow(x).argmax(1).numpy() == labels).mean())
+    np.savez(tmp_path / "eval.npz", input=x.numpy(), labels=labels)
+    out = nexus("select", "nets.py:wide", "nets.py:narrow", "--eval", "eval.npz", "--bind",
+                "batch=64", "--target", "l4", "-o", "s.json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    chosen = {c["name"]: c for c in json.loads((tmp_path / "s.json").read_text())}
+    assert chosen["nets.py:wide"]["accuracy"] == 1.0
+    assert chosen["nets.py:narrow"]["accuracy"] == pytest.approx(expected_narrow)
+    # the narrow net costs less: both are on the front
+    assert chosen["nets.py:narrow"]["cost"] < chosen["nets.py:wide"]["cost"]
+    assert all(c["on_front"] for c in chosen.values())
+    page = nexus("select", "nets.py:wide", "nets.py:narrow", "--eval", "eval.npz", "--bind",
+                 "batch=64", "--target", "l4", "-o", "s.html", cwd=tmp_path)
+    assert page.returncode == 0, page.stderr
+    html = (tmp_path / "s.html").read_text()
+    assert "Accuracy against energy on l4" in html and "Pareto front" in html
+    both = nexus("select", "nets.py:wide", "--eval", "eval.npz", "--accuracy", "0.5",
+                 cwd=tmp_path)
+    assert both.returncode == 2 and "not allowed with argument" in both.stderr
+    missing = nexus("select", "nets.py:wide", "--eval", "other.npz", cwd=tmp_path)
+    assert missing.returncode == 2 and missing.stderr.startswith(
+        "nexus: error: cannot read evaluation data other.npz")

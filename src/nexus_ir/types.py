@@ -65,6 +65,8 @@ class TensorType:
     @property
     def numel(self) -> int:
         """Element count; raises when the shape still has unbound symbols."""
+        if all(type(d) is int for d in self.shape):      # the common case, kept cheap
+            return math.prod(self.shape)
         n = self.numel_expr
         if not isinstance(n, int):
             raise ShapeError(

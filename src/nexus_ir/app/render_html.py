@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 SPLIT_COLORS = {"compute": "#4C78A8", "memory": "#F58518", "static": "#9D9D9D"}
 BOUND_COLORS = {"compute": "#4C78A8", "memory": "#F58518", "power": "#E45756",
                 "overhead": "#9D9D9D", "view": "#BAB0AC"}
+UNIT_SUFFIXES = (("_js", "J·s"), ("_j", "J"), ("_s", "s"), ("_g", "g"))
+"""Units read off a figure's key, for the tables people read (JSON keeps the numbers)."""
 TOP_MODULES = 15
 TOP_LAYERS = 25
 
@@ -488,13 +490,14 @@ def points_html(title: str, rows: Sequence[dict[str, Any]], label_keys: Sequence
                                        xaxis={"title": x[1], "type": "log" if x[2] else "linear"},
                                        yaxis={"title": y[1], "type": "log" if y[2] else "linear"}))
 
-    def cell(value: Any) -> str:
+    def cell(column: str, value: Any) -> str:
+        unit = next((u for suffix, u in UNIT_SUFFIXES if column.endswith(suffix)), None)
         if isinstance(value, float):
-            return f"{value:.4g}"
+            return si(value, unit) if unit else f"{value:.4g}"
         return _esc("" if value is None else value)
     head = "".join(f"<th>{_esc(c)}</th>" for c in columns)
-    body_rows = "".join("<tr>" + "".join(f"<td class='l'>{cell(r.get(c))}</td>" if i == 0 else
-                                        f"<td>{cell(r.get(c))}</td>"
+    body_rows = "".join("<tr>" + "".join(f"<td class='l'>{cell(c, r.get(c))}</td>" if i == 0
+                                        else f"<td>{cell(c, r.get(c))}</td>"
                                         for i, c in enumerate(columns)) + "</tr>" for r in rows)
     body = (f"<h1>{_esc(title)}</h1><div class='sub'>{len(rows)} points · nexus-ml "
             f"{_esc(__version__)}</div>{_chart('points')}"

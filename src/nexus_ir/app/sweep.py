@@ -16,7 +16,7 @@ A spec is a TOML file::
 Each model is one task: it is loaded and lowered once per binding (a PyTorch module is exported
 at each batch it is bound to, other graphs bind their symbols), its weights' bit statistics are
 read once, and every target × execution × rewrite point of it is re-costed from there. A point's
-cache key hashes everything its figures depend on: NEXUS's version, the model as given and the
+cache key hashes everything its figures depend on: NEXUS's own source, the model as given and the
 bytes of its file (a folder: every file in it; a module it imports is not seen — clear the cache
 after editing one), its shapes and binding, the bytes of the target files along its ``base``
 chain, the execution, math, rewrite, grid and PUE. A re-run computes only the points whose key
@@ -25,6 +25,8 @@ is not cached, and loads only their models.
 
 from __future__ import annotations
 
+import functools
+import gc
 import hashlib
 import itertools
 import json
@@ -164,6 +166,21 @@ def _target_files(name: str) -> list[Path]:
     return files
 
 
+@functools.cache
+def code_digest() -> str:
+    """A hash of NEXUS's own source (every module of its packages): a point costed by other
+    code is computed again, between releases as within one."""
+    from importlib.util import find_spec
+
+    h = hashlib.sha256(__version__.encode())
+    for package in ("nexus_ir", "passes", "lowering", "frontends", "runtime"):
+        folder = Path(find_spec(package).submodule_search_locations[0])
+        for source in sorted(folder.rglob("*.py")):
+            h.update(str(source.relative_to(folder)).encode())
+            h.update(source.read_bytes())
+    return h.hexdigest()
+
+
 def points(spec: Spec) -> list[Point]:
     """Every point of the sweep, keyed (module doc), in the spec's order."""
     model_digest, target_digest = {}, {}
@@ -183,7 +200,7 @@ def points(spec: Spec) -> list[Point]:
     for model, binding, target, execution, rewrite in itertools.product(
             spec.models, spec.bindings, spec.targets, spec.executions, spec.rewrites):
         key = hashlib.sha256(json.dumps(
-            [__version__, model_digest[model], binding, target_digest[target], execution,
+            [code_digest(), model_digest[model], binding, target_digest[target], execution,
              rewrite, spec.math, spec.grid, spec.pue]).encode()).hexdigest()[:32]
         found.append(Point(model, binding, target, execution, rewrite, key))
     return found
@@ -203,7 +220,6 @@ class ModelTask:
 def cost_model(task: ModelTask) -> list[dict[str, Any]]:
     """Cost every point of one model: load and lower it once per binding, read its weights'
     statistics once, re-cost per target, execution and rewrite. Runs on the workers."""
-    from passes.cost import cost_graph
     from passes.switching import weight_stats
 
     from .api import prepare
@@ -218,20 +234,34 @@ def cost_model(task: ModelTask) -> list[dict[str, Any]]:
             ready = prepare(model, shapes or inputs, bindings=dict(binding))
         notes = "; ".join(dict.fromkeys(str(w.message) for w in caught))
         read_once = {**weight_stats(ready.graph), **ready.value_stats}
-        for point in group:
-            graph, status = _rewritten(ready.graph, point)
-            stats = read_once if graph is ready.graph else ready.value_stats
-            row = {"model": point.model, **dict(binding), "target": point.target,
-                   "execution": point.execution, "rewrite": point.rewrite, "status": status,
-                   "warnings": notes, "key": point.key, **dict.fromkeys(FIGURES)}
-            try:
-                if graph is not None:
-                    row.update(_figures(cost_graph(
-                        graph, point.target, bindings=ready.bindings, value_stats=stats,
-                        execution=point.execution, math=task.math), task))
-            except NexusError as err:        # this point only: the others still stand
-                row["status"] = f"not costed: {err}"
-            rows.append(row)
+        gc.freeze()      # collections while re-costing skip the model and its weights
+        try:
+            rows.extend(_cost_points(ready, list(group), read_once, notes, task))
+        finally:
+            gc.unfreeze()
+    return rows
+
+
+def _cost_points(ready: Any, group: list[Point], read_once: dict[str, Any], notes: str,
+                 task: ModelTask) -> list[dict[str, Any]]:
+    """The rows of one prepared model's points."""
+    from passes.cost import cost_graph
+
+    rows = []
+    for point in group:
+        graph, status = _rewritten(ready.graph, point)
+        stats = read_once if graph is ready.graph else ready.value_stats
+        row = {"model": point.model, **dict(point.bindings), "target": point.target,
+               "execution": point.execution, "rewrite": point.rewrite, "status": status,
+               "warnings": notes, "key": point.key, **dict.fromkeys(FIGURES)}
+        try:
+            if graph is not None:
+                row.update(_figures(cost_graph(
+                    graph, point.target, bindings=ready.bindings, value_stats=stats,
+                    execution=point.execution, math=task.math), task))
+        except NexusError as err:        # this point only: the others still stand
+            row["status"] = f"not costed: {err}"
+        rows.append(row)
     return rows
 
 
