@@ -283,7 +283,8 @@ def test_xgboost_model_files_and_boosters(tmp_path, xgb_classifier, suffix):
 def test_xgboost_file_that_is_not_a_model(tmp_path):
     path = tmp_path / "notes.json"
     path.write_text('{"hello": 1}')
-    with pytest.raises(NexusError, match="is not an XGBoost model file"):
+    with pytest.raises(NexusError, match="notes.json: not a valid XGBoost model: no .learner. "
+                                         "object"):
         nx.compile(path)
 
 

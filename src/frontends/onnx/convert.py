@@ -16,9 +16,9 @@ from nexus_ir.registry import registrar
 
 from .. import require
 from .folding import fold, tidy
-from .load import Unmappable, UnmappedOpsWarning, load_model, upgrade_opset
-from .operands import (STRING, Operand, attributes_of, identifier, node_source, tensor_array,
-                       type_of)
+from .load import (Unmappable, UnmappedOpsWarning, inference_model, initializer_array,
+                   load_model, upgrade_opset)
+from .operands import STRING, Operand, attributes_of, identifier, node_source, type_of
 
 
 class Converter:
@@ -102,13 +102,16 @@ def from_onnx(model: Any, name: str | None = None) -> Graph:
     """Lower an ONNX model (a path or a ``ModelProto``) to a NEXUS graph."""
     onnx = require("onnx", "onnx")
 
-    proto = upgrade_opset(load_model(model))
-    try:
-        inferred_model = onnx.shape_inference.infer_shapes(proto, data_prop=True)
+    proto, base = load_model(model)
+    proto = upgrade_opset(proto)
+    try:      # no data propagation: a crafted Range/Expand must not make it allocate gigabytes
+        inferred_model = onnx.shape_inference.infer_shapes(inference_model(proto))
     except Exception as err:
         raise NexusError(f"ONNX shape inference rejects this model: {err}") from None
-    g = inferred_model.graph
-    inferred = {v.name: v.type for v in [*g.value_info, *g.output, *g.input]}
+    inferred_graph = inferred_model.graph
+    inferred = {v.name: v.type for v in [*inferred_graph.value_info, *inferred_graph.output,
+                                         *inferred_graph.input]}
+    g = proto.graph
     graph = Graph(identifier(name or g.name or "model"))
     cv = Converter(graph, inferred)
     initializers = {t.name for t in g.initializer}
@@ -116,7 +119,7 @@ def from_onnx(model: Any, name: str | None = None) -> Graph:
         raise NexusError("the model has sparse initializers, which this frontend does not read; "
                          "store them dense (onnx.numpy_helper.from_array)")
     for tensor in g.initializer:
-        cv.env[tensor.name] = tensor_array(tensor)
+        cv.env[tensor.name] = initializer_array(tensor, base)
         cv.names[id(cv.env[tensor.name])] = tensor.name
     strings: list[str] = []
     for i, inp in enumerate(x for x in g.input if x.name not in initializers):
@@ -180,6 +183,10 @@ def _convert_node(cv: Converter, node: Any) -> None:
         except Unmappable:
             outs = cv.opaque(ins)
     for name, out in zip(node.output, outs):
+        if name in cv.env:
+            raise NexusError(f"{node.op_type} node '{node.name}' writes '{name}', which a graph "
+                             "input, an initializer or an earlier node already defines (ONNX "
+                             "graphs assign each name once); the model is damaged: re-export it")
         if name and out is not None:
             cv.env[name] = out
             cv.sources[name] = cv.source

@@ -42,6 +42,26 @@ _NP_PREDICATES = {"Equal": np.equal, "Less": np.less, "Greater": np.greater,
                   "And": np.logical_and, "Or": np.logical_or}
 
 
+FOLD_LIMIT = 1 << 24
+"""The most elements a load-time fold may create (64 MiB of f32): folding is for shape
+arithmetic and small constants, and a hostile model must not make it allocate gigabytes."""
+
+
+def _grows_past_limit(op: str, ins: list[Any]) -> bool:
+    """Whether folding ``op`` would create more than ``FOLD_LIMIT`` elements: a broadcast of
+    its operands, or a Range's length."""
+    arrays = [v for v in ins if isinstance(v, np.ndarray)]
+    if op == "Range" and len(arrays) == 3 and all(a.size == 1 for a in arrays):
+        start, limit, delta = (float(a.reshape(-1)[0]) for a in arrays)
+        return delta == 0 or not np.isfinite([start, limit, delta]).all() or \
+            max(0.0, np.ceil((limit - start) / delta)) > FOLD_LIMIT
+    try:
+        shape = np.broadcast_shapes(*(a.shape for a in arrays))
+    except ValueError:
+        return False                           # not a broadcast (Concat, Gather…): bounded
+    return int(np.prod(shape, dtype=object)) > FOLD_LIMIT
+
+
 def fold(node: Any, ins: list[Operand | None], at: dict[str, Any]) -> list[Any] | None:
     """Evaluate ``node`` at load time when its result is static (shape arithmetic, constants);
     None when it has to run on data. Results may hold symbolic sizes (object arrays); the
@@ -63,6 +83,8 @@ def fold(node: Any, ins: list[Operand | None], at: dict[str, Any]) -> list[Any] 
     if not all(x is None or isinstance(x, np.ndarray) for x in ins) or not ins or ins[0] is None:
         return None
     x = ins[0]
+    if _grows_past_limit(op, ins):
+        return None                            # computed at run time, costed like any op
     symbolic = any(isinstance(v, np.ndarray) and v.dtype == object for v in ins)
     if symbolic and op in _SYM_BINARY:
         return [_SYM_BINARY[op](x, ins[1])]

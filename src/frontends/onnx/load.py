@@ -32,46 +32,13 @@ class Unmappable(Exception):
     """A handler cannot express this node in IR; it becomes ``opaque``."""
 
 
-def _check_external_location(location: str, base: Path) -> Path:
-    """The file an external-data ``location`` names, refused unless it lies inside ``base``."""
-    if not location or os.path.isabs(location) or location.startswith(("/", "\\")) \
-            or re.match(r"^[A-Za-z]:", location):
-        raise NexusError(f"external data location '{location}' is an absolute path; ONNX "
-                         "external data must be a path relative to the model's folder")
-    candidate = (base / location)
-    resolved = candidate.resolve()
-    if not resolved.is_relative_to(base.resolve()):
-        raise NexusError(f"external data location '{location}' escapes the model's folder "
-                         f"{base} (through '..' or a symlink); refusing to read it. Move the "
-                         "data file next to the model")
-    if not resolved.is_file():
-        raise NexusError(f"external data file '{location}' is missing from {base}")
-    return resolved
-
-
-def _load_external(model: Any, base: Path) -> None:
-    """Attach external tensor data, read through a memory map, to the initializers."""
-    from onnx import external_data_helper as edh
-
-    for tensor in edh._get_all_tensors(model):
-        if not edh.uses_external_data(tensor):
-            continue
-        info = edh.ExternalDataInfo(tensor)
-        path = _check_external_location(info.location, base)
-        offset = int(info.offset or 0)
-        size = os.path.getsize(path)
-        length = int(info.length) if info.length else size - offset
-        if offset + length > size:
-            raise NexusError(f"external data of '{tensor.name}' ({offset}+{length} bytes) runs "
-                             f"past the end of {info.location} ({size} bytes)")
-        tensor.raw_data = np.memmap(path, np.uint8, "r", offset, (length,)).tobytes()
-        del tensor.external_data[:]
-        tensor.data_location = 0
-
-
-def load_model(model: Any) -> Any:
-    """A checked ``ModelProto`` with its external data attached, from a path or a ModelProto."""
+def load_model(model: Any) -> tuple[Any, Path | None]:
+    """A ``ModelProto`` (from a path or as given) with ``onnx.checker``'s findings reported, and
+    the folder its external data is read from (None for a ModelProto). External data is not
+    attached here: ``initializer_array`` reads each tensor through onnx's own hardened opener
+    when the converter needs it, so shape inference and the checker see a small model."""
     onnx = require("onnx", "onnx")
+    from onnx import external_data_helper as edh
 
     if isinstance(model, onnx.ModelProto):
         base = None
@@ -85,17 +52,90 @@ def load_model(model: Any) -> Any:
         except Exception as err:      # protobuf's DecodeError and friends
             raise NexusError(f"{path} is not a valid ONNX model (truncated or corrupt file: "
                              f"{type(err).__name__}: {err}); re-export it") from None
+        del data
         if not model.graph.node and not model.graph.output:
             raise NexusError(f"{path} is not a valid ONNX model (no graph in it); re-export it")
         base = path.parent
+    if base is None and any(edh.uses_external_data(t) for t in edh._get_all_tensors(model)):
+        raise NexusError("this ModelProto refers to external data files; load it from its "
+                         ".onnx path so the files can be found beside it")
+    checker_findings(model)
+    return model, base
+
+
+def initializer_array(tensor: Any, base: Path | None) -> np.ndarray:
+    """An initializer's values; external data is read through onnx's own loader (the file
+    opened by descriptor, confined to the model's folder: no absolute path, no '..', no
+    symlink or hard link out, offset and length within the file), and the tensor's bytes are
+    released once converted, so the weights are held about once."""
     from onnx import external_data_helper as edh
-    uses_external = any(edh.uses_external_data(t) for t in edh._get_all_tensors(model))
-    if uses_external:
-        if base is None:
-            raise NexusError("this ModelProto refers to external data files; load it from its "
-                             ".onnx path so the files can be found beside it")
-        _load_external(model, base)
-    return model
+
+    from .operands import tensor_array
+
+    if edh.uses_external_data(tensor):
+        location = edh.ExternalDataInfo(tensor).location
+        try:
+            edh.load_external_data_for_tensor(tensor, str(base))
+        except Exception as err:      # onnx's ValueError / OSError / checker errors
+            message = str(err).strip().splitlines()[0] if str(err).strip() else \
+                type(err).__name__
+            raise NexusError(f"external data '{location}' of initializer '{tensor.name}' is "
+                             f"refused by onnx's loader: {message[:300]} (keep the data files "
+                             "inside the model's folder, as onnx.save writes them)") from None
+    array = tensor_array(tensor)
+    tensor.ClearField("raw_data")
+    return array
+
+
+LARGE_INITIALIZER_BYTES = 1 << 16
+"""Initializers above this size are given to shape inference as typed inputs, not data: their
+values never size a tensor, and inference then copies no weights."""
+
+
+def inference_model(model: Any) -> Any:
+    """A model for shape inference: ``model``'s graph and functions without its large
+    initializers' data (each becomes a graph input of its type; small ones, which shape
+    arithmetic reads, stay), so inference copies no weights."""
+    from onnx import GraphProto, ModelProto, helper
+    from onnx import external_data_helper as edh
+
+    graph = model.graph
+    skeleton = ModelProto(ir_version=model.ir_version, opset_import=model.opset_import,
+                          functions=model.functions)
+    skeleton.graph.CopyFrom(GraphProto(name=graph.name, node=graph.node, input=graph.input,
+                                       output=graph.output, value_info=graph.value_info))
+    declared = {v.name for v in graph.input}
+    for tensor in graph.initializer:
+        if tensor.ByteSize() > LARGE_INITIALIZER_BYTES or edh.uses_external_data(tensor):
+            if tensor.name not in declared:
+                skeleton.graph.input.append(helper.make_tensor_value_info(
+                    tensor.name, tensor.data_type, list(tensor.dims)))
+        else:
+            skeleton.graph.initializer.append(tensor)
+    return skeleton
+
+
+class CheckerWarning(UserWarning):
+    """onnx.checker rejects the model: NEXUS costs it as it reads it, and says so."""
+
+
+def checker_findings(model: Any) -> str | None:
+    """Run ``onnx.checker``'s full check (types and shapes too) on the model as stored, before
+    external data is attached (so the check stays small); a rejection is a warning naming the
+    first problem, since NEXUS's own reading may still cost the graph. Returns the finding."""
+    import warnings
+
+    from onnx import checker
+
+    try:
+        checker.check_model(model, full_check=True)
+    except Exception as err:             # ValidationError, InferenceError, and size limits
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        finding = f"onnx.checker rejects this model: {first[:300]}"
+        warnings.warn(f"{finding}; costed as NEXUS reads it, check the export",
+                      CheckerWarning, stacklevel=4)
+        return finding
+    return None
 
 
 def default_opset(model: Any) -> int:

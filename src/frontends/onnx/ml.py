@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from nexus_ir import Value
+from nexus_ir import NexusError, Value
 from nexus_ir.ops.ml import POST_TRANSFORMS
 
 from .convert import Converter, onnx_op
@@ -70,6 +70,14 @@ def _trees_v1(at: dict[str, Any], classifier: bool) -> dict[str, Any]:
         leaf_values[index[(int(t), int(i))], int(k)] += w
     children = set(true_kids[true_kids >= 0].tolist()) | set(false_kids[false_kids >= 0].tolist())
     roots = [k for k in range(n) if k not in children]
+    rooted = {int(tree_ids[k]) for k in roots}
+    lost = sorted(set(tree_ids.tolist()) - rooted)
+    if lost:
+        raise NexusError(f"tree {lost[0]} of the ensemble has no root: every node of it is "
+                         "another's child (a cycle); the model is damaged: re-export it")
+    if len(roots) != len(rooted):
+        raise NexusError("a tree of the ensemble has more than one root (nodes no branch "
+                         "reaches); the model is damaged: re-export it")
     values = at.get("nodes_values_as_tensor", at.get("nodes_values", np.zeros(n)))
     missing = np.asarray(at.get("nodes_missing_value_tracks_true", []), bool)
     return dict(n_targets=n_targets, tree_roots=np.asarray(roots, np.int64),

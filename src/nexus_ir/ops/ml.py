@@ -34,7 +34,8 @@ POST_TRANSFORMS = ("none", "softmax", "logistic", "softmax_zero", "probit")
 
 def _check_trees(a: Mapping[str, Any]) -> None:
     """Structural validity: array lengths agree, children and roots are in range, every tree is
-    a tree (no node reached twice), leaves have no children and inner nodes have two."""
+    a tree (no node reached twice), leaves have no children, inner nodes have two and split a
+    feature of index 0 or more."""
     n = len(a["modes"])
     for key in ("feature_ids", "thresholds", "true_children", "false_children"):
         if a[key].shape != (n,):
@@ -67,7 +68,11 @@ def _check_trees(a: Mapping[str, Any]) -> None:
             else:
                 if -1 in kids:
                     raise ValueError(f"inner node {node} lacks a child")
+                if a["feature_ids"][node] < 0:
+                    raise ValueError(f"inner node {node} splits feature "
+                                     f"{int(a['feature_ids'][node])}")
                 stack.extend(kids)
+
 
 
 @register_op("tree_ensemble", inputs=1, category="tree", check=_check_trees, attrs={
