@@ -27,6 +27,9 @@ def load_factory(spec: str) -> tuple[Any, Any]:
     module = importlib.util.module_from_spec(module_spec)
     try:
         module_spec.loader.exec_module(module)
+    except SystemExit as stop:
+        raise NexusError(f"importing {path} called sys.exit({stop.code!r}) instead of defining "
+                         "the factory; guard scripts with if __name__ == '__main__'") from None
     except Exception as err:  # the user's file: any error it raises is reported as one line
         raise NexusError(f"importing {path} failed: {type(err).__name__}: {err}") from err
     factory = getattr(module, match["factory"], None)
@@ -38,6 +41,9 @@ def load_factory(spec: str) -> tuple[Any, Any]:
                          f"{', '.join(found) or 'none'})")
     try:
         made = factory()
+    except SystemExit as stop:
+        raise NexusError(f"{spec} called sys.exit({stop.code!r}) instead of returning a model") \
+            from None
     except Exception as err:
         raise NexusError(f"{spec} raised {type(err).__name__}: {err}") from err
     if isinstance(made, tuple) and len(made) == 2:

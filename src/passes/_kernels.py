@@ -10,13 +10,14 @@ from numba import njit, prange
 def live_profile(births: np.ndarray, deaths: np.ndarray, sizes: np.ndarray, steps: int
                  ) -> np.ndarray:
     """Bytes alive at each schedule step: tensor t lives over steps ``births[t]..deaths[t]``
-    inclusive. A difference array and a prefix sum: O(tensors + steps)."""
-    delta = np.zeros(steps + 1, dtype=np.int64)
+    inclusive. A difference array and a prefix sum: O(tensors + steps). Bytes are float64:
+    exact to 2^53 (8 PiB), and past it rounded, never wrapped as int64 sums would."""
+    delta = np.zeros(steps + 1, dtype=np.float64)
     for t in range(births.shape[0]):
         delta[births[t]] += sizes[t]
         delta[deaths[t] + 1] -= sizes[t]
-    profile = np.empty(steps, dtype=np.int64)
-    running = 0
+    profile = np.empty(steps, dtype=np.float64)
+    running = 0.0
     for i in range(steps):
         running += delta[i]
         profile[i] = running
@@ -31,14 +32,14 @@ def interval_max(profile: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> n
     levels = 1
     while (1 << levels) <= n:
         levels += 1
-    table = np.empty((levels, n), dtype=np.int64)
+    table = np.empty((levels, n), dtype=profile.dtype)
     table[0, :] = profile
     for k in range(1, levels):
         half = 1 << (k - 1)
         for i in range(n - (1 << k) + 1):
             a, b = table[k - 1, i], table[k - 1, i + half]
             table[k, i] = a if a > b else b
-    out = np.empty(starts.shape[0], dtype=np.int64)
+    out = np.empty(starts.shape[0], dtype=profile.dtype)
     for t in range(starts.shape[0]):
         lo, hi = starts[t], ends[t]
         k = 0

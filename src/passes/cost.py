@@ -281,7 +281,7 @@ def _residency(graph: Graph, nodes: list[Node], root: dict[int, Value], target: 
         return set(), 0
     births = np.array([birth.get(k, 0) for k in keys], dtype=np.int64)
     used = np.array([max(death.get(k, 0), birth.get(k, 0)) for k in keys], dtype=np.int64)
-    sizes = np.array([storages[k].type.nbytes for k in keys], dtype=np.int64)
+    sizes = np.array([float(storages[k].type.nbytes) for k in keys], dtype=np.float64)
     # memory held: the caller's inputs and outputs stay allocated to the end of the call
     held = np.where([k in pinned for k in keys], steps - 1, used)
     peak = live_profile(births, held, sizes, steps)
@@ -290,7 +290,7 @@ def _residency(graph: Graph, nodes: list[Node], root: dict[int, Value], target: 
     worst = interval_max(working, births, used)
     capacity = target.on_chip.capacity_bytes.value
     resident = {k for k, w in zip(keys, worst.tolist()) if w <= capacity and k not in pinned}
-    return resident, int(peak.max())
+    return resident, int(peak.max())             # a Python int: no width to overflow
 
 
 TREE_NODE_BYTES = 17

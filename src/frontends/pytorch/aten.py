@@ -302,11 +302,11 @@ def _recurrent(lw, a, kw, node):
       "scalar_tensor", "arange")
 def _generated(lw, a, kw, node):
     """A tensor made from its arguments alone (filled, a scalar, a range): a constant holding its
-    values when the shape is static, its type alone when symbolic."""
+    values when the shape is static and small (2^20 elements), its type alone otherwise."""
     type_ = tensor_type(node.meta["val"])
     name = node.target.__name__.split(".")[0]
     data = None
-    if type_.is_static:
+    if type_.is_static and type_.numel <= 1 << 20:
         numbers = np.float32 if type_.dtype.is_float else np.int64
         if name == "arange":
             bounds = [x for x in a if isinstance(x, (int, float))]

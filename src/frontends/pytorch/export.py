@@ -152,7 +152,7 @@ def _quiet() -> Iterator[None]:
     its failure is reported as one line by the caller instead."""
     noise = io.StringIO()
     previous = logging.root.manager.disable
-    logging.disable(logging.WARNING)
+    logging.disable(logging.CRITICAL)        # torch logs its failures' tracebacks at ERROR
     try:
         with contextlib.redirect_stdout(noise), contextlib.redirect_stderr(noise):
             yield
@@ -165,7 +165,10 @@ def export(model: Any, example_inputs: Sequence[Any], dynamic_shapes: Any = None
     ``"f32[1,3,224,224]"``), quietly; a failure is one NexusError line."""
     import torch
 
-    example_inputs = [example_tensor(x) for x in example_inputs]
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    fake = FakeTensorMode(allow_non_fake_inputs=True)
+    example_inputs = [example_tensor(x, fake) for x in example_inputs]
     with torch.no_grad(), warnings.catch_warnings():
         # Every nn.RNN/LSTM/GRU export warns about its _flat_weights attribute; it is harmless.
         warnings.filterwarnings("ignore", message=r"The tensor attributes .*_flat_weights")
@@ -211,9 +214,11 @@ def _mark_origin(result: Any, fx_name: str) -> None:
 
 
 
-def example_tensor(spec: Any) -> Any:
+def example_tensor(spec: Any, fake: Any = None) -> Any:
     """A tensor to export with: tensors pass through; a ``TensorType`` or its text
-    (``"f32[1,3,224,224]"``) becomes zeros of that static shape and dtype."""
+    (``"f32[1,3,224,224]"``) becomes a tensor of that static shape and dtype without storage
+    (a FakeTensor of ``fake``, torch's fake mode: no memory is allocated whatever the shape),
+    or zeros without a fake mode."""
     import torch
 
     if isinstance(spec, str):
@@ -226,7 +231,11 @@ def example_tensor(spec: Any) -> Any:
     kind = torch_dtype(spec.dtype.name)
     if kind is None:
         raise NexusError(f"example input dtype {spec.dtype} has no torch dtype")
-    return torch.zeros([int(d) for d in spec.shape], dtype=kind)
+    shape = [int(d) for d in spec.shape]
+    if fake is None:
+        return torch.zeros(shape, dtype=kind)
+    with fake:
+        return torch.empty(shape, dtype=kind)
 
 
 def _dim_names(program: Any, dynamic_shapes: Any) -> dict[str, str]:

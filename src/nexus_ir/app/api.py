@@ -254,14 +254,20 @@ def _cast(module: Any, example_inputs: Any, dtype: str) -> tuple[Any, Any]:
 
 
 def _with_batch(example_inputs: Sequence[Any], batch: int) -> list[Any]:
-    """Example tensors with their first dim set to ``batch`` (rows repeated or cut), so that a
-    PyTorch model is exported at the batch the user binds."""
+    """Example inputs with their first dim set to ``batch``, so that a PyTorch model is
+    exported at the batch the user binds: as types (``f32[batch,…]``), which export makes into
+    fake tensors, so no batch is ever allocated."""
     import torch
 
+    from frontends.pytorch import TORCH_DTYPES
+
     def resize(x: Any) -> Any:
-        if not isinstance(x, torch.Tensor) or x.dim() == 0:
+        if not isinstance(x, torch.Tensor) or x.dim() == 0 or not x.shape[0]:
             return x
-        return x[:1].expand(batch, *x.shape[1:]).contiguous() if x.shape[0] else x
+        kind = TORCH_DTYPES.get(str(x.dtype))
+        if kind is None:
+            return x[:1].expand(batch, *x.shape[1:])           # a view: no copy either
+        return TensorType([batch, *x.shape[1:]], kind)
     return [resize(x) for x in example_inputs]
 
 

@@ -20,6 +20,8 @@ from .common import parse_bindings
 
 EXIT_ERROR = 2
 EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130
+"""Ctrl-C: the shell's convention, 128 + SIGINT."""
 
 
 def _cmd_example(args: argparse.Namespace) -> int:
@@ -468,6 +470,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"nexus: error: {err}", file=sys.stderr)
         return EXIT_ERROR
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("nexus: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as err:  # a bug of ours: still one line, the traceback with --debug
         if args.debug:
             raise
