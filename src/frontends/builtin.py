@@ -37,7 +37,7 @@ def _is_decoder_config(path: Path) -> bool:
     from .llm import FAMILIES
     try:
         return json.loads(path.read_text()).get("model_type") in FAMILIES
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return False
 
 

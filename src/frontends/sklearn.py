@@ -237,11 +237,19 @@ def load_model_file(path: str | Path, trust_pickle: bool = False,
         raise NexusError(f"model file {path} does not exist")
     if path.suffix == ".skops":
         sio = require("skops.io", "trees")
-        untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in (trusted_types or [])]
-        if untrusted:
-            raise NexusError(f"{path} contains types skops does not trust: {', '.join(untrusted)}"
-                             "; if you trust this file, pass them as trusted types")
-        return sio.load(path, trusted=trusted_types or [])
+        try:
+            untrusted = [t for t in sio.get_untrusted_types(file=path)
+                         if t not in (trusted_types or [])]
+            if untrusted:
+                raise NexusError(f"{path} contains types skops does not trust: "
+                                 f"{', '.join(untrusted)}; if you trust this file, pass them "
+                                 "as trusted types")
+            return sio.load(path, trusted=trusted_types or [])
+        except NexusError:
+            raise
+        except Exception as err:      # zipfile.BadZipFile, KeyError, JSON errors of a bad file
+            raise NexusError(f"{path} is not a valid .skops file ({type(err).__name__}: "
+                             f"{str(err)[:200]}); save it again with skops.io.dump") from None
     if path.suffix in PICKLE_SUFFIXES:
         if not trust_pickle:
             raise NexusError(f"{path} is a pickle: loading it runs code from the file. Pass "

@@ -31,13 +31,14 @@ class SerializationError(NexusError):
 
 
 class VerificationError(NexusError):
-    """A graph failed verification; ``problems`` lists every finding, one line each."""
+    """A graph failed verification; ``problems`` lists every finding. The message is one line
+    (the CLI's promise): the count, then every problem, separated by "; "."""
 
     def __init__(self, problems: list[str]):
         self.problems = list(problems)
         count = len(self.problems)
-        header = f"graph verification failed with {count} problem{'s' if count != 1 else ''}:"
-        super().__init__("\n".join([header, *("  - " + p for p in self.problems)]))
+        header = f"graph verification failed with {count} problem{'s' if count != 1 else ''}"
+        super().__init__(f"{header}: {'; '.join(self.problems)}")
 
 
 def install_hint(extra: str) -> str:

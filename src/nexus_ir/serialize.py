@@ -156,6 +156,7 @@ def graph_from_dict(doc: Any) -> Graph:
     if version != SCHEMA_VERSION:
         raise SerializationError(f"unsupported schema_version {version!r}: this NEXUS reads "
                                  f"{SCHEMA_VERSION}; upgrade nexus-ml or re-export the graph")
+    _check_layout(doc)
     try:
         with _gc_paused():
             return _build(doc)
@@ -163,6 +164,40 @@ def graph_from_dict(doc: Any) -> Graph:
         raise SerializationError(f"graph document lacks the field {err}") from None
     except (TypeError, AttributeError) as err:
         raise SerializationError(f"malformed graph document: {err}") from None
+
+
+_NAMED = {"name": str, "type": str}
+_LAYOUT = {"name": str, "inputs": [_NAMED], "constants": [{**_NAMED, "role?": str}],
+           "nodes": [{"op": str, "inputs": [str], "outputs": [_NAMED], "attributes": dict,
+                      "source": str, "annotations?": dict}],
+           "outputs": [str]}
+"""The document's layout: what each field must be (``key?``: optional)."""
+
+
+def _check_layout(doc: Any, layout: Any = _LAYOUT, where: str = "graph") -> None:
+    """Every field of the document has the kind ``_LAYOUT`` names: one clear line otherwise,
+    before anything is built from it."""
+    if isinstance(layout, type):
+        if not isinstance(doc, layout) or isinstance(doc, bool):
+            raise SerializationError(f"malformed graph document: {where} must be a "
+                                     f"{ {str: 'string', dict: 'object'}[layout]}, got "
+                                     f"{type(doc).__name__}")
+    elif isinstance(layout, list):
+        if not isinstance(doc, list):
+            raise SerializationError(f"malformed graph document: {where} must be a list, got "
+                                     f"{type(doc).__name__}")
+        for i, item in enumerate(doc):
+            _check_layout(item, layout[0], f"{where}[{i}]")
+    else:
+        if not isinstance(doc, dict):
+            raise SerializationError(f"malformed graph document: {where} must be an object, "
+                                     f"got {type(doc).__name__}")
+        for key, kind in layout.items():
+            name = key.rstrip("?")
+            if name in doc:
+                _check_layout(doc[name], kind, f"{where}.{name}")
+            elif not key.endswith("?"):
+                raise SerializationError(f"malformed graph document: {where} lacks '{name}'")
 
 
 def _build(doc: dict[str, Any]) -> Graph:
@@ -193,7 +228,7 @@ def _build(doc: dict[str, Any]) -> Graph:
                  item["source"], graph)
         n.outputs = tuple(graph._register(Value(o["name"], decode_type(o["type"]), graph, n))
                           for o in item["outputs"])
-        n.annotations = decode_value(item["annotations"])
+        n.annotations = decode_value(item.get("annotations", {}))
         for v in n._inputs:
             v._users.append(n)
         graph._append(n)
@@ -214,4 +249,6 @@ def graph_from_json(text: str | bytes) -> Graph:
             doc = json.loads(text)
     except json.JSONDecodeError as err:
         raise SerializationError(f"not valid JSON: {err}") from None
+    except RecursionError:
+        raise SerializationError("JSON nested too deeply to be a NEXUS graph") from None
     return graph_from_dict(doc)

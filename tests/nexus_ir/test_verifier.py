@@ -110,6 +110,7 @@ def test_verify_raises_with_every_problem():
     b.type = b.type.with_dtype("f16")
     with pytest.raises(nx.VerificationError) as info:
         g.verify()
-    assert str(info.value).splitlines()[0] == "graph verification failed with 3 problems:"
-    assert len(info.value.problems) == 3
-    assert str(info.value).splitlines()[1].startswith("  - node %a (mystery): unknown op")
+    assert str(info.value).startswith("graph verification failed with 3 problems: node %a "
+                                      "(mystery): unknown op")
+    assert len(info.value.problems) == 3 and "\n" not in str(info.value)
+    assert str(info.value).count("; ") >= 2

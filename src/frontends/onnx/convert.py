@@ -181,7 +181,16 @@ def _convert_node(cv: Converter, node: Any) -> None:
             result = handler(cv, ins, at)
             outs = list(result) if isinstance(result, (list, tuple)) else [result]
         except Unmappable:
-            outs = cv.opaque(ins)
+            try:
+                outs = cv.opaque(ins)
+            except Unmappable as err:
+                raise NexusError(f"{node.op_type} node '{node.name}' can be neither lowered nor "
+                                 f"kept as unmodeled: {err}") from None
+        except (IndexError, KeyError, ValueError, TypeError, OverflowError) as err:
+            raise NexusError(f"{node.op_type} node '{node.name}' cannot be read: "
+                             f"{type(err).__name__}: {str(err)[:200]} (its attributes or inputs "
+                             "do not fit the op; if the model runs elsewhere, this is a NEXUS "
+                             "bug: rerun with --debug and report it)") from err
     for name, out in zip(node.output, outs):
         if name in cv.env:
             raise NexusError(f"{node.op_type} node '{node.name}' writes '{name}', which a graph "

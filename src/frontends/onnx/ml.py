@@ -40,6 +40,18 @@ def _classifier_outputs(cv: Converter, scores: Value, complement: bool = False
     return [cv.op("argmax", scores, axis=1, keepdims=False), scores]
 
 
+MAX_TARGETS = 1 << 16
+
+
+def _check_targets(n_targets: int, ids: np.ndarray) -> None:
+    """An ensemble's output count is 1 to ``MAX_TARGETS`` and every leaf writes one of them."""
+    if not 1 <= n_targets <= MAX_TARGETS or (ids.size and not (
+            0 <= ids.min() and ids.max() < n_targets)):
+        raise NexusError(f"tree ensemble: {n_targets} outputs with leaves writing outputs "
+                         f"{int(ids.min()) if ids.size else 0}..{int(ids.max()) if ids.size else 0}"
+                         "; the model is damaged: re-export it")
+
+
 def _trees_v1(at: dict[str, Any], classifier: bool) -> dict[str, Any]:
     """IR tree arrays from TreeEnsembleClassifier/Regressor attributes (nodes addressed by
     (tree id, node id); leaves carry class_*/target_* weights)."""
@@ -63,6 +75,7 @@ def _trees_v1(at: dict[str, Any], classifier: bool) -> dict[str, Any]:
             n_targets, ids = 1, np.zeros_like(ids)      # binary: one score, the positive class
     else:
         n_targets = int(at.get("n_targets", 1))
+    _check_targets(n_targets, ids)
     leaf_values = np.zeros((n, n_targets), np.float32)
     weights = at.get(f"{prefix}_weights_as_tensor", at.get(f"{prefix}_weights", []))
     for t, i, k, w in zip(at[f"{prefix}_treeids"], at[f"{prefix}_nodeids"], ids,
@@ -78,6 +91,18 @@ def _trees_v1(at: dict[str, Any], classifier: bool) -> dict[str, Any]:
     if len(roots) != len(rooted):
         raise NexusError("a tree of the ensemble has more than one root (nodes no branch "
                          "reaches); the model is damaged: re-export it")
+    reached = np.zeros(n, bool)
+    stack = list(roots)
+    while stack:
+        k = stack.pop()
+        if not reached[k]:
+            reached[k] = True
+            stack += [c for c in (true_kids[k], false_kids[k]) if c >= 0]
+    if not reached.all():
+        k = int(np.flatnonzero(~reached)[0])
+        raise NexusError(f"node {int(node_ids[k])} of tree {int(tree_ids[k])} is not reached from "
+                         "the tree's root (a cycle through it, or a detached node); the model is "
+                         "damaged: re-export it")
     values = at.get("nodes_values_as_tensor", at.get("nodes_values", np.zeros(n)))
     missing = np.asarray(at.get("nodes_missing_value_tracks_true", []), bool)
     return dict(n_targets=n_targets, tree_roots=np.asarray(roots, np.int64),
@@ -108,6 +133,7 @@ def _trees_v5(at: dict[str, Any]) -> dict[str, Any]:
     leaf_targets = np.asarray(at["leaf_targetids"], np.int64)
     leaf_weights = np.asarray(at["leaf_weights"], np.float32).reshape(-1)
     n_leaves, n_targets = len(leaf_targets), int(at["n_targets"])
+    _check_targets(n_targets, leaf_targets)
     n = inner + n_leaves
 
     def child(ids: str, leafs: str) -> np.ndarray:

@@ -275,7 +275,14 @@ def load_pt2(path: str, trust_pickle: bool = False) -> Graph:
                          "for files you trust")
     if not Path(path).exists():
         raise NexusError(f"model file {path} does not exist")
-    return from_exported(torch.export.load(path), Path(path).stem)
+    try:
+        with _quiet():
+            program = torch.export.load(path)
+    except Exception as err:          # torch raises RuntimeError, zip and pickle errors here
+        first = next((line for line in str(err).splitlines() if line.strip()), "")
+        raise NexusError(f"{path} is not a valid .pt2 file ({type(err).__name__}: "
+                         f"{first[:200]}); save it again with torch.export.save") from None
+    return from_exported(program, Path(path).stem)
 
 
 def is_torch_model(model: Any) -> bool:
