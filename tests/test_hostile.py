@@ -29,6 +29,8 @@ sys.path.insert(0, str(HOSTILE))
 from make import EXPECTED, chain_tree  # noqa: E402
 
 SECONDS, BYTES = 10, 2 << 30
+MUTANTS = int(os.environ.get("NEXUS_FUZZ_EXAMPLES", "0")) or None
+"""Mutants per fuzzer: a few hundred in CI; NEXUS_FUZZ_EXAMPLES=5000 runs the long campaign."""
 
 
 def run(*args: str, cwd: Path = HOSTILE, interrupt_after: float | None = None
@@ -183,7 +185,7 @@ JSON_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-2 ** 70, 2 ** 70)
                         st.lists(st.integers(-3, 5), max_size=4), st.just({}))
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=MUTANTS or 250, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_graph_json_mutants_raise_only_one_line_errors(data):
     from nexus_ir.serialize import graph_from_json
@@ -240,7 +242,7 @@ OP_TYPES = ["Relu", "Conv", "Gemm", "MatMul", "Add", "Reshape", "Transpose", "So
             "TreeEnsembleRegressor", "Concat", "Gather", "Range", "Expand", "NoSuchOp"]
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=MUTANTS or 200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_onnx_mutants_raise_only_one_line_errors_and_rejections_are_said(data, onnx_models,
                                                                          tmp_path_factory):

@@ -63,27 +63,61 @@ def load_model(model: Any) -> tuple[Any, Path | None]:
     return model, base
 
 
+PLAIN_DTYPES = {1: np.float32, 2: np.uint8, 3: np.int8, 5: np.int16, 6: np.int32, 7: np.int64,
+                9: np.bool_, 10: np.float16, 11: np.float64}
+"""ONNX element types numpy holds as they are stored: read straight into an array."""
+
+
 def initializer_array(tensor: Any, base: Path | None) -> np.ndarray:
-    """An initializer's values; external data is read through onnx's own loader (the file
-    opened by descriptor, confined to the model's folder: no absolute path, no '..', no
-    symlink or hard link out, offset and length within the file), and the tensor's bytes are
-    released once converted, so the weights are held about once."""
+    """An initializer's values. External data is opened through onnx's own hardened opener
+    (by descriptor, confined to the model's folder: no absolute path, no '..', no symlink or
+    hard link out), its offset and length checked against the file, and read straight into
+    the array: the weights are held once, with no transient copy."""
     from onnx import external_data_helper as edh
 
     from .operands import tensor_array
 
-    if edh.uses_external_data(tensor):
-        location = edh.ExternalDataInfo(tensor).location
-        try:
-            edh.load_external_data_for_tensor(tensor, str(base))
-        except Exception as err:      # onnx's ValueError / OSError / checker errors
-            message = str(err).strip().splitlines()[0] if str(err).strip() else \
-                type(err).__name__
-            raise NexusError(f"external data '{location}' of initializer '{tensor.name}' is "
-                             f"refused by onnx's loader: {message[:300]} (keep the data files "
-                             "inside the model's folder, as onnx.save writes them)") from None
-    array = tensor_array(tensor)
+    if not edh.uses_external_data(tensor):
+        return _read_only(tensor_array(tensor), tensor)
+    info = edh.ExternalDataInfo(tensor)
+
+    def refused(why: str) -> NexusError:
+        return NexusError(f"external data '{info.location}' of initializer '{tensor.name}' is "
+                          f"refused by onnx's loader: {why[:300]} (keep the data files inside "
+                          "the model's folder, as onnx.save writes them)")
+    try:
+        fd = edh._open_external_data_fd(str(base), info.location, tensor.name, True)
+    except Exception as err:          # onnx's checker errors: traversal, links, missing file
+        raise refused(str(err).strip().splitlines()[0] if str(err).strip() else
+                      type(err).__name__) from None
+    dtype = PLAIN_DTYPES.get(tensor.data_type)
+    with os.fdopen(fd, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        offset = int(info.offset or 0)
+        length = int(info.length) if info.length is not None else size - offset
+        if offset > size or length > size - offset:
+            raise refused(f"External data length ({length}) exceeds the {size - offset} bytes "
+                          f"from offset {offset}")
+        if dtype is None:             # bf16, f8, i4…: onnx's own conversion
+            handle.seek(offset)
+            tensor.raw_data = handle.read(length)
+            tensor.data_location = 0
+            del tensor.external_data[:]
+            return _read_only(tensor_array(tensor), tensor)
+        count = int(np.prod(tensor.dims, dtype=object))
+        if count * np.dtype(dtype).itemsize != length:
+            raise refused(f"{length} bytes hold no {list(tensor.dims)} tensor of "
+                          f"{np.dtype(dtype).name}")
+        handle.seek(offset)
+        return _read_only(np.fromfile(handle, dtype=dtype, count=count).reshape(
+            tuple(tensor.dims)), tensor)
+
+
+def _read_only(array: np.ndarray, tensor: Any) -> np.ndarray:
+    """The array made read-only (constants share it rather than copy it), the tensor's own
+    bytes released."""
     tensor.ClearField("raw_data")
+    array.flags.writeable = False
     return array
 
 
