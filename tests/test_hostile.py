@@ -116,6 +116,8 @@ def waits():
     (("compile", "nowhere.onnx"), "model file nowhere.onnx does not exist"),
     (("compile", "example:cnn", "--bind", "batch=1", "--target", "h900"),
      "unknown target 'h900'"),
+    (("compile", str(ROOT / "examples" / "cnn.py") + ":small_cnn", "--input-shape",
+      "image=0x3x32x32"), "input 'image' is f32\\[0,3,32,32\\]: a dimension of size 0"),
 ])
 def test_ordinary_mistakes_are_one_line_exit_2(tmp_path, args, message):
     (tmp_path / "bad.py").write_text(FACTORIES)

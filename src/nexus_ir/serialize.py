@@ -166,17 +166,17 @@ def graph_from_dict(doc: Any) -> Graph:
         raise SerializationError(f"malformed graph document: {err}") from None
 
 
-_NAMED = {"name": str, "type": str}
-_LAYOUT = {"name": str, "inputs": [_NAMED], "constants": [{**_NAMED, "role?": str}],
+_NAMED = {"name": str, "type": dict}
+_LAYOUT = {"name": str, "inputs": [_NAMED], "constants": [{**_NAMED, "role": str}],
            "nodes": [{"op": str, "inputs": [str], "outputs": [_NAMED], "attributes": dict,
-                      "source": str, "annotations?": dict}],
+                      "source": str, "annotations": dict}],
            "outputs": [str]}
-"""The document's layout: what each field must be (``key?``: optional)."""
+"""The document's layout: what each field must be where it is given."""
 
 
 def _check_layout(doc: Any, layout: Any = _LAYOUT, where: str = "graph") -> None:
-    """Every field of the document has the kind ``_LAYOUT`` names: one clear line otherwise,
-    before anything is built from it."""
+    """Every field the document gives has the kind ``_LAYOUT`` names: one clear line
+    otherwise, before anything is built from it."""
     if isinstance(layout, type):
         if not isinstance(doc, layout) or isinstance(doc, bool):
             raise SerializationError(f"malformed graph document: {where} must be a "
@@ -192,12 +192,9 @@ def _check_layout(doc: Any, layout: Any = _LAYOUT, where: str = "graph") -> None
         if not isinstance(doc, dict):
             raise SerializationError(f"malformed graph document: {where} must be an object, "
                                      f"got {type(doc).__name__}")
-        for key, kind in layout.items():
-            name = key.rstrip("?")
-            if name in doc:
-                _check_layout(doc[name], kind, f"{where}.{name}")
-            elif not key.endswith("?"):
-                raise SerializationError(f"malformed graph document: {where} lacks '{name}'")
+        for key, kind in layout.items():     # a missing field is _build's KeyError
+            if key in doc:
+                _check_layout(doc[key], kind, f"{where}.{key}")
 
 
 def _build(doc: dict[str, Any]) -> Graph:

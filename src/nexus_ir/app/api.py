@@ -201,6 +201,10 @@ def prepare(model_or_path: Any, example_inputs: Any = None, *,
         raise NexusError(f"graph @{graph.name} has unbound symbols {sorted(graph.symbols)}; give "
                          "them sizes (CLI: --bind NAME=SIZE or --input-shape NAME=DIMS; Python: "
                          "bindings={...} or example_inputs)")
+    empty_input = next((v for v in graph.inputs if 0 in v.type.shape), None)
+    if empty_input is not None:
+        raise NexusError(f"input '{empty_input.name}' is {empty_input.type}: a dimension of size 0 "
+                         "holds nothing to cost; give sizes of 1 or more")
     return Prepared(graph, {**bound, **resized}, value_stats)
 
 
