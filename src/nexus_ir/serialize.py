@@ -11,8 +11,6 @@ the same graph gives the same bytes.
 from __future__ import annotations
 
 import base64
-import contextlib
-import gc
 import json
 import math
 from collections.abc import Mapping
@@ -21,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from . import collector
 from .attrs import freeze
 from .dtypes import DType, dtype
 from .errors import NexusError, SerializationError
@@ -29,20 +28,6 @@ from .types import TensorType
 
 SCHEMA_VERSION = 1
 TAG = "$t"
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Any:
-    """Pause the cyclic garbage collector while building many live objects at once: every
-    object made here stays reachable, and collections triggered by the allocation count alone
-    make (de)serialization of large graphs superlinear."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def encode_value(v: Any) -> Any:
@@ -143,7 +128,7 @@ def graph_to_dict(graph: Graph, include_data: bool = True) -> dict[str, Any]:
 
 def graph_to_json(graph: Graph, include_data: bool = True, indent: int | None = None) -> str:
     """Serialize ``graph``; ``include_data=False`` keeps constants as shapes only."""
-    with _gc_paused():
+    with collector.paused():
         return json.dumps(graph_to_dict(graph, include_data), indent=indent, allow_nan=False,
                           separators=(",", ": ") if indent else (",", ":"))
 
@@ -158,7 +143,7 @@ def graph_from_dict(doc: Any) -> Graph:
                                  f"{SCHEMA_VERSION}; upgrade nexus-ml or re-export the graph")
     _check_layout(doc)
     try:
-        with _gc_paused():
+        with collector.paused():
             return _build(doc)
     except KeyError as err:
         raise SerializationError(f"graph document lacks the field {err}") from None
@@ -242,7 +227,7 @@ def _build(doc: dict[str, Any]) -> Graph:
 def graph_from_json(text: str | bytes) -> Graph:
     """Parse a graph from JSON text."""
     try:
-        with _gc_paused():
+        with collector.paused():
             doc = json.loads(text)
     except json.JSONDecodeError as err:
         raise SerializationError(f"not valid JSON: {err}") from None

@@ -75,7 +75,7 @@ from lowering.target import EXEC_CLASSES, EXECUTION_MODES, Target, load_target
 from nexus_ir import Constant, Graph, Node, NexusError, Value, dtype
 from nexus_ir.report import EnergyReport, NodeCost
 
-from ._kernels import interval_max, live_profile
+from ._intervals import interval_max, live_profile
 from .base import PassContext, analysis_pass
 from .manager import PassManager
 from .switching import energy_scale, node_activity

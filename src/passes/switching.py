@@ -43,7 +43,6 @@ import numpy as np
 
 from nexus_ir import DType, Graph, Node, NexusError, Value, dtype, to_numpy
 
-from ._bits import boundary_toggles, lane_masks, word_stats
 from .base import PassContext, analysis_pass
 
 CHUNK_BYTES = 64 << 20
@@ -137,6 +136,8 @@ def _chunk_stats(chunk: np.ndarray, dt: DType, bits: int) -> TensorStats:
     """Statistics of a C-contiguous (rows, row) chunk. The element count is padded to whole
     64-bit words by repeating the last element (no toggles), whose bits and zero are then taken
     back out."""
+    from ._bits import boundary_toggles, lane_masks, word_stats   # numba, only for data
+
     rows, row = chunk.shape
     lanes = 64 // bits
     pad = (-chunk.size) % lanes
@@ -177,6 +178,9 @@ def tensor_stats(values: np.ndarray, dt: DType | str, axis: int | None = -1,
     dt = dtype(dt)
     bits = _storage_bits(dt)
     arr = values if isinstance(values, np.ndarray) else np.asarray(values)
+    if axis is not None and arr.ndim > 1 and axis % arr.ndim != arr.ndim - 1 and bits >= 8 \
+            and arr.flags.c_contiguous:
+        return _across_stats(arr, dt, bits, axis % arr.ndim, chunk_bytes)
     if arr.ndim == 0 or axis is None:
         arr = arr.reshape(1, -1)
     else:
@@ -191,6 +195,31 @@ def tensor_stats(values: np.ndarray, dt: DType | str, axis: int | None = -1,
         total = total + _chunk_stats(np.ascontiguousarray(arr[start:start + per_chunk]), dt,
                                      bits)
     return total
+
+
+def _across_stats(arr: np.ndarray, dt: DType, bits: int, axis: int, chunk_bytes: int
+                  ) -> TensorStats:
+    """Statistics of a C-contiguous array streamed along a leading ``axis`` (a [K, N] weight
+    read along K), read in place: set bits and zeros do not depend on the order, and the
+    toggles between successive stream elements are those between successive contiguous slabs
+    (``x[p, k+1, :] XOR x[p, k, :]``), so nothing is transposed or copied whole."""
+    pre = int(np.prod(arr.shape[:axis], dtype=np.int64))
+    length = arr.shape[axis]
+    post = int(np.prod(arr.shape[axis + 1:], dtype=np.int64))
+    words = encode(arr, dt).reshape(pre, length, post)
+    sign = np.array(1 << (bits - 1) if dt.is_float else 0, words.dtype)
+    ones = zeros = toggles = 0
+    step = max(2, chunk_bytes // max(1, post * words.itemsize))   # slabs per chunk
+    for p in range(pre):
+        for start in range(0, length, step - 1):
+            block = words[p, start:start + step]              # overlaps the next by one slab
+            counted = block if start + step >= length else block[:-1]
+            ones += int(np.bitwise_count(counted).sum(dtype=np.int64))
+            zeros += int(np.count_nonzero((counted & ~sign) == 0))
+            toggles += int(np.bitwise_count(block[1:] ^ block[:-1]).sum(dtype=np.int64))
+            if start + step >= length:
+                break
+    return TensorStats(arr.size, bits, ones, zeros, toggles, pre * post * (length - 1))
 
 
 @functools.cache

@@ -16,7 +16,7 @@ import numpy as np
 from frontends import FACTORY_SPEC, load_factory, load_file, load_object
 from frontends.pytorch import is_torch_model, positional_inputs
 
-from .. import dims
+from .. import collector, dims
 from ..errors import NexusError
 from ..graph import Graph
 from ..report import EnergyReport
@@ -313,9 +313,11 @@ def compile(model_or_path: Graph | str | Path, example_inputs: Mapping[str, Any]
                     calibration=calibration, progress=progress, dtype=dtype)
     step = progress or (lambda _: None)
     step(f"costing {len(ready.graph.nodes)} nodes on {getattr(target, 'name', target)}")
-    report = cost_graph(ready.graph, target, bindings=ready.bindings, capability=capability,
-                        output_units=output_units, value_stats=ready.value_stats,
-                        execution=execution, math=math, warm=warm)
+    with collector.frozen():
+        report = cost_graph(ready.graph, target, bindings=ready.bindings,
+                            capability=capability, output_units=output_units,
+                            value_stats=ready.value_stats, execution=execution, math=math,
+                            warm=warm)
     if grid is not None:
         from .carbon import carbon_metrics
         report.metrics.update(carbon_metrics(report.metrics["energy_j"], grid, pue))

@@ -26,7 +26,6 @@ is not cached, and loads only their models.
 from __future__ import annotations
 
 import functools
-import gc
 import hashlib
 import itertools
 import json
@@ -37,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
+from .. import __version__, collector
 from ..errors import NexusError
 
 NO_REWRITE = "none"
@@ -234,11 +233,8 @@ def cost_model(task: ModelTask) -> list[dict[str, Any]]:
             ready = prepare(model, shapes or inputs, bindings=dict(binding))
         notes = "; ".join(dict.fromkeys(str(w.message) for w in caught))
         read_once = {**weight_stats(ready.graph), **ready.value_stats}
-        gc.freeze()      # collections while re-costing skip the model and its weights
-        try:
+        with collector.frozen():     # collections while re-costing skip the model and weights
             rows.extend(_cost_points(ready, list(group), read_once, notes, task))
-        finally:
-            gc.unfreeze()
     return rows
 
 
