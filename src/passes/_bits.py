@@ -99,3 +99,20 @@ def boundary_toggles(words: np.ndarray, bits: int, row: int, rows: int) -> int:
         b = (words[e // per_word] >> np.uint64((e % per_word) * bits)) & mask
         total += _popcount(a ^ b)
     return total
+
+
+@njit(parallel=True, cache=True)
+def slab_toggles(words: np.ndarray, slab: int, slabs: int) -> int:
+    """Σ popcount(slab s+1 XOR slab s) over ``words`` (uint64) laid out as groups of ``slabs``
+    consecutive slabs of ``slab`` words each: the toggles of streams that run across slabs
+    (a [K, N] weight read along K), without transposing. Lanes line up word for word because
+    every slab holds whole words."""
+    pairs = (words.shape[0] // (slab * slabs)) * (slabs - 1)
+    total = 0
+    for p in prange(pairs):
+        base = ((p // (slabs - 1)) * slabs + p % (slabs - 1)) * slab
+        acc = 0
+        for i in range(slab):
+            acc += _popcount(words[base + i] ^ words[base + slab + i])
+        total += acc
+    return total

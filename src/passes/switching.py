@@ -34,6 +34,7 @@ whole); activations come from calibration inputs (``frontends.pytorch.activation
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -151,7 +152,9 @@ def _chunk_stats(chunk: np.ndarray, dt: DType, bits: int) -> TensorStats:
     if bits == 64:
         ones, zeros, toggles = _stats64(w64, dt.is_float)
     else:
-        ones, zeros, toggles = word_stats(w64, np.uint64(bits), *lane_masks(bits, dt.is_float))
+        with _threads_for(chunk.nbytes):
+            ones, zeros, toggles = word_stats(w64, np.uint64(bits),
+                                              *lane_masks(bits, dt.is_float))
     if pad:
         last = _lane_value(flat[-1:], dt, bits)
         magnitude = last & ~(1 << (bits - 1)) if dt.is_float else last
@@ -202,11 +205,22 @@ def _across_stats(arr: np.ndarray, dt: DType, bits: int, axis: int, chunk_bytes:
     """Statistics of a C-contiguous array streamed along a leading ``axis`` (a [K, N] weight
     read along K), read in place: set bits and zeros do not depend on the order, and the
     toggles between successive stream elements are those between successive contiguous slabs
-    (``x[p, k+1, :] XOR x[p, k, :]``), so nothing is transposed or copied whole."""
+    (``x[p, k+1, :] XOR x[p, k, :]``), so nothing is transposed or copied whole. Slabs of whole
+    64-bit words go through numba word by word; others through numpy, chunk by chunk."""
+    from ._bits import lane_masks, slab_toggles, word_stats
+
     pre = int(np.prod(arr.shape[:axis], dtype=np.int64))
     length = arr.shape[axis]
     post = int(np.prod(arr.shape[axis + 1:], dtype=np.int64))
-    words = encode(arr, dt).reshape(pre, length, post)
+    words = encode(arr, dt)
+    if (post * bits) % 64 == 0 and words.ctypes.data % 8 == 0 and bits < 64:
+        w64 = words.reshape(-1).view(np.uint64)
+        with _threads_for(arr.nbytes):
+            ones, zeros, _ = word_stats(w64, np.uint64(bits), *lane_masks(bits, dt.is_float))
+            toggles = slab_toggles(w64, post * bits // 64, length)
+        return TensorStats(arr.size, bits, int(ones), int(zeros), int(toggles),
+                           pre * post * (length - 1))
+    words = words.reshape(pre, length, post)
     sign = np.array(1 << (bits - 1) if dt.is_float else 0, words.dtype)
     ones = zeros = toggles = 0
     step = max(2, chunk_bytes // max(1, post * words.itemsize))   # slabs per chunk
@@ -220,6 +234,27 @@ def _across_stats(arr: np.ndarray, dt: DType, bits: int, axis: int, chunk_bytes:
             if start + step >= length:
                 break
     return TensorStats(arr.size, bits, ones, zeros, toggles, pre * post * (length - 1))
+
+
+PARALLEL_BYTES = 8 << 20
+"""Tensors below this are read by one thread: a parallel region per small weight costs more to
+start than it saves, and on a busy host it waits for cores that are not free."""
+
+
+@contextlib.contextmanager
+def _threads_for(nbytes: int) -> Any:
+    """numba's threads for reading ``nbytes``: one below ``PARALLEL_BYTES``, all above."""
+    import numba
+
+    if nbytes >= PARALLEL_BYTES:
+        yield
+        return
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
 
 
 @functools.cache

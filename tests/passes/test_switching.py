@@ -249,3 +249,22 @@ def test_energy_scale_is_the_documented_affine_law():
     assert energy_scale(1.0, 0.3) == 1.0 and energy_scale(0.0, 0.3) == 0.3
     assert math.isclose(energy_scale(0.5, 0.2), 0.6)
     assert TensorStats(0, 8, 0, 0, 0, 0).toggle_rate == 0.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(shape=st.lists(st.integers(1, 9), min_size=2, max_size=4), axis_pick=st.integers(0, 3),
+       dtype_name=st.sampled_from(["f32", "f16", "bf16", "i8", "i32"]), seed=st.integers(0, 99),
+       chunk=st.sampled_from([64, 1 << 20]))
+def test_streams_along_a_leading_axis_read_in_place_equal_the_transposed_read(
+        shape, axis_pick, dtype_name, seed, chunk):
+    """A weight streamed along a leading axis is read where it lies (slab XOR slab); its
+    statistics equal those of the transposed copy streamed along its last axis."""
+    rng = np.random.default_rng(seed)
+    axis = axis_pick % (len(shape) - 1)              # never the last: the in-place path
+    kind = {"f32": np.float32, "f16": np.float16, "bf16": ml_dtypes.bfloat16,
+            "i8": np.int8, "i32": np.int32}[dtype_name]
+    values = (rng.standard_normal(shape) * 3).astype(kind)
+    values.reshape(-1)[:: max(1, values.size // 3)] = 0          # some zeros, -0.0 included
+    transposed = np.ascontiguousarray(np.moveaxis(values, axis, -1))
+    assert tensor_stats(values, dtype_name, axis, chunk_bytes=chunk) == \
+        tensor_stats(transposed, dtype_name, -1)
