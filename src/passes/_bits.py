@@ -49,41 +49,66 @@ def _lane_stats(w: np.uint64, shifted: np.uint64, sign: np.uint64, low: np.uint6
     return _popcount(w), _popcount(~nonzero & high), _popcount(w ^ shifted)
 
 
+@njit(cache=True, inline="always")
+def _run_stats(words: np.ndarray, start: int, stop: int, bits: np.uint64, sign: np.uint64,
+               low: np.uint64, high: np.uint64) -> tuple[int, int, int]:
+    """(set bits, zeros, toggles) of words ``start..stop-1``, each against its successor."""
+    carry_shift = np.uint64(64) - bits
+    ones = 0
+    zeros = 0
+    toggles = 0
+    for i in range(start, stop):
+        w = words[i]
+        o, z, t = _lane_stats(w, (w >> bits) | (words[i + 1] << carry_shift), sign, low, high)
+        ones += o
+        zeros += z
+        toggles += t
+    return ones, zeros, toggles
+
+
+@njit(cache=True, inline="always")
+def _last_word(words: np.ndarray, bits: np.uint64, sign: np.uint64, low: np.uint64,
+               high: np.uint64) -> tuple[int, int, int]:
+    """The last word: its top element has no successor, so it is compared with itself."""
+    w = words[words.shape[0] - 1]
+    carry_shift = np.uint64(64) - bits
+    return _lane_stats(w, (w >> bits) | ((w >> carry_shift) << carry_shift), sign, low, high)
+
+
 @njit(parallel=True, cache=True)
 def word_stats(words: np.ndarray, bits: np.uint64, sign: np.uint64, low: np.uint64,
                high: np.uint64) -> tuple[int, int, int]:
     """(set bits, zero elements, toggles between successive elements) over ``words`` (uint64)
-    read as one stream of ``bits``-wide elements. ``bits`` < 64."""
+    read as one stream of ``bits``-wide elements, block by block in parallel. ``bits`` < 64."""
     n = words.shape[0]
-    carry_shift = np.uint64(64) - bits
     ones = 0
     zeros = 0
     toggles = 0
     blocks = (n - 1 + BLOCK - 1) // BLOCK          # every word but the last, block by block
     for b in prange(blocks):
-        start = b * BLOCK
-        stop = min(start + BLOCK, n - 1)
-        block_ones = 0
-        block_zeros = 0
-        block_toggles = 0
-        for i in range(start, stop):
-            w = words[i]
-            o, z, t = _lane_stats(w, (w >> bits) | (words[i + 1] << carry_shift), sign, low,
-                                  high)
-            block_ones += o
-            block_zeros += z
-            block_toggles += t
-        ones += block_ones
-        zeros += block_zeros
-        toggles += block_toggles
-    if n > 0:                       # the last element has no successor: compare it with itself
-        w = words[n - 1]
-        o, z, t = _lane_stats(w, (w >> bits) | ((w >> carry_shift) << carry_shift), sign, low,
-                              high)
+        o, z, t = _run_stats(words, b * BLOCK, min(b * BLOCK + BLOCK, n - 1), bits, sign, low,
+                             high)
+        ones += o
+        zeros += z
+        toggles += t
+    if n > 0:
+        o, z, t = _last_word(words, bits, sign, low, high)
         ones += o
         zeros += z
         toggles += t
     return ones, zeros, toggles
+
+
+@njit(cache=True)
+def word_stats_serial(words: np.ndarray, bits: np.uint64, sign: np.uint64, low: np.uint64,
+                      high: np.uint64) -> tuple[int, int, int]:
+    """``word_stats`` on one thread: no parallel region to start (small tensors), and quick
+    to compile, so a first run that reads only small weights pays no parallel compile."""
+    if words.shape[0] == 0:
+        return 0, 0, 0
+    o, z, t = _run_stats(words, 0, words.shape[0] - 1, bits, sign, low, high)
+    lo, lz, lt = _last_word(words, bits, sign, low, high)
+    return o + lo, z + lz, t + lt
 
 
 @njit(cache=True)
@@ -101,6 +126,23 @@ def boundary_toggles(words: np.ndarray, bits: int, row: int, rows: int) -> int:
     return total
 
 
+@njit(cache=True, inline="always")
+def _slab_pair(words: np.ndarray, base: int, slab: int) -> int:
+    acc = 0
+    for i in range(slab):
+        acc += _popcount(words[base + i] ^ words[base + slab + i])
+    return acc
+
+
+@njit(cache=True)
+def slab_toggles_serial(words: np.ndarray, slab: int, slabs: int) -> int:
+    """``slab_toggles`` on one thread (small tensors)."""
+    total = 0
+    for p in range((words.shape[0] // (slab * slabs)) * (slabs - 1)):
+        total += _slab_pair(words, ((p // (slabs - 1)) * slabs + p % (slabs - 1)) * slab, slab)
+    return total
+
+
 @njit(parallel=True, cache=True)
 def slab_toggles(words: np.ndarray, slab: int, slabs: int) -> int:
     """Σ popcount(slab s+1 XOR slab s) over ``words`` (uint64) laid out as groups of ``slabs``
@@ -110,9 +152,5 @@ def slab_toggles(words: np.ndarray, slab: int, slabs: int) -> int:
     pairs = (words.shape[0] // (slab * slabs)) * (slabs - 1)
     total = 0
     for p in prange(pairs):
-        base = ((p // (slabs - 1)) * slabs + p % (slabs - 1)) * slab
-        acc = 0
-        for i in range(slab):
-            acc += _popcount(words[base + i] ^ words[base + slab + i])
-        total += acc
+        total += _slab_pair(words, ((p // (slabs - 1)) * slabs + p % (slabs - 1)) * slab, slab)
     return total

@@ -34,7 +34,6 @@ whole); activations come from calibration inputs (``frontends.pytorch.activation
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -137,7 +136,7 @@ def _chunk_stats(chunk: np.ndarray, dt: DType, bits: int) -> TensorStats:
     """Statistics of a C-contiguous (rows, row) chunk. The element count is padded to whole
     64-bit words by repeating the last element (no toggles), whose bits and zero are then taken
     back out."""
-    from ._bits import boundary_toggles, lane_masks, word_stats   # numba, only for data
+    from ._bits import boundary_toggles, lane_masks   # numba, only for data
 
     rows, row = chunk.shape
     lanes = 64 // bits
@@ -152,9 +151,8 @@ def _chunk_stats(chunk: np.ndarray, dt: DType, bits: int) -> TensorStats:
     if bits == 64:
         ones, zeros, toggles = _stats64(w64, dt.is_float)
     else:
-        with _threads_for(chunk.nbytes):
-            ones, zeros, toggles = word_stats(w64, np.uint64(bits),
-                                              *lane_masks(bits, dt.is_float))
+        ones, zeros, toggles = _kernels(chunk.nbytes)[0](w64, np.uint64(bits),
+                                                         *lane_masks(bits, dt.is_float))
     if pad:
         last = _lane_value(flat[-1:], dt, bits)
         magnitude = last & ~(1 << (bits - 1)) if dt.is_float else last
@@ -207,7 +205,7 @@ def _across_stats(arr: np.ndarray, dt: DType, bits: int, axis: int, chunk_bytes:
     toggles between successive stream elements are those between successive contiguous slabs
     (``x[p, k+1, :] XOR x[p, k, :]``), so nothing is transposed or copied whole. Slabs of whole
     64-bit words go through numba word by word; others through numpy, chunk by chunk."""
-    from ._bits import lane_masks, slab_toggles, word_stats
+    from ._bits import lane_masks
 
     pre = int(np.prod(arr.shape[:axis], dtype=np.int64))
     length = arr.shape[axis]
@@ -215,9 +213,9 @@ def _across_stats(arr: np.ndarray, dt: DType, bits: int, axis: int, chunk_bytes:
     words = encode(arr, dt)
     if (post * bits) % 64 == 0 and words.ctypes.data % 8 == 0 and bits < 64:
         w64 = words.reshape(-1).view(np.uint64)
-        with _threads_for(arr.nbytes):
-            ones, zeros, _ = word_stats(w64, np.uint64(bits), *lane_masks(bits, dt.is_float))
-            toggles = slab_toggles(w64, post * bits // 64, length)
+        word_stats, slab_toggles = _kernels(arr.nbytes)
+        ones, zeros, _ = word_stats(w64, np.uint64(bits), *lane_masks(bits, dt.is_float))
+        toggles = slab_toggles(w64, post * bits // 64, length)
         return TensorStats(arr.size, bits, int(ones), int(zeros), int(toggles),
                            pre * post * (length - 1))
     words = words.reshape(pre, length, post)
@@ -237,24 +235,18 @@ def _across_stats(arr: np.ndarray, dt: DType, bits: int, axis: int, chunk_bytes:
 
 
 PARALLEL_BYTES = 8 << 20
-"""Tensors below this are read by one thread: a parallel region per small weight costs more to
-start than it saves, and on a busy host it waits for cores that are not free."""
+"""Tensors below this are read on one thread: a parallel region per small weight costs more to
+start than it saves, on a busy host it waits for cores that are not free, and its kernels take
+seconds to compile, which a model of small weights then never pays."""
 
 
-@contextlib.contextmanager
-def _threads_for(nbytes: int) -> Any:
-    """numba's threads for reading ``nbytes``: one below ``PARALLEL_BYTES``, all above."""
-    import numba
+def _kernels(nbytes: int) -> tuple[Any, Any]:
+    """(word_stats, slab_toggles) for a tensor of ``nbytes``: serial below PARALLEL_BYTES."""
+    from . import _bits
 
     if nbytes >= PARALLEL_BYTES:
-        yield
-        return
-    previous = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(previous)
+        return _bits.word_stats, _bits.slab_toggles
+    return _bits.word_stats_serial, _bits.slab_toggles_serial
 
 
 @functools.cache
