@@ -344,7 +344,9 @@ class GraphModule(torch.nn.Module):
         self.slots: dict[str, str] = {}
         for i, (name, const) in enumerate(graph.constants.items()):
             slot = f"c{i}"
-            tensor = torch.as_tensor(const.data.copy())
+            data = const.data
+            tensor = torch.from_numpy(data.view("int16").copy()).view(torch.bfloat16) \
+                if data.dtype.name == "bfloat16" else torch.as_tensor(data.copy())
             if const.type.dtype.name in HELD_AS_FLOAT32:     # bf16/f16 data held as float32
                 tensor = tensor.to(torch_dtype(const.type.dtype.name))
             self.register_buffer(slot, tensor)
