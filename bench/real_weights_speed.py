@@ -1,0 +1,139 @@
+"""Analysis speed on models with real weights, as users run them: ResNet-50 and ViT-B/16 (built
+in code in bench/torch_models.py) and GPT-2 (transformers, built from its config; lowered
+through torch.export like any module), random weights. Interleaved rounds, medians, and the
+median of per-round ratios, beside the peers on their fastest paths: FlopCounterMode on the meta
+device, fvcore, ptflops and DeepSpeed's profiler (each skipped, and said so, when not
+installed). Then ``nx.compile``-equivalent lowering and costing against ``torch.export`` alone.
+
+Targets (issue 22): cost passes on ResNet-50 <= 20 ms and GPT-2 <= 60 ms on the development
+machine; lowering + costing <= 1.2x torch.export alone.
+
+    PYTHONPATH=bench python3 bench/real_weights_speed.py [ROUNDS]
+"""
+
+from __future__ import annotations
+
+import copy
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from nexus_ir import collector
+from frontends.pytorch import from_torch
+from passes.cost import cost_graph
+from torch_models import resnet50, vit_b16
+
+
+def gpt2() -> torch.nn.Module:
+    import transformers
+    return transformers.GPT2LMHeadModel(transformers.GPT2Config(use_cache=False)).eval()
+
+
+MODELS = {"ResNet-50": (resnet50, lambda: (torch.randn(1, 3, 224, 224),)),
+          "ViT-B/16": (vit_b16, lambda: (torch.randn(1, 3, 224, 224),)),
+          "GPT-2": (gpt2, lambda: (torch.zeros(1, 128, dtype=torch.long),))}
+
+
+def peers(model: torch.nn.Module, inputs: tuple[Any, ...]) -> dict[str, Callable[[], Any] | str]:
+    """Each peer's counting call, or why it is skipped."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    found: dict[str, Callable[[], Any] | str] = {}
+    meta_model = copy.deepcopy(model).to("meta")
+    meta_inputs = tuple(x.to("meta") for x in inputs)
+
+    def flop_counter() -> Any:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            meta_model(*meta_inputs)
+        return counter.get_total_flops()
+    found["FlopCounterMode (meta)"] = flop_counter
+    try:
+        from fvcore.nn import FlopCountAnalysis
+        found["fvcore"] = lambda: FlopCountAnalysis(model, inputs).unsupported_ops_warnings(
+            False).uncalled_modules_warnings(False).total()
+    except ImportError:
+        found["fvcore"] = "skipped: pip install fvcore"
+    try:
+        from ptflops import get_model_complexity_info
+        found["ptflops"] = lambda: get_model_complexity_info(
+            model, tuple(inputs[0].shape[1:]), input_constructor=lambda _: {
+                next(iter(_signature(model))): inputs[0]}, as_strings=False,
+            print_per_layer_stat=False, verbose=False)
+    except ImportError:
+        found["ptflops"] = "skipped: pip install ptflops"
+    try:
+        from deepspeed.profiling.flops_profiler import get_model_profile
+        found["DeepSpeed profiler"] = lambda: get_model_profile(
+            model, args=list(inputs), print_profile=False, detailed=False, as_string=False)
+    except ImportError:
+        found["DeepSpeed profiler"] = "skipped: pip install deepspeed"
+    return found
+
+
+def _signature(model: torch.nn.Module) -> list[str]:
+    import inspect
+    return list(inspect.signature(model.forward).parameters)
+
+
+def seconds(fn: Callable[[], Any]) -> float:
+    """Wall seconds of one call, the tools' own printing silenced."""
+    import contextlib
+    import io
+    start = time.perf_counter()
+    with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
+        fn()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    warnings.simplefilter("ignore")
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 7
+    torch.manual_seed(0)
+    print(f"medians of {rounds} interleaved rounds; ratio = tool / NEXUS, median of per-round "
+          "ratios")
+    for name, (build, make_inputs) in MODELS.items():
+        model, inputs = build().eval(), make_inputs()
+        graph = from_torch(model, inputs)
+        tools = peers(model, inputs)
+
+        def nexus_passes() -> None:
+            with collector.frozen():
+                cost_graph(graph, "h100")
+        runnable = {"NEXUS cost passes": nexus_passes,
+                    **{k: v for k, v in tools.items() if callable(v)}}
+        for tool, fn in list(runnable.items()):    # warm-up: caches, JIT, first allocations
+            try:
+                seconds(fn)
+            except Exception as err:               # a peer that cannot count this model
+                del runnable[tool]
+                tools[tool] = f"failed: {type(err).__name__}: {str(err).splitlines()[0][:60]}"
+        times: dict[str, list[float]] = {k: [] for k in runnable}
+        for _ in range(rounds):
+            for tool, fn in runnable.items():
+                times[tool].append(seconds(fn))
+        ours = times["NEXUS cost passes"]
+        print(f"\n{name} ({sum(p.numel() for p in model.parameters()) / 1e6:.1f} M weights, "
+              f"{len(graph)} nodes)")
+        print(f"  {'tool':<26}{'median ms':>11}{'ratio':>8}")
+        for tool, values in times.items():
+            ratio = statistics.median(v / o for v, o in zip(values, ours))
+            print(f"  {tool:<26}{statistics.median(values) * 1e3:>11.1f}{ratio:>8.2f}")
+        for tool, why in tools.items():
+            if not callable(why):
+                print(f"  {tool:<26}{why}")
+        export, lowered = [], []
+        for _ in range(3):
+            export.append(seconds(lambda: torch.export.export(model, inputs)))
+            lowered.append(seconds(lambda: cost_graph(from_torch(model, inputs), "h100")))
+        ratio = statistics.median(a / b for a, b in zip(lowered, export))
+        print(f"  torch.export {statistics.median(export):.2f} s; export + lowering + costing "
+              f"{statistics.median(lowered):.2f} s ({ratio:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
