@@ -35,6 +35,7 @@ whole); activations come from calibration inputs (``frontends.pytorch.activation
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -272,15 +273,32 @@ def stream_axis(node: Node, index: int) -> int | None:
     return node.traits.axis(node, index)
 
 
+_READ: dict[int, dict[tuple[Any, ...], TensorStats]] = {}
+"""Statistics already read, by read-only array (its id, dropped when the array is collected),
+then by how it was read: a graph costed again (other targets, modes, rewrites of other nodes)
+does not read its weights' bits again. Writable arrays are read every time: they may change."""
+
+
 def value_stats(value: Value, axis: int | None) -> TensorStats | None:
     """Statistics of a constant's data (None without data). Conv weights stream per filter."""
     data = getattr(value, "data", None)
     if data is None or value.type.dtype.bits not in (1, 2, 4, 8, 16, 32, 64):
         return None
     array = np.asarray(data) if not isinstance(data, np.memmap) else data
-    if array.ndim > 2 and axis == -1 and value.users and value.users[0].traits.kind == "conv":
-        array = array.reshape(array.shape[0], -1)
-    return tensor_stats(array, value.type.dtype, axis)
+    per_filter = array.ndim > 2 and axis == -1 and bool(value.users) and \
+        value.users[0].traits.kind == "conv"
+    how = (axis, value.type.dtype.name, per_filter)
+    known = _READ.get(id(array)) if not array.flags.writeable else None
+    if known is not None and how in known:
+        return known[how]
+    stats = tensor_stats(array.reshape(array.shape[0], -1) if per_filter else array,
+                         value.type.dtype, axis)
+    if not array.flags.writeable:
+        if id(array) not in _READ:
+            _READ[id(array)] = {}
+            weakref.finalize(array, _READ.pop, id(array), None)
+        _READ[id(array)][how] = stats
+    return stats
 
 
 def _operand_activity(node: Node, index: int, given: Mapping[str, Any], cache: dict

@@ -268,3 +268,27 @@ def test_streams_along_a_leading_axis_read_in_place_equal_the_transposed_read(
     transposed = np.ascontiguousarray(np.moveaxis(values, axis, -1))
     assert tensor_stats(values, dtype_name, axis, chunk_bytes=chunk) == \
         tensor_stats(transposed, dtype_name, -1)
+
+
+def test_read_only_weights_are_read_once_across_costings(monkeypatch):
+    """A graph costed again does not read its weights' bits again; a writable array, which may
+    have changed, is read every time."""
+    import passes.switching as switching
+    reads = []
+    real = switching.tensor_stats
+    monkeypatch.setattr(switching, "tensor_stats", lambda *a, **k: reads.append(1) or real(*a, **k))
+    g = nx.Graph("w")
+    x = g.add_input("x", "f32[2,8]")
+    data = np.random.default_rng(0).standard_normal((8, 4)).astype(np.float32)
+    w = g.add_constant("w", data)
+    g.set_outputs(g.op("matmul", x, w))
+    first = nx.compile(g, target="h100").metrics["energy_j"]
+    count = len(reads)
+    assert count >= 1 and nx.compile(g, target="h100").metrics["energy_j"] == first
+    assert len(reads) == count                                     # read-only: not read again
+    from types import SimpleNamespace
+    stub = SimpleNamespace(data=np.array(data), type=nx.TensorType([8, 4], "f32"), users=[])
+    assert stub.data.flags.writeable
+    switching.value_stats(stub, 0)
+    switching.value_stats(stub, 0)
+    assert len(reads) == count + 2                                 # writable: read each time
