@@ -127,30 +127,50 @@ def boundary_toggles(words: np.ndarray, bits: int, row: int, rows: int) -> int:
 
 
 @njit(cache=True, inline="always")
-def _slab_pair(words: np.ndarray, base: int, slab: int) -> int:
-    acc = 0
-    for i in range(slab):
-        acc += _popcount(words[base + i] ^ words[base + slab + i])
-    return acc
+def _slab_run(words: np.ndarray, first: int, last: int, slab: int, slabs: int,
+              sign: np.uint64, low: np.uint64, high: np.uint64) -> tuple[int, int, int]:
+    """(set bits, zeros, toggles to the next slab) of slabs ``first..last-1``, in one pass:
+    each word is read once, against the same word of the next slab (none after a group's
+    last slab)."""
+    ones = 0
+    zeros = 0
+    toggles = 0
+    for q in range(first, last):
+        base = q * slab
+        has_next = q % slabs != slabs - 1
+        for i in range(slab):
+            w = words[base + i]
+            o, z, t = _lane_stats(w, words[base + slab + i] if has_next else w, sign, low, high)
+            ones += o
+            zeros += z
+            toggles += t
+    return ones, zeros, toggles
 
 
 @njit(cache=True)
-def slab_toggles_serial(words: np.ndarray, slab: int, slabs: int) -> int:
-    """``slab_toggles`` on one thread (small tensors)."""
-    total = 0
-    for p in range((words.shape[0] // (slab * slabs)) * (slabs - 1)):
-        total += _slab_pair(words, ((p // (slabs - 1)) * slabs + p % (slabs - 1)) * slab, slab)
-    return total
+def slab_stats_serial(words: np.ndarray, slab: int, slabs: int, sign: np.uint64, low: np.uint64,
+                      high: np.uint64) -> tuple[int, int, int]:
+    """``slab_stats`` on one thread (small tensors)."""
+    return _slab_run(words, 0, words.shape[0] // slab, slab, slabs, sign, low, high)
 
 
 @njit(parallel=True, cache=True)
-def slab_toggles(words: np.ndarray, slab: int, slabs: int) -> int:
-    """Σ popcount(slab s+1 XOR slab s) over ``words`` (uint64) laid out as groups of ``slabs``
-    consecutive slabs of ``slab`` words each: the toggles of streams that run across slabs
-    (a [K, N] weight read along K), without transposing. Lanes line up word for word because
-    every slab holds whole words."""
-    pairs = (words.shape[0] // (slab * slabs)) * (slabs - 1)
-    total = 0
-    for p in prange(pairs):
-        total += _slab_pair(words, ((p // (slabs - 1)) * slabs + p % (slabs - 1)) * slab, slab)
-    return total
+def slab_stats(words: np.ndarray, slab: int, slabs: int, sign: np.uint64, low: np.uint64,
+               high: np.uint64) -> tuple[int, int, int]:
+    """(set bits, zero elements, toggles) of ``words`` (uint64) laid out as groups of ``slabs``
+    consecutive slabs of ``slab`` words each, the streams running across slabs (a [K, N] weight
+    read along K): toggles are popcounts of each word XOR the same word of the next slab, so
+    nothing is transposed, and every word is read once. Lanes line up word for word because
+    every slab holds whole words. Blocks of slabs run in parallel."""
+    count = words.shape[0] // slab
+    per_block = max(1, BLOCK // slab)
+    ones = 0
+    zeros = 0
+    toggles = 0
+    for b in prange((count + per_block - 1) // per_block):
+        o, z, t = _slab_run(words, b * per_block, min(count, b * per_block + per_block), slab,
+                            slabs, sign, low, high)
+        ones += o
+        zeros += z
+        toggles += t
+    return ones, zeros, toggles

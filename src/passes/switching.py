@@ -205,7 +205,8 @@ def _across_stats(arr: np.ndarray, dt: DType, bits: int, axis: int, chunk_bytes:
     read along K), read in place: set bits and zeros do not depend on the order, and the
     toggles between successive stream elements are those between successive contiguous slabs
     (``x[p, k+1, :] XOR x[p, k, :]``), so nothing is transposed or copied whole. Slabs of whole
-    64-bit words go through numba word by word; others through numpy, chunk by chunk."""
+    64-bit words go through numba in one pass (``_bits.slab_stats``); others through numpy,
+    chunk by chunk."""
     from ._bits import lane_masks
 
     pre = int(np.prod(arr.shape[:axis], dtype=np.int64))
@@ -214,9 +215,8 @@ def _across_stats(arr: np.ndarray, dt: DType, bits: int, axis: int, chunk_bytes:
     words = encode(arr, dt)
     if (post * bits) % 64 == 0 and words.ctypes.data % 8 == 0 and bits < 64:
         w64 = words.reshape(-1).view(np.uint64)
-        word_stats, slab_toggles = _kernels(arr.nbytes)
-        ones, zeros, _ = word_stats(w64, np.uint64(bits), *lane_masks(bits, dt.is_float))
-        toggles = slab_toggles(w64, post * bits // 64, length)
+        ones, zeros, toggles = _kernels(arr.nbytes)[1](w64, post * bits // 64, length,
+                                                       *lane_masks(bits, dt.is_float))
         return TensorStats(arr.size, bits, int(ones), int(zeros), int(toggles),
                            pre * post * (length - 1))
     words = words.reshape(pre, length, post)
@@ -242,12 +242,12 @@ seconds to compile, which a model of small weights then never pays."""
 
 
 def _kernels(nbytes: int) -> tuple[Any, Any]:
-    """(word_stats, slab_toggles) for a tensor of ``nbytes``: serial below PARALLEL_BYTES."""
+    """(word_stats, slab_stats) for a tensor of ``nbytes``: serial below PARALLEL_BYTES."""
     from . import _bits
 
     if nbytes >= PARALLEL_BYTES:
-        return _bits.word_stats, _bits.slab_toggles
-    return _bits.word_stats_serial, _bits.slab_toggles_serial
+        return _bits.word_stats, _bits.slab_stats
+    return _bits.word_stats_serial, _bits.slab_stats_serial
 
 
 @functools.cache
