@@ -292,3 +292,24 @@ def test_read_only_weights_are_read_once_across_costings(monkeypatch):
     switching.value_stats(stub, 0)
     switching.value_stats(stub, 0)
     assert len(reads) == count + 2                                 # writable: read each time
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=st.lists(st.integers(1, 17), min_size=1, max_size=3), axis_pick=st.integers(0, 3),
+       dtype_name=st.sampled_from(["f32", "f16", "bf16", "i8", "i32", "f64"]),
+       seed=st.integers(0, 99))
+def test_small_tensors_in_numpy_equal_the_numba_kernels(shape, axis_pick, dtype_name, seed):
+    """Tensors under NUMPY_BYTES are read by numpy (no JIT); forcing them through the serial
+    and the parallel numba kernels gives the same statistics."""
+    import passes.switching as switching
+    kind = {"f32": np.float32, "f16": np.float16, "bf16": ml_dtypes.bfloat16, "i8": np.int8,
+            "i32": np.int32, "f64": np.float64}[dtype_name]
+    values = (np.random.default_rng(seed).standard_normal(shape) * 3).astype(kind)
+    values.reshape(-1)[::3] = 0
+    axis = axis_pick % len(shape)
+    small = tensor_stats(values, dtype_name, axis)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(switching, "NUMPY_BYTES", 0)
+        assert tensor_stats(values, dtype_name, axis) == small       # serial numba
+        patch.setattr(switching, "PARALLEL_BYTES", 0)
+        assert tensor_stats(values, dtype_name, axis) == small       # parallel numba
