@@ -213,12 +213,25 @@ def _small_stats(arr: np.ndarray, dt: DType, bits: int, axis: int | None) -> Ten
     words = encode(arr, dt)
     words = words.reshape(1, -1) if words.ndim == 0 or axis is None else \
         np.moveaxis(words, axis, -1)
-    sign = np.array(1 << (bits - 1) if dt.is_float else 0, words.dtype)
-    ones = int(np.bitwise_count(words).sum(dtype=np.int64))
-    zeros = int(np.count_nonzero((words & ~sign) == 0))
-    toggles = int(np.bitwise_count(words[..., 1:] ^ words[..., :-1]).sum(dtype=np.int64))
+    ones, zeros = _set_and_zero(words, dt, bits)
     streams = words.size // words.shape[-1]
-    return TensorStats(arr.size, bits, ones, zeros, toggles, streams * (words.shape[-1] - 1))
+    return TensorStats(arr.size, bits, ones, zeros, _toggles_along(words, -1),
+                       streams * (words.shape[-1] - 1))
+
+
+def _set_and_zero(words: np.ndarray, dt: DType, bits: int) -> tuple[int, int]:
+    """Set bits and zero elements (either sign for floats) of unsigned words, in numpy."""
+    sign = np.array(1 << (bits - 1) if dt.is_float else 0, words.dtype)
+    return (int(np.bitwise_count(words).sum(dtype=np.int64)),
+            int(np.count_nonzero((words & ~sign) == 0)))
+
+
+def _toggles_along(words: np.ndarray, axis: int) -> int:
+    """Bits flipping between successive words along ``axis``, in numpy."""
+    later, earlier = [slice(None)] * words.ndim, [slice(None)] * words.ndim
+    later[axis], earlier[axis] = slice(1, None), slice(None, -1)
+    return int(np.bitwise_count(words[tuple(later)] ^ words[tuple(earlier)]).sum(
+        dtype=np.int64))
 
 
 def _across_stats(arr: np.ndarray, dt: DType, bits: int, axis: int, chunk_bytes: int
@@ -242,17 +255,16 @@ def _across_stats(arr: np.ndarray, dt: DType, bits: int, axis: int, chunk_bytes:
         return TensorStats(arr.size, bits, int(ones), int(zeros), int(toggles),
                            pre * post * (length - 1))
     words = words.reshape(pre, length, post)
-    sign = np.array(1 << (bits - 1) if dt.is_float else 0, words.dtype)
     ones = zeros = toggles = 0
     step = max(2, chunk_bytes // max(1, post * words.itemsize))   # slabs per chunk
     for p in range(pre):
         for start in range(0, length, step - 1):
             block = words[p, start:start + step]              # overlaps the next by one slab
-            counted = block if start + step >= length else block[:-1]
-            ones += int(np.bitwise_count(counted).sum(dtype=np.int64))
-            zeros += int(np.count_nonzero((counted & ~sign) == 0))
-            toggles += int(np.bitwise_count(block[1:] ^ block[:-1]).sum(dtype=np.int64))
-            if start + step >= length:
+            last = start + step >= length
+            counts = _set_and_zero(block if last else block[:-1], dt, bits)
+            ones, zeros = ones + counts[0], zeros + counts[1]
+            toggles += _toggles_along(block, 0)
+            if last:
                 break
     return TensorStats(arr.size, bits, ones, zeros, toggles, pre * post * (length - 1))
 
@@ -375,31 +387,18 @@ def energy_scale(activity_value: float, floor: float) -> float:
     return floor + (1.0 - floor) * activity_value
 
 
-def _stats_by_axis(graph: Graph, stats_of: Any) -> dict[str, dict]:
-    """``stats_of(value, axis)`` for every operand, per axis each consumer streams it along:
-    the form ``value_stats`` takes (operands it gives None for are left out)."""
+def graph_stats(graph: Graph, arrays: Mapping[str, np.ndarray]) -> dict[str, dict]:
+    """Statistics of given arrays (graph inputs or intermediate values by name), per axis each
+    consumer streams them along: the form ``value_stats`` takes."""
     found: dict[str, dict] = {}
     for node in graph:
         for index, value in enumerate(node.inputs):
-            axis = stream_axis(node, index)
-            if axis not in found.get(value.name, {}):
-                stats = stats_of(value, axis)
-                if stats is not None:
-                    found.setdefault(value.name, {})[axis] = stats
+            if value.name in arrays:
+                axis = stream_axis(node, index)
+                per_axis = found.setdefault(value.name, {})
+                if axis not in per_axis:
+                    per_axis[axis] = tensor_stats(arrays[value.name], value.type.dtype, axis)
     return found
-
-
-def graph_stats(graph: Graph, arrays: Mapping[str, np.ndarray]) -> dict[str, dict]:
-    """Statistics of given arrays (graph inputs or intermediate values by name)."""
-    return _stats_by_axis(graph, lambda value, axis: tensor_stats(
-        arrays[value.name], value.type.dtype, axis) if value.name in arrays else None)
-
-
-def weight_stats(graph: Graph) -> dict[str, dict]:
-    """Statistics of every constant's data, read once: given back as ``value_stats``, a graph
-    re-costed on many targets and modes does not read its weights' bits again (``app.sweep``)."""
-    return _stats_by_axis(graph, lambda value, axis: value_stats(value, axis)
-                          if value.is_constant else None)
 
 
 def merge_inputs(per_input: Sequence[Mapping[str, dict]]) -> dict[str, dict]:

@@ -278,22 +278,15 @@ def test_external_data_escaping_the_folder_is_refused(tmp_path, location):
         from_onnx(path)
 
 
-@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symlinks")
-def test_external_data_through_a_symlink_out_is_refused(tmp_path):
+@pytest.mark.parametrize("link", ["symlink", "link"])
+def test_external_data_through_a_link_out_is_refused(tmp_path, link):
+    """A symbolic or a hard link beside the model to a file outside its folder."""
+    if not hasattr(os, link):
+        pytest.skip(f"needs os.{link}")
     (tmp_path / "secret.bin").write_bytes(b"\0" * 24)
-    path, _ = _external_model(tmp_path, "link.bin")
-    os.symlink(tmp_path / "secret.bin", path.parent / "link.bin")
-    with pytest.raises(NexusError, match="'link.bin' of initializer 'w' is refused by onnx's "
-                                         "loader"):
-        from_onnx(path)
-
-
-@pytest.mark.skipif(not hasattr(os, "link"), reason="needs hard links")
-def test_external_data_through_a_hard_link_out_is_refused(tmp_path):
-    (tmp_path / "secret.bin").write_bytes(b"\0" * 24)
-    path, _ = _external_model(tmp_path, "hard.bin")
-    os.link(tmp_path / "secret.bin", path.parent / "hard.bin")
-    with pytest.raises(NexusError, match="'hard.bin' of initializer 'w' is refused by onnx's "
+    path, _ = _external_model(tmp_path, f"{link}.bin")
+    getattr(os, link)(tmp_path / "secret.bin", path.parent / f"{link}.bin")
+    with pytest.raises(NexusError, match=f"'{link}.bin' of initializer 'w' is refused by onnx's "
                                          "loader"):
         from_onnx(path)
 

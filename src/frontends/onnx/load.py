@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from nexus_ir import NexusError
+from nexus_ir import NexusError, dtype, to_numpy
 
 from .. import require
 
@@ -63,9 +63,19 @@ def load_model(model: Any) -> tuple[Any, Path | None]:
     return model, base
 
 
-PLAIN_DTYPES = {1: np.float32, 2: np.uint8, 3: np.int8, 5: np.int16, 6: np.int32, 7: np.int64,
-                9: np.bool_, 10: np.float16, 11: np.float64}
-"""ONNX element types numpy holds as they are stored: read straight into an array."""
+def _plain_dtypes() -> dict[int, np.dtype]:
+    """ONNX element types numpy holds as they are stored, by ONNX code."""
+    found = {}
+    for code, name in ONNX_DTYPES.items():
+        try:
+            found[code] = np.dtype(to_numpy(dtype(name)))
+        except NexusError:            # bf16, f8, i4, f4: onnx's own conversion
+            pass
+    return found
+
+
+PLAIN_DTYPES = _plain_dtypes()
+"""Read straight into an array from the external data file."""
 
 
 def initializer_array(tensor: Any, base: Path | None) -> np.ndarray:
@@ -90,7 +100,7 @@ def initializer_array(tensor: Any, base: Path | None) -> np.ndarray:
     except Exception as err:          # onnx's checker errors: traversal, links, missing file
         raise refused(str(err).strip().splitlines()[0] if str(err).strip() else
                       type(err).__name__) from None
-    dtype = PLAIN_DTYPES.get(tensor.data_type)
+    numbers = PLAIN_DTYPES.get(tensor.data_type)
     with os.fdopen(fd, "rb") as handle:
         size = os.fstat(handle.fileno()).st_size
         offset = int(info.offset or 0)
@@ -98,18 +108,18 @@ def initializer_array(tensor: Any, base: Path | None) -> np.ndarray:
         if offset > size or length > size - offset:
             raise refused(f"External data length ({length}) exceeds the {size - offset} bytes "
                           f"from offset {offset}")
-        if dtype is None:             # bf16, f8, i4…: onnx's own conversion
+        if numbers is None:           # bf16, f8, i4…: onnx's own conversion
             handle.seek(offset)
             tensor.raw_data = handle.read(length)
             tensor.data_location = 0
             del tensor.external_data[:]
             return _read_only(tensor_array(tensor), tensor)
         count = int(np.prod(tensor.dims, dtype=object))
-        if count * np.dtype(dtype).itemsize != length:
+        if count * numbers.itemsize != length:
             raise refused(f"{length} bytes hold no {list(tensor.dims)} tensor of "
-                          f"{np.dtype(dtype).name}")
+                          f"{numbers.name}")
         handle.seek(offset)
-        return _read_only(np.fromfile(handle, dtype=dtype, count=count).reshape(
+        return _read_only(np.fromfile(handle, dtype=numbers, count=count).reshape(
             tuple(tensor.dims)), tensor)
 
 

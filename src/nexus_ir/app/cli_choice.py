@@ -111,9 +111,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise NexusError(f"--jobs {args.jobs}: give 1 or more worker processes")
     for path in filter(None, (args.output, args.html)):
-        if not Path(path).parent.is_dir():
-            raise NexusError(f"cannot write {path}: the folder {Path(path).parent} does not "
-                             "exist (create it first)")
+        common.check_folder(path)
     if args.output and not args.output.endswith((".csv", ".parquet")):
         raise NexusError(f"-o {args.output}: a sweep table is .csv or .parquet")
     engine = dask_engine(args.dask) if args.dask else ray_engine(args.ray) if args.ray else \

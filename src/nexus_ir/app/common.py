@@ -12,9 +12,9 @@ from typing import Any
 from ..errors import NexusError
 from ..units import si
 
-__all__ = ["OBJECTIVES", "add_calibration_option", "calibration_data", "check_objective",
-           "one_per_model", "output_format", "parse_bindings", "progress_console", "si",
-           "terminal_width", "write_output"]
+__all__ = ["OBJECTIVES", "add_calibration_option", "calibration_data", "check_folder",
+           "check_objective", "one_per_model", "output_format", "parse_bindings",
+           "progress_console", "si", "terminal_width", "write_output"]
 
 
 def progress_console() -> Any:
@@ -66,9 +66,8 @@ def output_format(args: argparse.Namespace, formats: Sequence[str]) -> str:
     """The format to write: ``--format``, else what ``-o``'s extension says, else ``table``;
     a ``--format`` that contradicts the extension, or an extension the command cannot write
     without one, is refused."""
-    if args.output and not Path(args.output).parent.is_dir():
-        raise NexusError(f"cannot write {args.output}: the folder {Path(args.output).parent} "
-                         "does not exist (create it first)")
+    if args.output:
+        check_folder(args.output)
     suffix = Path(args.output).suffix.lower() if args.output else ""
     implied = FORMAT_OF_SUFFIX.get(suffix)
     if args.format and implied and implied != args.format:
@@ -90,6 +89,14 @@ def terminal_width() -> int:
         else TEXT_WIDTH
 
 
+def check_folder(path: str | Path) -> None:
+    """The folder a file is to be written into exists: one clear line otherwise, said before
+    any costing."""
+    if not Path(path).parent.is_dir():
+        raise NexusError(f"cannot write {path}: the folder {Path(path).parent} does not exist "
+                         "(create it first)")
+
+
 def write_output(path: str | Path, data: str | bytes) -> None:
     """Write ``data`` to ``path`` atomically: into a temporary file beside it, then renamed over
     it, so a failed write leaves the previous file whole; a symlink at ``path`` is replaced by
@@ -98,9 +105,7 @@ def write_output(path: str | Path, data: str | bytes) -> None:
     import tempfile
 
     target = Path(path)
-    if not target.parent.is_dir():
-        raise NexusError(f"cannot write {target}: the folder {target.parent} does not exist "
-                         "(create it first)")
+    check_folder(target)
     if target.is_dir():
         raise NexusError(f"cannot write {target}: it is a folder; give a file name")
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")

@@ -217,10 +217,9 @@ class ModelTask:
 
 
 def cost_model(task: ModelTask) -> list[dict[str, Any]]:
-    """Cost every point of one model: load and lower it once per binding, read its weights'
-    statistics once, re-cost per target, execution and rewrite. Runs on the workers."""
-    from passes.switching import weight_stats
-
+    """Cost every point of one model: load and lower it once per binding, re-cost per target,
+    execution and rewrite (its weights' bits are read at the first point only: read-only
+    arrays are read once, ``passes.switching.value_stats``). Runs on the workers."""
     from .api import prepare
     from .cli import model_and_shapes
 
@@ -232,28 +231,27 @@ def cost_model(task: ModelTask) -> list[dict[str, Any]]:
             warnings.simplefilter("always")
             ready = prepare(model, shapes or inputs, bindings=dict(binding))
         notes = "; ".join(dict.fromkeys(str(w.message) for w in caught))
-        read_once = {**weight_stats(ready.graph), **ready.value_stats}
         with collector.frozen():     # collections while re-costing skip the model and weights
-            rows.extend(_cost_points(ready, list(group), read_once, notes, task))
+            rows.extend(_cost_points(ready, list(group), notes, task))
     return rows
 
 
-def _cost_points(ready: Any, group: list[Point], read_once: dict[str, Any], notes: str,
-                 task: ModelTask) -> list[dict[str, Any]]:
+def _cost_points(ready: Any, group: list[Point], notes: str, task: ModelTask
+                 ) -> list[dict[str, Any]]:
     """The rows of one prepared model's points."""
     from passes.cost import cost_graph
 
     rows = []
     for point in group:
         graph, status = _rewritten(ready.graph, point)
-        stats = read_once if graph is ready.graph else ready.value_stats
         row = {"model": point.model, **dict(point.bindings), "target": point.target,
                "execution": point.execution, "rewrite": point.rewrite, "status": status,
                "warnings": notes, "key": point.key, **dict.fromkeys(FIGURES)}
         try:
             if graph is not None:
                 row.update(_figures(cost_graph(
-                    graph, point.target, bindings=ready.bindings, value_stats=stats,
+                    graph, point.target, bindings=ready.bindings,
+                    value_stats=ready.value_stats,
                     execution=point.execution, math=task.math), task))
         except NexusError as err:        # this point only: the others still stand
             row["status"] = f"not costed: {err}"
