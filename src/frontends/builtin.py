@@ -97,6 +97,13 @@ def _onnx(model: Any, example_inputs: Any, trust_pickle: bool) -> Graph:
     return from_onnx(model)
 
 
+@register_frontend("tflite", suffixes=(".tflite",))
+def _tflite(model: Any, example_inputs: Any, trust_pickle: bool) -> Graph:
+    """TFLite flatbuffers (``.tflite``): float and int8/int16 models, TFLite Micro's op set."""
+    from .tflite import load_tflite
+    return load_tflite(Path(model))
+
+
 @register_frontend("xgboost", suffixes=(".json", ".ubj"),
                    accepts=lambda m: _top_module(m) == "xgboost")
 def _xgboost(model: Any, example_inputs: Any, trust_pickle: bool) -> Graph:

@@ -40,9 +40,9 @@ class Frontend:
 
 
 _FRONTENDS: dict[str, Frontend] = {}
-BUILTIN = ("transformers-decoder", "nexus-graph", "pytorch", "onnx", "xgboost", "lightgbm",
-           "sklearn")
-BUILTIN_FORMATS = (".onnx, .pt2, .json (NEXUS graph, XGBoost or a transformers decoder's config), "
+BUILTIN = ("transformers-decoder", "nexus-graph", "pytorch", "onnx", "tflite", "xgboost",
+           "lightgbm", "sklearn")
+BUILTIN_FORMATS = (".onnx, .pt2, .tflite, .json (NEXUS graph, XGBoost or a transformers decoder's config), "
                    ".ubj, .txt (a LightGBM model), .skops, and .pkl/.joblib with trust_pickle")
 
 

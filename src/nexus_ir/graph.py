@@ -136,10 +136,16 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.:/-]+$")
 
 
 class Graph:
-    """A dataflow graph: inputs, constants, nodes in topological order, outputs."""
+    """A dataflow graph: inputs, constants, nodes in topological order, outputs.
+
+    ``quantization`` maps a value's name to the affine parameters of its integer elements, as
+    a quantized model file states them (``{"scale": [...], "zero_point": [...], "axis": None |
+    int}``: one entry per tensor, or one per channel along ``axis``); the value's dtype is the
+    integer type they map."""
 
     def __init__(self, name: str = "main"):
         self.name = name
+        self.quantization: dict[str, dict[str, Any]] = {}
         self.inputs: list[Value] = []
         self.outputs: list[Value] = []
         self.constants: dict[str, Constant] = {}
@@ -433,6 +439,7 @@ class Graph:
             new._append(copy)
             mapping.update({id(o): c for o, c in zip(n.outputs, copy.outputs)})
         new.outputs = [mapping[id(v)] for v in self.outputs if id(v) in mapping]
+        new.quantization = {k: q for k, q in self.quantization.items() if new.has_value(k)}
         new._counter = self._counter
         return new
 

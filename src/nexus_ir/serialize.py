@@ -123,6 +123,7 @@ def graph_to_dict(graph: Graph, include_data: bool = True) -> dict[str, Any]:
         "constants": [const(c) for c in graph.constants.values()],
         "nodes": [node(n) for n in graph],
         "outputs": [v.name for v in graph.outputs],
+        **({"quantization": graph.quantization} if graph.quantization else {}),
     }
 
 
@@ -155,7 +156,7 @@ _NAMED = {"name": str, "type": dict}
 _LAYOUT = {"name": str, "inputs": [_NAMED], "constants": [{**_NAMED, "role": str}],
            "nodes": [{"op": str, "inputs": [str], "outputs": [_NAMED], "attributes": dict,
                       "source": str, "annotations": dict}],
-           "outputs": [str]}
+           "outputs": [str], "quantization": dict}
 """The document's layout: what each field must be where it is given."""
 
 
@@ -221,6 +222,7 @@ def _build(doc: dict[str, Any]) -> Graph:
                 user._inputs = [real if v is stand_in else v for v in user._inputs]
                 real._users.append(user)
     graph.outputs = [lookup(name) for name in doc["outputs"]]
+    graph.quantization = dict(doc.get("quantization", {}))
     return graph
 
 

@@ -56,6 +56,19 @@ def same_dtype(types: Sequence[TensorType], what: str = "inputs") -> DType:
     return first
 
 
+def matrix_dtype(types: Sequence[TensorType]) -> DType:
+    """The dtype of a matrix op (x, weight[, bias]): x and weight share it; the bias shares it
+    too, or is i32 beside integer operands (a quantized kernel adds its int32 bias to the
+    accumulator before requantizing, as TFLite and ONNX's QLinear ops store it)."""
+    dtype = same_dtype(types[:2])
+    if len(types) > 2 and types[2].dtype != dtype and not (
+            dtype.is_integer and types[2].dtype.name == "i32"):
+        raise ShapeError(f"bias must have the inputs' dtype {dtype}"
+                         f"{' or i32' if dtype.is_integer else ''}, got {types[2].dtype}; "
+                         "insert a cast")
+    return dtype
+
+
 def require_float(t: TensorType, what: str = "input") -> None:
     if not t.dtype.is_float:
         raise ShapeError(f"{what} must be a float type, got {t.dtype}")

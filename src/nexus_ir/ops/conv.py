@@ -12,7 +12,8 @@ from ..attrs import BOOL, DIMS, FLOATS, INT, INTS, Attr, Kind, one_of, optional
 from ..errors import ShapeError
 from ..registry import define_op, register_op
 from ..types import TensorType
-from ._common import pads, per_dim, require_dim, require_float, require_rank, same_dtype, window_out
+from ._common import (matrix_dtype, pads, per_dim, require_dim, require_float, require_rank,
+                      window_out)
 
 _WINDOW = {
     "stride": Attr(INTS, (), "per spatial dim; empty means 1 (pooling: the kernel size)"),
@@ -83,7 +84,7 @@ def _conv(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     ``(L-1)*s - pb - pe + d*(k-1) + output_padding + 1``.
     """
     x, w = t[0], t[1]
-    dtype = same_dtype(t)
+    dtype = matrix_dtype(t)
     n = w.rank - 2
     if n not in (1, 2, 3):
         raise ShapeError(f"weight must have rank 3, 4 or 5 (1-D to 3-D conv), got {w}")

@@ -9,7 +9,7 @@ from ..attrs import BOOL, FLOAT, Attr
 from ..errors import ShapeError
 from ..registry import register_op
 from ..types import TensorType
-from ._common import broadcast_shapes, require_dim, require_rank, same_dtype
+from ._common import broadcast_shapes, matrix_dtype, require_dim, require_rank, same_dtype
 
 
 def _matmul_gemm(node: Any) -> tuple[int, int, int, int]:
@@ -77,7 +77,7 @@ def _gemm(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     "weights": (1,), "gemm": _linear_dims, "channels": lambda node: -1})
 def _linear(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     """PyTorch ``linear``: ``x[..., in] @ weight[out, in]^T + bias[out]``."""
-    dtype = same_dtype(t)
+    dtype = matrix_dtype(t)
     x, w = t[0], t[1]
     require_rank(x, 1, 64, what="x")
     require_rank(w, 2, what="weight")

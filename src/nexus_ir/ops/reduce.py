@@ -48,8 +48,11 @@ def _topk(t: Sequence[TensorType], a: Mapping[str, Any]) -> list[TensorType]:
 
 
 def _softmax(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
-    """Normalize along ``axis``; same type as the float input."""
-    require_float(t[0])
+    """Normalize along ``axis``; same type as the input: a float, or a quantized integer type
+    (TFLite's int8/int16 softmax maps quantized logits to quantized probabilities)."""
+    if t[0].dtype.is_bool:
+        raise ShapeError(f"softmax input must be a float or quantized integer type, got "
+                         f"{t[0].dtype}")
     axis_index(a["axis"], t[0].rank)
     return t[0]
 
