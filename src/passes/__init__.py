@@ -6,7 +6,7 @@ from .base import (AnalysisPass, FunctionAnalysisPass, Pass, PassContext, Rewrit
                    analysis_pass, annotations_of, get_pass, register_pass, registered_passes)
 from .manager import PassManager, PassTiming
 from .pattern import (Match, PatternRewritePass, RewriteRule, const, op, rewrite, var)
-from . import cost, switching  # noqa: E402,F401  (register the cost passes)
+from . import arena, cost, switching  # noqa: E402,F401  (register the cost passes)
 from .cost import COST_PIPELINE, cost_graph  # noqa: E402
 from .diagnose import Diagnosis, diagnose  # noqa: E402
 from .recommend import Recommendation, recommend  # noqa: E402

@@ -786,7 +786,14 @@ def metrics(graph: Graph, ctx: PassContext) -> dict[str, Any]:
     params = sum(c.type.numel for c in used if c.role == "parameter") + sum(p for p, _ in held)
     model_bytes = sum(c.type.nbytes for c in used) + sum(b for _, b in held)
     peak = ctx.results["memory_traffic"]["peak_activation_bytes"]
-    needed = memory_needed(target, model_bytes, peak)
+    plan = ctx.results.get("arena")
+    flash = None
+    if plan is None:
+        needed = memory_needed(target, model_bytes, peak)
+    else:
+        flash = flash_bytes(graph, target, model_bytes)
+        needed = {target.off_chip.name: flash,
+                  target.on_chip.name: plan["arena_bytes"] + plan["persistent_bytes"]}
     return {
         "energy_j": e_total, "compute_j": e_compute, "memory_j": e_memory, "static_j": e_static,
         "latency_s": latency, "edp_js": e_total * latency,
@@ -818,6 +825,9 @@ def metrics(graph: Graph, ctx: PassContext) -> dict[str, Any]:
         "memory_capacity": {m.name: int(m.capacity_bytes.value) for m in target.memory
                             if m.name in needed},
         "fits": fits(needed, target),
+        "arena_bytes": None if plan is None else plan["arena_bytes"],
+        "persistent_bytes": None if plan is None else plan["persistent_bytes"],
+        "flash_bytes": flash,
         "active_j": _sum(graph, "energy", "active_j"),
         "expected_error": expected_error(target, run["execution"]),
         "bandwidth_use": _sum(graph, "memory_traffic", "off_chip_bytes") / latency
@@ -838,6 +848,15 @@ def memory_needed(target: Target, weight_bytes: int, activation_bytes: int) -> d
     return {off: weight_bytes + activation_bytes}
 
 
+def flash_bytes(graph: Graph, target: Target, model_bytes: int) -> int:
+    """What a microcontroller's flash holds: the weights, their quantization parameters (a
+    float32 scale and, as TFLite stores them, an int64 zero point per tensor or channel) and the
+    runtime's code (the target's ``code_bytes`` estimate)."""
+    params = sum(4 * len(q["scale"]) + 8 * len(q["zero_point"])
+                 for q in graph.quantization.values())
+    return model_bytes + params + int(target.number("code_bytes"))
+
+
 def fits(needed: Mapping[str, int], target: Target) -> bool:
     capacity = {m.name: m.capacity_bytes.value for m in target.memory}
     return all(b <= capacity[name] for name, b in needed.items())
@@ -851,7 +870,7 @@ def expected_error(target: Target, execution: str) -> dict[str, Any] | None:
 
 
 COST_PIPELINE = ("primitive_counts", "transistor_ops", "memory_traffic", "switching",
-                 "dynamic_energy", "timing", "energy", "metrics")
+                 "dynamic_energy", "timing", "energy", "arena", "metrics")
 
 
 def node_cost(node: Node) -> NodeCost:
