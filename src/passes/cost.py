@@ -569,10 +569,16 @@ def channel_fill(node: Node, dt: str) -> float:
 def matrix_rate(node: Node, target: Target, dt: str) -> float:
     """FMA per second of the node's matrix work at ``dt``: the peak times the achieved fraction
     (``conv_efficiency`` for dense k×k convolutions, else ``matrix_efficiency`` and the wave
-    quantization); depthwise convolutions at ``depthwise_fma_per_s`` where the target has it."""
+    quantization); depthwise convolutions at ``depthwise_fma_per_s`` where the target has it; a
+    matrix-vector product (one row: a fully connected layer at batch 1) at ``gemv_efficiency``
+    of the peak where the target gives it (each weight is loaded and widened for one row instead
+    of a tile's two, as a microcontroller's int8 kernels run)."""
     shape = conv_class(node)
     if shape == "depthwise" and target.number("depthwise_fma_per_s"):
         return target.number("depthwise_fma_per_s")
+    if target.number("gemv_efficiency") and node.traits.gemm and \
+            (dims := node.traits.gemm(node)) and dims[1] == 1:
+        return target.peak_rate("matrix", dt) * target.number("gemv_efficiency")
     if shape == "dense" and target.number("conv_efficiency"):
         return target.peak_rate("matrix", dt) * target.number("conv_efficiency") * \
             channel_fill(node, dt)
@@ -602,7 +608,8 @@ def rate_time(node: Node, target: Target) -> float:
 def device_time(node: Node, target: Target, kernels: int, occupancy: float
                 ) -> dict[str, float]:
     """The node's bounds on the device, in seconds: compute (matrix work at its achieved rate,
-    at least ``rate_time``), memory, power (the headroom above the floor and the active power
+    at least ``rate_time``, plus ``per_output_s`` per output element of a matrix op: the
+    requantize, clamp and store a microcontroller's int8 kernel spends per output), memory, power (the headroom above the floor and the active power
     of the ``occupancy`` share of SMs it keeps busy) and latency (the shortest kernels: ``min_kernel_s`` for a matrix op's first,
     ``min_vector_kernel_s`` for every other kernel)."""
     counts = counts_of(node)
@@ -610,6 +617,8 @@ def device_time(node: Node, target: Target, kernels: int, occupancy: float
                        else target.peak_rate(cls, d))
                   for (p, d), c in counts.items() for cls in [exec_class(node, p)])
     compute = max(compute, rate_time(node, target))
+    if node.traits.matrix and target.number("per_output_s"):
+        compute += node.outputs[0].type.numel * target.number("per_output_s")
     first = target.number("min_kernel_s") if node.traits.matrix else \
         target.number("min_vector_kernel_s")
     latency = first + target.number("min_vector_kernel_s") * (kernels - 1) if kernels else 0.0

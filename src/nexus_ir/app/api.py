@@ -331,5 +331,8 @@ def does_not_fit(report: EnergyReport) -> str:
     m = report.metrics
     over = [f"{name} needs {si(need, 'B')} of {si(m['memory_capacity'][name], 'B')}"
             for name, need in m["memory_needed"].items() if need > m["memory_capacity"][name]]
-    return (f"{report.model} does not fit {report.target}: {'; '.join(over)} (weights and "
-            "peak activations); the costs assume memory it does not have")
+    held = "flash: weights, quantization parameters and code; RAM: the TFLM arena and " \
+        "persistent allocations" if m.get("arena_bytes") is not None else \
+        "weights and peak activations"
+    return (f"{report.model} does not fit {report.target}: {'; '.join(over)} ({held}); the "
+            "costs assume memory it does not have")

@@ -51,7 +51,9 @@ def report_renderables(report: "EnergyReport", depth: int | None = None, top: in
     if "memory_needed" in m:
         levels = ", ".join(f"{name} {si(need, 'B')} of {si(m['memory_capacity'][name], 'B')}"
                            for name, need in m["memory_needed"].items())
-        parts.append(Text(f"memory needed: {levels} — " +
+        arena = f" (TFLM arena {si(m['arena_bytes'], 'B')} + persistent " \
+            f"{si(m['persistent_bytes'], 'B')})" if m.get("arena_bytes") is not None else ""
+        parts.append(Text(f"memory needed: {levels}{arena} — " +
                           ("fits" if m["fits"] else "does NOT fit")))
 
     summary = Table(box=box.SIMPLE, show_header=False, pad_edge=False)
