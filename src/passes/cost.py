@@ -837,6 +837,8 @@ def metrics(graph: Graph, ctx: PassContext) -> dict[str, Any]:
         "arena_bytes": None if plan is None else plan["arena_bytes"],
         "persistent_bytes": None if plan is None else plan["persistent_bytes"],
         "flash_bytes": flash,
+        "arena_plan": None if plan is None else {"kernel_library": plan["kernel_library"],
+                                                 "buffers": plan["buffers"]},
         "active_j": _sum(graph, "energy", "active_j"),
         "expected_error": expected_error(target, run["execution"]),
         "bandwidth_use": _sum(graph, "memory_traffic", "off_chip_bytes") / latency

@@ -15,7 +15,7 @@ from .. import __version__
 from ..errors import NexusError
 from ..report import SCHEMA_VERSION, EnergyReport
 from ..types import parse_input_shapes
-from . import cli_choice, cli_measure, cli_optimize, common
+from . import cli_choice, cli_measure, cli_optimize, cli_tinyml, common
 from .common import parse_bindings
 
 EXIT_ERROR = 2
@@ -224,7 +224,7 @@ def _add_dtype_option(parser: argparse.ArgumentParser) -> None:
                                            "floating inputs); default: as it is")
 
 
-MODEL_HELP = ("a model: .onnx, .pt2, XGBoost .json/.ubj, .skops, .pkl/.joblib (with "
+MODEL_HELP = ("a model: .onnx, .pt2, .tflite, XGBoost .json/.ubj, .skops, .pkl/.joblib (with "
               "--trust-pickle), a NEXUS graph .json, path/to/file.py:factory (returns an "
               "nn.Module, an estimator… or (model, example_inputs)), or example:NAME")
 
@@ -324,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_execution_options(select)
     select.set_defaults(handler=cli_choice.cmd_select)
     cli_choice.add_sweep_parser(verbs)
+    cli_tinyml.add_parsers(verbs, _add_model_options)
 
     diagnose_cmd = verbs.add_parser("diagnose", help="where the energy goes and which rewrites "
                                                      "would save most",
