@@ -10,7 +10,9 @@ Layout: TFLite holds images as ``[N, H, W, C]``; the IR's convolutions and pools
 H, W]``, so every 4-D tensor is held channels-first (same bytes, same MACs) and the axes of
 concatenations, pads, means and softmaxes are mapped. A reshape whose flattening order differs
 between the layouts (spatial extent and channels both above 1) goes through an explicit
-transpose, as a channels-first runtime would run it.
+transpose, as a channels-first runtime would run it, except a flatten read only by fully
+connected layers: it stays one reshape and their weight columns are permuted to the
+channels-first order (the same products, and TFLM's one buffer).
 
 Quantization: int8/int16/int32 tensors keep their integer IR dtype; their scales and zero points
 (per tensor, or per channel along the file's quantized dimension, mapped to the IR's axis) are in
@@ -74,6 +76,14 @@ class _Reader:
         self.op_names = codes
         self.graph = Graph(path.stem)
         self.values: dict[int, Value] = {}
+        self.readers: dict[int, list[str]] = {}
+        for k in range(self.sub.OperatorsLength()):
+            op = self.sub.Operators(k)
+            for i in (op.InputsAsNumpy() if op.InputsLength() else ()):
+                self.readers.setdefault(int(i), []).append(self.op_name(op))
+        self.flattened: dict[int, tuple[int, ...]] = {}
+        self.sub_outputs = {int(o) for o in self.sub.OutputsAsNumpy()} \
+            if self.sub.OutputsLength() else set()
 
     # ------------------------------------------------------------------ tensors
     def tensor(self, index: int) -> Any:
@@ -294,6 +304,11 @@ def _conv(r: _Reader, op: Any, ins: list[int], outs: list[int], name: str, sourc
 def _fully_connected(r: _Reader, op: Any, ins: list[int], outs: list[int], name: str,
                      source: str) -> Value:
     x = r.value(ins[0])
+    if ins[0] in r.flattened and ins[1] not in r.values:
+        h, w_, c = r.flattened[ins[0]]            # columns in channels-first order
+        weight = r.static(ins[1])
+        columns = weight.reshape(weight.shape[0], h, w_, c).transpose(0, 3, 1, 2)
+        r.values[ins[1]] = r.constant(ins[1], columns.reshape(weight.shape[0], -1))
     w = r.value(ins[1])
     features = w.type.shape[1]
     if x.type.rank != 2 or x.type.shape[-1] != features:
@@ -381,7 +396,18 @@ def _reshape_to(r: _Reader, x: Value, shape: Sequence[int], name: str, source: s
 
 def _reshape(r: _Reader, op: Any, ins: list[int], outs: list[int], name: str,
              source: str) -> Value:
-    return _reshape_to(r, r.value(ins[0]), r.shape(outs[0]), name, source)
+    """A flatten read only by fully connected layers stays one reshape (TFLM's one buffer):
+    their weight columns are permuted to the channels-first order instead."""
+    x = r.value(ins[0])
+    shape = r.shape(outs[0])
+    readers = r.readers.get(outs[0], [])
+    if x.type.rank == 4 and len(shape) == 2 and readers and \
+            all(kind == "FULLY_CONNECTED" for kind in readers) and outs[0] not in r.sub_outputs:
+        n, c, h, w = x.type.shape
+        r.flattened[outs[0]] = (h, w, c)
+        return r.graph.add_node("reshape", [x], {"shape": tuple(shape)}, source=source,
+                                name=name).output
+    return _reshape_to(r, x, shape, name, source)
 
 
 def _concat(r: _Reader, op: Any, ins: list[int], outs: list[int], name: str,

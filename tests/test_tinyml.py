@@ -1,0 +1,347 @@
+"""TinyML: the TFLite frontend, TFLM's arena plan, flash and fit, the MCU board targets, and
+sliding-window redundancy."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import nexus_ir as nx
+from frontends.tflite import load_tflite
+from passes.arena import Buffer, greedy_offsets, plan_arena
+from passes.streaming import sliding_windows
+
+from tflite_build import FLOAT32, INT8, INT32, Op, T, build, conv_options
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT.parent / "shared" / "data" / "mlperf_tiny"
+MODELS = sorted(TINY.glob("*.tflite"))
+TFLM = json.loads((ROOT / "docs/data/tflm_arena.json").read_text())["models"]
+PUBLISHED = json.loads((ROOT / "docs/data/mlperf_tiny_v1.1_nucleo.json").read_text())
+
+
+# ---------------------------------------------------------------- a model written in the test
+def small_model(tmp_path: Path) -> Path:
+    """input [1,8,8,3] → conv 3×3 VALID (4) → conv 3×3 SAME (4) → add (residual) → reshape →
+    fully connected (10), int8 with per-channel conv weights."""
+    rng = np.random.default_rng(0)
+    q = {"scale": [0.5], "zero_point": [0]}
+    w_q = {"scale": [0.01] * 4, "zero_point": [0] * 4, "axis": 0}
+    tensors = [
+        T("input", [1, 8, 8, 3], **q),
+        T("w1", [4, 3, 3, 3], data=rng.integers(-5, 5, (4, 3, 3, 3), dtype=np.int8), **w_q),
+        T("b1", [4], INT32, data=np.zeros(4, np.int32), scale=[0.005] * 4, zero_point=[0] * 4),
+        T("c1", [1, 6, 6, 4], **q),
+        T("w2", [4, 3, 3, 4], data=rng.integers(-5, 5, (4, 3, 3, 4), dtype=np.int8), **w_q),
+        T("b2", [4], INT32, data=np.zeros(4, np.int32), scale=[0.005] * 4, zero_point=[0] * 4),
+        T("c2", [1, 6, 6, 4], **q),
+        T("sum", [1, 6, 6, 4], **q),
+        T("shape", [2], INT32, data=np.array([1, 144], np.int32)),
+        T("flat", [1, 144], **q),
+        T("w3", [10, 144], data=rng.integers(-5, 5, (10, 144), dtype=np.int8), scale=[0.01],
+          zero_point=[0]),
+        T("b3", [10], INT32, data=np.zeros(10, np.int32), scale=[0.005], zero_point=[0]),
+        T("logits", [1, 10], **q),
+    ]
+    ops = [Op(3, [0, 1, 2], [3], 1, conv_options(padding=1)),
+           Op(3, [3, 4, 5], [6], 1, conv_options(padding=0)),
+           Op(0, [3, 6], [7]), Op(22, [7, 8], [9]), Op(9, [9, 10, 11], [12])]
+    path = tmp_path / "small.tflite"
+    path.write_bytes(build(tensors, ops, [0], [12]))
+    return path
+
+
+def test_small_model_converts_with_layout_and_quantization(tmp_path):
+    g = load_tflite(small_model(tmp_path))
+    assert [n.op for n in g] == ["conv", "conv", "add", "reshape", "linear"]
+    c1, c2 = list(g)[:2]
+    assert c1.outputs[0].type.shape == (1, 4, 6, 6)            # NHWC [1,6,6,4] channels-first
+    assert c1.inputs[1].type.shape == (4, 3, 3, 3)             # [O,kh,kw,I] → [O,I,kh,kw]
+    assert c2.attributes["padding"] == (1, 1, 1, 1)            # SAME 3×3 stride 1
+    assert c1.attributes["padding"] == (0, 0, 0, 0)
+    assert c1.inputs[2].type.dtype.name == "i32"
+    assert g.quantization["input"] == {"scale": [0.5], "zero_point": [0], "axis": None}
+    assert g.quantization["w1"]["axis"] == 0 and len(g.quantization["w1"]["scale"]) == 4
+    assert list(g)[0].source == "c1"                           # tensor names are module names
+    # MACs by hand: conv1 6·6·4·(3·3·3), conv2 6·6·4·(3·3·4), FC 144·10
+    report = nx.compile(g, target="stm32l4r5")
+    assert report.metrics["macs"] == 36 * 4 * 27 + 36 * 4 * 36 + 1440
+
+
+def test_small_model_arena_by_hand(tmp_path):
+    """Scopes: input 0–1, c1 1–3, c2 2–3, sum 3–4, flat 4–5, logits 5–5; sizes 192, 144 ×4, 16
+    (10 rounded up). Largest first, equal sizes last-added first: input@0, flat@0, sum@144,
+    c2@0 (fits below sum), c1 after input, c2 and sum: 288; logits@144. Arena 432."""
+    plan = plan_arena(load_tflite(small_model(tmp_path)))
+    offsets = {b["name"]: b["offset"] for b in plan["buffers"]}
+    assert offsets == {"input": 0, "c1": 288, "c2": 0, "sum": 144, "flat": 0, "logits": 144}
+    assert plan["arena_bytes"] == 432
+
+
+def test_graph_quantization_round_trips(tmp_path):
+    g = load_tflite(small_model(tmp_path))
+    back = nx.Graph.from_json(g.to_json())
+    assert back.quantization == g.quantization
+
+
+@pytest.mark.skipif(not (TINY / "ad01_int8.tflite").exists(), reason="../shared/data missing")
+@pytest.mark.parametrize("model", MODELS, ids=lambda p: p.stem)
+def test_arena_equals_tflm(model):
+    """TFLM's own non-persistent arena (its Python interpreter, docs/data/tflm_arena.json)."""
+    assert plan_arena(load_tflite(model))["arena_bytes"] == TFLM[model.name]["head_bytes"]
+
+
+def test_arena_equals_live_tflm(tmp_path):
+    """The test's own model planned by TFLM's interpreter, where tflite-micro is installed."""
+    pytest.importorskip("tflite_micro", reason="tflite-micro (a dev dependency) not installed")
+    sys.path.insert(0, str(ROOT / "bench"))
+    from tflm_arena import tflm_allocations
+    path = small_model(tmp_path)
+    assert tflm_allocations(path)["head_bytes"] == plan_arena(load_tflite(path))["arena_bytes"]
+
+
+@pytest.mark.skipif(not MODELS, reason="../shared/data missing")
+def test_mlperf_tiny_macs_by_hand():
+    """One layer of each type by hand: FC 640→128 (AD), conv 10×4 over 1 channel to 64 at
+    25×5, depthwise 3×3 over 64 at 25×5, pointwise 64→64 at 25×5 (KWS)."""
+    ad = load_tflite(TINY / "ad01_int8.tflite")
+    first = next(iter(ad))
+    assert first.op == "linear" and math.prod(first.inputs[1].type.shape) == 640 * 128
+    layers = [(128, 640)] + [(128, 128)] * 3 + [(8, 128), (128, 8)] + [(128, 128)] * 3 + \
+        [(640, 128)]
+    assert nx.compile(ad, target="stm32l4r5").metrics["macs"] == sum(o * i for o, i in layers)
+    kws = nx.compile(load_tflite(TINY / "kws_ref_model.tflite"), target="stm32l4r5")
+    macs = [row.macs for row in kws.nodes if row.op == "conv"]
+    assert macs[:3] == [25 * 5 * 64 * 10 * 4, 25 * 5 * 64 * 9, 25 * 5 * 64 * 64]
+
+
+# ---------------------------------------------------------------- the planner by hand
+def chain(sizes: list[int], *, residual: bool = False, concat: bool = False) -> nx.Graph:
+    g = nx.Graph("hand")
+    x = g.add_input("x", f"i8[1,{sizes[0]}]")
+    if concat:
+        a = g.op("relu", x, name="a")
+        b = g.op("relu", x, name="b")
+        g.set_outputs(g.op("concat", a, b, axis=1, name="c"))
+        return g
+    v = x
+    for name in ("a", "b")[:len(sizes) - 1]:
+        v = g.op("relu", v, name=name)
+    g.set_outputs(g.op("add", x, v, name="y") if residual else g.op("relu", v, name="y"))
+    return g
+
+
+def test_planner_chain_by_hand():
+    """x 0–1, a 1–2, b 2–3, y 3–3, each 1008 B (1000 rounded to 16): y@0, b@1008, a@0,
+    x@1008."""
+    plan = plan_arena(chain([1000, 1000, 1000]))
+    assert {b["name"]: b["offset"] for b in plan["buffers"]} == {"x": 1008, "a": 0, "b": 1008,
+                                                                "y": 0}
+    assert plan["arena_bytes"] == 2016
+
+
+def test_planner_residual_by_hand():
+    """x lives 0–3 (read by the add): y@0, b@64, a@0 and x above all three at 128."""
+    plan = plan_arena(chain([64, 64, 64], residual=True))
+    assert {b["name"]: b["offset"] for b in plan["buffers"]} == {"x": 128, "a": 0, "b": 64,
+                                                                "y": 0}
+    assert plan["arena_bytes"] == 192
+
+
+def test_planner_concat_by_hand():
+    """x 0–2 (40 → 48 B), a 1–3, b 2–3, c 3–3 (80 B): c@0, b@80, a@128, x@0 (free of c)."""
+    plan = plan_arena(chain([40], concat=True))
+    assert {b["name"]: b["offset"] for b in plan["buffers"]} == {"x": 0, "a": 128, "b": 80,
+                                                                "c": 0}
+    assert plan["arena_bytes"] == 176
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 5000), st.integers(0, 12), st.integers(0, 6)),
+                min_size=1, max_size=30))
+def test_planner_never_overlaps_live_buffers(spec):
+    """Buffers live at the same time never share bytes; the arena lies between the peak of
+    live bytes and their sum."""
+    plan = [Buffer(str(i), size, first, first + span) for i, (size, first, span) in
+            enumerate(spec)]
+    offsets = greedy_offsets(plan)
+    for i, a in enumerate(plan):
+        for j in range(i):
+            b = plan[j]
+            if a.first <= b.last and b.first <= a.last:
+                assert offsets[i] + a.size <= offsets[j] or offsets[j] + b.size <= offsets[i]
+    arena = max(o + b.size for o, b in zip(offsets, plan))
+    peak = max(sum(b.size for b in plan if b.first <= t <= b.last) for t in range(20))
+    assert peak <= arena <= sum(b.size for b in plan)
+
+
+def test_cmsis_nn_scratch_by_hand():
+    """CMSIS-NN's DSP conv: 2·⌈kh·kw·C_in⌉₄ int16 = 4·⌈3·3·3⌉₄ = 112 B im2col buffer for a 3×3
+    conv over 3 channels; a 1×1 stride-1 conv needs none."""
+    g = nx.Graph("scratch")
+    x = g.add_input("x", "i8[1,3,8,8]")
+    w = g.add_constant("w", np.ones((4, 3, 3, 3), np.int8))
+    w1 = g.add_constant("w1", np.ones((4, 4, 1, 1), np.int8))
+    y = g.op("conv", x, w, padding=(1, 1), name="y")
+    g.set_outputs(g.op("conv", y, w1, name="z"))
+    scratch = [b for b in plan_arena(g, cmsis_nn=True)["buffers"] if b["kind"] == "scratch"]
+    assert [(b["name"], b["bytes"], b["first_scope"]) for b in scratch] == [("y.scratch", 112, 1)]
+
+
+# ---------------------------------------------------------------- flash, fit, boards
+def test_flash_is_weights_quantization_and_code(tmp_path):
+    g = load_tflite(small_model(tmp_path))
+    m = nx.compile(g, target="stm32l4r5").metrics
+    weights = 4 * 27 + 4 * 4 + 4 * 36 + 4 * 4 + 1440 + 40   # int8 weights, int32 biases (the
+    # reshape's shape is an attribute of the IR op, not a weight)
+    params = sum(12 * len(q["scale"]) for q in g.quantization.values())
+    assert m["flash_bytes"] == weights + params + 60000
+    # CMSIS-NN adds im2col scratch: 4·⌈27⌉₄ = 112 B at scope 1, 4·36 = 144 B at scope 2.
+    # Placed with the tensors (the 144 B scratch, added last, first among the 144 B buffers):
+    # input@0, scratch2@0, flat@0, sum@144, c2@288, c1@432 (to 576), scratch1@192, logits@144
+    assert m["arena_bytes"] == 576 and m["fits"] is True
+    assert m["memory_needed"]["sram"] == m["arena_bytes"] + m["persistent_bytes"]
+
+
+def test_resnet50_does_not_fit_a_microcontroller():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = nx.compile("example:resnet50", target="stm32h7a3", bindings={"batch": 1})
+    m = report.metrics
+    assert m["fits"] is False and m["memory_needed"]["flash"] > 100e6
+    lines = [str(w.message) for w in caught if "does not fit" in str(w.message)]
+    assert len(lines) == 1 and "flash needs 10" in lines[0] and "of 2.1 MB" in lines[0]
+
+
+@pytest.mark.skipif(not MODELS, reason="../shared/data missing")
+@pytest.mark.parametrize("board", ["stm32l4r5", "stm32h7a3"])
+def test_boards_predict_held_out_models_within_25_percent(board):
+    """Fitted on image classification and visual wake words only (bench/tinyml_boards.py);
+    anomaly detection and keyword spotting against MLPerf Tiny v1.1's published energies."""
+    for key in ("ad", "kws"):
+        model = TINY / PUBLISHED["models"][key]
+        energy = nx.compile(str(model), target=board).metrics["energy_j"]
+        published = PUBLISHED["boards"][board]["energy_uj"][key] * 1e-6
+        assert abs(energy / published - 1) < 0.25, (key, energy, published)
+
+
+def test_mcu_timing_by_hand():
+    """A batch-1 int8 fully connected layer on stm32l4r5: MACs at the GEMV share of the int8
+    rate, plus the per-output time of its outputs."""
+    from lowering.target import load_target
+    t = load_target("stm32l4r5")
+    g = nx.Graph("fc")
+    x = g.add_input("x", "i8[1,256]")
+    w = g.add_constant("w", np.ones((64, 256), np.int8))
+    g.set_outputs(g.op("linear", x, w, name="y"))
+    node = next(iter(nx.compile(g, target=t).nodes))
+    want = 256 * 64 / (t.peak_rate("matrix", "i8") * t.number("gemv_efficiency")) + \
+        64 * t.number("per_output_s")
+    assert node.time_s == pytest.approx(want + t.kernel_overhead_s.value, rel=1e-9)
+
+
+# ---------------------------------------------------------------- sliding windows
+def conv_stack() -> nx.Graph:
+    """x [1,4,20] f32 → conv k3 (8) → conv k5 → conv k3 stride 2, all unpadded."""
+    g = nx.Graph("stack")
+    v = g.add_input("x", "f32[1,4,20]")
+    for i, (c_in, k, s) in enumerate([(4, 3, 1), (8, 5, 1), (8, 3, 2)]):
+        w = g.add_constant(f"w{i}", np.ones((8, c_in, k), np.float32))
+        v = g.op("conv", v, w, stride=(s,), name=f"c{i}")
+    g.set_outputs(v)
+    return g
+
+
+def test_sliding_window_by_hand():
+    """hop 2. c0: S 1, field 3, outputs 18: t + 3 + 2 ≤ 20 → 16 recomputed. c1: field 7, 14
+    outputs → 12. c2: S 2, field 9, 6 outputs: 2t + 9 + 2 ≤ 20 → 5. State (k−1)·frame_in:
+    2·16 + 4·32 + 2·32 B; working: c1's 6 input and 2 output frames, 256 B."""
+    r = sliding_windows(conv_stack(), hop=2)
+    assert [(row["outputs"], row["recomputed"]) for row in r["layers"]] == \
+        [(18, 16), (14, 12), (6, 5)]
+    macs = [18 * 8 * 4 * 3, 14 * 8 * 8 * 5, 6 * 8 * 8 * 3]
+    assert r["macs"] == sum(macs)
+    assert r["recomputed_macs"] == pytest.approx(macs[0] * 16 / 18 + macs[1] * 12 / 14 +
+                                                 macs[2] * 5 / 6)
+    assert r["state_bytes"] == 32 + 128 + 64 and r["working_bytes"] == 256
+    assert r["ring_buffer_bytes"] == 480
+
+
+def test_sliding_window_odd_hop_breaks_reuse_after_a_stride():
+    r = sliding_windows(conv_stack(), hop=1)
+    assert [row["recomputed"] for row in r["layers"]] == [17, 13, 0]
+
+
+def test_sliding_window_padding_is_not_reused():
+    """A padded conv's edge outputs read padding: 20 frames, k3 pad 1, hop 1: outputs t with
+    t − 1 ≥ 0 and t − 1 + 3 + 1 ≤ 20, 1 ≤ t ≤ 17 → 17 of 20."""
+    g = nx.Graph("pad")
+    x = g.add_input("x", "f32[1,1,20]")
+    w = g.add_constant("w", np.ones((1, 1, 3), np.float32))
+    g.set_outputs(g.op("conv", x, w, padding=(1,), name="y"))
+    assert sliding_windows(g, hop=1)["layers"][0]["recomputed"] == 17
+
+
+# ---------------------------------------------------------------- bad input, CLI
+def run_nexus(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nexus_ir.app.cli", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("mutate, why", [
+    (lambda data: data[:4] + b"XXXX" + data[8:], "identifier is not TFL3"),
+    (lambda data: data[:40], "does not parse"),
+])
+def test_broken_tflite_is_one_line(tmp_path, mutate, why):
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(mutate(small_model(tmp_path).read_bytes()))
+    done = run_nexus("compile", str(bad), "--target", "stm32l4r5")
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.startswith("nexus: error")]
+    assert len(lines) == 1 and why in lines[0], done.stderr
+
+
+def test_arena_command(tmp_path):
+    path = small_model(tmp_path)
+    done = run_nexus("arena", str(path), "-o", str(tmp_path / "plan.json"))
+    assert done.returncode == 0, done.stderr
+    doc = json.loads((tmp_path / "plan.json").read_text())
+    assert doc["arena_bytes"] == 576 and doc["fits"] is True    # with CMSIS-NN's scratch
+    assert {b["name"]: b["offset"] for b in doc["buffers"]} == {
+        "input": 0, "c1": 432, "c2": 288, "sum": 144, "flat": 0, "logits": 144,
+        "c1.scratch": 192, "c2.scratch": 0}
+    refused = run_nexus("arena", str(path), "--target", "h100")
+    assert refused.returncode == 2 and "no microcontroller" in refused.stderr
+
+
+def test_stream_command(tmp_path):
+    g = conv_stack()
+    (tmp_path / "stack.json").write_text(g.to_json())
+    done = run_nexus("stream", str(tmp_path / "stack.json"), "--hop", "2")
+    assert done.returncode == 0, done.stderr
+    assert "ring-buffer schedule needs 480 B" in done.stdout
+    bad = run_nexus("stream", str(tmp_path / "stack.json"), "--hop", "20")
+    assert bad.returncode == 2 and "below the window's 20 frames" in bad.stderr
+
+
+def test_float_tflite_model(tmp_path):
+    """A float32 model: FC with a fused ReLU kept in the kernel, softmax over the last axis."""
+    rng = np.random.default_rng(1)
+    tensors = [T("x", [1, 16], FLOAT32), T("w", [4, 16], FLOAT32,
+                                            data=rng.standard_normal((4, 16), np.float32)),
+               T("y", [1, 4], FLOAT32), T("p", [1, 4], FLOAT32)]
+    path = tmp_path / "float.tflite"
+    path.write_bytes(build(tensors, [Op(9, [0, 1, -1], [2]), Op(25, [2], [3])], [0], [3]))
+    g = load_tflite(path)
+    assert [n.op for n in g] == ["linear", "softmax"] and not g.quantization
+    assert next(iter(g)).inputs[0].type.dtype.name == "f32"
+    assert INT8 == 9                       # the type codes tflite_build writes
