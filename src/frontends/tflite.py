@@ -43,8 +43,6 @@ NUMPY_DTYPES = {"f32": np.float32, "f16": np.float16, "i32": np.int32, "u8": np.
                 "f64": np.float64}
 TO_CHANNELS_FIRST = (0, 3, 1, 2)
 TO_CHANNELS_LAST = (0, 2, 3, 1)
-ACTIVATIONS = {0: None, 1: "relu", 2: "relu_n1_to_1", 3: "relu6", 4: "tanh", 5: "sign_bit",
-               6: "sigmoid"}
 
 
 def _bad(path: Path, why: str) -> NexusError:

@@ -136,12 +136,8 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.:/-]+$")
 
 
 class Graph:
-    """A dataflow graph: inputs, constants, nodes in topological order, outputs.
-
-    ``quantization`` maps a value's name to the affine parameters of its integer elements, as
-    a quantized model file states them (``{"scale": [...], "zero_point": [...], "axis": None |
-    int}``: one entry per tensor, or one per channel along ``axis``); the value's dtype is the
-    integer type they map."""
+    """A dataflow graph: inputs, constants, nodes in topological order, outputs; ``quantization``
+    maps a value's name to its file's ``{"scale", "zero_point", "axis"}`` (per tensor: None)."""
 
     def __init__(self, name: str = "main"):
         self.name = name
@@ -227,15 +223,9 @@ class Graph:
         return name
 
     def add_node(
-        self,
-        op: str,
-        inputs: Sequence[Value],
-        attributes: Mapping[str, Any] | None = None,
-        *,
-        source: str = "",
-        name: str | Sequence[str] | None = None,
-        output_types: Sequence[TensorType] | None = None,
-        before: Node | None = None,
+        self, op: str, inputs: Sequence[Value], attributes: Mapping[str, Any] | None = None,
+        *, source: str = "", name: str | Sequence[str] | None = None,
+        output_types: Sequence[TensorType] | None = None, before: Node | None = None,
         after: Node | None = None,
     ) -> Node:
         """Create a node, infer its output types, and insert it.

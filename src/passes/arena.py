@@ -41,7 +41,8 @@ ALIGNMENT = 16
 EVAL_TENSOR_BYTES = 24
 NODE_BYTES = 64
 IO_TENSOR_BYTES = 192
-OPDATA_BYTES = {"conv": 48, "linear": 48}
+OPDATA_BYTES = {"conv": 48, "matmul": 48}
+"""Bytes of a kernel's ``OpData`` by op kind (others: ``OPDATA_DEFAULT_BYTES``)."""
 OPDATA_DEFAULT_BYTES = 16
 PER_CHANNEL_BYTES = 8
 
@@ -63,7 +64,7 @@ def aligned(size: int) -> int:
 
 def cmsis_nn_scratch(node: Node) -> int:
     """Bytes of the scratch buffer CMSIS-NN's int8 kernel for ``node`` requests (DSP build)."""
-    if node.op != "conv" or node.attributes.get("transposed"):
+    if node.traits.kind != "conv" or node.attributes.get("transposed"):
         return 0
     x, w = node.inputs[0].type, node.inputs[1].type
     kernel = w.shape[2:]
@@ -141,8 +142,9 @@ def persistent_bytes(graph: Graph) -> int:
     tensors = len(graph.inputs) + len(graph.constants) + sum(len(n.outputs) for n in nodes)
     opdata = 0
     for n in nodes:
-        opdata += OPDATA_BYTES.get(n.op, OPDATA_DEFAULT_BYTES)
-        weight = n.inputs[1].name if n.op in OPDATA_BYTES else None
+        kind = n.traits.kind
+        opdata += OPDATA_BYTES.get(kind, OPDATA_DEFAULT_BYTES)
+        weight = n.inputs[1].name if kind in OPDATA_BYTES and len(n.inputs) > 1 else None
         if weight and len(graph.quantization.get(weight, {}).get("scale", ())) > 1:
             opdata += PER_CHANNEL_BYTES * int(n.inputs[1].type.shape[0])
     return EVAL_TENSOR_BYTES * tensors + NODE_BYTES * len(nodes) + IO_TENSOR_BYTES + opdata

@@ -26,8 +26,12 @@ from typing import Any
 
 from nexus_ir import Constant, Graph, NexusError, Node, Value
 
-TIME_LOCAL = ("conv", "avg_pool", "max_pool")
-"""Ops whose outputs read a window of their input along the time axis."""
+
+
+def time_local(node: Node) -> bool:
+    """A convolution or a windowed pool: each output reads a window of its input's frames."""
+    kind = node.traits.kind
+    return kind == "conv" or (kind == "pool" and "kernel_size" in node.attributes)
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ def _window(node: Node, axis: int) -> tuple[int, int, int, int]:
     """Kernel, stride, dilation and begin padding of a conv or pool along ``axis``."""
     a = node.attributes
     spatial = axis - 2
-    if node.op == "conv":
+    if node.traits.kind == "conv":
         kernel = node.inputs[1].type.shape[2:]
     else:
         kernel = a["kernel_size"]
@@ -63,7 +67,7 @@ def _carry(node: Node, time: dict[int, Axis]) -> Axis | None:
         return None
     first = carried[0]
     out = node.outputs[0].type
-    if node.op in TIME_LOCAL:
+    if time_local(node):
         if node.attributes.get("transposed") or first.axis < 2:
             return None
         k, s, d, pad = _window(node, first.axis)
@@ -99,7 +103,7 @@ def sliding_windows(graph: Graph, hop: int, axis: int | None = None,
         carried = _carry(node, time)
         if carried is not None:
             time[id(node.outputs[0])] = carried
-        if node.op not in TIME_LOCAL and node.traits.kind != "matmul":
+        if not time_local(node) and node.traits.kind != "matmul":
             continue
         if not any(id(v) in time for v in node.inputs if not isinstance(v, Constant)):
             continue
@@ -121,7 +125,8 @@ def _layer(node: Node, time: dict[int, Axis], out: Axis | None, hop: int, frames
     y = node.outputs[0]
     counts = node.traits.gemm(node) if node.traits.gemm else None
     macs = math.prod(counts[1:]) * counts[0] if counts else \
-        y.type.numel * math.prod(node.inputs[1].type.shape[1:]) if node.op == "conv" else \
+        y.type.numel * math.prod(node.inputs[1].type.shape[1:]) if node.traits.kind == "conv" \
+        else \
         y.type.numel
     row: dict[str, Any] = {"name": node.name, "op": node.op, "source": node.source,
                            "macs": macs}
@@ -137,7 +142,7 @@ def _layer(node: Node, time: dict[int, Axis], out: Axis | None, hop: int, frames
                        t * out.stride + out.start + out.field + hop <= frames)
     frame_in = x.type.nbytes // int(x.type.shape[out.axis])
     frame_out = y.type.nbytes // outputs
-    k, s, d, _ = _window(node, out.axis) if node.op in TIME_LOCAL else (1, 1, 1, 0)
+    k, s, d, _ = _window(node, out.axis) if time_local(node) else (1, 1, 1, 0)
     new_out = max(1, hop // out.stride) if hop % out.stride == 0 else outputs
     new_in = min(int(x.type.shape[out.axis]), new_out * s + (k - 1) * d)
     return {**row, "outputs": outputs, "recomputed": reusable,
