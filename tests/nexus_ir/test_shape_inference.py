@@ -190,7 +190,8 @@ def test_reductions_and_softmax():
     assert infer("log_softmax", "bf16[2,5]", axis=1) == "bf16[2,5]"
     rejects("reduce_sum", "f32[2,3]", axes=[2], match="axis 2 is out of range for rank 2")
     rejects("reduce_sum", "f32[2,3]", axes=[1, -1], match="repeat an axis")
-    rejects("softmax", "i32[2,3]", match="must be a float type")
+    assert infer("softmax", "i8[1,10]") == "i8[1,10]"        # TFLite's quantized softmax
+    rejects("softmax", "bool[2,3]", match="float or quantized integer type")
 
 
 # ----------------------------------------------------------------------------- norms
