@@ -345,3 +345,62 @@ def test_float_tflite_model(tmp_path):
     assert [n.op for n in g] == ["linear", "softmax"] and not g.quantization
     assert next(iter(g)).inputs[0].type.dtype.name == "f32"
     assert INT8 == 9                       # the type codes tflite_build writes
+
+
+def lstm_model(tmp_path: Path, quantized: bool = False) -> Path:
+    """UNIDIRECTIONAL_SEQUENCE_LSTM over x [1, 5, 3], hidden 4, batch-major, state variables."""
+    import tflite
+    rng = np.random.default_rng(0)
+    kind = INT8 if quantized else FLOAT32
+    q = {"scale": [0.1], "zero_point": [0]} if quantized else {}
+    weight = (lambda shape: rng.integers(-3, 3, shape, dtype=np.int8)) if quantized else \
+        (lambda shape: rng.standard_normal(shape).astype(np.float32))
+    bias_type, bias_np = (INT32, np.int32) if quantized else (FLOAT32, np.float32)
+    tensors = [T("x", [1, 5, 3], kind, **q)]
+    tensors += [T(f"wi{g}", [4, 3], kind, data=weight((4, 3)), **q) for g in range(4)]
+    tensors += [T(f"wh{g}", [4, 4], kind, data=weight((4, 4)), **q) for g in range(4)]
+    tensors += [T(f"b{g}", [4], bias_type, data=np.zeros(4, bias_np)) for g in range(4)]
+    tensors += [T("h", [1, 4], kind, variable=True, **q),
+                T("c", [1, 4], 7 if quantized else FLOAT32, variable=True),   # int16 cell
+                T("y", [1, 5, 4], kind, **q)]
+    ins = [0, *range(1, 9), -1, -1, -1, *range(9, 13), -1, -1, 13, 14, -1, -1, -1, -1]
+
+    def options(b):
+        tflite.UnidirectionalSequenceLSTMOptionsStart(b)
+        tflite.UnidirectionalSequenceLSTMOptionsAddFusedActivationFunction(b, 4)
+        return tflite.UnidirectionalSequenceLSTMOptionsEnd(b)
+    path = tmp_path / ("lstm_int8.tflite" if quantized else "lstm.tflite")
+    path.write_bytes(build(tensors, [Op(44, ins, [15], 71, options)], [0], [15]))
+    return path
+
+
+def test_lstm_by_hand(tmp_path):
+    """One recurrent layer: 5 steps × 4·4 gates·(3 + 4) MACs. Arena: x 60 → 64 B (0–1), y 80 B
+    (1–1), TFLM's four LSTM scratch buffers of 1·4 float32 (16 B, scope 1); the states are
+    variables, updated in place: y@0, x@80, the scratch buffers at 144…192 → 208 B."""
+    path = lstm_model(tmp_path)
+    g = load_tflite(path)
+    (node,) = list(g)
+    assert node.op == "recurrent" and node.attributes["batch_first"]
+    assert node.inputs[3].type.shape == (16, 3)          # input, forget, cell, output stacked
+    assert nx.compile(g, target="stm32l4r5").metrics["macs"] == 5 * 16 * 7
+    assert plan_arena(g)["arena_bytes"] == 208
+
+
+def test_lstm_arena_equals_live_tflm(tmp_path):
+    pytest.importorskip("tflite_micro", reason="tflite-micro (a dev dependency) not installed")
+    sys.path.insert(0, str(ROOT / "bench"))
+    from tflm_arena import tflm_allocations
+    path = lstm_model(tmp_path)
+    assert tflm_allocations(path)["head_bytes"] == plan_arena(load_tflite(path))["arena_bytes"]
+
+
+def test_quantized_lstm_keeps_its_dtypes(tmp_path):
+    """int8 input and weights, int32 biases, an int16 cell state (TFLM's quantized LSTM)."""
+    (node,) = list(load_tflite(lstm_model(tmp_path, quantized=True)))
+    assert [v.type.dtype.name for v in node.inputs] == ["i8", "i8", "i16", "i8", "i8", "i32",
+                                                        "i32"]
+    assert [o.type.dtype.name for o in node.outputs] == ["i8", "i8", "i16"]
+    # four scratch buffers of 1·4 int16 cell-state elements (8 B, rounded to 16)
+    assert [b["bytes"] for b in plan_arena(load_tflite(lstm_model(tmp_path, True)))["buffers"]
+            if b["kind"] == "scratch"] == [16] * 4

@@ -24,6 +24,7 @@ class T:
     scale: Sequence[float] = ()
     zero_point: Sequence[int] = ()
     axis: int = 0
+    variable: bool = False
 
 
 @dataclass
@@ -94,6 +95,7 @@ def build(tensors: Sequence[T], ops: Sequence[Op], inputs: Sequence[int],
         tflite.TensorAddType(b, t.type)
         tflite.TensorAddBuffer(b, buffer_of.get(i, 0))
         tflite.TensorAddName(b, name)
+        tflite.TensorAddIsVariable(b, t.variable)
         if quant is not None:
             tflite.TensorAddQuantization(b, quant)
         tensor_offsets.append(tflite.TensorEnd(b))

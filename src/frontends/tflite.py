@@ -463,6 +463,39 @@ def _quantize(r: _Reader, op: Any, ins: list[int], outs: list[int], name: str,
     return r.graph.add_node(ir, [x, scale, zero], {"to": to}, source=source, name=name).output
 
 
+def _lstm(r: _Reader, op: Any, ins: list[int], outs: list[int], name: str,
+          source: str) -> Value | tuple[Value, ...]:
+    """UNIDIRECTIONAL_SEQUENCE_LSTM without peepholes, projection or layer norm: one IR
+    ``recurrent`` layer, its four gates' weights stacked in PyTorch's order (input, forget,
+    cell, output), the gate biases as ``b_ih`` and zeros as ``b_hh``, the file's state
+    variables (persistent, updated in place) as initial states. Other variants are opaque."""
+    optional = [i for i in (*range(9, 12), 16, 17, *range(20, 24)) if i < len(ins)]
+    if len(ins) < 20 or any(ins[i] >= 0 for i in optional) or any(i < 0 for i in ins[1:9]):
+        return r._opaque(r.op_name(op), ins, outs, [name], source)
+    opts = r.options(op, "UnidirectionalSequenceLSTMOptions")
+    time_major = bool(opts and opts.TimeMajor())
+    x = r.value(ins[0])
+    w_ih = np.concatenate([r.static(i) for i in ins[1:5]])
+    w_hh = np.concatenate([r.static(i) for i in ins[5:9]])
+    bias = np.concatenate([r.static(i) for i in ins[12:16]])
+    hidden = w_hh.shape[1]
+    consts = [r.constant(ins[1], w_ih), r.constant(ins[5], w_hh), r.constant(ins[12], bias),
+              r.graph.add_constant(r.graph.fresh_name(f"{source}.b_hh"), np.zeros_like(bias),
+                                   role="constant")]
+    states = []
+    for index in ins[18:20]:
+        shape = (1, *r.shape(index))
+        state = r.graph.add_constant(r.graph.fresh_name(r.name(index)), None,
+                                     TensorType(shape, r.dtype(index)), role="buffer")
+        r._quantized(state.name, index)
+        states.append(state)
+    node = r.graph.add_node("recurrent", [x, *states, *consts],
+                            {"mode": "lstm", "hidden_size": hidden,
+                             "batch_first": not time_major},
+                            source=source, name=[name, f"{name}.h_n", f"{name}.c_n"])
+    return node.outputs[0]
+
+
 _HANDLERS: dict[str, Callable[..., Any]] = {
     "CONV_2D": _conv, "DEPTHWISE_CONV_2D": _conv, "FULLY_CONNECTED": _fully_connected,
     "AVERAGE_POOL_2D": _pool, "MAX_POOL_2D": _pool, "ADD": _binary("add"),
@@ -473,7 +506,7 @@ _HANDLERS: dict[str, Callable[..., Any]] = {
     "RELU": _unary("relu"), "RELU6": _unary("clip", min=0.0, max=6.0),
     "RELU_N1_TO_1": _unary("clip", min=-1.0, max=1.0), "LOGISTIC": _unary("sigmoid"),
     "TANH": _unary("tanh"), "HARD_SWISH": _unary("hardswish"), "LEAKY_RELU": _leaky_relu,
-    "EXP": _unary("exp"), "ABS": _unary("abs"), "SQRT": _unary("sqrt"), "RSQRT": _unary("rsqrt"),
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": _lstm, "EXP": _unary("exp"), "ABS": _unary("abs"), "SQRT": _unary("sqrt"), "RSQRT": _unary("rsqrt"),
 }
 """TFLite builtin operators mapped to IR ops; the others become ``opaque`` (unmodeled)."""
 

@@ -8,10 +8,12 @@ sizes are rounded up to 16 bytes. Its greedy planner (``GreedyMemoryPlanner``) t
 buffers largest first (equal sizes in reverse order of their tensor index, as its bubble sort
 leaves them) and puts each at the lowest offset where it overlaps no placed buffer that is live
 at the same time. The arena is the highest end offset. TFLM places no operator in place: a
-reshape copies into its own buffer. Constants stay in flash; variable tensors (recurrent state)
-are persistent allocations outside the plan.
+reshape copies into its own buffer; a recurrent layer updates its state variables in place (an
+output nobody reads whose type is that of a variable the node reads takes no buffer). Constants
+stay in flash; variable tensors (recurrent state) are persistent allocations outside the plan.
 
-Scratch buffers follow the kernel library the target names (``cmsis_nn = 1``: Arm's CMSIS-NN
+Scratch buffers: TFLM's LSTM kernel requests four of batch × hidden cell-state elements; the
+others follow the kernel library the target names (``cmsis_nn = 1``: Arm's CMSIS-NN
 int8 kernels as built for a core with the DSP extension and without Helium: a k×k convolution's
 im2col buffer of ``2·⌈k_h·k_w·C_in⌉₄`` int16 values, a depthwise convolution other than 3×3 with
 padding ≤ 1 its ``C·k_h·k_w`` int16 values, none for 1×1 convolutions and fully connected
@@ -62,6 +64,18 @@ def aligned(size: int) -> int:
     return -(-size // ALIGNMENT) * ALIGNMENT
 
 
+def scratch_buffers(node: Node, cmsis_nn: bool) -> list[int]:
+    """Bytes of each scratch buffer the node's kernel requests: TFLM's LSTM four of batch ×
+    hidden cell-state elements (reference and CMSIS-NN alike); with ``cmsis_nn`` the CMSIS-NN
+    convolution's (``cmsis_nn_scratch``)."""
+    if node.traits.kind == "recurrent" and node.attributes["mode"] == "lstm":
+        x, cell = node.inputs[0].type, node.inputs[2].type
+        batch = x.shape[0] if node.attributes["batch_first"] else x.shape[1]
+        return [int(batch * node.attributes["hidden_size"] * cell.dtype.itemsize)] * 4
+    size = cmsis_nn_scratch(node) if cmsis_nn else 0
+    return [size] if size else []
+
+
 def cmsis_nn_scratch(node: Node) -> int:
     """Bytes of the scratch buffer CMSIS-NN's int8 kernel for ``node`` requests (DSP build)."""
     if node.traits.kind != "conv" or node.attributes.get("transposed"):
@@ -99,14 +113,19 @@ def buffers(graph: Graph, scratch: bool = False) -> list[Buffer]:
         touch(v.name, 0, int(v.type.nbytes), True)
     scratches: list[Buffer] = []
     nodes = list(graph)
+    returned = {id(v) for v in graph.outputs}
     for k, node in enumerate(nodes, start=1):
+        states = [v.type for v in node.inputs if isinstance(v, Constant) and v.role == "buffer"]
         for o in node.outputs:
+            if not o.users and id(o) not in returned and o.type in states:
+                continue                 # written into its state variable, in place
             touch(o.name, k, int(o.type.nbytes), True)
         for v in node.inputs:
             if not isinstance(v, Constant) and v.name in first:
                 touch(v.name, k, sizes[v.name], False)
-        if scratch and (size := cmsis_nn_scratch(node)):
-            scratches.append(Buffer(f"{node.name}.scratch", aligned(size), k, k, "scratch"))
+        for i, size in enumerate(scratch_buffers(node, scratch)):
+            suffix = f".scratch{i}" if i else ".scratch"
+            scratches.append(Buffer(f"{node.name}{suffix}", aligned(size), k, k, "scratch"))
     end = len(nodes)
     for v in graph.outputs:
         if v.name in first:

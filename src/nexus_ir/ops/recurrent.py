@@ -5,7 +5,9 @@ direction ``w_ih [G·H, I_l]``, ``w_hh [G·H, H]`` and, with ``has_biases``, ``b
 (``[G·H]``), in PyTorch's order (layer-major, forward before reverse). ``G`` is 4 for an LSTM,
 3 for a GRU, 1 for an RNN; ``I_l`` is the input size for layer 0 and ``D·H`` after it (D = 2 when
 bidirectional). Outputs: the sequence of last-layer hidden states ``[B, T, D·H]``
-(``[T, B, D·H]`` unless ``batch_first``), ``h_n [L·D, B, H]`` and, for an LSTM, ``c_n``.
+(``[T, B, D·H]`` unless ``batch_first``), ``h_n [L·D, B, H]`` and, for an LSTM, ``c_n``. A
+quantized layer (integer ``x``, as TFLite's int8 LSTM) has weights of x's type, int32 biases and
+integer states of their own width (int16 cell state).
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ def _recurrent(t: Sequence[TensorType], a: Mapping[str, Any]) -> list[TensorType
     """Outputs ``(y, h_n[, c_n])``; checks every weight's shape against the layer sizes."""
     x = t[0]
     require_rank(x, 3, what="x")
-    dtype = same_dtype(t)
     lstm = a["mode"] == "lstm"
     h, layers, dirs = a["hidden_size"], a["num_layers"], 2 if a["bidirectional"] else 1
     gates = GATES[a["mode"]]
@@ -48,6 +49,7 @@ def _recurrent(t: Sequence[TensorType], a: Mapping[str, Any]) -> list[TensorType
         for got, exp in zip(s.shape, state):
             require_dim(got, exp, "initial state shape differs from [L·D, B, H]")
     weights = t[1 + states:]
+    dtype = _dtypes(t, 1 + states, per)
     for layer in range(layers):
         size_in = x.shape[2] if layer == 0 else dirs * h
         for d in range(dirs):
@@ -57,4 +59,21 @@ def _recurrent(t: Sequence[TensorType], a: Mapping[str, Any]) -> list[TensorType
                     require_dim(g_dim, e_dim, f"layer {layer} weight shape differs from "
                                               f"{list(exp)}")
     seq = (batch, steps, dirs * h) if a["batch_first"] else (steps, batch, dirs * h)
-    return [TensorType(seq, dtype), *[TensorType(state, dtype)] * states]
+    return [TensorType(seq, dtype), *[TensorType(state, s.dtype) for s in t[1:1 + states]]]
+
+
+def _dtypes(t: Sequence[TensorType], first_weight: int, per: int) -> Any:
+    """The layer's dtype: every input's, or for a quantized layer (integer x) the weights'
+    integer type, integer states of any width (TFLite's int16 cell state) and int32 biases."""
+    dtype = t[0].dtype
+    if not dtype.is_integer:
+        return same_dtype(t)
+    for i, p in enumerate(t[first_weight:]):
+        bias = i % per >= 2
+        if p.dtype != dtype and not (bias and p.dtype.name == "i32"):
+            raise ShapeError(f"a quantized {dtype} layer takes {dtype} weights and {dtype} or "
+                             f"i32 biases, got {p.dtype}")
+    for s in t[1:first_weight]:
+        if not s.dtype.is_integer:
+            raise ShapeError(f"a quantized layer's states are integers, got {s.dtype}")
+    return dtype
