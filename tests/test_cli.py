@@ -82,7 +82,7 @@ def test_targets_list_and_show(monkeypatch):
     out = nexus("targets")
     names = [line.split()[0] for line in out.stdout.splitlines()]
     assert names == ["a10", "a100", "b200", "cortex-m", "h100", "h200", "horowitz-45nm",
-                     "jetson-orin", "l4", "rtx4090", "x86-server"]
+                     "jetson-orin", "l4", "rtx4090", "stm32h7a3", "stm32l4r5", "x86-server"]
     confidence = {line.split()[0]: line[17:33].strip() for line in out.stdout.splitlines()}
     assert confidence["h200"] == "measured" and confidence["l4"] == "estimate"
     assert confidence["x86-server"] == "partly measured"

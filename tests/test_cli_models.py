@@ -188,7 +188,7 @@ def test_compare_json_holds_each_report():
 @pytest.mark.parametrize("args,message", [
     (("compile", "missing.onnx"), "nexus: error: model file missing.onnx does not exist\n"),
     (("compile", "README.md"), "nexus: error: unknown model format '.md' (README.md); NEXUS "
-                               "reads .onnx, .pt2, .json (NEXUS graph, XGBoost or a transformers "
+                               "reads .onnx, .pt2, .tflite, .json (NEXUS graph, XGBoost or a transformers "
                                "decoder's config), .ubj, .txt (a LightGBM model), .skops, and .pkl/.joblib with "
                                "trust_pickle\n"),
     (("compile", "examples/transformer.py:tiny_transformer"),
