@@ -286,3 +286,24 @@ def test_onnx_mutants_raise_only_one_line_errors_and_rejections_are_said(data, o
             onnx.checker.check_model(onnx.load(path), full_check=True)
         except Exception:
             assert any(issubclass(w.category, CheckerWarning) for w in caught)
+
+
+@settings(max_examples=MUTANTS or 200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_tflite_mutants_raise_only_one_line_errors(data, tmp_path_factory):
+    """Bytes of a valid .tflite (tests/tflite_build.residual_cnn) overwritten at random: the
+    file loads and costs on a microcontroller, or is refused in one line."""
+    from frontends.tflite import load_tflite
+    from tflite_build import residual_cnn
+    raw = bytearray(residual_cnn())
+    for _ in range(data.draw(st.integers(1, 8))):
+        at = data.draw(st.integers(8, len(raw) - 1))         # keep the TFL3 identifier
+        raw[at] = data.draw(st.integers(0, 255))
+    path = tmp_path_factory.mktemp("tflite") / "mutant.tflite"
+    path.write_bytes(bytes(raw))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            nx.compile(load_tflite(path), target="stm32l4r5")
+        except NexusError as err:
+            assert "\n" not in str(err).strip(), str(err)

@@ -20,7 +20,7 @@ from frontends.tflite import load_tflite
 from passes.arena import Buffer, greedy_offsets, plan_arena
 from passes.streaming import sliding_windows
 
-from tflite_build import FLOAT32, INT8, INT32, Op, T, build, conv_options
+from tflite_build import FLOAT32, INT8, INT32, Op, T, build, residual_cnn
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT.parent / "shared" / "data" / "mlperf_tiny"
@@ -31,32 +31,8 @@ PUBLISHED = json.loads((ROOT / "docs/data/mlperf_tiny_v1.1_nucleo.json").read_te
 
 # ---------------------------------------------------------------- a model written in the test
 def small_model(tmp_path: Path) -> Path:
-    """input [1,8,8,3] → conv 3×3 VALID (4) → conv 3×3 SAME (4) → add (residual) → reshape →
-    fully connected (10), int8 with per-channel conv weights."""
-    rng = np.random.default_rng(0)
-    q = {"scale": [0.5], "zero_point": [0]}
-    w_q = {"scale": [0.01] * 4, "zero_point": [0] * 4, "axis": 0}
-    tensors = [
-        T("input", [1, 8, 8, 3], **q),
-        T("w1", [4, 3, 3, 3], data=rng.integers(-5, 5, (4, 3, 3, 3), dtype=np.int8), **w_q),
-        T("b1", [4], INT32, data=np.zeros(4, np.int32), scale=[0.005] * 4, zero_point=[0] * 4),
-        T("c1", [1, 6, 6, 4], **q),
-        T("w2", [4, 3, 3, 4], data=rng.integers(-5, 5, (4, 3, 3, 4), dtype=np.int8), **w_q),
-        T("b2", [4], INT32, data=np.zeros(4, np.int32), scale=[0.005] * 4, zero_point=[0] * 4),
-        T("c2", [1, 6, 6, 4], **q),
-        T("sum", [1, 6, 6, 4], **q),
-        T("shape", [2], INT32, data=np.array([1, 144], np.int32)),
-        T("flat", [1, 144], **q),
-        T("w3", [10, 144], data=rng.integers(-5, 5, (10, 144), dtype=np.int8), scale=[0.01],
-          zero_point=[0]),
-        T("b3", [10], INT32, data=np.zeros(10, np.int32), scale=[0.005], zero_point=[0]),
-        T("logits", [1, 10], **q),
-    ]
-    ops = [Op(3, [0, 1, 2], [3], 1, conv_options(padding=1)),
-           Op(3, [3, 4, 5], [6], 1, conv_options(padding=0)),
-           Op(0, [3, 6], [7]), Op(22, [7, 8], [9]), Op(9, [9, 10, 11], [12])]
     path = tmp_path / "small.tflite"
-    path.write_bytes(build(tensors, ops, [0], [12]))
+    path.write_bytes(residual_cnn())
     return path
 
 

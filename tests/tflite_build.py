@@ -147,3 +147,31 @@ def build(tensors: Sequence[T], ops: Sequence[Op], inputs: Sequence[int],
     tflite.ModelAddBuffers(b, buffer_vec)
     b.Finish(tflite.ModelEnd(b), file_identifier=b"TFL3")
     return bytes(b.Output())
+
+
+def residual_cnn() -> bytes:
+    """input [1,8,8,3] → conv 3×3 VALID (4) → conv 3×3 SAME (4) → add (residual) → reshape →
+    fully connected (10), int8 with per-channel conv weights."""
+    rng = np.random.default_rng(0)
+    q = {"scale": [0.5], "zero_point": [0]}
+    w_q = {"scale": [0.01] * 4, "zero_point": [0] * 4, "axis": 0}
+    tensors = [
+        T("input", [1, 8, 8, 3], **q),
+        T("w1", [4, 3, 3, 3], data=rng.integers(-5, 5, (4, 3, 3, 3), dtype=np.int8), **w_q),
+        T("b1", [4], INT32, data=np.zeros(4, np.int32), scale=[0.005] * 4, zero_point=[0] * 4),
+        T("c1", [1, 6, 6, 4], **q),
+        T("w2", [4, 3, 3, 4], data=rng.integers(-5, 5, (4, 3, 3, 4), dtype=np.int8), **w_q),
+        T("b2", [4], INT32, data=np.zeros(4, np.int32), scale=[0.005] * 4, zero_point=[0] * 4),
+        T("c2", [1, 6, 6, 4], **q),
+        T("sum", [1, 6, 6, 4], **q),
+        T("shape", [2], INT32, data=np.array([1, 144], np.int32)),
+        T("flat", [1, 144], **q),
+        T("w3", [10, 144], data=rng.integers(-5, 5, (10, 144), dtype=np.int8), scale=[0.01],
+          zero_point=[0]),
+        T("b3", [10], INT32, data=np.zeros(10, np.int32), scale=[0.005], zero_point=[0]),
+        T("logits", [1, 10], **q),
+    ]
+    ops = [Op(3, [0, 1, 2], [3], 1, conv_options(padding=1)),
+           Op(3, [3, 4, 5], [6], 1, conv_options(padding=0)),
+           Op(0, [3, 6], [7]), Op(22, [7, 8], [9]), Op(9, [9, 10, 11], [12])]
+    return build(tensors, ops, [0], [12])

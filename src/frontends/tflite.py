@@ -260,6 +260,13 @@ class _Reader:
         return node.outputs
 
 
+def _window_checked(r: _Reader, source: str, **values: Sequence[int]) -> None:
+    """Strides, dilations and filter sizes of a window op are at least 1."""
+    for what, numbers in values.items():
+        if any(int(v) < 1 for v in numbers):
+            raise _bad(r.path, f"{source}: {what} {list(numbers)} must be at least 1")
+
+
 def _padding(kind: int, size: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
              dilation: Sequence[int]) -> tuple[int, ...]:
     """TFLite's SAME (0) or VALID (1) padding as begins then ends (SAME puts the odd one at
@@ -292,6 +299,7 @@ def _conv(r: _Reader, op: Any, ins: list[int], outs: list[int], name: str, sourc
         w = r.constant(ins[1], weight.transpose(0, 3, 1, 2), axis_map=lambda a: 0)
         groups = c_in // weight.shape[3] if weight.shape[3] else 1
     kernel = w.type.shape[2:]
+    _window_checked(r, source, stride=stride, dilation=dilation, kernel=kernel)
     padding = _padding(opts.Padding() if opts else 1, x.type.shape[2:], kernel, stride, dilation)
     operands = [x, w] + ([r.value(ins[2])] if len(ins) > 2 and ins[2] >= 0 else [])
     return r.graph.add_node("conv", operands, {"stride": stride, "dilation": dilation,
@@ -320,6 +328,7 @@ def _pool(r: _Reader, op: Any, ins: list[int], outs: list[int], name: str, sourc
     x = r.value(ins[0])
     kernel = (opts.FilterHeight(), opts.FilterWidth())
     stride = (opts.StrideH(), opts.StrideW())
+    _window_checked(r, source, stride=stride, kernel=kernel)
     padding = _padding(opts.Padding(), x.type.shape[2:], kernel, stride, (1, 1))
     average = r.op_name(op) == "AVERAGE_POOL_2D"
     attrs = {"kernel_size": kernel, "stride": stride, "padding": padding}
