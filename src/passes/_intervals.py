@@ -32,8 +32,10 @@ def interval_max(profile: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> n
     if not len(starts):
         return out
     level = np.frexp((ends - starts + 1).astype(np.float64))[1] - 1     # floor(log2(length))
-    for k in np.unique(level):
+    for k in range(int(level.max()) + 1):      # (np.unique's first call costs a 7 ms import)
         chosen = level == k
+        if not chosen.any():
+            continue
         table = levels[k]
         out[chosen] = np.maximum(table[starts[chosen]], table[ends[chosen] - (1 << int(k)) + 1])
     return out

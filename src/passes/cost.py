@@ -845,7 +845,15 @@ def metrics(graph: Graph, ctx: PassContext) -> dict[str, Any]:
         / target.off_chip.bandwidth_bytes_per_s.value if latency else 0.0,
         "power_use": e_total / latency / target.max_power_w.value
         if latency and target.max_power_w else None,
+        "weight_bits_read": weight_bits_read(ctx),
     }
+
+
+def weight_bits_read(ctx: PassContext) -> float:
+    """The share of the weights' elements (of those with data) whose bits the switching pass
+    read: 1 when every one was read, less where large weights were sampled."""
+    elements, read = ctx.results.get("switching_read", (0, 0))
+    return read / elements if elements else 1.0
 
 
 def memory_needed(target: Target, weight_bytes: int, activation_bytes: int) -> dict[str, int]:

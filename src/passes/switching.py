@@ -180,7 +180,7 @@ def tensor_stats(values: np.ndarray, dt: DType | str, axis: int | None = -1,
     dt = dtype(dt)
     bits = _storage_bits(dt)
     arr = values if isinstance(values, np.ndarray) else np.asarray(values)
-    if bits >= 8 and arr.size and arr.nbytes <= NUMPY_BYTES:
+    if arr.size and arr.nbytes <= NUMPY_BYTES:
         return _small_stats(arr, dt, bits, axis)
     if axis is not None and arr.ndim > 1 and axis % arr.ndim != arr.ndim - 1 and bits >= 8 \
             and arr.flags.c_contiguous:
@@ -202,21 +202,98 @@ def tensor_stats(values: np.ndarray, dt: DType | str, axis: int | None = -1,
 
 
 NUMPY_BYTES = 512 << 10
-"""Tensors up to this (the reference sample of 2^16 f64 values among them) are read by numpy:
+"""Tensors up to this (the reference sample of 2^16 f64 values among them, and every weight's
+sample) are read by numpy:
 no JIT to compile, so a model of small weights (the bundled examples, most tabular models)
 imports no numba at all; above it numba's kernels are ~3x faster."""
 
 
 def _small_stats(arr: np.ndarray, dt: DType, bits: int, axis: int | None) -> TensorStats:
     """Statistics of a small tensor (under ``NUMPY_BYTES``) in numpy, along any axis as it lies
-    (a strided view, no copy)."""
-    words = encode(arr, dt)
+    (a strided view, no copy); 4-bit and 1-bit elements one lane per byte."""
+    words = encode(arr, dt) if bits >= 8 else _lanes(arr, dt, bits)
     words = words.reshape(1, -1) if words.ndim == 0 or axis is None else \
         np.moveaxis(words, axis, -1)
     ones, zeros = _set_and_zero(words, dt, bits)
     streams = words.size // words.shape[-1]
     return TensorStats(arr.size, bits, ones, zeros, _toggles_along(words, -1),
                        streams * (words.shape[-1] - 1))
+
+
+SAMPLE_ABOVE = 1 << 15
+"""Weights with more elements than this have their bits read on a sample: every weight is then
+read by numpy (no JIT), and none costs more than the sample's reading."""
+SAMPLE_PATCHES = 64
+PATCH_ELEMENTS = 256
+PATCH_STREAMS = 8
+_R3 = (0.8191725133961645, 0.6710436067037893, 0.5497004779019703)
+"""The R3 low-discrepancy sequence's steps (1/g, 1/g², 1/g³ for the plastic ratio g): patch
+positions spread over all three axes without aliasing on a tensor's strides."""
+
+
+def sampled_stats(values: np.ndarray, dt: DType | str, axis: int | None
+                  ) -> tuple[TensorStats, int]:
+    """Bit statistics of a large tensor estimated from a sample, and the elements read.
+
+    A tensor of over ``SAMPLE_ABOVE`` elements, viewed as ``[pre, L, post]`` with its streams
+    along ``L``, is read in ``SAMPLE_PATCHES`` patches of 256 elements gathered in one indexing: 8 streams ×
+    32 consecutive elements, or 8 consecutive elements of 32 adjacent streams where the streams
+    run across memory, so that each patch reads whole cache lines; their corners lie anywhere
+    (spread by the R3 sequence); the sample's set
+    bits and zeros per element and toggles per transition, times the tensor's elements and
+    transitions, are the estimate. Elements and transitions are exact. A transposed view is read
+    as its transpose. Smaller tensors, other non-contiguous arrays and whole-tensor streams are
+    read exactly."""
+    dt = dtype(dt)
+    arr = values if isinstance(values, np.ndarray) else np.asarray(values)
+    bits = _storage_bits(dt)
+    if axis is not None and arr.ndim > 1 and arr.flags.f_contiguous and \
+            not arr.flags.c_contiguous:          # a transposed view (a tied output layer)
+        arr, axis = arr.T, arr.ndim - 1 - axis % arr.ndim
+    if arr.size <= SAMPLE_ABOVE or axis is None or arr.ndim < 2 or not arr.flags.c_contiguous:
+        return tensor_stats(arr, dt, axis), arr.size
+    axis %= arr.ndim
+    pre = int(np.prod(arr.shape[:axis], dtype=np.int64))
+    length = arr.shape[axis]
+    post = int(np.prod(arr.shape[axis + 1:], dtype=np.int64))
+    k = (np.arange(SAMPLE_PATCHES) + 0.5).reshape(-1, 1, 1)
+
+    def corner(step: float, extent: int, side: int) -> np.ndarray:
+        """Patch corners anywhere along an axis (spread by R3), so that patches also straddle
+        the edges of aligned blocks (pruned rows, per-channel scales)."""
+        return ((k * step) % 1.0 * (extent - side + 1)).astype(np.int64)
+
+    if post == 1:                   # streams are rows: 8 rows × 32 consecutive elements each
+        rows, run = min(pre, PATCH_STREAMS), min(length, PATCH_ELEMENTS // PATCH_STREAMS)
+        matrix = arr.reshape(pre, length)
+        sample = matrix[corner(_R3[0], pre, rows) + np.arange(rows).reshape(1, -1, 1),
+                        corner(_R3[1], length, run) + np.arange(run).reshape(1, 1, -1)]
+        stream = 2
+    else:                           # streams run across memory: 8 steps of 32 adjacent streams
+        steps, width = min(length, PATCH_STREAMS), min(post, PATCH_ELEMENTS // PATCH_STREAMS)
+        cube = arr.reshape(pre, length, post)
+        sample = cube[corner(_R3[0], pre, 1), corner(_R3[1], length, steps) +
+                      np.arange(steps).reshape(1, -1, 1),
+                      corner(_R3[2], post, width) + np.arange(width).reshape(1, 1, -1)]
+        stream = 1
+    sample = _small_stats(sample, dt, bits, stream)
+    transitions = pre * post * (length - 1)
+    return TensorStats(arr.size, bits, round(sample.set_bits * arr.size / sample.elements),
+                       round(sample.zeros * arr.size / sample.elements),
+                       round(sample.toggles * transitions / sample.transitions)
+                       if sample.transitions else 0, transitions), sample.elements
+
+
+def _lanes(arr: np.ndarray, dt: DType, bits: int) -> np.ndarray:
+    """The bit patterns of 4-bit or 1-bit elements, one per byte (unpacked)."""
+    if bits == 1:
+        return (np.asarray(arr) != 0).view(np.uint8)
+    if dt.name in _ML_FLOATS:
+        target = _ml_dtype(_ML_FLOATS[dt.name])
+        arr = arr if arr.dtype == target else arr.astype(target)
+    else:
+        arr = arr if arr.dtype == np.int8 else arr.astype(np.int8)
+    return arr.view(np.uint8) & np.uint8(0xF)
 
 
 def _set_and_zero(words: np.ndarray, dt: DType, bits: int) -> tuple[int, int]:
@@ -307,37 +384,42 @@ def stream_axis(node: Node, index: int) -> int | None:
     return node.traits.axis(node, index)
 
 
-_READ: dict[int, dict[tuple[Any, ...], TensorStats]] = {}
+_READ: dict[int, dict[tuple[Any, ...], tuple[TensorStats, int]]] = {}
 """Statistics already read, by read-only array (its id, dropped when the array is collected),
 then by how it was read: a graph costed again (other targets, modes, rewrites of other nodes)
 does not read its weights' bits again. Writable arrays are read every time: they may change."""
 
 
-def value_stats(value: Value, axis: int | None) -> TensorStats | None:
-    """Statistics of a constant's data (None without data). Conv weights stream per filter."""
+def value_stats(value: Value, axis: int | None, exact: bool = False
+                ) -> tuple[TensorStats, int] | None:
+    """Statistics of a constant's data and the elements read for them (None without data):
+    large weights on a sample (``sampled_stats``) unless ``exact``. Conv weights stream per
+    filter."""
     data = getattr(value, "data", None)
     if data is None or value.type.dtype.bits not in (1, 2, 4, 8, 16, 32, 64):
         return None
     array = np.asarray(data) if not isinstance(data, np.memmap) else data
     per_filter = array.ndim > 2 and axis == -1 and bool(value.users) and \
         value.users[0].traits.kind == "conv"
-    how = (axis, value.type.dtype.name, per_filter)
+    how = (axis, value.type.dtype.name, per_filter, exact)
     known = _READ.get(id(array)) if not array.flags.writeable else None
     if known is not None and how in known:
         return known[how]
-    stats = tensor_stats(array.reshape(array.shape[0], -1) if per_filter else array,
-                         value.type.dtype, axis)
+    shaped = array.reshape(array.shape[0], -1) if per_filter else array
+    found = (tensor_stats(shaped, value.type.dtype, axis), array.size) if exact else \
+        sampled_stats(shaped, value.type.dtype, axis)
     if not array.flags.writeable:
         if id(array) not in _READ:
             _READ[id(array)] = {}
             weakref.finalize(array, _READ.pop, id(array), None)
-        _READ[id(array)][how] = stats
-    return stats
+        _READ[id(array)][how] = found
+    return found
 
 
-def _operand_activity(node: Node, index: int, given: Mapping[str, Any], cache: dict
-                      ) -> list[float] | None:
-    """Activities of operand ``index`` (one per calibration input, or one for a weight)."""
+def _operand_activity(node: Node, index: int, given: Mapping[str, Any], cache: dict,
+                      exact: bool, read: list[int]) -> list[float] | None:
+    """Activities of operand ``index`` (one per calibration input, or one for a weight); a
+    weight's elements and those read for its statistics are added to ``read``."""
     value = node.inputs[index]
     axis = stream_axis(node, index)
     key = (value.name, axis)
@@ -350,21 +432,30 @@ def _operand_activity(node: Node, index: int, given: Mapping[str, Any], cache: d
         stats = found if isinstance(found, (list, tuple)) else [found]
         result = [activity(s, value.type.dtype) for s in stats]
     else:
-        weight = value_stats(value, axis) if value.is_constant else None
-        result = None if weight is None else [activity(weight, value.type.dtype)]
+        weight = value_stats(value, axis, exact) if value.is_constant else None
+        result = None
+        if weight is not None:
+            result = [activity(weight[0], value.type.dtype)]
+            read[0] += weight[0].elements
+            read[1] += weight[1]
     cache[key] = result
     return result
 
 
 @analysis_pass("switching")
 def switching(node: Node, ctx: PassContext) -> dict[str, Any] | None:
-    """The node's activity from its operands' bits: weights from their data, activations from
+    """The node's activity from its operands' bits: weights from their data (large ones on a
+    sample unless ``ctx.options["exact_bits"]``; ``ctx.results["switching_read"]`` counts the
+    weight elements with statistics and those read), activations from
     ``ctx.options["value_stats"]`` ({value name: TensorStats, a list of them per calibration
     input, or {axis: …}}): the mean ``activity`` and the ``per_input`` activities; None when no
     operand has statistics (the op is costed at reference activity)."""
     given = ctx.options.get("value_stats") or {}
     cache = ctx.results.setdefault("switching_cache", {})
-    per_operand = [_operand_activity(node, i, given, cache) for i in range(len(node.inputs))]
+    read = ctx.results.setdefault("switching_read", [0, 0])
+    exact = bool(ctx.options.get("exact_bits"))
+    per_operand = [_operand_activity(node, i, given, cache, exact, read)
+                   for i in range(len(node.inputs))]
     known = [a for a in per_operand if a is not None]
     if not known:
         return None

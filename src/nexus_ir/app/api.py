@@ -281,7 +281,8 @@ def compile(model_or_path: Graph | str | Path, example_inputs: Mapping[str, Any]
             trust_pickle: bool = False, calibration: Sequence[Any] | None = None,
             progress: Callable[[str], None] | None = None, execution: str = "eager",
             math: str = "default", warm: bool = True, dtype: str | None = None,
-            grid: str | None = None, pue: float = 1.0) -> EnergyReport:
+            grid: str | None = None, pue: float = 1.0, exact_bits: bool = False
+            ) -> EnergyReport:
     """Cost a model on a hardware target and return its ``EnergyReport``.
 
     ``execution`` is how the model runs (``eager`` PyTorch, ``cuda-graph`` replay, ``fused`` by a
@@ -302,7 +303,9 @@ def compile(model_or_path: Graph | str | Path, example_inputs: Mapping[str, Any]
     list of inputs, each a tensor or a tuple of tensors) runs the model on each to read the bits
     of every activation: switching activity then scales compute energy per op, and DDEV is the
     spread of the per-input energies (``passes.switching``); weights' bits count whenever they
-    have data, and real rows of a classic model count as its input's bits. ``progress`` is
+    have data (a weight over 2^17 elements on a 65,536-element sample unless ``exact_bits``:
+    the report's ``weight_bits_read`` says the share read), and real rows of a classic model
+    count as its input's bits. ``progress`` is
     called with a short description as each long step starts. ``grid`` (a country, ``FR``, or
     a cloud region, ``gcp:europe-west1``) adds ``co2e_g`` per inference and its ``carbon``
     record, at power usage effectiveness ``pue`` (``app.carbon``: CodeCarbon's tables).
@@ -317,7 +320,7 @@ def compile(model_or_path: Graph | str | Path, example_inputs: Mapping[str, Any]
         report = cost_graph(ready.graph, target, bindings=ready.bindings,
                             capability=capability, output_units=output_units,
                             value_stats=ready.value_stats, execution=execution, math=math,
-                            warm=warm)
+                            warm=warm, exact_bits=exact_bits)
     if grid is not None:
         from .carbon import carbon_metrics
         report.metrics.update(carbon_metrics(report.metrics["energy_j"], grid, pue))

@@ -73,7 +73,8 @@ def _compile_all(args: argparse.Namespace, models: Sequence[str], targets: Seque
                     execution=args.execution, math=args.math,
                     calibration=calibration,
                     dtype=getattr(args, "cost_dtype", None),
-                    grid=getattr(args, "grid", None), pue=getattr(args, "pue", 1.0)))
+                    grid=getattr(args, "grid", None), pue=getattr(args, "pue", 1.0),
+                    exact_bits=getattr(args, "exact_bits", False)))
     return reports
 
 
@@ -213,6 +214,9 @@ def _add_execution_options(parser: argparse.ArgumentParser) -> None:
                         help="eager PyTorch (host dispatch per op; default), cuda-graph "
                              "(the same kernels replayed), fused (a graph compiler: epilogues "
                              "fused, one kernel per op)")
+    parser.add_argument("--exact-bits", action="store_true",
+                        help="read every bit of large weights for switching activity (default: "
+                             "a 65,536-element sample of each weight over 2^17 elements)")
     parser.add_argument("--math", default="default", choices=("default", "tf32", "highest"),
                         help="fp32 math as PyTorch sets it: default (TF32 convolutions, FP32 "
                              "matmuls), tf32 (both TF32), highest (neither)")

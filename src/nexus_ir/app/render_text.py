@@ -47,6 +47,9 @@ def report_renderables(report: "EnergyReport", depth: int | None = None, top: in
         if error else "; expected error: unvalidated for this target and mode" + (
             " (its numbers are datasheet-derived estimates)"
             if report.target_confidence == "estimate" else "")
+    if m.get("weight_bits_read", 1.0) < 1.0:
+        run += f"; switching activity from a sample of the weights' bits " \
+               f"({m['weight_bits_read']:.1%} read; --exact-bits reads all)"
     parts.append(Text(run))
     if "memory_needed" in m:
         levels = ", ".join(f"{name} {si(need, 'B')} of {si(m['memory_capacity'][name], 'B')}"
