@@ -2,7 +2,9 @@
 energy, DDEV and SAF-T, memory-mapped weights, and activations read from calibration inputs."""
 
 import math
+import sys
 import tracemalloc
+from pathlib import Path
 
 import ml_dtypes
 import numpy as np
@@ -319,25 +321,8 @@ def test_small_tensors_in_numpy_equal_the_numba_kernels(shape, axis_pick, dtype_
 
 
 # ---------------------------------------------------------------------------- sampled weights
-def structured(kind: str, dt: str) -> np.ndarray:
-    """Large weights whose bits are far from uniform, as trained and compressed weights are."""
-    rng = np.random.default_rng(1)
-    x = rng.standard_normal((768, 1024))
-    if kind == "row scales":            # per-output-channel scales over 16 binades
-        x *= np.exp2(np.linspace(-8, 8, 768))[:, None]
-    elif kind == "pruned rows":         # half the rows zero, in blocks
-        x[(np.arange(768) // 48) % 2 == 0] = 0.0
-    elif kind == "sorted":              # a smooth stream: few toggles between neighbours
-        x = np.sort(x, axis=1)
-    elif kind == "quantized":           # a handful of levels
-        x = np.round(x * 2) / 2
-    if dt == "bf16":
-        return x.astype(ml_dtypes.bfloat16)
-    if dt == "i8":
-        return np.clip(np.round(x * 20), -128, 127).astype(np.int8)
-    return x.astype(np.float32)
-
-
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from sampled_stats_accuracy import structured  # noqa: E402
 @pytest.mark.parametrize("kind", ["row scales", "pruned rows", "sorted", "quantized"])
 @pytest.mark.parametrize("dt", ["f32", "bf16", "i8"])
 @pytest.mark.parametrize("axis", [-1, 0])
