@@ -40,7 +40,8 @@ def report_renderables(report: "EnergyReport", depth: int | None = None, top: in
         parts.append(Text(f"bindings: {bindings}"))
     m = report.metrics
     kept = m["weights_on_chip"]
-    run = f"execution: {m['execution']}, fp32 math {m['math']}" + \
+    tf32 = any(key in ("tf32_conv", "tf32_matmul") for key, _, _ in report.provenance)
+    run = f"execution: {m['execution']}" + (f", fp32 math {m['math']}" if tf32 else "") + \
         (f", {kept:.0%} of weights warm in the on-chip cache" if kept else "")
     error = m["expected_error"]
     run += f"; expected error: median {error['median_abs_error']:.0%} ({error['source']})" \
