@@ -26,7 +26,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 
-from nexus_ir import Graph, NexusError, TensorType, Value
+from nexus_ir import Graph, NexusError, TensorType, Value, collector
 
 from . import aten as _aten_table  # noqa: F401  (fills ATEN)
 from . import aten_cache as _cache_writes  # noqa: F401  (fills ATEN: cache writes)
@@ -200,7 +200,8 @@ def from_torch(model: Any, example_inputs: Sequence[Any] | None = None, *,
         raise NexusError("a PyTorch module needs example_inputs to be exported: tensors (meta "
                          "tensors are fine) or types such as 'f32[1,3,224,224]'")
     program = export(model, example_inputs, dynamic_shapes)
-    graph = from_exported(program, name or type(model).__name__)
+    with collector.paused():          # the IR built here stays reachable: nothing to collect
+        graph = from_exported(program, name or type(model).__name__)
     names = _dim_names(program, dynamic_shapes)
     return graph.bind_symbols(names) if names else graph
 
