@@ -263,20 +263,19 @@ def sampled_stats(values: np.ndarray, dt: DType | str, axis: int | None
         the edges of aligned blocks (pruned rows, per-channel scales)."""
         return ((k * step) % 1.0 * (extent - side + 1)).astype(np.int64)
 
+    flat = arr.reshape(-1)          # gathered through flat indices: one 1-D take
     if post == 1:                   # streams are rows: 8 rows × 32 consecutive elements each
         rows, run = min(pre, PATCH_STREAMS), min(length, PATCH_ELEMENTS // PATCH_STREAMS)
-        matrix = arr.reshape(pre, length)
-        sample = matrix[corner(_R3[0], pre, rows) + np.arange(rows).reshape(1, -1, 1),
-                        corner(_R3[1], length, run) + np.arange(run).reshape(1, 1, -1)]
+        index = (corner(_R3[0], pre, rows) + np.arange(rows).reshape(1, -1, 1)) * length + \
+            corner(_R3[1], length, run) + np.arange(run).reshape(1, 1, -1)
         stream = 2
     else:                           # streams run across memory: 8 steps of 32 adjacent streams
         steps, width = min(length, PATCH_STREAMS), min(post, PATCH_ELEMENTS // PATCH_STREAMS)
-        cube = arr.reshape(pre, length, post)
-        sample = cube[corner(_R3[0], pre, 1), corner(_R3[1], length, steps) +
-                      np.arange(steps).reshape(1, -1, 1),
-                      corner(_R3[2], post, width) + np.arange(width).reshape(1, 1, -1)]
+        index = (corner(_R3[0], pre, 1) * length + corner(_R3[1], length, steps) +
+                 np.arange(steps).reshape(1, -1, 1)) * post + \
+            corner(_R3[2], post, width) + np.arange(width).reshape(1, 1, -1)
         stream = 1
-    sample = _small_stats(sample, dt, bits, stream)
+    sample = _small_stats(flat[index], dt, bits, stream)
     transitions = pre * post * (length - 1)
     return TensorStats(arr.size, bits, round(sample.set_bits * arr.size / sample.elements),
                        round(sample.zeros * arr.size / sample.elements),
