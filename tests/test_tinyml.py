@@ -380,3 +380,13 @@ def test_quantized_lstm_keeps_its_dtypes(tmp_path):
     # four scratch buffers of 1·4 int16 cell-state elements (8 B, rounded to 16)
     assert [b["bytes"] for b in plan_arena(load_tflite(lstm_model(tmp_path, True)))["buffers"]
             if b["kind"] == "scratch"] == [16] * 4
+
+
+def test_mcu_reports_say_whether_it_fits(tmp_path):
+    """Text and HTML reports on a microcontroller carry the arena, flash and the fit."""
+    report = nx.compile(load_tflite(small_model(tmp_path)), target="stm32l4r5")
+    text = str(report).replace("\n", " ")
+    assert "(TFLM arena 576 B + persistent" in text and "— fits" in text
+    assert "fp32 math" not in text              # no setting the target's numbers ignore
+    html = report.to_html()
+    assert "TFLM arena" in html and "576 B" in html and "fits" in html

@@ -108,6 +108,10 @@ def summary_cards(report: "EnergyReport") -> str:
         ("FLOPs", f"{m['flops']:,}", f"MACs {m['macs']:,}"),
         ("parameters", f"{m['parameters']:,}", f"{m['model_bytes']:,} bytes"),
         ("peak activations", f"{m['peak_activation_bytes']:,} B", ""),
+        *([("TFLM arena", f"{m['arena_bytes']:,} B", f"+ {si(m['persistent_bytes'], 'B')} "
+            f"persistent; flash {si(m['flash_bytes'], 'B')}; "
+            + ("fits" if m["fits"] else "does NOT fit"))] if m.get("arena_bytes") is not None
+          else []),
         ("SAF-T", f"{m['saf_t']:.4g}", METRIC_NOTES["SAF-T"]),
         ("LSRT", f"{m['lsrt']:.4f}", METRIC_NOTES["LSRT"]),
         ("MCER", _opt(m["mcer"], ".4g", "n/a"), METRIC_NOTES["MCER"]),
