@@ -390,3 +390,47 @@ def test_mcu_reports_say_whether_it_fits(tmp_path):
     assert "fp32 math" not in text              # no setting the target's numbers ignore
     html = report.to_html()
     assert "TFLM arena" in html and "576 B" in html and "fits" in html
+
+
+def test_layout_ops_keep_the_files_shapes(tmp_path):
+    """TRANSPOSE (channels-last perm composed with the layout), RESIZE, SPLIT, ARG_MAX and
+    BATCH_MATMUL: every output has the file's shape (the frontend checks each against it)."""
+    i32 = lambda *v: np.array(v, np.int32)      # noqa: E731
+    tensors = [T("x", [1, 4, 4, 2], FLOAT32), T("perm", [4], INT32, data=i32(0, 3, 1, 2)),
+               T("xt", [1, 2, 4, 4], FLOAT32), T("size", [2], INT32, data=i32(8, 8)),
+               T("up", [1, 8, 8, 2], FLOAT32), T("axis", [1], INT32, data=i32(3)),
+               T("left", [1, 8, 8, 1], FLOAT32), T("right", [1, 8, 8, 1], FLOAT32),
+               T("best", [1, 4, 4], INT32), T("a", [2, 3, 4], FLOAT32),
+               T("b", [2, 4, 5], FLOAT32, data=np.ones((2, 4, 5), np.float32)),
+               T("ab", [2, 3, 5], FLOAT32)]
+    ops = [Op(39, [0, 1], [2]), Op(97, [0, 3], [4]), Op(49, [5, 4], [6, 7]),
+           Op(56, [0, 5], [8]), Op(126, [9, 10], [11])]
+    path = tmp_path / "layout.tflite"
+    path.write_bytes(build(tensors, ops, [0, 9], [2, 6, 7, 8, 11]))
+    g = load_tflite(path)
+    assert [n.op for n in g] == ["transpose", "resize", "split", "argmax", "cast", "matmul"]
+    assert [v.type.shape for v in g.outputs] == [(1, 4, 2, 4), (1, 1, 8, 8), (1, 1, 8, 8),
+                                                 (1, 4, 4), (2, 3, 5)]
+    assert next(iter(g)).attributes["perm"] == (0, 3, 1, 2)    # (N, C, H, W) to (N, W, C, H)
+    assert nx.compile(g, target="stm32l4r5").metrics["macs"] == 2 * 3 * 4 * 5
+
+
+def test_axes_of_4d_ops_map_to_channels_first(tmp_path):
+    """Channels-last axis 3 is IR axis 1, 1 is 2, 2 is 3: a concat over channels, a mean over
+    the spatial axes, a softmax over the last axis."""
+    i32 = lambda *v: np.array(v, np.int32)      # noqa: E731
+
+    def concat_options(b):
+        import tflite
+        tflite.ConcatenationOptionsStart(b)
+        tflite.ConcatenationOptionsAddAxis(b, 3)
+        return tflite.ConcatenationOptionsEnd(b)
+    tensors = [T("x", [1, 4, 5, 2], FLOAT32), T("both", [1, 4, 5, 4], FLOAT32),
+               T("axes", [2], INT32, data=i32(1, 2)), T("pooled", [1, 4], FLOAT32),
+               T("p", [1, 4, 5, 4], FLOAT32)]
+    ops = [Op(2, [0, 0], [1], 10, concat_options), Op(40, [1, 2], [3]), Op(25, [1], [4])]
+    path = tmp_path / "axes.tflite"
+    path.write_bytes(build(tensors, ops, [0], [3, 4]))
+    concat, mean, softmax = load_tflite(path)
+    assert concat.attributes["axis"] == 1 and concat.output.type.shape == (1, 4, 4, 5)
+    assert mean.attributes["axes"] == (2, 3) and softmax.attributes["axis"] == 1

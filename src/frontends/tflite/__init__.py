@@ -58,7 +58,7 @@ def ir_shape(shape: Sequence[int]) -> tuple[int, ...]:
 def ir_axis(axis: int, rank: int) -> int:
     """A TFLite axis of a rank-``rank`` tensor as the IR's axis."""
     axis = axis + rank if axis < 0 else axis
-    return TO_CHANNELS_LAST.index(axis) if rank == 4 else axis
+    return TO_CHANNELS_LAST[axis] if rank == 4 else axis      # file axis a sits at IR a
 
 
 class _Reader:

@@ -258,6 +258,68 @@ def _lstm(r: _Reader, op: Any, ins: list[int], outs: list[int], name: str,
     return node.outputs[0]
 
 
+def _transpose(r: _Reader, op: Any, ins: list[int], outs: list[int], name: str,
+               source: str) -> Value:
+    """TRANSPOSE: the file's permutation of channels-last axes, composed with the layout."""
+    x = r.value(ins[0])
+    perm = [int(p) for p in np.asarray(r.static(ins[1])).reshape(-1)]
+    rank = len(perm)
+    held = list(TO_CHANNELS_FIRST) if rank == 4 else list(range(rank))   # IR axis j = file's
+    out = [perm[held[j]] for j in range(rank)]                            # file axes of out j
+    return r.graph.add_node("transpose", [x], {"perm": tuple(held.index(a) for a in out)},
+                            source=source, name=name).output
+
+
+def _arg(r: _Reader, op: Any, ins: list[int], outs: list[int], name: str, source: str) -> Value:
+    """ARG_MAX / ARG_MIN over one axis (the axis tensor), the axis removed."""
+    x = r.value(ins[0])
+    axis = ir_axis(int(np.asarray(r.static(ins[1])).reshape(-1)[0]), x.type.rank)
+    ir = "argmax" if r.op_name(op) == "ARG_MAX" else "argmin"
+    node = r.graph.add_node(ir, [x], {"axis": axis}, source=source, name=name)
+    if node.output.type.dtype.name != r.dtype(outs[0]):
+        return r.graph.add_node("cast", [node.output], {"to": r.dtype(outs[0])}, source=source,
+                                name=f"{name}.as_{r.dtype(outs[0])}").output
+    return node.output
+
+
+def _batch_matmul(r: _Reader, op: Any, ins: list[int], outs: list[int], name: str,
+                  source: str) -> Value:
+    """BATCH_MATMUL (adjoint flags as transposes of the last two axes)."""
+    opts = r.options(op, "BatchMatMulOptions")
+    operands = []
+    for index, adjoint in zip(ins[:2], (opts and opts.AdjX(), opts and opts.AdjY())):
+        v = r.value(index)
+        if adjoint:
+            perm = list(range(v.type.rank))
+            perm[-2:] = perm[-1], perm[-2]
+            v = r.graph.add_node("transpose", [v], {"perm": tuple(perm)}, source=source,
+                                 name=f"{name}.adjoint").output
+        operands.append(v)
+    return r.graph.add_node("matmul", operands, source=source, name=name).output
+
+
+def _split(r: _Reader, op: Any, ins: list[int], outs: list[int], name: str,
+           source: str) -> tuple[Value, ...]:
+    """SPLIT into equal parts along the axis tensor (input 0), the data being input 1."""
+    x = r.value(ins[1])
+    axis = ir_axis(int(np.asarray(r.static(ins[0])).reshape(-1)[0]), x.type.rank)
+    size = x.type.shape[axis] // len(outs)
+    names = [name] + [r.graph.fresh_name(r.name(o)) for o in outs[1:]]
+    return r.graph.add_node("split", [x], {"axis": axis, "sizes": (size,) * len(outs)},
+                            source=source, name=names).outputs
+
+
+def _resize(r: _Reader, op: Any, ins: list[int], outs: list[int], name: str,
+            source: str) -> Value:
+    """RESIZE_NEAREST_NEIGHBOR / RESIZE_BILINEAR to the output's spatial size."""
+    bilinear = r.op_name(op) == "RESIZE_BILINEAR"
+    opts = r.options(op, "ResizeBilinearOptions" if bilinear else "ResizeNearestNeighborOptions")
+    return r.graph.add_node("resize", [r.value(ins[0])], {
+        "sizes": tuple(ir_shape(r.shape(outs[0]))[2:]), "mode": "linear" if bilinear else
+        "nearest", "align_corners": bool(opts and opts.AlignCorners())},
+        source=source, name=name).output
+
+
 HANDLERS: dict[str, Callable[..., Any]] = {
     "CONV_2D": _conv, "DEPTHWISE_CONV_2D": _conv, "FULLY_CONNECTED": _fully_connected,
     "AVERAGE_POOL_2D": _pool, "MAX_POOL_2D": _pool, "ADD": _binary("add"),
@@ -269,6 +331,8 @@ HANDLERS: dict[str, Callable[..., Any]] = {
     "RELU_N1_TO_1": _unary("clip", min=-1.0, max=1.0), "LOGISTIC": _unary("sigmoid"),
     "TANH": _unary("tanh"), "HARD_SWISH": _unary("hardswish"), "LEAKY_RELU": _leaky_relu,
     "UNIDIRECTIONAL_SEQUENCE_LSTM": _lstm, "EXP": _unary("exp"), "ABS": _unary("abs"),
-    "SQRT": _unary("sqrt"), "RSQRT": _unary("rsqrt"),
+    "SQRT": _unary("sqrt"), "RSQRT": _unary("rsqrt"), "TRANSPOSE": _transpose,
+    "ARG_MAX": _arg, "ARG_MIN": _arg, "BATCH_MATMUL": _batch_matmul, "SPLIT": _split,
+    "RESIZE_NEAREST_NEIGHBOR": _resize, "RESIZE_BILINEAR": _resize,
 }
 """TFLite builtin operators mapped to IR ops; the others become ``opaque`` (unmodeled)."""
