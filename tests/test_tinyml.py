@@ -14,13 +14,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tflite_build import FLOAT32, INT8, INT32, Op, T, build, residual_cnn
 
 import nexus_ir as nx
 from frontends.tflite import load_tflite
 from passes.arena import Buffer, greedy_offsets, plan_arena
 from passes.streaming import sliding_windows
-
-from tflite_build import FLOAT32, INT8, INT32, Op, T, build, residual_cnn
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT.parent / "shared" / "data" / "mlperf_tiny"
@@ -395,7 +394,7 @@ def test_mcu_reports_say_whether_it_fits(tmp_path):
 def test_layout_ops_keep_the_files_shapes(tmp_path):
     """TRANSPOSE (channels-last perm composed with the layout), RESIZE, SPLIT, ARG_MAX and
     BATCH_MATMUL: every output has the file's shape (the frontend checks each against it)."""
-    i32 = lambda *v: np.array(v, np.int32)      # noqa: E731
+    i32 = lambda *v: np.array(v, np.int32)
     tensors = [T("x", [1, 4, 4, 2], FLOAT32), T("perm", [4], INT32, data=i32(0, 3, 1, 2)),
                T("xt", [1, 2, 4, 4], FLOAT32), T("size", [2], INT32, data=i32(8, 8)),
                T("up", [1, 8, 8, 2], FLOAT32), T("axis", [1], INT32, data=i32(3)),
@@ -418,7 +417,7 @@ def test_layout_ops_keep_the_files_shapes(tmp_path):
 def test_axes_of_4d_ops_map_to_channels_first(tmp_path):
     """Channels-last axis 3 is IR axis 1, 1 is 2, 2 is 3: a concat over channels, a mean over
     the spatial axes, a softmax over the last axis."""
-    i32 = lambda *v: np.array(v, np.int32)      # noqa: E731
+    i32 = lambda *v: np.array(v, np.int32)
 
     def concat_options(b):
         import tflite

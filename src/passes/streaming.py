@@ -27,7 +27,6 @@ from typing import Any
 from nexus_ir import Constant, Graph, NexusError, Node, Value
 
 
-
 def time_local(node: Node) -> bool:
     """A convolution or a windowed pool: each output reads a window of its input's frames."""
     kind = node.traits.kind

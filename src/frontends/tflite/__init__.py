@@ -275,4 +275,4 @@ def load_tflite(path: Path) -> Graph:
         raise _bad(path, f"its flatbuffer does not parse ({type(err).__name__}: {err})") from None
 
 
-from .ops import HANDLERS  # noqa: E402  (the operator table, which reads the reader's helpers)
+from .ops import HANDLERS  # (last: the operator table reads the reader's helpers above)

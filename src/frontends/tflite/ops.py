@@ -163,7 +163,7 @@ def _reshape(r: _Reader, op: Any, ins: list[int], outs: list[int], name: str,
     readers = r.readers.get(outs[0], [])
     if x.type.rank == 4 and len(shape) == 2 and readers and \
             all(kind == "FULLY_CONNECTED" for kind in readers) and outs[0] not in r.sub_outputs:
-        n, c, h, w = x.type.shape
+        _, c, h, w = x.type.shape
         r.flattened[outs[0]] = (h, w, c)
         return r.graph.add_node("reshape", [x], {"shape": tuple(shape)}, source=source,
                                 name=name).output

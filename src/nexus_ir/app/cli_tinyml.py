@@ -54,9 +54,10 @@ def add_parsers(verbs: Any, add_model_options: Any) -> None:
 
 def cmd_arena(args: argparse.Namespace) -> int:
     """Print or write the arena plan of a model on a microcontroller target."""
-    from nexus_ir import NexusError
     from rich.table import Table
     from rich.text import Text
+
+    from nexus_ir import NexusError
 
     from . import common
     from .cli import _compile_all, _emit
@@ -100,9 +101,10 @@ def cmd_arena(args: argparse.Namespace) -> int:
 
 def cmd_stream(args: argparse.Namespace) -> int:
     """Print or write the sliding-window analysis of a streaming model."""
-    from passes.streaming import sliding_windows
     from rich.table import Table
     from rich.text import Text
+
+    from passes.streaming import sliding_windows
 
     from . import common
     from .api import load_graph
