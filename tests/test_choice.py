@@ -233,3 +233,31 @@ def test_select_measures_accuracy_on_eval_data_and_draws_the_front(tmp_path):
     missing = nexus("select", "nets.py:wide", "--eval", "other.npz", cwd=tmp_path)
     assert missing.returncode == 2 and missing.stderr.startswith(
         "nexus: error: cannot read evaluation data other.npz")
+
+
+def test_select_with_eval_data_exports_each_model_once(tmp_path, monkeypatch):
+    """The graph that is costed is the one run for accuracy: one torch.export per model."""
+    import numpy as np
+    import torch
+
+    import importlib
+
+    from nexus_ir.app.cli import main
+    export_module = importlib.import_module("frontends.pytorch.export")
+    (tmp_path / "nets.py").write_text(NETS)
+    np.savez(tmp_path / "eval.npz", input=torch.randn(4, 8).numpy(), labels=np.zeros(4))
+    calls = []
+    real = export_module.export
+    monkeypatch.setattr(export_module, "export", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.chdir(tmp_path)
+    assert main(["select", "nets.py:wide", "nets.py:narrow", "--eval", "eval.npz", "--bind",
+                 "batch=4", "--target", "l4", "-o", "s.json"]) == 0
+    assert len(calls) == 2
+
+
+def test_an_already_prepared_model_takes_nothing_more():
+    from nexus_ir.app.api import prepare
+    ready = prepare("example:cnn", bindings={"batch": 1})
+    assert prepare(ready) is ready
+    with pytest.raises(nx.NexusError, match="already prepared"):
+        prepare(ready, bindings={"batch": 2})

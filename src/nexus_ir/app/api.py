@@ -115,7 +115,13 @@ def prepare(model_or_path: Any, example_inputs: Any = None, *,
     """Load any model (see ``load_graph``), verify it, bind its symbolic sizes from
     ``bindings`` and ``example_inputs``, and read the statistics of the data given with it
     (calibration inputs of a PyTorch model, real rows of a classic one). A lone batch symbol
-    is bound to 1 with a warning; other unbound symbols are an error."""
+    is bound to 1 with a warning; other unbound symbols are an error. A model already
+    prepared is returned as it is (nothing more may be given with it)."""
+    if isinstance(model_or_path, Prepared):
+        if example_inputs is not None or bindings or calibration is not None or dtype:
+            raise NexusError("this model is already prepared (loaded and bound): give its "
+                             "inputs, bindings, calibration or dtype to prepare() instead")
+        return model_or_path
     step = progress or (lambda _: None)
     if isinstance(model_or_path, str) and FACTORY_SPEC.match(model_or_path):
         step(f"building the model: {model_or_path}")

@@ -50,9 +50,10 @@ def model_and_shapes(given: str) -> tuple[str, dict[str, Any]]:
     return model, parse_input_shapes(shapes.split(","))
 
 
-def _compile_all(args: argparse.Namespace, models: Sequence[str], targets: Sequence[str]
+def _compile_all(args: argparse.Namespace, models: Sequence[Any], targets: Sequence[str]
                  ) -> list[EnergyReport]:
-    """Compile every model on every target, showing the current step on stderr."""
+    """Compile every model (a MODEL argument, or one already prepared: ``api.Prepared``) on
+    every target, showing the current step on stderr."""
     from .api import compile as compile_model
 
     shared = parse_input_shapes(args.input_shape)
@@ -60,13 +61,16 @@ def _compile_all(args: argparse.Namespace, models: Sequence[str], targets: Seque
     reports = []
     with common.progress_console().status("starting") as status:
         for given in models:
-            model, own = model_and_shapes(given)
-            shapes = {**shared, **own}
+            if isinstance(given, str):
+                model, own = model_and_shapes(given)
+                shapes, bindings, label = {**shared, **own}, parse_bindings(args.bind), model
+            else:
+                model, shapes, bindings, label = given, {}, None, given.graph.name
             for target in targets:
-                def step(text: str, where: str = f"{model} on {target}") -> None:
+                def step(text: str, where: str = f"{label} on {target}") -> None:
                     status.update(f"[bold]{where}[/bold]: {text}")
                 reports.append(compile_model(
-                    model, shapes or None, target=target, bindings=parse_bindings(args.bind),
+                    model, shapes or None, target=target, bindings=bindings,
                     capability=getattr(args, "capability", None),
                     output_units=getattr(args, "output_units", None),
                     trust_pickle=args.trust_pickle, progress=step,

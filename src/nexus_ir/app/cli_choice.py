@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,29 +14,38 @@ from ..errors import NexusError
 from . import common
 
 
-def _measured_accuracies(args: argparse.Namespace) -> list[float]:
+def _prepared(args: argparse.Namespace) -> list[Any]:
+    """Every MODEL loaded and bound once (``api.prepare``): costed and run from the same
+    graph, so a PyTorch model is exported once."""
+    from ..types import parse_input_shapes
+    from .api import prepare
+    from .cli import model_and_shapes
+
+    ready = []
+    for given in args.models:
+        model, own = model_and_shapes(given)
+        shapes = {**parse_input_shapes(args.input_shape), **own}
+        ready.append(prepare(model, shapes or None, bindings=common.parse_bindings(args.bind),
+                             trust_pickle=args.trust_pickle))
+    return ready
+
+
+def _measured_accuracies(args: argparse.Namespace, ready: Sequence[Any]) -> list[float]:
     """Each model's top-1 accuracy on ``--eval``'s inputs and labels, its NEXUS graph run
     through PyTorch (``runtime.deviation``)."""
     from runtime.deviation import accuracy
     from runtime.torch_graph import unrunnable
 
-    from ..types import parse_input_shapes
-    from .api import prepare
-    from .cli import model_and_shapes
     from .cli_optimize import load_eval
 
     found = []
-    for given in args.models:
-        model, own = model_and_shapes(given)
-        shapes = {**parse_input_shapes(args.input_shape), **own}
-        graph = prepare(model, shapes or None, bindings=common.parse_bindings(args.bind),
-                        trust_pickle=args.trust_pickle).graph
-        why = unrunnable(graph)
+    for given, prepared in zip(args.models, ready):
+        why = unrunnable(prepared.graph)
         if why is not None:
-            raise NexusError(f"--eval: {model} cannot be run to measure its accuracy ({why}); "
+            raise NexusError(f"--eval: {given} cannot be run to measure its accuracy ({why}); "
                              "give --accuracy instead")
-        inputs, labels = load_eval(args.eval, graph)
-        found.append(accuracy(graph, inputs, labels))
+        inputs, labels = load_eval(args.eval, prepared.graph)
+        found.append(accuracy(prepared.graph, inputs, labels))
     return found
 
 
@@ -49,9 +59,10 @@ def cmd_select(args: argparse.Namespace) -> int:
     common.check_objective(args)
     if args.accuracy is not None:
         common.one_per_model("--accuracy", args.accuracy, args.models)
-    reports = _compile_all(args, args.models, [args.target])
+    ready = _prepared(args) if args.accuracy is None else args.models
+    reports = _compile_all(args, ready, [args.target])
     names = [Path(model_and_shapes(m)[0]).name for m in args.models]
-    scores = args.accuracy if args.accuracy is not None else _measured_accuracies(args)
+    scores = args.accuracy if args.accuracy is not None else _measured_accuracies(args, ready)
     choices = choose(names, scores, reports, args.objective)
     summary = choice_table(choices, args.objective)
     if args.format == "html":
