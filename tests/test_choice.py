@@ -261,3 +261,27 @@ def test_an_already_prepared_model_takes_nothing_more():
     assert prepare(ready) is ready
     with pytest.raises(nx.NexusError, match="already prepared"):
         prepare(ready, bindings={"batch": 2})
+
+
+def test_a_sweep_finds_and_applies_each_rewrite_once_per_target(tmp_path, monkeypatch):
+    """Rewrite candidates depend on the graph and the target, not the execution mode: three
+    modes × two rewrites on one target search the candidates once and apply each rewrite once;
+    the rewritten point equals compiling the rewritten graph."""
+    import passes.rewrites.registry as registry
+    from nexus_ir.app.sweep import ModelTask, cost_model, points, read_spec
+    (tmp_path / "spec.toml").write_text(
+        'models = ["example:cnn"]\ntargets = ["h100"]\nexecution = ["eager", "cuda-graph", '
+        '"fused"]\nrewrites = ["none", "precision bf16"]\n[bind]\nbatch = [2]\n')
+    spec = read_spec(tmp_path / "spec.toml")
+    searches = []
+    real = registry.candidates
+    monkeypatch.setattr(registry, "candidates",
+                        lambda *a, **k: searches.append(1) or real(*a, **k))
+    rows = cost_model(ModelTask("example:cnn", tuple(points(spec)), "default", None, 1.0))
+    assert len(rows) == 6 and len(searches) == 1
+    graph = nx.example_graph("cnn").bind_symbols({"batch": 2})
+    from lowering.target import load_target
+    bf16 = real(graph, registry.RewriteContext(target=load_target("h100")))["precision bf16"]
+    want = nx.compile(bf16.apply(graph)[0], target="h100", execution="fused").metrics
+    got = next(r for r in rows if r["rewrite"] == "precision bf16" and r["execution"] == "fused")
+    assert got["energy_j"] == want["energy_j"]

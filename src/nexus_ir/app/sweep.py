@@ -238,12 +238,17 @@ def cost_model(task: ModelTask) -> list[dict[str, Any]]:
 
 def _cost_points(ready: Any, group: list[Point], notes: str, task: ModelTask
                  ) -> list[dict[str, Any]]:
-    """The rows of one prepared model's points."""
+    """The rows of one prepared model's points; each rewrite is found and applied once per
+    target, whatever the execution modes."""
     from passes.cost import cost_graph
 
     rows = []
+    offered: dict[str, dict[str, Any]] = {}            # rewrite candidates, once per target
+    rewritten: dict[tuple[str, str], tuple[Any, str]] = {}   # a rewrite applied once per target
     for point in group:
-        graph, status = _rewritten(ready.graph, point)
+        if (point.target, point.rewrite) not in rewritten:
+            rewritten[point.target, point.rewrite] = _rewritten(ready.graph, point, offered)
+        graph, status = rewritten[point.target, point.rewrite]
         row = {"model": point.model, **dict(point.bindings), "target": point.target,
                "execution": point.execution, "rewrite": point.rewrite, "status": status,
                "warnings": notes, "key": point.key, **dict.fromkeys(FIGURES)}
@@ -273,17 +278,21 @@ def _loaded(name: str) -> tuple[Any, Any]:
     return load_graph(name), None
 
 
-def _rewritten(graph: Any, point: Point) -> tuple[Any, str]:
-    """The graph with the point's rewrite applied, and its status."""
+def _rewritten(graph: Any, point: Point, offered: dict[str, dict[str, Any]]
+               ) -> tuple[Any, str]:
+    """The graph with the point's rewrite applied, and its status; ``offered`` keeps each
+    target's rewrite candidates (they depend on the graph and the target only)."""
     if point.rewrite == NO_REWRITE:
         return graph, "ok"
     from lowering.target import load_target
     from passes.rewrites.registry import RewriteContext, candidates
 
-    offered = candidates(graph, RewriteContext(target=load_target(point.target)))
-    if point.rewrite not in offered:
+    if point.target not in offered:
+        offered[point.target] = candidates(graph, RewriteContext(
+            target=load_target(point.target)))
+    if point.rewrite not in offered[point.target]:
         return None, "rewrite does not apply"
-    return offered[point.rewrite].apply(graph)[0], "ok"
+    return offered[point.target][point.rewrite].apply(graph)[0], "ok"
 
 
 def _figures(report: Any, task: ModelTask) -> dict[str, Any]:
