@@ -70,7 +70,8 @@ def test_golden_counts_are_the_hand_derived_ones():
 def test_schema_is_valid_and_golden_and_reports_of_every_kind_conform():
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
     jsonschema.validate(json.loads((GOLDEN / "small_cnn_h100.json").read_text()), SCHEMA)
-    for model, target in (("example:resnet50", "a100"), ("example:llama3-8b", "x86-server")):
+    for model, target in (("example:resnet50", "a100"), ("example:llama3-8b", "x86-server"),
+                          ("example:cnn", "stm32l4r5")):      # a microcontroller: arena plan
         bindings = {"batch": 1, "seq": 8} if "llama" in model else {"batch": 1}
         jsonschema.validate(json.loads(nx.compile(model, target=target,
                                                   bindings=bindings).to_json()), SCHEMA)
