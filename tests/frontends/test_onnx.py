@@ -360,3 +360,40 @@ def test_a_shared_initializer_is_one_weight():
     assert list(graph.constants) == ["w"]
     first, second = graph.nodes
     assert first.inputs[1] is second.inputs[1]
+
+
+def _qoperator_model():
+    """uint8 activations × int8 weights, ONNX Runtime's QOperator format: QLinearConv (per-
+    channel weight scales, int32 bias) → Reshape → QLinearMatMul."""
+    rng = np.random.default_rng(0)
+    arrays = {"xs": np.array(0.02, np.float32), "xz": np.array(128, np.uint8),
+              "w": rng.integers(-5, 5, (4, 3, 3, 3), dtype=np.int8),
+              "ws": np.full(4, 0.01, np.float32), "wz": np.zeros(4, np.int8),
+              "ys": np.array(0.05, np.float32), "yz": np.array(128, np.uint8),
+              "b": np.zeros(4, np.int32), "shape": np.array([1, 144], np.int64),
+              "fc": rng.integers(-5, 5, (144, 10), dtype=np.int8),
+              "fs": np.array(0.01, np.float32), "fz": np.array(0, np.int8),
+              "os": np.array(0.1, np.float32), "oz": np.array(128, np.uint8)}
+    nodes = [helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"],
+                              ["c"], kernel_shape=[3, 3]),
+             helper.make_node("Reshape", ["c", "shape"], ["f"]),
+             helper.make_node("QLinearMatMul", ["f", "ys", "yz", "fc", "fs", "fz", "os", "oz"],
+                              ["y"])]
+    return model(nodes, [("x", TensorProto.UINT8, [1, 3, 8, 8])],
+                 [("y", TensorProto.UINT8, [1, 10])], arrays)
+
+
+def test_qoperator_int8_models_are_costed_as_int8():
+    """QLinearConv and QLinearMatMul are the IR's conv and matmul on the 8-bit operands (u8 ×
+    i8), with the int32 bias and every scale and zero point kept; MACs by hand: 6·6·4·27 +
+    144·10."""
+    import nexus_ir as nx
+    g = from_onnx(_qoperator_model())
+    conv, _, matmul = list(g)
+    assert (conv.op, matmul.op) == ("conv", "matmul")
+    assert [v.type.dtype.name for v in conv.inputs] == ["u8", "i8", "i32"]
+    assert g.quantization["w"] == {"scale": [pytest.approx(0.01)] * 4, "zero_point": [0] * 4,
+                                   "axis": 0}
+    assert g.quantization["x"]["zero_point"] == [128]
+    report = nx.compile(g, target="stm32l4r5")
+    assert report.metrics["macs"] == 36 * 4 * 27 + 1440 and not report.metrics["unmodeled"]

@@ -26,6 +26,17 @@ def rejects(op: str, *types: str, match: str, **attrs) -> None:
 
 
 # ----------------------------------------------------------------------------- matmul family
+def test_quantized_matrix_ops_take_mixed_8_bit_operands_and_an_int32_bias():
+    """u8 activations × i8 weights (ONNX Runtime's QLinear kernels) give x's type; an int32
+    bias sits beside integer operands (TFLite, QLinearConv); floats still must agree."""
+    assert infer("matmul", "u8[3,4]", "i8[4,5]") == "u8[3,5]"
+    assert infer("conv", "i8[1,3,8,8]", "i8[4,3,3,3]", "i32[4]") == "i8[1,4,6,6]"
+    assert infer("linear", "i8[2,16]", "i8[4,16]", "i32[4]") == "i8[2,4]"
+    rejects("matmul", "u8[3,4]", "i16[4,5]", match="must share one dtype")
+    rejects("linear", "f32[2,16]", "f32[4,16]", "i32[4]", match="bias must have the inputs'")
+    rejects("matmul", "f32[3,4]", "bf16[4,5]", match="must share one dtype")
+
+
 def test_matmul_numpy_semantics():
     assert infer("matmul", "f32[3,4]", "f32[4,5]") == "f32[3,5]"
     assert infer("matmul", "f32[4]", "f32[4]") == "f32[]"                 # dot product

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from nexus_ir import Value
+from nexus_ir import Value, dtype
 from nexus_ir import dims
 
 from .convert import HANDLERS, Converter, onnx_op
@@ -415,6 +415,49 @@ def _resize(cv, ins, at):
     scales = None if sizes else [float(s) for s in np.asarray(ins[2]).reshape(-1)][2:]
     return cv.op("resize", x, sizes=sizes[2:] if sizes else None, scales=scales, mode=mode,
                  align_corners=at.get("coordinate_transformation_mode") == "align_corners")
+
+
+def _record_quantization(cv: Converter, value: Value, scale: Any, zero: Any) -> None:
+    """A quantized operand's scale and zero point (per tensor, or per channel along axis 0 of
+    a weight / axis 1 of an activation) in ``graph.quantization``."""
+    scales = [float(v) for v in np.asarray(scale).reshape(-1)]
+    zeros = [int(v) for v in np.asarray(zero).reshape(-1)] if zero is not None else \
+        [0] * len(scales)
+    axis = None if len(scales) == 1 else (0 if value.is_constant else 1)
+    cv.graph.quantization[value.name] = {"scale": scales, "zero_point": zeros, "axis": axis}
+
+
+def _qlinear(cv: Converter, ins: Sequence[Any], ir: str, **attrs: Any) -> Value:
+    """QLinearConv / QLinearMatMul: the IR op on the integer operands (and QLinearConv's int32
+    bias), its output in y_zero_point's type, every scale and zero point recorded."""
+    x, w = cv.value(ins[0]), cv.value(ins[3], f"{cv.node.name}_weight")
+    bias = [cv.value(ins[8], f"{cv.node.name}_bias")] if len(ins) > 8 and ins[8] is not None \
+        else []
+    for operand, scale, zero in ((x, ins[1], ins[2]), (w, ins[4], ins[5])):
+        if not isinstance(scale, np.ndarray):
+            raise Unmappable(f"{cv.node.op_type} with scales computed at run time")
+        _record_quantization(cv, operand, scale, zero if isinstance(zero, np.ndarray) else None)
+    out = cv.op(ir, x, w, *bias, **attrs)
+    zero_out = ins[7] if len(ins) > 7 else None
+    to = dtype(str(zero_out.dtype)) if isinstance(zero_out, np.ndarray) else out.type.dtype
+    if to != out.type.dtype:
+        out = cv.op("cast", out, to=to)
+    if isinstance(ins[6], np.ndarray):
+        _record_quantization(cv, out, ins[6], zero_out if isinstance(zero_out, np.ndarray)
+                             else None)
+    return out
+
+
+@onnx_op("QLinearConv")
+def _qlinear_conv(cv, ins, at):
+    w_shape = ins[3].type.shape if isinstance(ins[3], Value) else np.shape(ins[3])
+    attrs = _window(cv, cv.value(ins[0]), at, list(at.get("kernel_shape") or w_shape[2:]))
+    return _qlinear(cv, ins, "conv", groups=at.get("group", 1), **attrs)
+
+
+@onnx_op("QLinearMatMul")
+def _qlinear_matmul(cv, ins, at):
+    return _qlinear(cv, ins, "matmul")
 
 
 @onnx_op("QuantizeLinear", "DequantizeLinear")

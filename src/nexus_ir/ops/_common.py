@@ -57,10 +57,13 @@ def same_dtype(types: Sequence[TensorType], what: str = "inputs") -> DType:
 
 
 def matrix_dtype(types: Sequence[TensorType]) -> DType:
-    """The dtype of a matrix op (x, weight[, bias]): x and weight share it; the bias shares it
-    too, or is i32 beside integer operands (a quantized kernel adds its int32 bias to the
-    accumulator before requantizing, as TFLite and ONNX's QLinear ops store it)."""
-    dtype = same_dtype(types[:2])
+    """The dtype of a matrix op (x, weight[, bias]): x's. x and weight share it, or are integers
+    of one width (a u8 × i8 quantized product, as ONNX Runtime's QLinear kernels take); the bias
+    shares it too, or is i32 beside integer operands (a quantized kernel adds its int32 bias to
+    the accumulator before requantizing, as TFLite and ONNX's QLinear ops store it)."""
+    x, w = types[0].dtype, types[1].dtype
+    dtype = x if x.is_integer and w.is_integer and x.bits == w.bits else \
+        same_dtype(types[:2])
     if len(types) > 2 and types[2].dtype != dtype and not (
             dtype.is_integer and types[2].dtype.name == "i32"):
         raise ShapeError(f"bias must have the inputs' dtype {dtype}"

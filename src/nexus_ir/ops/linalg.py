@@ -42,7 +42,7 @@ def _matmul(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     """Numpy ``matmul``: 1-D operands are promoted and the added dim removed; batch dims
     broadcast."""
     x, w = t
-    dtype = same_dtype(t)
+    dtype = matrix_dtype(t)
     if x.rank == 0 or w.rank == 0:
         raise ShapeError("operands must have rank >= 1")
     xs = (1, *x.shape) if x.rank == 1 else x.shape
