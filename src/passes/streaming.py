@@ -81,7 +81,8 @@ def _carry(node: Node, time: dict[int, Axis]) -> Axis | None:
 def sliding_windows(graph: Graph, hop: int, axis: int | None = None,
                     input_name: str | None = None) -> dict[str, Any]:
     """Per layer along the time axis: outputs, those recomputed from the previous window,
-    their share, the ring-buffer state; with the model's totals (module doc). ``axis`` is
+    their share, the ring-buffer state; with the totals over those layers (module doc; layers
+    after the time axis has ended, such as a classifier after a flatten, are not counted). ``axis`` is
     the IR axis of the input's time dim (default: the longest spatial dim); ``input_name``
     picks the streamed input (default: the first)."""
     if not graph.inputs:

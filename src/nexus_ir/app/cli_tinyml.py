@@ -125,7 +125,8 @@ def cmd_stream(args: argparse.Namespace) -> int:
                       str(row["recomputed"]), f"{row['recomputed_share']:.0%}",
                       si(row["state_bytes"], "B"), si(row["working_bytes"], "B"))
     summary = [table, Text(
-        f"recomputed: {result['recomputed_share']:.1%} of {result['macs']:,} MACs per window; "
+        f"recomputed: {result['recomputed_share']:.1%} of the {result['macs']:,} MACs of the "
+        f"layers along the time axis, per window; "
         f"a ring-buffer schedule needs {si(result['ring_buffer_bytes'], 'B')} "
         f"({si(result['state_bytes'], 'B')} of state kept between windows + "
         f"{si(result['working_bytes'], 'B')} working)")]
