@@ -294,6 +294,10 @@ def test_arena_command(tmp_path):
     assert {b["name"]: b["offset"] for b in doc["buffers"]} == {
         "input": 0, "c1": 432, "c2": 288, "sum": 144, "flat": 0, "logits": 144,
         "c1.scratch": 192, "c2.scratch": 0}
+    page = run_nexus("arena", str(path), "-o", str(tmp_path / "plan.html"))
+    assert page.returncode == 0, page.stderr
+    html = (tmp_path / "plan.html").read_text()
+    assert "TFLM arena 576 B (cmsis-nn kernels)" in html and "<td>432</td>" in html
     refused = run_nexus("arena", str(path), "--target", "h100")
     assert refused.returncode == 2 and "no microcontroller" in refused.stderr
 

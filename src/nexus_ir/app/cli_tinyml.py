@@ -1,5 +1,5 @@
 """The microcontroller commands: ``nexus arena`` (TFLM's memory plan: arena, per-tensor offsets,
-flash and whether it fits) and ``nexus stream`` (what overlapping sliding windows recompute, and
+flash and whether it fits; as a table, JSON, CSV or an HTML chart) and ``nexus stream`` (what overlapping sliding windows recompute, and
 a ring-buffer schedule's RAM)."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def add_parsers(verbs: Any, add_model_options: Any) -> None:
     arena.add_argument("--target", default=DEFAULT_MCU,
                        help=f"a microcontroller target (default: {DEFAULT_MCU}; cortex-m, "
                             "stm32h7a3)")
-    arena.add_argument("--format", choices=("table", "json", "csv"), default=None,
+    arena.add_argument("--format", choices=("table", "json", "csv", "html"), default=None,
                        help="default: from -o's extension, else table")
     add_model_options(arena)
     arena.set_defaults(handler=cmd_arena, execution="eager", math="default")
@@ -62,7 +62,7 @@ def cmd_arena(args: argparse.Namespace) -> int:
     from . import common
     from .cli import _compile_all, _emit
 
-    args.format = common.output_format(args, ("table", "json", "csv"))
+    args.format = common.output_format(args, ("table", "json", "csv", "html"))
     report, = _compile_all(args, [args.model], [args.target])
     m = report.metrics
     if m["arena_plan"] is None:
@@ -87,7 +87,10 @@ def cmd_arena(args: argparse.Namespace) -> int:
                            f"{si(m['persistent_bytes'], 'B')}; flash {si(m['flash_bytes'], 'B')} "
                            f"(weights, quantization parameters, code estimate); {levels} — "
                            + ("fits" if m["fits"] else "does NOT fit"))]
-    if args.format == "csv":
+    if args.format == "html":
+        from .render_arena import arena_html
+        text = arena_html(doc)
+    elif args.format == "csv":
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=list(buffers[0]) if buffers else ["name"])
         writer.writeheader()
