@@ -27,7 +27,7 @@ def made_up_report(target: str, **metrics) -> EnergyReport:
     base = {"energy_j": 2.0, "latency_s": 0.5, "output_units": 4, "memory_j": 1.0,
             "compute_j": 0.5, "static_j": 0.5, "edp_js": 1.0, "off_chip_bytes": 6e11,
             "on_chip_bytes": 4e11, "bandwidth_use": 0.25, "power_use": 0.4, "flops": 10**12,
-            "unmodeled": []}
+            "unmodeled": [], "fits": True, "memory_needed": {"hbm": 10}}
     return EnergyReport("m", target, "", [], {}, [], {**base, **metrics})
 
 
@@ -285,3 +285,18 @@ def test_a_sweep_finds_and_applies_each_rewrite_once_per_target(tmp_path, monkey
     want = nx.compile(bf16.apply(graph)[0], target="h100", execution="fused").metrics
     got = next(r for r in rows if r["rewrite"] == "precision bf16" and r["execution"] == "fused")
     assert got["energy_j"] == want["energy_j"]
+
+
+def test_compare_says_which_targets_the_model_does_not_fit(tmp_path):
+    """A 'fits' column joins when some row does not fit (ResNet-50 on a microcontroller); the
+    JSON rows carry fits and the bytes each memory must hold."""
+    out = nexus("compare", "example:resnet50", "--bind", "batch=1", "--target", "h100",
+                "stm32h7a3", "-o", str(tmp_path / "c.json"))
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert any(" fits " in line for line in lines)
+    assert " NO " in next(line for line in lines if "stm32h7a3" in line)
+    assert " NO " not in next(line for line in lines if "  h100  " in line)
+    rows = json.loads((tmp_path / "c.json").read_text())["comparison"]
+    assert [r["fits"] for r in rows] == [True, False]
+    assert rows[1]["memory_needed"]["flash"] > 100e6

@@ -1,7 +1,8 @@
 """Hardware and model choice side by side: the figures ``nexus compare`` shows per row, each at
 full precision (JSON keeps them so), and the normalised views that make targets of very
 different size comparable — energy per sample, energy per byte moved, the share of the off-chip
-bandwidth and of the board power limit an inference averages."""
+bandwidth and of the board power limit an inference averages — and whether the model fits each
+target's memories (a microcontroller's flash and RAM, a GPU's HBM)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ def figures(report: "EnergyReport", base: "EnergyReport") -> dict[str, Any]:
                   for kind in ("compute", "memory", "static")},
         "flops": m["flops"], "flops_ratio": _ratio(m["flops"], b["flops"]),
         "pj_per_flop": m["energy_j"] / m["flops"] * 1e12 if m["flops"] else None,
-        "unmodeled": len(m["unmodeled"])}
+        "unmodeled": len(m["unmodeled"]), "fits": m["fits"],
+        "memory_needed": m["memory_needed"]}
 
 
 def comparison(reports: Sequence["EnergyReport"], labels: Sequence[str]) -> list[dict[str, Any]]:

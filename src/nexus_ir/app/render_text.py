@@ -115,8 +115,8 @@ def module_table(report: "EnergyReport", depth: int, top: int, width: int,
 
 
 COMPARE_ALWAYS = ("model", "target", "energy", "× energy", "latency")
-COMPARE_OPTIONAL = ("carbon", "per output", "EDP", "pJ/B", "BW %", "power %", "split %", "FLOPs",
-                    "× FLOPs", "pJ/FLOP", "unmodeled")
+COMPARE_OPTIONAL = ("fits", "carbon", "per output", "EDP", "pJ/B", "BW %", "power %", "split %",
+                    "FLOPs", "× FLOPs", "pJ/FLOP", "unmodeled")
 """The comparison's columns: those always shown, then those added while the width allows."""
 
 
@@ -152,7 +152,8 @@ def comparison_renderables(reports: Sequence["EnergyReport"],
             "split %": "/".join(_fmt(share and 100 * share, ".1f")
                                 for share in f["split"].values()),
             "FLOPs": si(f["flops"], "").strip(), "× FLOPs": _fmt(f["flops_ratio"], ".3g"),
-            "pJ/FLOP": _fmt(f["pj_per_flop"], ".4g"), "unmodeled": str(f["unmodeled"])})
+            "pJ/FLOP": _fmt(f["pj_per_flop"], ".4g"), "unmodeled": str(f["unmodeled"]),
+            "fits": "" if f["fits"] else "NO"})     # the column appears when a row does not
 
     def column_width(name: str) -> int:
         return max(len(name), *(len(row[name]) for row in rows)) + 3
