@@ -437,3 +437,34 @@ def test_axes_of_4d_ops_map_to_channels_first(tmp_path):
     concat, mean, softmax = load_tflite(path)
     assert concat.attributes["axis"] == 1 and concat.output.type.shape == (1, 4, 4, 5)
     assert mean.attributes["axes"] == (2, 3) and softmax.attributes["axis"] == 1
+
+
+def test_strided_slice_and_gather(tmp_path):
+    """STRIDED_SLICE (a stride, begin/end masks, a shrunk axis dropped) and GATHER keep the
+    file's shapes; the slice's elements by hand: x[:, 2:8:2, :] has 1·3·8."""
+    import tflite
+    i32 = lambda *v: np.array(v, np.int32)      # noqa: E731
+
+    def slice_options(begin_mask: int, end_mask: int, shrink: int):
+        def write(b):
+            tflite.StridedSliceOptionsStart(b)
+            tflite.StridedSliceOptionsAddBeginMask(b, begin_mask)
+            tflite.StridedSliceOptionsAddEndMask(b, end_mask)
+            tflite.StridedSliceOptionsAddShrinkAxisMask(b, shrink)
+            return tflite.StridedSliceOptionsEnd(b)
+        return write
+    tensors = [T("x", [1, 10, 8], FLOAT32), T("b", [3], INT32, data=i32(0, 2, 0)),
+               T("e", [3], INT32, data=i32(0, 8, 0)), T("s", [3], INT32, data=i32(1, 2, 1)),
+               T("strided", [1, 3, 8], FLOAT32),
+               T("b1", [3], INT32, data=i32(0, 3, 0)), T("e1", [3], INT32, data=i32(1, 4, 8)),
+               T("s1", [3], INT32, data=i32(1, 1, 1)), T("row", [1, 8], FLOAT32),
+               T("table", [10, 4], FLOAT32, data=np.ones((10, 4), np.float32)),
+               T("ids", [3], INT32), T("picked", [3, 4], FLOAT32)]
+    ops = [Op(45, [0, 1, 2, 3], [4], 32, slice_options(0b101, 0b101, 0)),
+           Op(45, [0, 5, 6, 7], [8], 32, slice_options(0, 0, 0b010)),
+           Op(36, [9, 10], [11])]
+    path = tmp_path / "slices.tflite"
+    path.write_bytes(build(tensors, ops, [0, 10], [4, 8, 11]))
+    g = load_tflite(path)
+    assert [n.op for n in g] == ["slice", "slice", "reshape", "gather"]
+    assert [v.type.shape for v in g.outputs] == [(1, 3, 8), (1, 8), (3, 4)]

@@ -320,6 +320,65 @@ def _resize(r: _Reader, op: Any, ins: list[int], outs: list[int], name: str,
         source=source, name=name).output
 
 
+END = 2 ** 31 - 1
+"""The IR slice's "to the end" (an end at or past it runs to the end of the axis)."""
+
+
+def _strided_slice(r: _Reader, op: Any, ins: list[int], outs: list[int], name: str,
+                   source: str) -> Value:
+    """STRIDED_SLICE with constant begin, end and strides: begin/end masks as open ends, the
+    offset flag (end relative to begin), shrunk axes dropped by a reshape; an ellipsis or new
+    axes are opaque."""
+    opts = r.options(op, "StridedSliceOptions")
+    masks = {k: (getattr(opts, k)() if opts else 0) for k in
+             ("BeginMask", "EndMask", "EllipsisMask", "NewAxisMask", "ShrinkAxisMask")}
+    if masks["EllipsisMask"] or masks["NewAxisMask"]:
+        return r._opaque(r.op_name(op), ins, outs, [name], source)[0]
+    x = r.value(ins[0])
+    begin, end, strides = (np.asarray(r.static(i), np.int64).reshape(-1) for i in ins[1:4])
+    rank = x.type.rank
+    starts, ends = [], []
+    for axis in range(len(begin)):
+        step = int(strides[axis])
+        if step == 0:
+            raise _bad(r.path, f"{source}: STRIDED_SLICE has a zero stride")
+        start = int(begin[axis])
+        stop = int(end[axis]) + (start if opts and opts.Offset() else 0)
+        if masks["BeginMask"] >> axis & 1:
+            start = 0 if step > 0 else -1
+        if masks["EndMask"] >> axis & 1:
+            stop = END if step > 0 else -END
+        if masks["ShrinkAxisMask"] >> axis & 1:
+            stop, step = (start + 1 if start != -1 else END), 1
+            strides[axis] = 1
+        starts.append(start)
+        ends.append(stop)
+    axes = tuple(ir_axis(a, rank) for a in range(len(begin)))
+    out = r.graph.add_node("slice", [x], {"axes": axes, "starts": tuple(starts),
+                                          "ends": tuple(ends),
+                                          "steps": tuple(int(v) for v in strides)},
+                           source=source, name=name if not masks["ShrinkAxisMask"]
+                           else f"{name}.kept").output
+    if masks["ShrinkAxisMask"]:
+        out = _reshape_to(r, out, r.shape(outs[0]), name, source)
+    return out
+
+
+def _gather(r: _Reader, op: Any, ins: list[int], outs: list[int], name: str,
+            source: str) -> Value:
+    """GATHER along its axis (no batch dims); a 4-D gather that changes the rank is opaque (its
+    output axes would not map onto the channels-first layout)."""
+    opts = r.options(op, "GatherOptions")
+    params = r.value(ins[0])
+    indices = r.value(ins[1])
+    rank = params.type.rank
+    if (opts and opts.BatchDims()) or (rank == 4 and indices.type.rank != 1):
+        return r._opaque(r.op_name(op), ins, outs, [name], source)[0]
+    axis = ir_axis(opts.Axis() if opts else 0, rank)
+    return r.graph.add_node("gather", [params, indices], {"axis": axis}, source=source,
+                            name=name).output
+
+
 HANDLERS: dict[str, Callable[..., Any]] = {
     "CONV_2D": _conv, "DEPTHWISE_CONV_2D": _conv, "FULLY_CONNECTED": _fully_connected,
     "AVERAGE_POOL_2D": _pool, "MAX_POOL_2D": _pool, "ADD": _binary("add"),
@@ -334,5 +393,6 @@ HANDLERS: dict[str, Callable[..., Any]] = {
     "SQRT": _unary("sqrt"), "RSQRT": _unary("rsqrt"), "TRANSPOSE": _transpose,
     "ARG_MAX": _arg, "ARG_MIN": _arg, "BATCH_MATMUL": _batch_matmul, "SPLIT": _split,
     "RESIZE_NEAREST_NEIGHBOR": _resize, "RESIZE_BILINEAR": _resize,
+    "STRIDED_SLICE": _strided_slice, "GATHER": _gather,
 }
 """TFLite builtin operators mapped to IR ops; the others become ``opaque`` (unmodeled)."""
