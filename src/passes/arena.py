@@ -99,18 +99,12 @@ def cmsis_nn_scratch(node: Node) -> int:
 def buffers(graph: Graph, scratch: bool = False) -> list[Buffer]:
     """The plan's buffers in TFLM's order of addition (tensors, then scratch buffers), with
     their lifetimes in scopes (module doc)."""
-    first: dict[str, int] = {}
-    last: dict[str, int] = {}
+    first: dict[str, int] = {}             # scope writing each buffer's tensor
+    last: dict[str, int] = {}              # the last scope reading it
     sizes: dict[str, int] = {}
-
-    def touch(name: str, scope: int, size: int, create: bool) -> None:
-        if create:
-            first.setdefault(name, scope)
-        last[name] = scope
-        sizes[name] = size
-
     for v in graph.inputs:
-        touch(v.name, 0, int(v.type.nbytes), True)
+        first[v.name] = last[v.name] = 0
+        sizes[v.name] = int(v.type.nbytes)
     scratches: list[Buffer] = []
     nodes = list(graph)
     returned = {id(v) for v in graph.outputs}
@@ -119,10 +113,11 @@ def buffers(graph: Graph, scratch: bool = False) -> list[Buffer]:
         for o in node.outputs:
             if not o.users and id(o) not in returned and o.type in states:
                 continue                 # written into its state variable, in place
-            touch(o.name, k, int(o.type.nbytes), True)
+            first[o.name] = last[o.name] = k
+            sizes[o.name] = int(o.type.nbytes)
         for v in node.inputs:
-            if not isinstance(v, Constant) and v.name in first:
-                touch(v.name, k, sizes[v.name], False)
+            if v.name in first:            # constants stay in flash: no buffer
+                last[v.name] = k
         for i, size in enumerate(scratch_buffers(node, scratch)):
             suffix = f".scratch{i}" if i else ".scratch"
             scratches.append(Buffer(f"{node.name}{suffix}", aligned(size), k, k, "scratch"))

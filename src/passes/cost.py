@@ -609,7 +609,8 @@ def device_time(node: Node, target: Target, kernels: int, occupancy: float
                 ) -> dict[str, float]:
     """The node's bounds on the device, in seconds: compute (matrix work at its achieved rate,
     at least ``rate_time``, plus ``per_output_s`` per output element of a matrix op: the
-    requantize, clamp and store a microcontroller's int8 kernel spends per output), memory, power (the headroom above the floor and the active power
+    requantize, clamp and store a microcontroller's int8 kernel spends per output), memory,
+    power (the headroom above the floor and the active power
     of the ``occupancy`` share of SMs it keeps busy) and latency (the shortest kernels: ``min_kernel_s`` for a matrix op's first,
     ``min_vector_kernel_s`` for every other kernel)."""
     counts = counts_of(node)

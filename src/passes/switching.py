@@ -111,19 +111,24 @@ def encode(values: np.ndarray, dt: DType | str) -> np.ndarray:
     arr = np.asarray(values)
     if dt.bits == 1:
         return np.packbits(arr.reshape(-1) != 0, bitorder="little")
-    if dt.name in _ML_FLOATS:
-        target = _ml_dtype(_ML_FLOATS[dt.name])
-        arr = arr if arr.dtype == target else arr.astype(target)
-    else:
-        try:          # int4 values in int8, their low nibbles packed below
-            target = np.dtype(np.int8) if dt.name == "i4" else to_numpy(dt)
-        except NexusError:
-            raise NexusError(f"no bit statistics for {dt}") from None
-        arr = arr if arr.dtype == target else arr.astype(target)
+    arr = _stored(arr, dt)
     if dt.bits == 4:
         nibbles = arr.reshape(-1).view(np.uint8) & np.uint8(0xF)
         return nibbles[0::2] | (nibbles[1::2] << np.uint8(4))
     return arr.view(_UNSIGNED[arr.itemsize])
+
+
+def _stored(arr: np.ndarray, dt: DType) -> np.ndarray:
+    """``arr`` held in the numpy type that stores ``dt`` (int4 values in int8); converted with
+    round-to-nearest-even where held wider (bf16 held as f32)."""
+    if dt.name in _ML_FLOATS:
+        target = _ml_dtype(_ML_FLOATS[dt.name])
+    else:
+        try:
+            target = np.dtype(np.int8) if dt.name == "i4" else to_numpy(dt)
+        except NexusError:
+            raise NexusError(f"no bit statistics for {dt}") from None
+    return arr if arr.dtype == target else arr.astype(target)
 
 
 def _lane_value(stream: np.ndarray, dt: DType, bits: int) -> int:
@@ -236,12 +241,11 @@ def sampled_stats(values: np.ndarray, dt: DType | str, axis: int | None
     """Bit statistics of a large tensor estimated from a sample, and the elements read.
 
     A tensor of over ``SAMPLE_ABOVE`` elements, viewed as ``[pre, L, post]`` with its streams
-    along ``L``, is read in ``SAMPLE_PATCHES`` patches of 256 elements gathered in one indexing: 8 streams ×
-    32 consecutive elements, or 8 consecutive elements of 32 adjacent streams where the streams
-    run across memory, so that each patch reads whole cache lines; their corners lie anywhere
-    (spread by the R3 sequence); the sample's set
-    bits and zeros per element and toggles per transition, times the tensor's elements and
-    transitions, are the estimate. Elements and transitions are exact. A transposed view is read
+    along ``L``, is read in ``SAMPLE_PATCHES`` patches of 256 elements gathered in one indexing:
+    8 streams × 32 consecutive elements, or 8 consecutive elements of 32 adjacent streams where
+    the streams run across memory, so that each patch reads whole cache lines; their corners lie
+    anywhere (spread by the R3 sequence); the sample's set bits and zeros per element and
+    toggles per transition, times the tensor's elements and transitions, are the estimate. Elements and transitions are exact. A transposed view is read
     as its transpose. Smaller tensors, other non-contiguous arrays and whole-tensor streams are
     read exactly."""
     dt = dtype(dt)
@@ -287,12 +291,7 @@ def _lanes(arr: np.ndarray, dt: DType, bits: int) -> np.ndarray:
     """The bit patterns of 4-bit or 1-bit elements, one per byte (unpacked)."""
     if bits == 1:
         return (np.asarray(arr) != 0).view(np.uint8)
-    if dt.name in _ML_FLOATS:
-        target = _ml_dtype(_ML_FLOATS[dt.name])
-        arr = arr if arr.dtype == target else arr.astype(target)
-    else:
-        arr = arr if arr.dtype == np.int8 else arr.astype(np.int8)
-    return arr.view(np.uint8) & np.uint8(0xF)
+    return _stored(arr, dt).view(np.uint8) & np.uint8(0xF)
 
 
 def _set_and_zero(words: np.ndarray, dt: DType, bits: int) -> tuple[int, int]:

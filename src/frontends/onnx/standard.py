@@ -418,10 +418,10 @@ def _resize(cv, ins, at):
 
 
 def _record_quantization(cv: Converter, value: Value, scale: Any, zero: Any) -> None:
-    """A quantized operand's scale and zero point (per tensor, or per channel along axis 0 of
-    a weight / axis 1 of an activation) in ``graph.quantization``."""
+    """A quantized operand's scale and zero point (0 unless given as a constant; per tensor, or
+    per channel along axis 0 of a weight / axis 1 of an activation) in ``graph.quantization``."""
     scales = [float(v) for v in np.asarray(scale).reshape(-1)]
-    zeros = [int(v) for v in np.asarray(zero).reshape(-1)] if zero is not None else \
+    zeros = [int(v) for v in zero.reshape(-1)] if isinstance(zero, np.ndarray) else \
         [0] * len(scales)
     axis = None if len(scales) == 1 else (0 if value.is_constant else 1)
     cv.graph.quantization[value.name] = {"scale": scales, "zero_point": zeros, "axis": axis}
@@ -436,15 +436,14 @@ def _qlinear(cv: Converter, ins: Sequence[Any], ir: str, **attrs: Any) -> Value:
     for operand, scale, zero in ((x, ins[1], ins[2]), (w, ins[4], ins[5])):
         if not isinstance(scale, np.ndarray):
             raise Unmappable(f"{cv.node.op_type} with scales computed at run time")
-        _record_quantization(cv, operand, scale, zero if isinstance(zero, np.ndarray) else None)
+        _record_quantization(cv, operand, scale, zero)
     out = cv.op(ir, x, w, *bias, **attrs)
     zero_out = ins[7] if len(ins) > 7 else None
     to = dtype(str(zero_out.dtype)) if isinstance(zero_out, np.ndarray) else out.type.dtype
     if to != out.type.dtype:
         out = cv.op("cast", out, to=to)
     if isinstance(ins[6], np.ndarray):
-        _record_quantization(cv, out, ins[6], zero_out if isinstance(zero_out, np.ndarray)
-                             else None)
+        _record_quantization(cv, out, ins[6], zero_out)
     return out
 
 

@@ -309,7 +309,7 @@ def compile(model_or_path: Graph | str | Path, example_inputs: Mapping[str, Any]
     list of inputs, each a tensor or a tuple of tensors) runs the model on each to read the bits
     of every activation: switching activity then scales compute energy per op, and DDEV is the
     spread of the per-input energies (``passes.switching``); weights' bits count whenever they
-    have data (a weight over 2^17 elements on a 65,536-element sample unless ``exact_bits``:
+    have data (a weight over 2^15 elements on a 16,384-element sample unless ``exact_bits``:
     the report's ``weight_bits_read`` says the share read), and real rows of a classic model
     count as its input's bits. ``progress`` is
     called with a short description as each long step starts. ``grid`` (a country, ``FR``, or

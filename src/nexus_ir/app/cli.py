@@ -220,7 +220,7 @@ def _add_execution_options(parser: argparse.ArgumentParser) -> None:
                              "fused, one kernel per op)")
     parser.add_argument("--exact-bits", action="store_true",
                         help="read every bit of large weights for switching activity (default: "
-                             "a 65,536-element sample of each weight over 2^17 elements)")
+                             "a 16,384-element sample of each weight over 2^15 elements)")
     parser.add_argument("--math", default="default", choices=("default", "tf32", "highest"),
                         help="fp32 math as PyTorch sets it: default (TF32 convolutions, FP32 "
                              "matmuls), tf32 (both TF32), highest (neither)")

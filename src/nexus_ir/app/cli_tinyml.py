@@ -1,6 +1,6 @@
 """The microcontroller commands: ``nexus arena`` (TFLM's memory plan: arena, per-tensor offsets,
-flash and whether it fits; as a table, JSON, CSV or an HTML chart) and ``nexus stream`` (what overlapping sliding windows recompute, and
-a ring-buffer schedule's RAM)."""
+flash and whether it fits; as a table, JSON, CSV or an HTML chart) and ``nexus stream`` (what
+overlapping sliding windows recompute, and a ring-buffer schedule's RAM)."""
 
 from __future__ import annotations
 
@@ -81,12 +81,10 @@ def cmd_arena(args: argparse.Namespace) -> int:
     for b in sorted(buffers, key=lambda b: (b["offset"], b["first_scope"])):
         table.add_row(b["name"], b["kind"], f"{b['bytes']:,}", f"{b['offset']:,}",
                       f"{b['first_scope']}–{b['last_scope']}")
-    levels = ", ".join(f"{name} {si(need, 'B')} of {si(m['memory_capacity'][name], 'B')}"
-                       for name, need in m["memory_needed"].items())
     summary = [table, Text(f"arena {si(m['arena_bytes'], 'B')} + persistent (estimated) "
                            f"{si(m['persistent_bytes'], 'B')}; flash {si(m['flash_bytes'], 'B')} "
-                           f"(weights, quantization parameters, code estimate); {levels} — "
-                           + ("fits" if m["fits"] else "does NOT fit"))]
+                           f"(weights, quantization parameters, code estimate); "
+                           f"{common.memory_levels(m)} — {common.fit_verdict(m['fits'])}")]
     if args.format == "html":
         from .render_arena import arena_html
         text = arena_html(doc)

@@ -13,8 +13,19 @@ from ..errors import NexusError
 from ..units import si
 
 __all__ = ["OBJECTIVES", "add_calibration_option", "calibration_data", "check_folder",
-           "check_objective", "one_per_model", "output_format", "parse_bindings",
-           "progress_console", "si", "terminal_width", "write_output"]
+           "check_objective", "fit_verdict", "memory_levels", "one_per_model", "output_format",
+           "parse_bindings", "progress_console", "si", "terminal_width", "write_output"]
+
+
+def memory_levels(metrics: Any) -> str:
+    """"flash 98.4 kB of 2.1 MB, sram 23 kB of 655 kB": each memory a report's model needs,
+    beside its capacity (``memory_needed``, ``memory_capacity``)."""
+    return ", ".join(f"{name} {si(need, 'B')} of {si(metrics['memory_capacity'][name], 'B')}"
+                     for name, need in metrics["memory_needed"].items())
+
+
+def fit_verdict(fits: bool) -> str:
+    return "fits" if fits else "does NOT fit"
 
 
 def progress_console() -> Any:

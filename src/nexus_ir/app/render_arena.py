@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..units import si
+from .common import fit_verdict, memory_levels, si
 from .render_html import _chart, _esc, _layout, _page
 
 
@@ -37,11 +37,9 @@ def arena_html(plan: Mapping[str, Any]) -> str:
                    f"<td>{b['bytes']:,}</td><td>{b['offset']:,}</td>"
                    f"<td>{b['first_scope']}–{b['last_scope']}</td></tr>"
                    for b in sorted(buffers, key=lambda b: (b["offset"], b["first_scope"])))
-    needed = ", ".join(f"{name} {si(need, 'B')} of {si(plan['memory_capacity'][name], 'B')}"
-                       for name, need in plan["memory_needed"].items())
     body = (f"<h1>{_esc(title)}</h1><div class='sub'>persistent (estimated) "
             f"{si(plan['persistent_bytes'], 'B')} · flash {si(plan['flash_bytes'], 'B')} · "
-            f"{_esc(needed)} — {'fits' if plan['fits'] else 'does NOT fit'}</div>"
+            f"{_esc(memory_levels(plan))} — {fit_verdict(plan['fits'])}</div>"
             f"{_chart('arena')}<table class='nx'><tr><th>buffer</th><th>kind</th><th>bytes</th>"
             f"<th>offset</th><th>scopes</th></tr>{rows}</table>")
     return _page(title, body, [("arena", figure)])

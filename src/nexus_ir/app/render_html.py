@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..units import si
+from .common import fit_verdict
 
 if TYPE_CHECKING:
     from ..report import EnergyReport
@@ -110,7 +111,7 @@ def summary_cards(report: "EnergyReport") -> str:
         ("peak activations", f"{m['peak_activation_bytes']:,} B", ""),
         *([("TFLM arena", f"{m['arena_bytes']:,} B", f"+ {si(m['persistent_bytes'], 'B')} "
             f"persistent; flash {si(m['flash_bytes'], 'B')}; "
-            + ("fits" if m["fits"] else "does NOT fit"))] if m.get("arena_bytes") is not None
+            + fit_verdict(m["fits"]))] if m.get("arena_bytes") is not None
           else []),
         ("SAF-T", f"{m['saf_t']:.4g}", METRIC_NOTES["SAF-T"]),
         ("LSRT", f"{m['lsrt']:.4f}", METRIC_NOTES["LSRT"]),

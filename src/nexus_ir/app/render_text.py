@@ -30,7 +30,7 @@ def report_renderables(report: "EnergyReport", depth: int | None = None, top: in
     from rich.table import Table
     from rich.text import Text
 
-    from .common import si
+    from .common import fit_verdict, memory_levels, si
 
     bindings = ", ".join(f"{k}={v}" for k, v in sorted(report.bindings.items()))
     title = Text.assemble(("NEXUS energy report: ", "bold"), (report.model, "bold cyan"),
@@ -53,12 +53,10 @@ def report_renderables(report: "EnergyReport", depth: int | None = None, top: in
                f"({m['weight_bits_read']:.1%} read; --exact-bits reads all)"
     parts.append(Text(run))
     if "memory_needed" in m:
-        levels = ", ".join(f"{name} {si(need, 'B')} of {si(m['memory_capacity'][name], 'B')}"
-                           for name, need in m["memory_needed"].items())
         arena = f" (TFLM arena {si(m['arena_bytes'], 'B')} + persistent " \
             f"{si(m['persistent_bytes'], 'B')})" if m.get("arena_bytes") is not None else ""
-        parts.append(Text(f"memory needed: {levels}{arena} — " +
-                          ("fits" if m["fits"] else "does NOT fit")))
+        parts.append(Text(f"memory needed: {memory_levels(m)}{arena} — "
+                          f"{fit_verdict(m['fits'])}"))
 
     summary = Table(box=box.SIMPLE, show_header=False, pad_edge=False)
     summary.add_column(style="bold")
