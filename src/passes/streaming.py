@@ -20,11 +20,13 @@ full and adds no state.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
+from lowering.rules import lower
 from nexus_ir import Constant, Graph, NexusError, Node, Value
+
+from .cost import matrix_macs
 
 
 def time_local(node: Node) -> bool:
@@ -82,9 +84,10 @@ def sliding_windows(graph: Graph, hop: int, axis: int | None = None,
                     input_name: str | None = None) -> dict[str, Any]:
     """Per layer along the time axis: outputs, those recomputed from the previous window,
     their share, the ring-buffer state; with the totals over those layers (module doc; layers
-    after the time axis has ended, such as a classifier after a flatten, are not counted). ``axis`` is
-    the IR axis of the input's time dim (default: the longest spatial dim); ``input_name``
-    picks the streamed input (default: the first)."""
+    after the time axis has ended, such as a classifier after a flatten, are not counted; MACs
+    as ``passes.cost`` counts them, none for a pool). ``axis`` is the IR axis of the input's
+    time dim (default: the longest spatial dim); ``input_name`` picks the streamed input
+    (default: the first)."""
     if not graph.inputs:
         raise NexusError("the graph has no input to stream")
     source = graph.value(input_name) if input_name else graph.inputs[0]
@@ -123,13 +126,8 @@ def _layer(node: Node, time: dict[int, Axis], out: Axis | None, hop: int, frames
            ) -> dict[str, Any]:
     x: Value = next(v for v in node.inputs if id(v) in time)
     y = node.outputs[0]
-    counts = node.traits.gemm(node) if node.traits.gemm else None
-    macs = math.prod(counts[1:]) * counts[0] if counts else \
-        y.type.numel * math.prod(node.inputs[1].type.shape[1:]) if node.traits.kind == "conv" \
-        else \
-        y.type.numel
     row: dict[str, Any] = {"name": node.name, "op": node.op, "source": node.source,
-                           "macs": macs}
+                           "macs": matrix_macs(node, lower(node))}
     if out is None:                 # mixes the whole window: recomputed in full, no state
         return {**row, "outputs": 1, "recomputed": 0, "recomputed_share": 0.0,
                 "state_bytes": 0, "working_bytes": int(x.type.nbytes + y.type.nbytes),
