@@ -3,7 +3,7 @@
 Weights of 768 × 1024 whose bits are far from uniform, as trained and compressed weights are
 (per-row scales over 16 binades, pruned blocks of rows, sorted rows, a few quantization levels,
 and plain normal values), in f32, bf16 and int8, streamed along either axis: the activity, Hamming
-weight and zero fraction of ``passes.switching.sampled_stats`` (2 % of the elements read) against
+weight and zero fraction of ``passes.bit_stats.sampled_stats`` (2 % of the elements read) against
 ``tensor_stats`` (every element), with the time of each.
 
     PYTHONPATH=src python3 bench/sampled_stats_accuracy.py
@@ -40,7 +40,8 @@ def structured(kind: str, dt: str) -> np.ndarray:
 
 
 def main() -> None:
-    from passes.switching import activity, sampled_stats, tensor_stats
+    from passes.bit_stats import sampled_stats, tensor_stats
+    from passes.switching import activity
 
     print(f"{'weight':<12} {'dtype':<5} {'axis':>4} {'activity':>9} {'sampled':>8} {'error':>7} "
           f"{'exact ms':>9} {'sampled ms':>11}")

@@ -49,7 +49,8 @@ def operand_sets(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, np.nda
 def predict(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     """NEXUS on the graph A @ B with the operands' data attached (typed bf16)."""
     import nexus_ir as nx
-    from passes.switching import activity, tensor_stats
+    from passes.bit_stats import tensor_stats
+    from passes.switching import activity
 
     g = nx.Graph("matmul")
     x = g.add_constant("A", a, nx.TensorType([N, N], "bf16"))

@@ -19,7 +19,8 @@ import nexus_ir as nx
 from lowering.target import Quantity, load_target
 from passes import PassManager
 from passes.cost import COST_PIPELINE, build_report
-from passes.switching import TensorStats, reference_toggle_rate
+from passes.bit_stats import TensorStats
+from passes.switching import reference_toggle_rate
 
 N = 8192
 

@@ -18,7 +18,7 @@ import ml_dtypes
 import numba
 import numpy as np
 
-from passes.switching import tensor_stats
+from passes.bit_stats import tensor_stats
 
 sys.path.insert(0, os.path.dirname(__file__))
 from timing import median_seconds  # noqa: E402

@@ -94,7 +94,8 @@ def test_import_passes_registers_every_built_in_pass_and_rewrite():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.splitlines()
     assert eval(out[0]) == ["arena", "dynamic_energy", "energy", "memory_traffic", "metrics",
-                            "primitive_counts", "switching", "timing", "transistor_ops"]
+                            "primitive_counts", "switching", "timing", "transistor_ops",
+                            "weight_bits"]
     assert eval(out[1]) == ["activation-swap", "quantize", "prune", "sparsify", "precision"]
 
 

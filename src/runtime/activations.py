@@ -8,7 +8,8 @@ from typing import Any
 
 from frontends.pytorch import ORIGIN
 from nexus_ir import Graph, Value
-from passes.switching import merge_inputs, stream_axis, tensor_stats
+from passes.bit_stats import tensor_stats
+from passes.switching import merge_inputs, stream_axis
 
 from .execute import flat_inputs
 

@@ -14,9 +14,8 @@ from hypothesis import strategies as st
 
 import nexus_ir as nx
 from lowering.target import load_target
-from passes.switching import (SAMPLE_ABOVE, TensorStats, activity, energy_scale,
-                              reference_toggle_rate, sampled_stats,
-                              tensor_stats)
+from passes.bit_stats import SAMPLE_ABOVE, TensorStats, sampled_stats, tensor_stats
+from passes.switching import activity, energy_scale, reference_toggle_rate
 
 DTYPES = ["f32", "bf16", "f16", "f8e4m3", "f8e5m2", "i8", "i4", "i1"]
 
@@ -45,13 +44,14 @@ def reference_stats(values: np.ndarray, dt: str, axis: int | None) -> tuple[int,
     bits = nx.dtype(dt).bits
     lanes = reference_lanes(values, dt)
     lanes = lanes.reshape(1, -1) if axis is None else \
-        np.moveaxis(lanes, axis, -1).reshape(-1, lanes.shape[axis])
+        np.moveaxis(lanes, axis, -1).reshape(lanes.size // max(lanes.shape[axis], 1),
+                                             lanes.shape[axis])
     popcount = np.vectorize(lambda x: bin(int(x)).count("1"), otypes=[np.int64])
     sign = np.uint64(1 << (bits - 1)) if nx.dtype(dt).is_float else np.uint64(0)
     ones = int(popcount(lanes).sum()) if lanes.size else 0
     zeros = int(((lanes & ~sign) == 0).sum())
     toggles = int(popcount(lanes[:, 1:] ^ lanes[:, :-1]).sum()) if lanes.shape[1] > 1 else 0
-    return ones, zeros, toggles, lanes.shape[0] * (lanes.shape[1] - 1)
+    return ones, zeros, toggles, lanes.shape[0] * max(lanes.shape[1] - 1, 0)
 
 
 def make(kind: str, dt: str, shape: tuple[int, ...], seed: int) -> np.ndarray:
@@ -85,6 +85,42 @@ def test_kernels_match_a_plain_reference(dt, kind, shape, axis_pick, seed):
     assert (got.set_bits, got.zeros, got.toggles, got.transitions) == \
         reference_stats(values, dt, axis)
     assert got.elements == values.size and got.bits == nx.dtype(dt).bits
+
+
+@settings(max_examples=40, deadline=None)
+@given(items=st.lists(st.tuples(st.sampled_from(DTYPES), st.sampled_from(["random", "sparse",
+                                                                          "adversarial"]),
+                                st.lists(st.integers(0, 7), min_size=1, max_size=3).map(tuple),
+                                st.integers(0, 3)), min_size=1, max_size=12),
+       seed=st.integers(0, 99))
+def test_many_tensors_read_in_one_batch_equal_each_read_alone(items, seed):
+    """``read_arrays`` reads tensors of one lane width in shared batches (stream ends, empty and
+    one-element tensors between them); each result equals the plain per-element reference. A
+    batch size of 40 elements splits the list into several batches."""
+    import passes.bit_stats as bit_stats
+    requests, expected = [], []
+    for k, (dt, kind, shape, axis_pick) in enumerate(items):
+        values = make(kind, dt, shape, seed + k)
+        axis = None if axis_pick == 3 else axis_pick % len(shape)
+        requests.append((values, nx.dtype(dt), axis))
+        expected.append(reference_stats(values, dt, axis))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bit_stats, "BATCH_ELEMENTS", 40)
+        found = bit_stats.read_arrays(requests, exact=True)
+    for (stats, read), want, (values, _, _) in zip(found, expected, requests):
+        assert (stats.set_bits, stats.zeros, stats.toggles, stats.transitions) == want
+        assert stats.elements == read == values.size
+
+
+def test_sampled_weights_read_in_one_batch_equal_each_sampled_alone():
+    """Large weights sampled together (one batch) give what each gives sampled alone."""
+    import passes.bit_stats as bit_stats
+    weights = [(structured(kind, dt), nx.dtype(dt), axis) for kind, dt, axis in
+               [("row scales", "f32", -1), ("sorted", "f32", 0), ("quantized", "i8", -1),
+                ("pruned rows", "bf16", 0), ("plain", "f32", -1)]]
+    together = bit_stats.read_arrays(weights, exact=False)
+    assert together == [sampled_stats(w, dt, axis) for w, dt, axis in weights]
+    assert all(read == 16384 for _, read in together)
 
 
 @settings(max_examples=20, deadline=None)
@@ -280,8 +316,9 @@ def test_read_only_weights_are_read_once_across_costings(monkeypatch):
     have changed, is read every time."""
     import passes.switching as switching
     reads = []
-    real = switching.tensor_stats
-    monkeypatch.setattr(switching, "tensor_stats", lambda *a, **k: reads.append(1) or real(*a, **k))
+    real = switching.read_arrays
+    monkeypatch.setattr(switching, "read_arrays",
+                        lambda requests, exact: reads.extend(requests) or real(requests, exact))
     g = nx.Graph("w")
     x = g.add_input("x", "f32[2,8]")
     data = np.random.default_rng(0).standard_normal((8, 4)).astype(np.float32)
@@ -306,7 +343,7 @@ def test_read_only_weights_are_read_once_across_costings(monkeypatch):
 def test_small_tensors_in_numpy_equal_the_numba_kernels(shape, axis_pick, dtype_name, seed):
     """Tensors under NUMPY_BYTES are read by numpy (no JIT); forcing them through the serial
     and the parallel numba kernels gives the same statistics."""
-    import passes.switching as switching
+    import passes.bit_stats as bit_stats
     kind = {"f32": np.float32, "f16": np.float16, "bf16": ml_dtypes.bfloat16, "i8": np.int8,
             "i32": np.int32, "f64": np.float64}[dtype_name]
     values = (np.random.default_rng(seed).standard_normal(shape) * 3).astype(kind)
@@ -314,9 +351,9 @@ def test_small_tensors_in_numpy_equal_the_numba_kernels(shape, axis_pick, dtype_
     axis = axis_pick % len(shape)
     small = tensor_stats(values, dtype_name, axis)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(switching, "NUMPY_BYTES", 0)
+        patch.setattr(bit_stats, "NUMPY_BYTES", 0)
         assert tensor_stats(values, dtype_name, axis) == small       # serial numba
-        patch.setattr(switching, "PARALLEL_BYTES", 0)
+        patch.setattr(bit_stats, "PARALLEL_BYTES", 0)
         assert tensor_stats(values, dtype_name, axis) == small       # parallel numba
 
 
