@@ -8,6 +8,11 @@ fitted constant, (b) NEXUS's shipped target, nothing fitted, and (c) NEXUS calib
     PYTHONPATH=src:bench:examples python3 bench/validate_zoo.py analyze docs/data/zoo_h200_*.json
     PYTHONPATH=src:bench:examples python3 bench/validate_zoo.py ncu docs/data/zoo_ncu_*_b1.json
 
+``measure --suite=independent`` (and ``bench/zoo_ncu.py … independent``) runs the models of
+``bench/independent_models.py`` instead: transformers architectures no number of NEXUS was
+fitted on, the check of what the zoo taught it; ``analyze`` and ``ncu`` read either suite's
+files.
+
 ``measure`` runs each configuration (3 warm-up calls, 2 windows of ≥ 1 s, NVML total-energy
 counter) after one profiled eager call (kernels and kernel time per aten op) and writes
 zoo_h200_DTYPE.json; ``analyze`` predicts every configuration on the CPU and prints the tables of
@@ -170,11 +175,23 @@ def zoo() -> dict[str, tuple[Callable[[], nn.Module], Callable[[int], tuple]]]:
     }
 
 
-def measure_all(dtype: str, out_dir: str, only: list[str], energy_windows: bool = True) -> None:
-    """Measure every zoo model × batch at ``dtype`` on the GPU, eager and replayed from a CUDA
-    graph, with the kernels of one eager call per aten op (calls, kernels, kernel µs); rows
-    written after every model. Without ``energy_windows`` only the kernel profile is taken
-    (``profile``: zoo_profile_h200_DTYPE.json)."""
+def suite_models(suite: str) -> dict[str, tuple[Callable[[], nn.Module], Callable[[int], Any]]]:
+    """The models of a suite: ``zoo`` (written here, what targets are checked on) or
+    ``independent`` (transformers architectures, ``bench/independent_models.py``)."""
+    if suite == "independent":
+        from independent_models import independent
+        return independent()
+    if suite != "zoo":
+        raise SystemExit(f"unknown suite {suite!r}: zoo or independent")
+    return zoo()
+
+
+def measure_all(dtype: str, out_dir: str, only: list[str], energy_windows: bool = True,
+                suite: str = "zoo") -> None:
+    """Measure every model of ``suite`` × batch at ``dtype`` on the GPU, eager and replayed
+    from a CUDA graph, with the kernels of one eager call per aten op (calls, kernels, kernel
+    µs); rows written after every model. Without ``energy_windows`` only the kernel profile is
+    taken (``profile``: SUITE_profile_h200_DTYPE.json)."""
     import gpu_probe as gp
     from runtime.execute import cuda_graph, prepare_torch
 
@@ -182,7 +199,7 @@ def measure_all(dtype: str, out_dir: str, only: list[str], energy_windows: bool 
     torch.zeros(1, device="cuda")
     doc = {"device": torch.cuda.get_device_name(), "idle_w": gp.idle_watts(energy, 3.0),
            "dtype": dtype, "torch": torch.__version__, "rows": []}
-    for name, (build, inputs_for) in zoo().items():
+    for name, (build, inputs_for) in suite_models(suite).items():
         if only and name not in only:
             continue
         try:
@@ -225,7 +242,7 @@ def measure_all(dtype: str, out_dir: str, only: list[str], energy_windows: bool 
             torch.cuda.empty_cache()
         del model
         kind = "h200" if energy_windows else "profile_h200"
-        Path(out_dir, f"zoo_{kind}_{dtype}.json").write_text(json.dumps(doc))
+        Path(out_dir, f"{suite}_{kind}_{dtype}.json").write_text(json.dumps(doc))
 
 
 def _prepared(name: str, batch: int, dtype: str) -> Any:
@@ -233,7 +250,7 @@ def _prepared(name: str, batch: int, dtype: str) -> Any:
     from nexus_ir.app.api import prepare
     from runtime.execute import prepare_torch
 
-    build, inputs_for = zoo()[name]
+    build, inputs_for = (suite_models("independent") if name.startswith("hf-") else zoo())[name]
     torch.manual_seed(0)
     module, inputs = prepare_torch(build().eval(), inputs_for(batch), "cpu", dtype)
     return prepare(module, tuple(inputs))
@@ -361,8 +378,10 @@ def ncu_compare(paths: list[str], target: str = "h200") -> None:
 
 if __name__ == "__main__":
     if sys.argv[1] in ("measure", "profile"):
-        measure_all(sys.argv[2], sys.argv[3], sys.argv[4:],
-                    energy_windows=sys.argv[1] == "measure")
+        suites = [a.split("=", 1)[1] for a in sys.argv[4:] if a.startswith("--suite=")]
+        measure_all(sys.argv[2], sys.argv[3], [a for a in sys.argv[4:] if
+                                               not a.startswith("--suite=")],
+                    energy_windows=sys.argv[1] == "measure", suite=(suites or ["zoo"])[-1])
     elif sys.argv[1] == "ncu":
         ncu_compare(sys.argv[2:])
     elif sys.argv[2].startswith("--target="):

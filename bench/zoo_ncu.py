@@ -2,13 +2,14 @@
 inference profiled (``--cache-control none --clock-control none``: caches and clocks as back to
 back inference leaves them), DRAM bytes and kernels per model.
 
-    PYTHONPATH=src:bench:examples python3 bench/zoo_ncu.py run f32 BATCH OUT [zoo|residency]
+    PYTHONPATH=src:bench:examples python3 bench/zoo_ncu.py run f32 BATCH OUT [zoo|residency|independent]
 
 One ncu process profiles all models: each profiled inference starts with a marker kernel
 (``torch.cuda._sleep``) that separates the models in ncu's CSV. Writes
 ``OUT/SUITE_ncu_DTYPE_bBATCH.json``: per model, kernels and DRAM bytes read and written.
 The ``residency`` suite is chains of 1024×1024 linear layers whose weights total 4-64 MiB: where
-back-to-back inference stops finding its weights in L2.
+back-to-back inference stops finding its weights in L2; ``independent`` is the transformers
+architectures of ``bench/independent_models.py``.
 """
 
 from __future__ import annotations
@@ -53,7 +54,11 @@ def child(dtype: str, batch: int, suite: str = "zoo") -> None:
 
     from runtime.execute import prepare_torch
 
-    models = zoo() if suite == "zoo" else residency_chains(dtype)
+    if suite == "independent":
+        from independent_models import independent
+        models = independent()
+    else:
+        models = zoo() if suite == "zoo" else residency_chains(dtype)
     for name, (build, inputs_for) in models.items():
         try:
             torch.manual_seed(0)

@@ -288,8 +288,10 @@ def test_diagnose_lists_findings_and_ranked_rewrites():
                     "recommended rewrites"):
         assert section in text
     paying, rest = text.split("recommended rewrites")[1].split("rewrites that apply but save less")
-    # batch 1, eager h100: the host paces the model, so nothing saves 1 % ...
-    assert paying.splitlines()[1:] == ["  none saves 1% or more"]
+    # batch 1, eager h100: the host paces the model, so only launching fewer kernels saves 1 %:
+    # at half precision cuBLAS runs each of its small GEMMs as one kernel, not a split-K three
+    assert [line.split()[:2] for line in paying.splitlines()[1:]] == [["precision", "f16"],
+                                                                      ["precision", "bf16"]]
     rows = [line.split() for line in rest.splitlines()[1:]]
     names = [" ".join(r[:2]) for r in rows]
     percent = [float(r[-1].strip("()%")) for r in rows]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -168,10 +169,53 @@ def macs(dt, count: int) -> Counts:
     return Counts.of(dt, fma=count)
 
 
+def _strided(value: Any) -> bool:
+    """The value is a strided layout: made by a strided op (a transpose, slice or split; op
+    trait ``strided``), perhaps through shape-only views."""
+    producer = value.producer
+    while producer is not None and producer.traits.view:
+        producer = producer.inputs[0].producer
+    return producer is not None and producer.traits.strided
+
+
 def _batched_matmul_kernels(node: Node) -> int:
-    """A batched (rank > 2) matmul runs as bmm plus a copy that makes an operand contiguous
-    (measured ~2.1-2.5 kernels per aten::matmul in the H200 zoo profiles); a 2-D one, one GEMM."""
-    return 2 if len(node.outputs[0].type.shape) > 2 else 1
+    """One GEMM (a batched operand of rank > 2 is a strided-batched GEMM, a 2-D one broadcast at
+    stride 0), plus a copy where a batched operand is a strided view whose batch dims cannot be
+    flattened (the window attention of the zoo's Swin model: ~2.1 kernels per aten::matmul in
+    the H200 profiles; its tree GEMMs over contiguous operands: 1 in Nsight Compute)."""
+    return 1 + any(len(v.type.shape) > 2 and _strided(v) for v in node.inputs[:2])
+
+
+GEMM_TILE = 32
+"""Edge of the output tile (rows × columns) of cuBLAS's fp32 SIMT GEMMs on Hopper
+(``sm80_xmma_gemm_f32f32…tilesize32x32x8``), the unit its split-K choice is seen against."""
+SPLIT_K_PER_TILE = 8
+"""cuBLAS splits the reduction of an fp32 GEMM (a scale, the split GEMM, the bias epilogue)
+when K is at least this many times its output tiles: every such GEMM of the H200 zoo's
+Nsight Compute runs had K/tiles ≥ 8, every unsplit one ≤ 5.3, but one (SwiGLU's gate/up
+projections, 2.7)."""
+
+
+def _linear_kernels(node: Node) -> int:
+    """Kernels cuBLAS runs for a linear layer in eager PyTorch on Hopper, by the shapes where
+    Nsight Compute saw each choice on an H200 (docs/validation.md): one GEMM, or at fp32 a
+    split-K GEMM when K ≥ SPLIT_K_PER_TILE × its 32×32 output tiles (3 kernels with a bias,
+    2 without); a single row (M = 1) is a GEMV, one kernel, but for outputs of ≤ 16 features a
+    dot product and its reduction at fp32 with K ≥ 512 (2) or at half precision a GEMV with
+    a separate reduction and bias epilogue (3), and at half precision with K ≥ 4096 a split-K
+    GEMV (2)."""
+    out = node.outputs[0].type.shape
+    n, k = out[-1], node.inputs[1].type.shape[1]
+    m = math.prod(out[:-1])
+    bias = len(node.inputs) == 3
+    single = _dt(node).name == "f32"
+    if m == 1:
+        if n <= 16 and (k >= 512 if single else bias):
+            return 2 if single else 3
+        return 2 if not single and k >= 4096 else 1
+    if single and k >= SPLIT_K_PER_TILE * math.ceil(m / GEMM_TILE) * math.ceil(n / GEMM_TILE):
+        return 3 if bias else 2
+    return 1
 
 
 @lowering_rule("matmul", kernels=_batched_matmul_kernels)
@@ -181,7 +225,7 @@ def _matmul(node: Node) -> Counts:
     return macs(_dt(node), _out(node) * k)
 
 
-@lowering_rule("linear")
+@lowering_rule("linear", kernels=_linear_kernels)
 def _linear(node: Node) -> Counts:
     """``numel(out) · in_features`` MACs, plus one add per output element for the bias."""
     counts = macs(_dt(node), _out(node) * node.inputs[1].type.shape[1])
@@ -205,14 +249,23 @@ def _gemm(node: Node) -> Counts:
 
 
 def _conv_kernels(node: Node) -> int:
-    """Kernels cuDNN runs per convolution in eager PyTorch: one for 1×1 and depthwise filters;
-    a k×k filter adds layout or transform kernels around the GEMM (4 at fp32, 5 at bf16/f16,
-    the median of 3×3 convolutions profiled on an H200, bench/gpu_microbench.py)."""
+    """Kernels cuDNN runs per convolution of NCHW tensors in eager PyTorch, as Nsight Compute
+    names them in the H200 zoo: one for depthwise filters, for 1×1 filters at stride 1 (a
+    GEMM) and where a group has fewer than 8 input channels (too few for tensor cores: an RGB
+    stem, read in NCHW by an FFMA kernel); otherwise the input, and a k×k filter's weights,
+    are transposed to NHWC around the tensor-core kernel, whose output is transposed back to
+    NCHW at bf16/f16 (and at fp32 for a strided 1×1): a strided 1×1 filter 3 kernels, a k×k
+    one 3 at fp32 and 4 at bf16/f16. PyTorch adds a bias in a kernel of its own, but for
+    depthwise filters, whose native kernel adds it."""
     w = node.inputs[1].type.shape
-    depthwise = node.attributes["groups"] > 1 and w[1] == 1
-    if depthwise or all(k == 1 for k in w[2:]):
+    if node.attributes["groups"] > 1 and w[1] == 1:
         return 1
-    return 4 if node.outputs[0].type.dtype.name == "f32" else 5
+    bias = len(node.inputs) == 3
+    if w[1] < 8:
+        return 1 + bias
+    if all(k == 1 for k in w[2:]):
+        return (1 if all(s == 1 for s in node.attributes["stride"]) else 3) + bias
+    return (3 if node.outputs[0].type.dtype.name == "f32" else 4) + bias
 
 
 @lowering_rule("conv", kernels=_conv_kernels)
@@ -404,13 +457,20 @@ def _batch_norm(node: Node) -> Counts:
 
 
 # ----------------------------------------------------------------------------- attention
+def fused_attention(node: Node) -> bool:
+    """PyTorch runs SDPA as one fused kernel (flash, memory-efficient or cuDNN attention; one
+    kernel per call in the H200 zoo's Nsight Compute runs), except at fp32 when it is causal
+    with grouped KV heads, where it takes the math path. A fused kernel writes its output as
+    [batch, query, head, value] in memory, so transposing the logical [batch, head, query,
+    value] output's axes 1 and 2 is a view."""
+    return not (node.outputs[0].type.dtype.name == "f32" and node.attributes["causal"] and
+                node.attributes["enable_gqa"])
+
+
 def _attention_kernels(node: Node) -> int:
-    """Kernels of PyTorch's SDPA: 2 for half precision (flash attention and its output);
-    at fp32 one memory-efficient kernel, or the math path (17: scores, mask, softmax, product
-    and their copies) when it is causal with grouped KV heads (H200 profiles of the zoo)."""
-    if node.outputs[0].type.dtype.name != "f32":
-        return 2
-    return 17 if node.attributes["causal"] and node.attributes["enable_gqa"] else 1
+    """One fused kernel, or the math path's 17 (scores, mask, softmax, product and their
+    copies, H200 profiles of the zoo)."""
+    return 1 if fused_attention(node) else 17
 
 
 @lowering_rule("attention", kernels=_attention_kernels)

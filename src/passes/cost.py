@@ -70,7 +70,7 @@ from typing import Any
 import numpy as np
 
 from lowering.primitives import COMPOSITES, Counts
-from lowering.rules import UnmodeledOpError, cost_facts, lower
+from lowering.rules import UnmodeledOpError, cost_facts, fused_attention, lower
 from lowering.target import EXEC_CLASSES, EXECUTION_MODES, Target, load_target
 from nexus_ir import Constant, Graph, Node, NexusError, Value, dtype
 from nexus_ir.report import EnergyReport, NodeCost
@@ -91,10 +91,16 @@ def _unit_free(shape: Sequence[Any]) -> list[Any]:
 
 
 def _keeps_layout(node: Node) -> bool:
-    """A strided op whose result is contiguous anyway: a transpose that moves only size-1 dims,
-    a slice or split along the outermost dim larger than 1."""
+    """A strided op whose result is contiguous anyway: a transpose that moves only size-1 dims
+    or swaps the head and query axes of a fused attention's output (stored [batch, query,
+    head, value], ``lowering.rules.fused_attention``), a slice or split along the outermost
+    dim larger than 1."""
     x = node.inputs[0].type.shape
     if node.op == "transpose":
+        source = node.inputs[0].producer
+        if source is not None and source.op == "attention" and fused_attention(source) and \
+                tuple(node.attributes["perm"]) == (0, 2, 1, 3):
+            return True
         moved = [p for p in node.attributes["perm"] if x[p] != 1]
         return moved == sorted(moved)
     axes = node.attributes["axes"] if node.op == "slice" else [node.attributes["axis"]]

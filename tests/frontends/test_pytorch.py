@@ -326,6 +326,26 @@ def test_string_padding_same_and_valid():
                                                             .shape), "f32"))
 
 
+class Padded(nn.Module):
+    """F.pad in each mode, mode and value positional or by keyword."""
+
+    def forward(self, x):
+        x = nn.functional.pad(x, (1, 2), "constant", 0.5)
+        x = nn.functional.pad(x, (1, 1, 2, 0), mode="reflect")
+        return nn.functional.pad(x, (0, 1), value=-1.0)
+
+
+def test_padding_keeps_its_mode_and_value():
+    g = from_torch(Padded().eval(), (torch.randn(1, 2, 4, 4),))
+    pads = [(n.attributes["pads"], n.attributes["mode"], n.attributes["value"])
+            for n in g if n.op == "pad"]
+    assert pads == [((0, 0, 0, 1, 0, 0, 0, 2), "constant", 0.5),     # begins, then ends
+                    ((0, 0, 2, 1, 0, 0, 0, 1), "reflect", 0.0),
+                    ((0, 0, 0, 0, 0, 0, 0, 1), "constant", -1.0)]
+    assert str(g.outputs[0].type) == "f32[1,2,6,10]" == \
+        str(nx.TensorType(list(Padded()(torch.randn(1, 2, 4, 4)).shape), "f32"))
+
+
 @pytest.mark.parametrize("equation,shapes,macs", [
     ("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)], 2 * 3 * 4 * 5),
     ("bhqd,bhkd->bhqk", [(1, 2, 3, 8), (1, 2, 5, 8)], 2 * 3 * 5 * 8),     # attention scores

@@ -162,3 +162,80 @@ def test_recurrent_layers_cost_per_time_step():
     units = 7 * 2 * 5
     assert lower(lstm) == Counts.of("f32", fma=7 * 2 * 4 * 5 * 8, add=13 * units,
                                     exp=3 * units, div=3 * units, tanh=2 * units, mul=3 * units)
+
+
+# ---------------------------------------------------------------------------- kernels per op
+def kernels(n: nx.Node) -> int:
+    from lowering.rules import cost_facts
+    return cost_facts(n.op).kernels_of(n)
+
+
+def conv(x: str, w: str, bias: bool = False, **attrs) -> nx.Node:
+    g = nx.Graph()
+    values = [g.add_input("x", x), g.add_constant("w", type_=w)]
+    if bias:                                   # one per output channel: "f32[64,3,7,7]" -> "f32[64]"
+        values.append(g.add_constant("b", type_=w.split(",")[0] + "]"))
+    return g.add_node("conv", values, attrs)
+
+
+@pytest.mark.parametrize("x,w,attrs,bias,expected", [
+    ("f32[1,3,224,224]", "f32[64,3,7,7]", {"stride": [2, 2]}, False, 1),   # RGB stem: FFMA, NCHW
+    ("bf16[1,3,224,224]", "bf16[768,3,16,16]", {"stride": [16, 16]}, True, 2),  # + bias add
+    ("f32[1,32,56,56]", "f32[32,1,3,3]", {"groups": 32}, True, 1),     # depthwise adds its bias
+    ("f32[1,64,56,56]", "f32[256,64,1,1]", {}, False, 1),              # 1x1 stride 1: a GEMM
+    ("bf16[1,256,56,56]", "bf16[512,256,1,1]", {"stride": [2, 2]}, False, 3),  # NHWC in and out
+    ("f32[1,64,56,56]", "f32[64,64,3,3]", {}, False, 3),               # input, weights to NHWC
+    ("bf16[1,64,56,56]", "bf16[64,64,3,3]", {}, False, 4),             # + output back to NCHW
+    ("f32[1,64,56,56]", "f32[64,64,3,3]", {}, True, 4),                # + bias add
+])
+def test_convolution_kernels_follow_cudnn_in_eager_pytorch(x, w, attrs, bias, expected):
+    """The kernels Nsight Compute names for each kind of convolution on an H200 (rules.py)."""
+    assert kernels(conv(x, w, bias, padding=[0, 0], **attrs)) == expected
+
+
+@pytest.mark.parametrize("x,w,bias,expected", [
+    ("f32[197,384]", "f32[1152,384]", True, 1),     # 7x36 tiles of 32x32, K 384 < 8 * 252
+    ("f32[197,1536]", "f32[384,1536]", True, 3),    # 7x12 tiles, K 1536 >= 8 * 84: split-K
+    ("f32[128,512]", "f32[512,512]", False, 2),     # 4x16 tiles, K 512 >= 8 * 64, no epilogue
+    ("bf16[197,1536]", "bf16[384,1536]", True, 1),  # cuBLASLt at half precision: one kernel
+    ("f32[1,4096]", "f32[10,4096]", True, 2),       # dot product and its reduction
+    ("f32[1,256]", "f32[10,256]", True, 1),         # a short dot product: one GEMV
+    ("bf16[1,128]", "bf16[10,128]", True, 3),       # GEMV, reduction, bias epilogue
+    ("bf16[1,4096]", "bf16[4096,4096]", True, 2),   # split-K GEMV
+    ("bf16[1,784]", "bf16[4096,784]", True, 1),
+])
+def test_linear_kernels_follow_cublas_in_eager_pytorch(x, w, bias, expected):
+    g = nx.Graph()
+    values = [g.add_input("x", x), g.add_constant("w", type_=w)]
+    if bias:
+        values.append(g.add_constant("b", type_=w.split(",")[0] + "]"))
+    assert kernels(g.add_node("linear", values, {})) == expected
+
+
+def test_attention_is_one_fused_kernel_whose_head_transpose_is_a_view():
+    """Fused SDPA writes [batch, query, head, value]: transposing heads and queries back and
+    merging them is free; the fp32 causal grouped-query math path is 17 kernels and its
+    output's transpose a copy."""
+    def graph(dt: str, causal: bool, gqa: bool) -> nx.Graph:
+        g = nx.Graph("sdpa")
+        q = g.add_input("q", f"{dt}[1,8,64,32]")
+        kv = f"{dt}[1,{2 if gqa else 8},64,32]"
+        a = g.op("attention", q, g.add_input("k", kv), g.add_input("v", kv), causal=causal,
+                 enable_gqa=gqa)
+        merged = g.op("reshape", g.op("transpose", a, perm=[0, 2, 1, 3]), shape=[1, 64, 256])
+        g.set_outputs(merged)
+        return g
+    for dt, causal, gqa, expected in [("bf16", True, True, 1), ("f32", False, False, 1),
+                                      ("f32", True, True, 17 + 1)]:
+        report = nx.compile(graph(dt, causal, gqa), target="h200")
+        assert report.metrics["kernels"] == expected, (dt, causal, gqa)
+
+
+def test_a_batched_matmul_copies_only_a_strided_batched_operand():
+    g = nx.Graph("bmm")
+    x = g.add_input("x", "f32[4,4,16,32]")
+    w = g.add_constant("w", type_="f32[4,4,32,16]")
+    contiguous = g.op("matmul", x, w)
+    strided = g.op("matmul", g.op("transpose", x, perm=[1, 0, 2, 3]), w)
+    broadcast = g.op("matmul", g.add_input("v", "f32[16,32]"), w)
+    assert [kernels(n.producer) for n in (contiguous, strided, broadcast)] == [1, 2, 1]

@@ -505,11 +505,15 @@ def _cast(lw, a, kw, node):
 
 @aten("constant_pad_nd", "pad")
 def _pad(lw, a, kw, node):
+    """``constant_pad_nd(x, pad, value)``, or ``pad(x, pad, mode, value)`` (any of the IR's
+    modes; the value only pads in ``constant`` mode)."""
     pads, rank = list(a[1]), a[0].type.rank
     begins, ends = [0] * rank, [0] * rank
     for i in range(len(pads) // 2):              # torch pads the last dim first
         begins[rank - 1 - i], ends[rank - 1 - i] = pads[2 * i], pads[2 * i + 1]
-    value = a[2] if len(a) > 2 and a[2] is not None else 0.0
-    return lw.op("pad", a[0], pads=begins + ends, value=float(value))
+    rest = list(a[2:]) if node.target.__name__.startswith("pad") else ["constant", *a[2:]]
+    defaults = [kw.get("mode", "constant"), kw.get("value")]    # where not given positionally
+    mode, value = (rest + defaults[len(rest):])[:2]
+    return lw.op("pad", a[0], pads=begins + ends, mode=mode, value=float(value or 0.0))
 
 
