@@ -661,13 +661,14 @@ def timing(graph: Graph, ctx: PassContext) -> dict[str, Any]:
         if counts_of(node) is None:
             continue
         kernels = node_kernels(node, target, execution, fused_away)
+        view = is_view(node)
         host = 0.0
-        if execution == "eager" and (kernels or is_view(node)):
-            host = target.host_time_s("view" if is_view(node) else node.traits.kind) + \
+        if execution == "eager" and (kernels or view):
+            host = target.host_time_s("view" if view else node.traits.kind) + \
                 target.number("host_kernel_s") * max(kernels - 1, 0)
         occupancy = sm_occupancy(node, target, node.outputs[0].type.dtype.name)
         bounds = dict.fromkeys(("compute", "memory", "power", "latency"), 0.0) \
-            if is_view(node) else device_time(node, target, kernels, occupancy)
+            if view else device_time(node, target, kernels, occupancy)
         roofline = max(bounds["compute"], bounds["memory"], bounds["power"])
         work = roofline + bounds["latency"]
         before = max(host_clock, device_clock)
@@ -676,7 +677,7 @@ def timing(graph: Graph, ctx: PassContext) -> dict[str, Any]:
         if kernels or work:
             device_clock = (host_clock if waited else device_clock) + work + kernels * gap
         elapsed = max(host_clock, device_clock) - before
-        bound = "view" if is_view(node) else "host" if waited and host > work else \
+        bound = "view" if view else "host" if waited and host > work else \
             "overhead" if kernels * gap > work else max(bounds, key=bounds.get)
         node.annotations["timing"] = {
             "compute_s": bounds["compute"], "memory_s": bounds["memory"],
