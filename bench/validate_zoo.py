@@ -7,6 +7,7 @@ fitted constant, (b) NEXUS's shipped target, nothing fitted, and (c) NEXUS calib
     PYTHONPATH=src:bench:examples python3 bench/validate_zoo.py profile f32 OUT  # GPU: kernels only
     PYTHONPATH=src:bench:examples python3 bench/validate_zoo.py analyze docs/data/zoo_h200_*.json
     PYTHONPATH=src:bench:examples python3 bench/validate_zoo.py ncu docs/data/zoo_ncu_*_b1.json
+    PYTHONPATH=src:bench:examples python3 bench/validate_zoo.py attention docs/data/*_h200_*.json
 
 ``measure --suite=independent`` (and ``bench/zoo_ncu.py … independent``) runs the models of
 ``bench/independent_models.py`` instead: transformers architectures no number of NEXUS was
@@ -376,6 +377,37 @@ def ncu_compare(paths: list[str], target: str = "h200") -> None:
           f"{statistics.median(dram_errors):.1%})")
 
 
+def attention_compare(paths: list[str], target: str = "h200") -> None:
+    """Per measured configuration with SDPA, the device time of one attention call: the PyTorch
+    profiler's kernel microseconds of ``aten::scaled_dot_product_attention`` (measure/profile
+    files) beside NEXUS's time of the graph's attention node (replayed from a CUDA graph, so no
+    host time). Rows run through ``nn.MultiheadAttention``'s fast path are left out: its
+    profile also holds the projections."""
+    from passes.cost import cost_graph
+
+    op = "aten::scaled_dot_product_attention"
+    print("| model | batch | dtype | q [B, H, L, E] | measured µs | NEXUS µs | × |")
+    print("|---|---|---|---|---|---|---|")
+    ratios = []
+    for path in paths:
+        for row in json.loads(Path(path).read_text())["rows"]:
+            if op not in row["kernels_by_op"]:
+                continue
+            calls, _, microseconds = row["kernels_by_op"][op]
+            ready = _prepared(row["model"], row["batch"], row["dtype"])
+            cost_graph(ready.graph, target, bindings=ready.bindings,
+                       value_stats=ready.value_stats, execution="cuda-graph")
+            nodes = [n for n in ready.graph.nodes if n.op == "attention"]
+            predicted = sum(n.annotations["timing"]["time_s"] for n in nodes) / len(nodes) * 1e6
+            measured = microseconds / calls
+            ratios.append(measured / predicted)
+            shape = "×".join(map(str, nodes[0].inputs[0].type.shape))
+            print(f"| {row['model']} | {row['batch']} | {row['dtype']} | {shape} | "
+                  f"{measured:.1f} | {predicted:.1f} | {measured / predicted:.2f} |")
+    print(f"\nmeasured / NEXUS per attention call: median {statistics.median(ratios):.2f} over "
+          f"{len(ratios)} configurations")
+
+
 if __name__ == "__main__":
     if sys.argv[1] in ("measure", "profile"):
         suites = [a.split("=", 1)[1] for a in sys.argv[4:] if a.startswith("--suite=")]
@@ -384,6 +416,8 @@ if __name__ == "__main__":
                     energy_windows=sys.argv[1] == "measure", suite=(suites or ["zoo"])[-1])
     elif sys.argv[1] == "ncu":
         ncu_compare(sys.argv[2:])
+    elif sys.argv[1] == "attention":
+        attention_compare(sys.argv[2:])
     elif sys.argv[2].startswith("--target="):
         analyze(sys.argv[3:], sys.argv[2].split("=", 1)[1])
     else:
