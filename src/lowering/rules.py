@@ -37,9 +37,12 @@ KernelsFn = Callable[[Node], int]
 class CostFacts:
     """How an op runs, beside the counts of what it computes: ``kernels`` is how many kernels
     eager PyTorch launches for one node of the op (0 for views, which only reinterpret a
-    shape), an int or a function of the node."""
+    shape), an int or a function of the node; ``stepped``: they are the steps of a sequential
+    loop (a recurrent layer's time steps), which a runtime that invokes one kernel per op runs
+    as that many kernel calls too."""
 
     kernels: int | KernelsFn = 1
+    stepped: bool = False
 
     def kernels_of(self, node: Node) -> int:
         return self.kernels(node) if callable(self.kernels) else self.kernels
@@ -53,10 +56,11 @@ class UnmodeledOpError(NexusError):
     """An op without a lowering rule; the cost passes report it as unmodeled."""
 
 
-def lowering_rule(*ops: str, kernels: int | KernelsFn = 1) -> Callable[[RuleFn], RuleFn]:
+def lowering_rule(*ops: str, kernels: int | KernelsFn = 1, stepped: bool = False
+                  ) -> Callable[[RuleFn], RuleFn]:
     """``@lowering_rule("add", "sub")``: the decorated function is the lowering rule of those
     ops; the keyword arguments are their ``CostFacts``."""
-    facts = CostFacts(kernels)
+    facts = CostFacts(kernels, stepped)
 
     def register(rule: RuleFn) -> RuleFn:
         for op in ops:
@@ -518,7 +522,7 @@ def _recurrent_kernels(node: Node) -> int:
     return runs * (2 * steps + 1) + 6
 
 
-@lowering_rule("recurrent", kernels=_recurrent_kernels)
+@lowering_rule("recurrent", kernels=_recurrent_kernels, stepped=True)
 def _recurrent(node: Node) -> Counts:
     """Per time step, batch element, layer and direction: the gate products
     ``G·H·(I_l + H)`` MACs (G = 4 LSTM, 3 GRU, 1 RNN; ``I_l`` the layer's input size), two bias

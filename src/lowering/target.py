@@ -85,7 +85,7 @@ EXECUTION_KEYS = ("busy_floor_w", "active_power_w", "host_kernel_s", "kernel_gap
                   "tf32_conv", "tf32_matmul", "cache_retains_weights",
                   "weights_resident_below_bytes", "weights_evicted_above_bytes",
                   "activations_on_chip", "tree_compares_per_s", "cmsis_nn", "code_bytes",
-                  "clock_hz", "per_output_s", "gemv_efficiency")
+                  "clock_hz", "per_output_s", "gemv_efficiency", "kernel_per_op")
 """Optional numbers of how models run on the target (module doc)."""
 EXECUTION_MODES = ("eager", "cuda-graph", "fused")
 CONFIDENCES = ("measured", "partly measured", "estimate", "reference", "unstated")

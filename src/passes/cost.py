@@ -539,12 +539,17 @@ def wave_utilization(node: Node, target: Target, dt: str) -> float:
 
 
 def node_kernels(node: Node, target: Target, execution: str, fused_away: set[int]) -> int:
-    """Kernels the node launches in ``execution``: its cost facts' eager count (0 for views and
-    fused dequantizes); in fused execution 0 for an epilogue run in its producer, else one."""
+    """Kernels the node launches in ``execution``: its cost facts' count, what eager PyTorch
+    launches on a CUDA GPU (0 for views and fused dequantizes); one in fused execution (0 for
+    an epilogue run in its producer) and on a target whose runtime invokes one kernel per op
+    (``kernel_per_op``: TFLite Micro, ONNX Runtime on a CPU), but one per step of a sequential
+    loop there (``CostFacts.stepped``)."""
     if is_view(node) or fused(node, target) or id(node) in fused_away:
         return 0
-    kernels = cost_facts(node.op).kernels_of(node)
-    return min(kernels, 1) if execution == "fused" else kernels
+    facts = cost_facts(node.op)
+    kernels = facts.kernels_of(node)
+    one = execution == "fused" or (target.number("kernel_per_op") and not facts.stepped)
+    return min(kernels, 1) if one else kernels
 
 
 def conv_class(node: Node) -> str | None:

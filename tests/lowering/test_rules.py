@@ -239,3 +239,14 @@ def test_a_batched_matmul_copies_only_a_strided_batched_operand():
     strided = g.op("matmul", g.op("transpose", x, perm=[1, 0, 2, 3]), w)
     broadcast = g.op("matmul", g.add_input("v", "f32[16,32]"), w)
     assert [kernels(n.producer) for n in (contiguous, strided, broadcast)] == [1, 2, 1]
+
+
+def test_a_runtime_that_invokes_one_kernel_per_op_counts_one():
+    """The kernel counts above are eager PyTorch's on a CUDA GPU; TFLite Micro and ONNX Runtime
+    on a CPU (targets with ``kernel_per_op``) run a biased 3×3 convolution as one kernel."""
+    g = nx.Graph("conv")
+    x = g.add_input("x", "f32[1,16,8,8]")
+    w, b = g.add_constant("w", type_="f32[16,16,3,3]"), g.add_constant("b", type_="f32[16]")
+    g.set_outputs(g.op("conv", x, w, b, padding=[1, 1]))
+    assert {t: nx.compile(g, target=t).metrics["kernels"] for t in
+            ("h200", "x86-server", "cortex-m")} == {"h200": 4, "x86-server": 1, "cortex-m": 1}
