@@ -8,6 +8,7 @@ FP32), achieved rate of GEMMs and convolutions by shape, and kernels per op.
     PYTHONPATH=src:bench python3 bench/gpu_microbench.py shapes OUT      # device time by shape
     PYTHONPATH=src:bench python3 bench/gpu_microbench.py ops OUT         # single ops: time, energy
     PYTHONPATH=src:bench python3 bench/gpu_microbench.py ops-report docs/data/gpu_ops_h200.json
+    PYTHONPATH=src:bench python3 bench/gpu_microbench.py attention OUT   # SDPA by shape
 
 Each writes one JSON file of raw readings under OUT (checked in as docs/data/gpu_*_h200.json);
 every number of ``src/lowering/targets/h200.toml`` names the reading it comes from and the
@@ -363,6 +364,52 @@ def shapes(out_dir: str) -> None:
     print(f"{len(gemms)} GEMMs, {len(convs)} convolutions timed")
 
 
+ATTENTION_BATCHES = (1, 16, 128)
+ATTENTION_LENGTHS = (49, 128, 197, 512, 1024)
+ATTENTION_HEAD_SIZES = (32, 64)
+
+
+def attention(out_dir: str) -> None:
+    """Device time of one SDPA call by shape (batch × 12 heads × length × head size, fp32 and
+    bf16; no mask, causal, and a float mask [batch, 1, L, L] as Hugging Face models pass one):
+    eager calls back to back timed with CUDA events, ten calls replayed from a CUDA graph, and
+    the kernels one eager call runs (their names say which backend PyTorch picked)."""
+    import torch
+    import torch.nn.functional as F
+
+    import gpu_probe as gp
+    from runtime.execute import cuda_graph
+
+    rows = []
+    with torch.no_grad():
+        for dtype in (torch.float32, torch.bfloat16):
+            for batch in ATTENTION_BATCHES:
+                for length in ATTENTION_LENGTHS:
+                    for size in ATTENTION_HEAD_SIZES:
+                        q, k, v = (torch.randn(batch, 12, length, size, device="cuda",
+                                               dtype=dtype) for _ in range(3))
+                        mask = torch.zeros(batch, 1, length, length, device="cuda", dtype=dtype)
+                        calls = {"none": lambda: F.scaled_dot_product_attention(q, k, v),
+                                 "causal": lambda: F.scaled_dot_product_attention(
+                                     q, k, v, is_causal=True),
+                                 "float-mask": lambda: F.scaled_dot_product_attention(
+                                     q, k, v, attn_mask=mask)}
+                        for masking, call in calls.items():
+                            replay = cuda_graph(lambda call=call: [call() for _ in range(10)])
+                            profile = gp.kernel_profile(call)
+                            rows.append({"dtype": str(dtype).split(".")[1], "batch": batch,
+                                         "heads": 12, "length": length, "head_size": size,
+                                         "mask": masking, "eager_s": gp.event_time(call, 50),
+                                         "graph_s": gp.event_time(replay, 10) / 10,
+                                         "kernels": profile["kernels"],
+                                         "names": sorted(profile["names"])})
+                            del replay
+                        del q, k, v, mask
+                        torch.cuda.empty_cache()
+    Path(out_dir, "gpu_attention.json").write_text(json.dumps({"rows": rows}, indent=1))
+    print(f"{len(rows)} attention calls timed")
+
+
 def dispatch(out_dir: str) -> None:
     """Host time per eager op by kind: a view, a functional op, a module call (seconds per op,
     100 ops per synchronized call, tiny tensors so the host sets the pace)."""
@@ -396,5 +443,7 @@ if __name__ == "__main__":
         ops(sys.argv[2])
     elif sys.argv[1] == "ops-report":
         ops_report(sys.argv[2])
+    elif sys.argv[1] == "attention":
+        attention(sys.argv[2])
     else:
-        raise SystemExit("usage: gpu_microbench.py measure|dispatch|shapes|ops OUT")
+        raise SystemExit("usage: gpu_microbench.py measure|dispatch|shapes|ops|attention OUT")
