@@ -247,11 +247,12 @@ def measure_all(dtype: str, out_dir: str, only: list[str], energy_windows: bool 
 
 
 def _prepared(name: str, batch: int, dtype: str) -> Any:
-    """The zoo model ``name`` at ``batch`` and ``dtype``, exported and prepared on the CPU."""
+    """The model ``name`` of either suite at ``batch`` and ``dtype``, exported and prepared on
+    the CPU."""
     from nexus_ir.app.api import prepare
     from runtime.execute import prepare_torch
 
-    build, inputs_for = (suite_models("independent") if name.startswith("hf-") else zoo())[name]
+    build, inputs_for = {**zoo(), **suite_models("independent")}[name]
     torch.manual_seed(0)
     module, inputs = prepare_torch(build().eval(), inputs_for(batch), "cpu", dtype)
     return prepare(module, tuple(inputs))

@@ -184,9 +184,10 @@ def _strided(value: Any) -> bool:
 
 def _batched_matmul_kernels(node: Node) -> int:
     """One GEMM (a batched operand of rank > 2 is a strided-batched GEMM, a 2-D one broadcast at
-    stride 0), plus a copy where a batched operand is a strided view whose batch dims cannot be
-    flattened (the window attention of the zoo's Swin model: ~2.1 kernels per aten::matmul in
-    the H200 profiles; its tree GEMMs over contiguous operands: 1 in Nsight Compute)."""
+    stride 0), plus one copy where a batched operand is a strided view (taken as one whose
+    batch dims PyTorch must copy to flatten: the window attention of the zoo's Swin model,
+    ~2.1 kernels per aten::matmul in the H200 profiles; its tree GEMMs over contiguous
+    operands: 1 in Nsight Compute)."""
     return 1 + any(len(v.type.shape) > 2 and _strided(v) for v in node.inputs[:2])
 
 

@@ -81,18 +81,12 @@ then by how it was read: a graph costed again (other targets, modes, rewrites of
 does not read its weights' bits again. Writable arrays are read every time: they may change."""
 
 
-def value_stats(value: Value, axis: int | None, exact: bool = False
-                ) -> tuple[TensorStats, int] | None:
-    """Statistics of a constant's data and the elements read for them (None without data):
-    large weights on a sample (``sampled_stats``) unless ``exact``. Conv weights stream per
-    filter."""
-    return constants_stats([(value, axis)], exact)[0]
-
-
 def constants_stats(requests: Sequence[tuple[Value, int | None]], exact: bool = False
                     ) -> list[tuple[TensorStats, int] | None]:
-    """``value_stats`` of many (constant, streaming axis) pairs, read in one batch
-    (``read_arrays``): a model's hundreds of small weights cost about what one does."""
+    """Statistics of many (constant, streaming axis) pairs' data and the elements read for
+    them (None without data), read in one batch (``read_arrays``: large weights on a sample
+    unless ``exact``), so a model's hundreds of small weights cost about what one does. Conv
+    weights stream per filter; read-only arrays are read once (``_READ``)."""
     found: list[tuple[TensorStats, int] | None] = [None] * len(requests)
     todo: dict[tuple[int, tuple[Any, ...]], tuple[list[int], np.ndarray, np.ndarray, DType,
                                                   int | None]] = {}

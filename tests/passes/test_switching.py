@@ -331,8 +331,8 @@ def test_read_only_weights_are_read_once_across_costings(monkeypatch):
     from types import SimpleNamespace
     stub = SimpleNamespace(data=np.array(data), type=nx.TensorType([8, 4], "f32"), users=[])
     assert stub.data.flags.writeable
-    switching.value_stats(stub, 0)
-    switching.value_stats(stub, 0)
+    switching.constants_stats([(stub, 0)])
+    switching.constants_stats([(stub, 0)])
     assert len(reads) == count + 2                                 # writable: read each time
 
 

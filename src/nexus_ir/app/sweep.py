@@ -219,7 +219,7 @@ class ModelTask:
 def cost_model(task: ModelTask) -> list[dict[str, Any]]:
     """Cost every point of one model: load and lower it once per binding, re-cost per target,
     execution and rewrite (its weights' bits are read at the first point only: read-only
-    arrays are read once, ``passes.switching.value_stats``). Runs on the workers."""
+    arrays are read once, ``passes.switching.constants_stats``). Runs on the workers."""
     from .api import prepare
     from .cli import model_and_shapes
 
