@@ -9,6 +9,8 @@ FP32), achieved rate of GEMMs and convolutions by shape, and kernels per op.
     PYTHONPATH=src:bench python3 bench/gpu_microbench.py ops OUT         # single ops: time, energy
     PYTHONPATH=src:bench python3 bench/gpu_microbench.py ops-report docs/data/gpu_ops_h200.json
     PYTHONPATH=src:bench python3 bench/gpu_microbench.py attention OUT   # SDPA by shape
+    PYTHONPATH=src:bench python3 bench/gpu_microbench.py attention-report \
+        docs/data/gpu_attention_h200.json                                # the attention fit
 
 Each writes one JSON file of raw readings under OUT (checked in as docs/data/gpu_*_h200.json);
 every number of ``src/lowering/targets/h200.toml`` names the reading it comes from and the
@@ -17,6 +19,7 @@ arithmetic that turns it into the target's unit.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from collections.abc import Callable
@@ -410,6 +413,89 @@ def attention(out_dir: str) -> None:
     print(f"{len(rows)} attention calls timed")
 
 
+ATTENTION_TILES = {"float32": ((64, 64),),
+                   "bfloat16": ((64, 64), (64, 128), (128, 64), (128, 128))}
+"""(query rows, keys) per tile tried by the fit: fp32's ``fmha_cutlassF_f32_aligned_64x64``
+names its tiles; cuDNN's flash kernel (``..._64x128x64_4x1x1``) does not say which is which."""
+
+
+def _attention_design(row: dict[str, Any], rows: int, keys: int, slots: int) -> list[float]:
+    """One measured call's terms of ``passes.cost.attention_time``: waves, key steps, steps ×
+    (E + Ev), steps under a mask, steps under a mask whose rows are not 16-byte aligned."""
+    from passes.cost import attention_steps
+
+    waves, steps = attention_steps(row["batch"] * row["heads"], row["length"],
+                                   row["mask"] == "causal", rows, keys, slots)
+    masked = row["mask"] == "float-mask"
+    unaligned = masked and row["length"] * (4 if row["dtype"] == "float32" else 2) % 16 != 0
+    return [waves, steps, steps * 2 * row["head_size"], steps * masked, steps * unaligned]
+
+
+def attention_report(path: str, target: str = "h200") -> None:
+    """On the CPU: the fit of ``target``'s ``[attention.DTYPE]`` numbers to the SDPA calls
+    ``attention`` measured. Per dtype, for each tile shape (``ATTENTION_TILES``) and 1-4 blocks
+    resident per multiprocessor, non-negative least relative squares of the replayed time per
+    call, less the gap after one kernel and ``min_kernel_s`` (which the cost model adds to every
+    matrix kernel), against ``_attention_design``; the shape with the smallest median residual
+    is kept. Then every call beside NEXUS on ``target`` as it ships (cuda-graph)."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from scipy.optimize import nnls
+
+    from lowering.target import load_target
+    from nexus_ir.app.api import compile as nexus_compile
+
+    class Attention(torch.nn.Module):
+        def __init__(self, causal: bool) -> None:
+            super().__init__()
+            self.causal = causal
+
+        def forward(self, q: Any, k: Any, v: Any, *mask: Any) -> Any:
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask[0] if mask else None,
+                                                  is_causal=self.causal)
+
+    tgt = load_target(target)
+    calls = json.loads(Path(path).read_text())["rows"]
+    base = tgt.number("kernel_gap_s") + tgt.number("min_kernel_s")
+    sms = int(tgt.number("sms"))
+    for dt in ATTENTION_TILES:
+        mine = [r for r in calls if r["dtype"] == dt]
+        y = np.array([r["graph_s"] - base for r in mine])
+        fits = []
+        for (rows, keys), per_sm in itertools.product(ATTENTION_TILES[dt], range(1, 5)):
+            a = np.array([_attention_design(r, rows, keys, per_sm * sms) for r in mine])
+            coef, _ = nnls(a / y[:, None], np.ones(len(y)))
+            residual = np.abs(a @ coef / y - 1)
+            fits.append((float(np.median(residual)), float(residual.max()), rows, keys, per_sm,
+                         coef))
+        med, worst, rows, keys, per_sm, coef = min(fits, key=lambda f: f[0])
+        print(f"{dt}: {len(y)} calls, tiles {rows}x{keys}, {per_sm} blocks per SM: median "
+              f"|residual| {med:.1%}, max {worst:.1%}")
+        names = ("block_s", "step_s", "step_per_dim_s", "mask_step_s", "unaligned_mask_step_s")
+        print("  " + ", ".join(f"{n} = {c:.4g}" for n, c in zip(names, coef)))
+    print("\n| dtype | batch×heads | length | head size | mask | measured µs | NEXUS µs | × |")
+    print("|---|---|---|---|---|---|---|---|")
+    ratios = []
+    for r in calls:
+        torch.manual_seed(0)
+        shape = (r["batch"], r["heads"], r["length"], r["head_size"])
+        kind = getattr(torch, r["dtype"])
+        q, k, v = (torch.randn(shape, dtype=kind) for _ in range(3))
+        extra = (torch.zeros(r["batch"], 1, r["length"], r["length"], dtype=kind),) \
+            if r["mask"] == "float-mask" else ()
+        module = Attention(r["mask"] == "causal").eval()
+        m = nexus_compile(module, (q, k, v, *extra), tgt, execution="cuda-graph").metrics
+        predicted = m["latency_s"] - m["call_overhead_s"]
+        ratios.append(predicted / r["graph_s"])
+        print(f"| {r['dtype']} | {r['batch']}×{r['heads']} | {r['length']} | {r['head_size']} | "
+              f"{r['mask']} | {r['graph_s'] * 1e6:.1f} | {predicted * 1e6:.1f} | "
+              f"{ratios[-1]:.2f} |")
+    error = np.abs(np.array(ratios) - 1)
+    print(f"\nNEXUS on {target} against {len(ratios)} replayed calls: median |error| "
+          f"{np.median(error):.1%}, max {error.max():.1%}")
+
+
 def dispatch(out_dir: str) -> None:
     """Host time per eager op by kind: a view, a functional op, a module call (seconds per op,
     100 ops per synchronized call, tiny tensors so the host sets the pace)."""
@@ -445,5 +531,7 @@ if __name__ == "__main__":
         ops_report(sys.argv[2])
     elif sys.argv[1] == "attention":
         attention(sys.argv[2])
+    elif sys.argv[1] == "attention-report":
+        attention_report(sys.argv[2])
     else:
         raise SystemExit("usage: gpu_microbench.py measure|dispatch|shapes|ops|attention OUT")

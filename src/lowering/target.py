@@ -34,7 +34,8 @@ footprint, weights plus activations, up to which all weights stay and from which
 kept falls linearly between); ``activations_on_chip`` (1 where activations must live on chip, a
 microcontroller's SRAM, while the off-chip level holds only the weights); ``tree_compares_per_s``
 (split compares per second of a tree ensemble's traversal, which dependent, branchy loads hold far
-below the vector rate); and ``expected_error`` (a table by execution mode: the median
+below the vector rate); ``attention`` (a table per dtype of a fused attention kernel's tiles and
+times, ``ATTENTION_KEYS``, ``passes.cost.attention_time``); and ``expected_error`` (a table by execution mode: the median
 absolute error of the target's predictions, from its validation).
 
 Energy of ``(primitive, dtype)`` is resolved in this order:
@@ -93,6 +94,11 @@ CONFIDENCES = ("measured", "partly measured", "estimate", "reference", "unstated
 partly measured, datasheet-derived estimates not yet measured, a published reference table."""
 TABLES = ("host_dispatch_s", "element_rate_per_s", "expected_error")
 """Tables of execution numbers keyed by op kind, op or execution mode (module doc)."""
+ATTENTION_KEYS = ("tile_rows", "tile_keys", "blocks_per_sm", "block_s", "step_s",
+                  "step_per_dim_s", "mask_step_s", "unaligned_mask_step_s")
+"""A fused attention kernel at one dtype: query rows and keys per tile, blocks resident per
+multiprocessor, seconds per block and per key step (plus per unit of the two products' head
+widths, per step under a mask, and more where the mask's rows are not 16-byte aligned)."""
 
 
 class TargetError(NexusError):
@@ -139,6 +145,7 @@ class Target:
     host_dispatch_s: dict[str, Quantity] = field(default_factory=dict)
     element_rate_per_s: dict[str, Quantity] = field(default_factory=dict)
     expected_error: dict[str, Quantity] = field(default_factory=dict)
+    attention: dict[str, dict[str, Quantity]] = field(default_factory=dict)
     base: "Target | None" = None
     scale: Quantity | None = None
     confidence: str = "unstated"
@@ -238,6 +245,8 @@ class Target:
         rows += [(k, q.value, q.source) for k, q in self.execution.items()]
         rows += [(f"{table}.{k}", q.value, q.source) for table in TABLES
                  for k, q in getattr(self, table).items()]
+        rows += [(f"attention.{dt}.{k}", q.value, q.source)
+                 for dt, keys in self.attention.items() for k, q in keys.items()]
         rows += [(key, q.value, q.source) for key, q in
                  (("fused_dequantize", self.fused_dequantize),
                   ("sparse_efficiency", self.sparse_efficiency)) if q]
@@ -285,7 +294,7 @@ def _parse(doc: dict[str, Any], path: Path) -> Target:
     known = {"name", "description", "process_nm", "base", "scale", "energy_per_transistor_fj",
              "static_power_w", "max_power_w", "activity_floor", "energy_scale", "fused_dequantize",
              "sparse_efficiency", "kernel_overhead_s", "compute", "memory", "peak",
-             "notes", "confidence", *TABLES, *EXECUTION_KEYS}
+             "notes", "confidence", "attention", *TABLES, *EXECUTION_KEYS}
     for key in doc:
         if key not in known:
             raise TargetError(f"{where}: unknown key '{key}' (allowed: {', '.join(sorted(known))})")
@@ -295,10 +304,7 @@ def _parse(doc: dict[str, Any], path: Path) -> Target:
             raise TargetError(f"{where}: compute.{prim}: unknown primitive (known: "
                               f"{', '.join(PRIMITIVES)})")
         for dt_name, q in by_dtype.items():
-            try:
-                dt = dtype(dt_name).name
-            except NexusError:
-                raise TargetError(f"{where}: compute.{prim}.{dt_name}: unknown dtype") from None
+            dt = _dtype_key(dt_name, f"{where}: compute.{prim}")
             compute[(prim, dt)] = _quantity(q, f"{where}: compute.{prim}.{dt_name}")
     memory = []
     for i, level in enumerate(_require(doc, "memory", where)):
@@ -319,10 +325,7 @@ def _parse(doc: dict[str, Any], path: Path) -> Target:
                               f"{', '.join(EXEC_CLASSES)})")
         for dt_name, q in by_dtype.items():
             if dt_name != "default":
-                try:
-                    dt_name = dtype(dt_name).name
-                except NexusError:
-                    raise TargetError(f"{where}: peak.{cls}.{dt_name}: unknown dtype") from None
+                dt_name = _dtype_key(dt_name, f"{where}: peak.{cls}")
             peak[(cls, dt_name)] = _quantity(q, f"{where}: peak.{cls}.{dt_name}",
                                              positive=True)
     energy_scale: dict[str, Quantity] = {}
@@ -340,6 +343,9 @@ def _parse(doc: dict[str, Any], path: Path) -> Target:
         raise TargetError(f"{where}: expected_error.{sorted(unknown_modes)[0]}: unknown execution "
                           f"mode (known: {', '.join(EXECUTION_MODES)})")
     execution = {k: _quantity(doc[k], f"{where}: {k}") for k in EXECUTION_KEYS if k in doc}
+    attention = {_dtype_key(dt_name, f"{where}: attention"): _attention_table(keys,
+                 f"{where}: attention.{dt_name}") for dt_name, keys in doc.get("attention",
+                                                                               {}).items()}
     if ("vector", "default") not in peak:
         raise TargetError(f"{where}: peak.vector.default: missing (the rate of any op the file "
                           "does not list)")
@@ -368,10 +374,35 @@ def _parse(doc: dict[str, Any], path: Path) -> Target:
         max_power_w=optional("max_power_w"), activity_floor=optional("activity_floor"),
         energy_scale=energy_scale, fused_dequantize=optional("fused_dequantize"),
         sparse_efficiency=optional("sparse_efficiency"), execution=execution, **tables,
+        attention=attention,
         base=base, scale=optional("scale"), confidence=confidence,
         notes=tuple(doc.get("notes", ())))
     _check_consistent(target, where)
     return target
+
+
+def _dtype_key(name: str, where: str) -> str:
+    """The canonical name of a dtype a table is keyed by; unknown dtypes are refused."""
+    try:
+        return dtype(name).name
+    except NexusError:
+        raise TargetError(f"{where}.{name}: unknown dtype") from None
+
+
+def _attention_table(keys: dict[str, Any], where: str) -> dict[str, Quantity]:
+    """One dtype's fused attention numbers: every key of ``ATTENTION_KEYS`` given, tiles and
+    residency positive."""
+    unknown = set(keys) - set(ATTENTION_KEYS)
+    if unknown:
+        raise TargetError(f"{where}: unknown key '{sorted(unknown)[0]}' (allowed: "
+                          f"{', '.join(ATTENTION_KEYS)})")
+    missing = [k for k in ATTENTION_KEYS if k not in keys]
+    if missing:
+        raise TargetError(f"{where}: missing key '{missing[0]}' (give all of: "
+                          f"{', '.join(ATTENTION_KEYS)})")
+    return {k: _quantity(keys[k], f"{where}.{k}",
+                         positive=k in ("tile_rows", "tile_keys", "blocks_per_sm"))
+            for k in ATTENTION_KEYS}
 
 
 FRACTIONS = ("activity_floor", "sparse_efficiency", "matrix_efficiency", "conv_efficiency",

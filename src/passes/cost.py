@@ -46,7 +46,8 @@ is power over time: the floor over the node's whole time and, on a target with
   whose weights and activations fit on chip reads its weights from there in steady state (in part
   between the target's ``weights_resident_below_bytes`` and ``weights_evicted_above_bytes``). Ops
   whose kernels run below the roofline take at least their elements over the target's
-  ``element_rate_per_s`` for the op (layer norm: rows over ``norm_rows_per_s``). A strided layout
+  ``element_rate_per_s`` for the op (layer norm: rows over ``norm_rows_per_s``), a fused
+  attention kernel the time of its tiles (``attention_time``). A strided layout
   change (transpose, slice, split) read only by ops that take strided operands is a view, as in
   PyTorch (``is_view``);
 - ``energy``: dynamic energy + ``P_floor · t`` (the busy floor where the target gives one) +
@@ -597,6 +598,49 @@ def matrix_rate(node: Node, target: Target, dt: str) -> float:
         wave_utilization(node, target, dt)
 
 
+def attention_steps(heads: int, length: int, causal: bool, rows: int, keys: int, slots: int
+                    ) -> tuple[int, float]:
+    """(waves, key steps on the critical path) of a fused self-attention kernel over ``length``
+    queries and keys: ``heads`` (batch·heads) × ⌈length/rows⌉ blocks, each a tile of ``rows``
+    queries scanning tiles of ``keys`` keys (under a causal mask only those up to its last
+    query), ``slots`` blocks at a time. Blocks start in order as slots free up, so the critical
+    path is the waves times the longest block (exact for equal blocks) or, where causal blocks
+    of unequal length balance, at most the total over the slots plus the longest block (the
+    bound of greedy list scheduling)."""
+    tiles = math.ceil(length / rows)
+    per_tile = [math.ceil(min(length, (i + 1) * rows) / keys) for i in range(tiles)] \
+        if causal else [math.ceil(length / keys)] * tiles
+    waves = math.ceil(heads * tiles / slots)
+    longest = max(per_tile)
+    return waves, min(waves * longest, heads * sum(per_tile) / slots + longest)
+
+
+def attention_time(node: Node, target: Target) -> float:
+    """Seconds of a fused attention kernel from its tiles (``Target.attention`` at its dtype):
+    ``block_s`` per wave of blocks and, per key step on the critical path (``attention_steps``),
+    ``step_s`` plus ``step_per_dim_s`` per unit of the two products' widths (E + Ev), plus
+    ``mask_step_s`` under an explicit mask and ``unaligned_mask_step_s`` more where the mask's
+    rows are not 16-byte aligned. Measured for self-attention (as many queries as keys); 0 for
+    other ops and shapes, the math path and dtypes the target does not list."""
+    numbers = target.attention.get(node.outputs[0].type.dtype.name)
+    if node.op != "attention" or numbers is None or not fused_attention(node):
+        return 0.0
+    q, k, v = (i.type for i in node.inputs[:3])
+    if q.shape[-2] != k.shape[-2]:
+        return 0.0
+    n = {key: quantity.value for key, quantity in numbers.items()}
+    heads = node.outputs[0].type.numel // (q.shape[-2] * v.shape[-1])
+    waves, steps = attention_steps(heads, q.shape[-2], node.attributes["causal"],
+                                   int(n["tile_rows"]), int(n["tile_keys"]),
+                                   int(n["blocks_per_sm"] * target.number("sms", 1)))
+    step = n["step_s"] + n["step_per_dim_s"] * (q.shape[-1] + v.shape[-1])
+    if len(node.inputs) == 4:
+        mask = node.inputs[3].type
+        step += n["mask_step_s"] + n["unaligned_mask_step_s"] * bool(
+            mask.shape[-1] * mask.dtype.bits // 8 % 16)
+    return waves * n["block_s"] + steps * step
+
+
 def rate_time(node: Node, target: Target) -> float:
     """Seconds the node's kernels take at the rate measured for its op where they run below the
     roofline: input elements over ``element_rate_per_s[op]``, for layer norm its rows over
@@ -618,17 +662,17 @@ def rate_time(node: Node, target: Target) -> float:
 
 def device_time(node: Node, target: Target, kernels: int, occupancy: float
                 ) -> dict[str, float]:
-    """The node's bounds on the device, in seconds: compute (matrix work at its achieved rate,
-    at least ``rate_time``, plus ``per_output_s`` per output element of a matrix op: the
+    """The node's bounds on the device, in seconds: compute (a fused attention kernel's
+    measured time from its tiles, ``attention_time``; else matrix work at its achieved rate,
+    at least ``rate_time``; plus ``per_output_s`` per output element of a matrix op: the
     requantize, clamp and store a microcontroller's int8 kernel spends per output), memory,
     power (the headroom above the floor and the active power
     of the ``occupancy`` share of SMs it keeps busy) and latency (the shortest kernels: ``min_kernel_s`` for a matrix op's first,
     ``min_vector_kernel_s`` for every other kernel)."""
     counts = counts_of(node)
-    compute = sum(c / (matrix_rate(node, target, d) if cls == "matrix"
-                       else target.peak_rate(cls, d))
-                  for (p, d), c in counts.items() for cls in [exec_class(node, p)])
-    compute = max(compute, rate_time(node, target))
+    compute = attention_time(node, target) or max(rate_time(node, target), sum(
+        c / (matrix_rate(node, target, d) if cls == "matrix" else target.peak_rate(cls, d))
+        for (p, d), c in counts.items() for cls in [exec_class(node, p)]))
     if node.traits.matrix and target.number("per_output_s"):
         compute += node.outputs[0].type.numel * target.number("per_output_s")
     first = target.number("min_kernel_s") if node.traits.matrix else \

@@ -197,6 +197,17 @@ def test_a_target_file_by_path(tmp_path: Path):
                          '{ value = 1, source = "t" }'),
      r"mine.toml: base targets form a cycle \(mine.toml -> mine.toml\)"),
     (lambda s: s + "[[[", "mine.toml: not valid TOML"),
+    (lambda s: s + '[attention.f99]\ntile_rows = { value = 64, source = "x" }\n',
+     "mine.toml: attention.f99: unknown dtype"),
+    (lambda s: s + '[attention.bf16]\ntile_rows = { value = 64, source = "x" }\n',
+     "mine.toml: attention.bf16: missing key 'tile_keys' \\(give all of: tile_rows, tile_keys"),
+    (lambda s: s + '[attention.bf16]\nwarps = { value = 4, source = "x" }\n',
+     "mine.toml: attention.bf16: unknown key 'warps' \\(allowed: tile_rows"),
+    (lambda s: s + "[attention.bf16]\n" + "".join(
+        f'{k} = {{ value = {0 if k == "blocks_per_sm" else 1}, source = "x" }}\n' for k in (
+            "tile_rows", "tile_keys", "blocks_per_sm", "block_s", "step_s", "step_per_dim_s",
+            "mask_step_s", "unaligned_mask_step_s")),
+     "mine.toml: attention.bf16.blocks_per_sm.value: must be a finite positive number, got 0"),
 ])
 def test_malformed_target_errors_name_the_key(tmp_path: Path, edit, message):
     path = tmp_path / "mine.toml"

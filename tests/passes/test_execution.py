@@ -2,8 +2,11 @@
 a target of round numbers so every figure is arithmetic written out here."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import nexus_ir as nx
+from passes.cost import attention_steps
 
 TARGET = """
 name = "round"
@@ -70,8 +73,19 @@ weights_evicted_above_bytes = { value = 786432, source = "test" }
 [element_rate_per_s]
 softmax = { value = 1e9, source = "test" }
 
+[attention.f32]
+tile_rows = { value = 64, source = "test" }
+tile_keys = { value = 64, source = "test" }
+blocks_per_sm = { value = 2, source = "test" }
+block_s = { value = 1e-6, source = "test" }
+step_s = { value = 2e-6, source = "test" }
+step_per_dim_s = { value = 1e-8, source = "test" }
+mask_step_s = { value = 5e-7, source = "test" }
+unaligned_mask_step_s = { value = 1e-6, source = "test" }
+
 """
-"""The round target plus active power, kernel latencies, achieved rates and partial residency."""
+"""The round target plus active power, kernel latencies, achieved rates, partial residency and
+a fused fp32 attention kernel's tiles (8 slots: 2 blocks on each of 4 SMs)."""
 
 
 @pytest.fixture(scope="module")
@@ -265,6 +279,63 @@ def test_ops_below_the_roofline_run_at_their_measured_rate(physics):
     g.set_outputs(g.op("layer_norm", g.add_input("x", "f32[10000,8]")))
     node, = nx.compile(g, target=physics, execution="cuda-graph").nodes
     assert node.time_s == pytest.approx(1e4 / 1e9 + 1e-6 + 1e-6, rel=1e-9)
+
+
+def _attention(shape: str, causal: bool = False, mask: str | None = None,
+               keys: str | None = None) -> nx.Graph:
+    g = nx.Graph("attention")
+    q = g.add_input("q", shape)
+    k, v = (g.add_input(name, keys or shape) for name in "kv")
+    extra = [g.add_input("mask", mask)] if mask else []
+    g.set_outputs(g.op("attention", q, k, v, *extra, causal=causal))
+    return g
+
+
+@pytest.mark.parametrize("shape,causal,mask,seconds", [
+    # 2·4 heads × 2 query tiles = 16 blocks on 8 slots: 2 waves of 2 key steps, each step
+    # 2 µs + 1e-8·(32 + 32)
+    ("f32[2,4,128,32]", False, None, 2 * 1e-6 + 4 * (2e-6 + 64e-8)),
+    # causal, 16 heads × 4 tiles of 1-4 steps: 8 waves; the balanced path 16·10/8 + 4 = 24
+    # steps is shorter than 8 waves of the longest block (32)
+    ("f32[1,16,256,32]", True, None, 8 * 1e-6 + 24 * (2e-6 + 64e-8)),
+    # causal, one head: 4 blocks in one wave, the longest (4 steps) sets the time
+    ("f32[1,1,256,32]", True, None, 1e-6 + 4 * (2e-6 + 64e-8)),
+    # a mask with 16-byte rows (128 f32) and one with 196-byte rows (49 f32): one block each
+    ("f32[1,1,64,32]", False, "f32[1,1,64,64]", 1e-6 + 2e-6 + 64e-8 + 5e-7),
+    ("f32[1,2,49,32]", False, "f32[1,1,49,49]", 1e-6 + 2e-6 + 64e-8 + 5e-7 + 1e-6),
+])
+def test_fused_attention_runs_at_the_time_of_its_tiles(physics, shape, causal, mask, seconds):
+    """Waves of blocks and key steps by hand (``[attention.f32]`` of PHYSICS), then the matrix
+    kernel's 2 µs latency and one gap."""
+    report = nx.compile(_attention(shape, causal, mask), target=physics, execution="cuda-graph")
+    node, = report.nodes
+    assert report.metrics["kernels"] == 1
+    assert node.time_s == pytest.approx(seconds + 2e-6 + 1e-6, rel=1e-9)
+
+
+def test_attention_outside_the_measured_family_keeps_the_counted_rate(physics):
+    """One query against 128 keys (decode) and a dtype without a table are costed from their
+    counts, as before: the same time on the target with and without the attention table."""
+    without = physics.replace("physics.toml", "no_attention.toml")
+    text = open(physics).read()
+    open(without, "w").write(text[:text.index("[attention.f32]")] +
+                             text[text.index("[host_dispatch_s]"):])
+    for g in (_attention("f32[1,4,1,32]", keys="f32[1,4,128,32]"), _attention("f16[1,4,64,32]")):
+        with_table, = nx.compile(g, target=physics, execution="cuda-graph").nodes
+        plain, = nx.compile(g, target=without, execution="cuda-graph").nodes
+        assert with_table.time_s == plain.time_s
+
+
+@given(heads=st.integers(1, 300), length=st.integers(1, 2048),
+       rows=st.sampled_from([64, 128]), keys=st.sampled_from([64, 128]),
+       slots=st.integers(1, 600))
+def test_causal_attention_is_never_slower_and_never_shorter_than_its_longest_block(
+        heads, length, rows, keys, slots):
+    waves, full = attention_steps(heads, length, False, rows, keys, slots)
+    same_waves, causal = attention_steps(heads, length, True, rows, keys, slots)
+    assert same_waves == waves == -(-heads * -(-length // rows) // slots)
+    assert full == waves * -(-length // keys)
+    assert -(-length // keys) <= causal + 1e-9 and causal <= full + 1e-9
 
 
 def test_an_rgb_stem_fills_three_of_eight_tf32_channels(physics):
