@@ -33,6 +33,7 @@ from . import aten_cache as _cache_writes  # noqa: F401  (fills ATEN: cache writ
 from . import aten_einsum as _einsum  # noqa: F401  (fills ATEN: einsum)
 from .base import (ATEN, Handler, Lowering, UnmappedOpsWarning, dim_of, flatten, module_path,
                    opaque, opaque_node, tensor_type, torch_dtype)
+from .masks import drop_unused, maskless_attention, without_mask
 
 
 # ----------------------------------------------------------------------------- the driver
@@ -68,6 +69,7 @@ def from_exported(program: Any, name: str = "model") -> Graph:
     kinds = {spec.arg.name: spec for spec in program.graph_signature.input_specs}
     state = {**program.state_dict, **getattr(program, "constants", {})}
     shared: dict[tuple[Any, ...], Value] = {}
+    maskless, dropped = maskless_attention(program), []
     for node in program.graph.nodes:
         if node.op == "placeholder":
             spec = kinds.get(node.name)
@@ -88,6 +90,9 @@ def from_exported(program: Any, name: str = "model") -> Graph:
             continue
         lw.source = module_path(node)
         args, kwargs = lw.value(list(node.args)), {k: lw.value(v) for k, v in node.kwargs.items()}
+        if node.name in maskless:
+            args, mask = without_mask(args, kwargs)
+            dropped.append(mask)
         if node.target is operator.getitem:
             lw.values[node.name] = args[0][args[1]]
             continue
@@ -103,6 +108,7 @@ def from_exported(program: Any, name: str = "model") -> Graph:
             result = (result, *_auxiliary_outputs(lw, node, args))
         lw.values[node.name] = result
         _mark_origin(result, node.name)
+    drop_unused(graph, dropped)
     if lw.unmapped:
         listed = ", ".join(f"{k} x{v}" for k, v in sorted(lw.unmapped.items()))
         warnings.warn(f"ops kept as opaque (unmodeled): {listed}", UnmappedOpsWarning,
