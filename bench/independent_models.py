@@ -6,11 +6,15 @@ predictions here are of one model. SDPA attention is asked for explicitly: eager
 exported graph then run the same attention.
 
     from independent_models import independent
+    PYTHONPATH=src:bench python3 bench/independent_models.py capture OUT   # on the GPU, ≈ 1 min
 """
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -58,3 +62,58 @@ def independent() -> dict[str, Builder]:
         "hf-albert": (_hf("AlbertModel", "AlbertConfig", True, hidden_size=768,
                                 num_attention_heads=12, intermediate_size=3072), _tokens),
     }
+
+
+CAPTURED = (("hf-bert-base", "bf16", 128), ("hf-vit-base", "bf16", 128),
+            ("hf-distilbert", "bf16", 16), ("hf-bert-base", "bf16", 1))
+"""Configurations whose CUDA-graph replay ran 2-3x slower than eager (docs/validation.md), and
+one that did not."""
+
+
+def _kernels(fn: Callable[[], Any]) -> list[dict[str, Any]]:
+    """Every kernel name one call of ``fn`` runs on the GPU, with its count and microseconds."""
+    from torch.profiler import ProfilerActivity, profile
+
+    fn()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        fn()
+        torch.cuda.synchronize()
+    found: dict[str, list[float]] = {}
+    for e in prof.events():
+        if e.device_type.name == "CUDA":
+            entry = found.setdefault(e.name[:160], [0, 0.0])
+            entry[0] += 1
+            entry[1] += e.device_time
+    return [{"name": k, "count": c, "us": us} for k, (c, us) in
+            sorted(found.items(), key=lambda kv: -kv[1][1])]
+
+
+def capture(out_dir: str) -> None:
+    """On the GPU: the kernels of ``CAPTURED`` run eagerly and replayed from a CUDA graph, with
+    the time per call of each: what differs when transformers runs under capture."""
+    import gpu_probe as gp
+    from runtime.execute import cuda_graph, prepare_torch
+
+    rows = []
+    for name, dtype, batch in CAPTURED:
+        build, inputs_for = independent()[name]
+        torch.manual_seed(0)
+        module, inputs = prepare_torch(build().eval(), inputs_for(batch), "cuda", dtype)
+        with torch.no_grad():
+            eager = lambda: module(*inputs)  # noqa: E731
+            replay = cuda_graph(eager)
+            rows.append({"model": name, "dtype": dtype, "batch": batch,
+                         "eager_s": gp.event_time(eager, 10), "graph_s": gp.event_time(replay, 10),
+                         "eager_kernels": _kernels(eager), "graph_kernels": _kernels(replay)})
+        print(f"{name} {dtype} b{batch}: eager {rows[-1]['eager_s'] * 1e3:.2f} ms, graph "
+              f"{rows[-1]['graph_s'] * 1e3:.2f} ms", flush=True)
+        del module, inputs, replay
+        torch.cuda.empty_cache()
+    Path(out_dir, "independent_capture_h200.json").write_text(json.dumps({"rows": rows},
+                                                                          indent=1))
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["capture"]:
+        capture(sys.argv[2])

@@ -351,18 +351,28 @@ def ncu_compare(paths: list[str], target: str = "h200") -> None:
     """Per model, Nsight Compute's steady-state kernels and DRAM bytes (``bench/zoo_ncu.py``
     files) beside NEXUS's eager prediction of the same configuration. DRAM errors are relative
     to the larger of the measured bytes and 1 % of the model's weights (a model that stays in L2
-    reads almost nothing from DRAM; its bytes are then noise)."""
+    reads almost nothing from DRAM; its bytes are then noise). Then, per dtype, the fit of the
+    target's ``matrix_writeback``: over the models whose weights mostly stream (more than half
+    not kept), the median of the DRAM bytes written over their matrix ops' intermediate outputs
+    times the share streamed."""
     from passes.cost import cost_graph
 
     print("| dtype | model | ncu kernels | NEXUS | error | ncu DRAM MB | NEXUS MB | error |")
     print("|---|---|---|---|---|---|---|---|")
     kernel_errors, dram_errors = [], []
+    writeback: dict[str, list[float]] = {}
     for path in paths:
         doc = json.loads(Path(path).read_text())
         for entry in doc["models"]:
             ready = _prepared(entry["model"], doc["batch"], doc["dtype"])
             m = cost_graph(ready.graph, target, bindings=ready.bindings,
                            value_stats=ready.value_stats, execution="eager").metrics
+            streamed = 1.0 - m["weights_on_chip"]
+            outputs = sum(o.type.nbytes for node in ready.graph if node.traits.matrix
+                          for o in node.outputs if o not in ready.graph.outputs)
+            if streamed > 0.5 and outputs:
+                writeback.setdefault(doc["dtype"], []).append(
+                    entry["dram_write_bytes"] / (outputs * streamed))
             dram = entry["dram_read_bytes"] + entry["dram_write_bytes"]
             kernel_error = m["kernels"] / entry["kernels"] - 1
             dram_error = (m["off_chip_bytes"] - dram) / max(dram, 0.01 * m["model_bytes"])
@@ -372,6 +382,10 @@ def ncu_compare(paths: list[str], target: str = "h200") -> None:
                   f"{kernel_error:+.0%} | {dram / 1e6:.2f} | {m['off_chip_bytes'] / 1e6:.2f} | "
                   f"{dram_error:+.0%} |")
     n = len(kernel_errors)
+    for dtype, ratios in sorted(writeback.items()):
+        print(f"\nmatrix_writeback fit, {dtype}: DRAM bytes written / (matrix ops' outputs x "
+              f"share of weights streamed), median {statistics.median(ratios):.3f} over "
+              f"{len(ratios)} models whose weights stream ({min(ratios):.2f}-{max(ratios):.2f})")
     print(f"\nkernels within 10 %: {sum(e <= 0.10 for e in kernel_errors)} of {n} (median |error| "
           f"{statistics.median(kernel_errors):.1%}); DRAM within 25 %: "
           f"{sum(e <= 0.25 for e in dram_errors)} of {n} (median |error| "

@@ -3,10 +3,12 @@ inference profiled (``--cache-control none --clock-control none``: caches and cl
 back inference leaves them), DRAM bytes and kernels per model.
 
     PYTHONPATH=src:bench:examples python3 bench/zoo_ncu.py run f32 BATCH OUT [zoo|residency|independent]
+    PYTHONPATH=bench python3 bench/zoo_ncu.py kernels docs/data/zoo_ncu_kernels_*_b1.json
 
 One ncu process profiles all models: each profiled inference starts with a marker kernel
 (``torch.cuda._sleep``) that separates the models in ncu's CSV. Writes
-``OUT/SUITE_ncu_DTYPE_bBATCH.json``: per model, kernels and DRAM bytes read and written.
+``OUT/SUITE_ncu_DTYPE_bBATCH.json``: per model, kernels and DRAM bytes read and written, in
+all and per kernel. ``kernels`` sums them by kind of kernel.
 The ``residency`` suite is chains of 1024×1024 linear layers whose weights total 4-64 MiB: where
 back-to-back inference stops finding its weights in L2; ``independent`` is the transformers
 architectures of ``bench/independent_models.py``.
@@ -81,6 +83,62 @@ def child(dtype: str, batch: int, suite: str = "zoo") -> None:
         torch.cuda.empty_cache()
 
 
+def parse(text: str, names: list[str]) -> list[dict] | None:
+    """Per model (named in profiling order), ncu's kernels, DRAM bytes read and written in all
+    and per kernel (``kernel_dram``: [read, write] each), device time and kernel names; None
+    where the text holds no CSV."""
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith('"ID"')), None)
+    if start is None:
+        return None
+    rows = list(csv.DictReader(io.StringIO("\n".join(lines[start:]))))[1:]   # skip units row
+    models: list[dict] = []
+    for row in rows:
+        if MARKER in row["Kernel Name"]:
+            models.append({"model": names[len(models)], "kernels": 0, "dram_read_bytes": 0.0,
+                           "dram_write_bytes": 0.0, "time_s": 0.0, "kernel_names": [],
+                           "kernel_dram": []})
+            continue
+        entry = models[-1]
+        read, written = (_number(row[f"dram__bytes_{k}.sum"]) for k in ("read", "write"))
+        entry["kernels"] += 1
+        entry["dram_read_bytes"] += read
+        entry["dram_write_bytes"] += written
+        entry["time_s"] += _number(row["gpu__time_duration.sum"]) * 1e-9
+        entry["kernel_names"].append(row["Kernel Name"][:80])
+        entry["kernel_dram"].append([read, written])
+    return models
+
+
+KERNEL_CLASSES = (("GEMM", ("gemm", "nvjet", "gemv", "splitK")),
+                  ("convolution", ("fprop", "convolve", "conv_depthwise", "Nhwc", "nhwc", "Nchw",
+                                  "nchw")))
+"""Kernel classes by what their names contain, first match wins (implicit-GEMM convolutions
+say ``fprop``); the rest are elementwise, norms, pooling, attention."""
+
+
+def kernel_class(name: str) -> str:
+    return next((c for c, marks in KERNEL_CLASSES if any(m in name for m in marks)
+                 and not (c == "GEMM" and "fprop" in name)), "other")
+
+
+def kernels(paths: list[str]) -> None:
+    """On the CPU: per model of ``run`` JSON files, DRAM MB read and written by GEMM,
+    convolution (with its layout transforms) and other kernels: where the bytes NEXUS does
+    not predict come from."""
+    print("| dtype | model | GEMM read | written | conv read | written | other read | written |")
+    print("|---|---|---|---|---|---|---|---|")
+    for path in paths:
+        doc = json.loads(Path(path).read_text())
+        for m in doc["models"]:
+            by = {c: [0.0, 0.0] for c in ("GEMM", "convolution", "other")}
+            for name, (read, written) in zip(m["kernel_names"], m["kernel_dram"]):
+                by[kernel_class(name)][0] += read
+                by[kernel_class(name)][1] += written
+            print(f"| {doc['dtype']} | {m['model']} | " + " | ".join(
+                f"{b / 1e6:.2f}" for c in by for b in by[c]) + " |")
+
+
 def run(dtype: str, batch: int, out_dir: str, suite: str = "zoo") -> None:
     NAMES.unlink(missing_ok=True)
     command = ["ncu", "--cache-control", "none", "--clock-control", "none",
@@ -90,24 +148,10 @@ def run(dtype: str, batch: int, out_dir: str, suite: str = "zoo") -> None:
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     stem = f"{suite}_ncu_{dtype}_b{batch}"
     Path(out_dir, f"{stem}.csv").write_text(done.stdout)
-    lines = done.stdout.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.startswith('"ID"')), None)
-    if start is None:
+    names = NAMES.read_text().split() if NAMES.exists() else []
+    models = parse(done.stdout, names)
+    if models is None:
         raise SystemExit(f"ncu gave no CSV: {done.stderr[-2000:]}")
-    rows = list(csv.DictReader(io.StringIO("\n".join(lines[start:]))))[1:]   # skip units row
-    names = NAMES.read_text().split()
-    models: list[dict] = []
-    for row in rows:
-        if MARKER in row["Kernel Name"]:
-            models.append({"model": names[len(models)], "kernels": 0, "dram_read_bytes": 0.0,
-                           "dram_write_bytes": 0.0, "time_s": 0.0, "kernel_names": []})
-            continue
-        entry = models[-1]
-        entry["kernels"] += 1
-        entry["dram_read_bytes"] += _number(row["dram__bytes_read.sum"])
-        entry["dram_write_bytes"] += _number(row["dram__bytes_write.sum"])
-        entry["time_s"] += _number(row["gpu__time_duration.sum"]) * 1e-9
-        entry["kernel_names"].append(row["Kernel Name"][:80])
     Path(out_dir, f"{stem}.json").write_text(json.dumps(
         {"dtype": dtype, "batch": batch, "cache_control": "none", "models": models}))
     for m in models:
@@ -118,5 +162,7 @@ def run(dtype: str, batch: int, out_dir: str, suite: str = "zoo") -> None:
 if __name__ == "__main__":
     if sys.argv[1] == "child":
         child(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+    elif sys.argv[1] == "kernels":
+        kernels(sys.argv[2:])
     else:
         run(sys.argv[2], int(sys.argv[3]), sys.argv[4], *sys.argv[5:6])

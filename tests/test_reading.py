@@ -57,7 +57,7 @@ def test_the_terminal_report_fits_its_width_and_never_cuts_a_number(resnet, widt
         "report text changed; if deliberate, run python3 tests/golden/regenerate.py and review"
     assert max(map(len, text.splitlines())) <= width
     assert "…" not in text
-    assert "561 mJ (one call, batch 1)" in text and "4.24 ms" in text
+    assert "562 mJ (one call, batch 1)" in text and "4.24 ms" in text
     split_column = "c / m / s %" in text
     assert split_column == (width >= 90)
 
@@ -118,7 +118,7 @@ def test_compare_names_rows_by_file_or_label_even_when_graphs_share_a_name(tmp_p
 
 def test_repr_is_one_short_line(resnet):
     text = repr(resnet)
-    assert text == ("<EnergyReport resnet50 on h100: 561 mJ and 4.24 ms per call, "
+    assert text == ("<EnergyReport resnet50 on h100: 562 mJ and 4.24 ms per call, "
                     "4,089,184,256 MACs, 175 nodes>")
 
 

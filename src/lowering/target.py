@@ -31,7 +31,9 @@ PyTorch's default math runs fp32 cuDNN convolutions and RNNs/matmuls as TF32);
 ``cache_retains_weights`` (1: the on-chip level is a cache that keeps weights between back-to-back
 inferences) with ``weights_resident_below_bytes`` and ``weights_evicted_above_bytes`` (the
 footprint, weights plus activations, up to which all weights stay and from which none do; the share
-kept falls linearly between); ``activations_on_chip`` (1 where activations must live on chip, a
+kept falls linearly between; the caller's inputs and outputs stay with them) and
+``matrix_writeback`` (a table by dtype: the share of a matrix op's on-chip output that the weight
+stream pushes out to off-chip memory, for the share of weights not kept); ``activations_on_chip`` (1 where activations must live on chip, a
 microcontroller's SRAM, while the off-chip level holds only the weights); ``tree_compares_per_s``
 (split compares per second of a tree ensemble's traversal, which dependent, branchy loads hold far
 below the vector rate); ``attention`` (a table per dtype of a fused attention kernel's tiles and
@@ -92,8 +94,8 @@ EXECUTION_MODES = ("eager", "cuda-graph", "fused")
 CONFIDENCES = ("measured", "partly measured", "estimate", "reference", "unstated")
 """How far a target's numbers are to be trusted: measured on the device (and validated),
 partly measured, datasheet-derived estimates not yet measured, a published reference table."""
-TABLES = ("host_dispatch_s", "element_rate_per_s", "expected_error")
-"""Tables of execution numbers keyed by op kind, op or execution mode (module doc)."""
+TABLES = ("host_dispatch_s", "element_rate_per_s", "matrix_writeback", "expected_error")
+"""Tables of execution numbers keyed by op kind, op, dtype or execution mode (module doc)."""
 ATTENTION_KEYS = ("tile_rows", "tile_keys", "blocks_per_sm", "block_s", "step_s",
                   "step_per_dim_s", "mask_step_s", "unaligned_mask_step_s")
 """A fused attention kernel at one dtype: query rows and keys per tile, blocks resident per
@@ -144,6 +146,7 @@ class Target:
     execution: dict[str, Quantity] = field(default_factory=dict)
     host_dispatch_s: dict[str, Quantity] = field(default_factory=dict)
     element_rate_per_s: dict[str, Quantity] = field(default_factory=dict)
+    matrix_writeback: dict[str, Quantity] = field(default_factory=dict)
     expected_error: dict[str, Quantity] = field(default_factory=dict)
     attention: dict[str, dict[str, Quantity]] = field(default_factory=dict)
     base: "Target | None" = None

@@ -43,8 +43,11 @@ is power over time: the floor over the node's whole time and, on a target with
   layers as TF32 where the target says cuDNN does (``tf32_conv``) and fp32 matmuls as TF32 where
   cuBLAS does (``tf32_matmul``), ``tf32`` both, ``highest`` neither. With ``warm`` (default) on a
   target whose on-chip level is a cache that keeps weights (``cache_retains_weights``), a model
-  whose weights and activations fit on chip reads its weights from there in steady state (in part
-  between the target's ``weights_resident_below_bytes`` and ``weights_evicted_above_bytes``). Ops
+  whose weights and activations fit on chip reads its weights, and the caller's inputs and
+  outputs, from there in steady state (in part between the target's
+  ``weights_resident_below_bytes`` and ``weights_evicted_above_bytes``); for the share of weights
+  that streams, a matrix op's output goes off chip in the target's ``matrix_writeback`` share
+  (dirty lines the weight stream evicts). Ops
   whose kernels run below the roofline take at least their elements over the target's
   ``element_rate_per_s`` for the op (layer norm: rows over ``norm_rows_per_s``), a fused
   attention kernel the time of its tiles (``attention_time``). A strided layout
@@ -414,6 +417,17 @@ def weights_on_chip(graph: Graph, target: Target, peak_bytes: int, warm: bool) -
     return 0.0 if footprint >= evicted else (evicted - footprint) / (evicted - kept)
 
 
+def written_back(node: Node, target: Target) -> float:
+    """The share of a matrix op's on-chip output that still reaches off-chip memory while the
+    weights stream through the cache (``matrix_writeback`` at its dtype; 0 where the target
+    gives none, and for other ops): dirty lines the weight stream evicts before the buffer is
+    written again."""
+    if not node.traits.matrix:
+        return 0.0
+    share = target.matrix_writeback.get(node.outputs[0].type.dtype.name)
+    return share.value if share is not None else 0.0
+
+
 @analysis_pass("memory_traffic", per="graph")
 def memory_traffic(graph: Graph, ctx: PassContext) -> dict[str, Any]:
     """Bytes each node moves off chip and on chip (module doc); the graph result holds the
@@ -425,6 +439,7 @@ def memory_traffic(graph: Graph, ctx: PassContext) -> dict[str, Any]:
     resident, peak = _residency(graph, schedule, root, target)
     kept = weights_on_chip(graph, target, peak, ctx.options.get("warm", True))
     skipped = epilogue_fused(graph, execution_of(ctx))
+    caller = {id(v) for v in graph.inputs} | {id(root.get(id(v), v)) for v in graph.outputs}
     for n in schedule:
         n.annotations.pop("memory_traffic", None)
         if not modeled(n):
@@ -441,16 +456,20 @@ def memory_traffic(graph: Graph, ctx: PassContext) -> dict[str, Any]:
                 if v.producer is not None and fused(v.producer, target):
                     v = v.producer.inputs[0]      # the quantized tensor the fused op reads
                 on += size
-                if isinstance(v, Constant):
+                storage = id(root.get(id(v), v))
+                if isinstance(v, Constant) or storage in caller:
                     off += round(size * (1.0 - kept))
-                elif id(root.get(id(v), v)) not in resident:
+                elif storage not in resident:
                     off += size
             for o in n.outputs:
                 if id(o) in skipped:
                     continue
                 written = n.inputs[1].type.nbytes if n.traits.in_place else o.type.nbytes
                 on += written
-                off += 0 if id(root.get(id(o), o)) in resident else written
+                storage = id(root.get(id(o), o))
+                off += round(written * (1.0 - kept)) if storage in caller else \
+                    written if storage not in resident else \
+                    round(written * written_back(n, target) * (1.0 - kept))
             extra = _tile_rereads(n, capacity) + attribute_reads(n)
             off, on = off + extra, on + extra + _step_rereads(n)
         n.annotations["memory_traffic"] = {"off_chip_bytes": off, "on_chip_bytes": on}

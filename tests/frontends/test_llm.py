@@ -9,6 +9,7 @@ import pytest
 
 import nexus_ir as nx
 from frontends.llm import decoder_graph, decoder_spec, expected_experts
+from lowering.target import load_target
 from nexus_ir.app.llm import llm
 
 LLAMA3_8B = {"model_type": "llama", "hidden_size": 4096, "num_hidden_layers": 32,
@@ -22,7 +23,9 @@ TINY = {"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2,
 def test_llama3_8b_decode_step_reads_the_weights_and_the_cache_once():
     """Batch 1, a cache of 8192 positions, written in place (cuda-graph, as engines run): the
     step reads every matrix once (the embedding table only for the token's row), the cache
-    once, writes the new token's K and V and the logits; activations stay on chip."""
+    once, writes the new token's K and V and the logits; activations stay on chip, but for the
+    share of the matrix ops' outputs the weight stream pushes out (``matrix_writeback``: q, k,
+    attention, o, gate, up, down per layer; v goes into the cache in place)."""
     d, vocab, layers, kv, hd, past = 4096, 128256, 32, 8, 128, 8192
     spec = decoder_spec(LLAMA3_8B)
     assert spec.parameters() == 8_030_261_248
@@ -33,23 +36,28 @@ def test_llama3_8b_decode_step_reads_the_weights_and_the_cache_once():
     cache = layers * 2 * kv * past * hd * 2                          # 1.07 GB
     new_kv = layers * 2 * kv * hd * 2
     rope = layers * 2 * 2 * hd * 2                                   # cos and sin, for q and k
+    share = load_target("h200").matrix_writeback["bf16"].value
+    written_back = layers * sum(round(2 * width * share)
+                                for width in (d, kv * hd, d, d, 14336, 14336, d))
     assert m["off_chip_bytes"] == (matrices + norms) * 2 + 4 * (2 * layers + 1) + cache + \
-        new_kv + rope + d * 2 + 8 + vocab * 2        # + embedding row, token id, logits
+        new_kv + rope + d * 2 + 8 + vocab * 2 + written_back  # + embedding row, token id, logits
     assert cache == 1_073_741_824
 
 
 def test_transformers_dynamic_cache_moves_the_cache_three_times():
     """Eager transformers concatenates: the step also reads the old cache (past − 1 positions)
     and writes the grown one (past) before attention reads it; the new token's K and V go into
-    that write instead of one of their own."""
+    that write instead of one of their own, so V's projection is an on-chip output the weight
+    stream pushes out in part (``matrix_writeback``), as K's already is."""
     spec = decoder_spec(LLAMA3_8B)
     append = nx.compile(decoder_graph(spec, "decode"), target="h200", execution="cuda-graph",
                         bindings={"batch": 1, "past": 8192}).metrics
     concat = nx.compile(decoder_graph(spec, "decode", cache="concat"), target="h200",
                         execution="cuda-graph", bindings={"batch": 1, "past_old": 8191}).metrics
     per_position = 32 * 2 * 8 * 128 * 2
+    share = load_target("h200").matrix_writeback["bf16"].value
     assert concat["off_chip_bytes"] - append["off_chip_bytes"] == \
-        per_position * (8191 + 8192 - 1)
+        per_position * (8191 + 8192 - 1) + 32 * round(8 * 128 * 2 * share)
 
 
 def test_grouped_query_attention_counts_by_hand():

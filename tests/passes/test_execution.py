@@ -73,6 +73,9 @@ weights_evicted_above_bytes = { value = 786432, source = "test" }
 [element_rate_per_s]
 softmax = { value = 1e9, source = "test" }
 
+[matrix_writeback]
+f32 = { value = 0.5, source = "test" }
+
 [attention.f32]
 tile_rows = { value = 64, source = "test" }
 tile_keys = { value = 64, source = "test" }
@@ -145,17 +148,18 @@ def test_fused_epilogues_never_write_the_tensor_between(target):
 def test_eager_time_follows_the_host_when_the_device_waits(target):
     """Each relu of f32[4]: 16 bytes from or to DRAM, 1.6e-10 s of device work. Eager: the host
     issues the first at 10 µs, it ends 1 µs (gap) + work later; the second is issued at 20 µs,
-    when the device is idle: it ends at 21 µs + work. Then 20 µs to synchronize."""
+    when the device is idle: it ends at 21 µs + work. Then 20 µs to synchronize. Cold, so that
+    the caller's input and output are in DRAM."""
     work = 16 / 1e11
-    report = nx.compile(two_relus(), target=target, execution="eager")
+    report = nx.compile(two_relus(), target=target, execution="eager", warm=False)
     assert report.metrics["latency_s"] == pytest.approx(21e-6 + work + 20e-6, rel=1e-9)
     assert [n.bound for n in report.nodes] == ["host", "host"]
-    graph = nx.compile(two_relus(), target=target, execution="cuda-graph")
+    graph = nx.compile(two_relus(), target=target, execution="cuda-graph", warm=False)
     assert graph.metrics["latency_s"] == pytest.approx(2 * (work + 1e-6) + 20e-6, rel=1e-9)
 
 
 def test_busy_floor_is_paid_over_the_whole_inference(target):
-    report = nx.compile(two_relus(), target=target, execution="eager")
+    report = nx.compile(two_relus(), target=target, execution="eager", warm=False)
     assert report.metrics["static_j"] == pytest.approx(100.0 * report.metrics["latency_s"])
     assert report.metrics["overhead_s"] == pytest.approx(
         report.metrics["latency_s"] - 2 * 16 / 1e11, rel=1e-9)
@@ -165,8 +169,8 @@ def test_views_cost_host_time_in_eager_only(target):
     g = nx.Graph("view")
     x = g.add_input("x", "f32[4,2]")
     g.set_outputs(g.op("relu", g.op("reshape", x, shape=[8])))
-    eager = nx.compile(g, target=target, execution="eager")
-    graph = nx.compile(g, target=target, execution="cuda-graph")
+    eager = nx.compile(g, target=target, execution="eager", warm=False)
+    graph = nx.compile(g, target=target, execution="cuda-graph", warm=False)
     # reshape: 2 µs on the host, no kernel; the relu (32 B in, 32 B out, both DRAM) is issued
     # at 12 µs
     assert eager.metrics["latency_s"] == pytest.approx(12e-6 + 1e-6 + 64 / 1e11 + 20e-6)
@@ -224,14 +228,17 @@ def test_weights_stay_on_chip_below_the_cache_footprint(target):
     warm = nx.compile(g, target=target)
     cold = nx.compile(g, target=target, warm=False)
     assert warm.metrics["weights_on_chip"] == 1.0 and cold.metrics["weights_on_chip"] == 0.0
-    assert cold.metrics["off_chip_bytes"] - warm.metrics["off_chip_bytes"] == 256 * 256 * 4
+    # warm, the weights and the caller's input and output stay in the cache between calls
+    assert warm.metrics["off_chip_bytes"] == 0
+    assert cold.metrics["off_chip_bytes"] == 256 * 256 * 4 + 2 * 256 * 4
 
 
 @pytest.mark.parametrize("n", [2048, 8192, 32768])
 def test_weights_on_chip_fall_linearly_between_the_footprints(physics, n):
     """x[1,8] @ w[8,n] (f32): footprint = weights 32n + peak activations (x and the output,
     32 + 4n) + inputs and outputs again (32 + 4n) = 40n + 64 bytes; all weights stay below
-    256 KiB, none above 768 KiB, linearly between."""
+    256 KiB, none above 768 KiB, linearly between, and the caller's input and output with
+    them."""
     g = nx.Graph("mm")
     x = g.add_input("x", "f32[1,8]")
     g.set_outputs(g.op("matmul", x, g.add_constant("w", type_="f32[8,%d]" % n)))
@@ -239,16 +246,32 @@ def test_weights_on_chip_fall_linearly_between_the_footprints(physics, n):
     footprint = 40 * n + 64
     share = min(1.0, max(0.0, (786432 - footprint) / (786432 - 262144)))
     assert report.metrics["weights_on_chip"] == pytest.approx(share)
-    assert report.nodes[0].off_chip_bytes == 32 + 4 * n + round(32 * n * (1 - share))
+    assert report.nodes[0].off_chip_bytes == round(32 * (1 - share)) + \
+        round(4 * n * (1 - share)) + round(32 * n * (1 - share))
+
+
+@pytest.mark.parametrize("n,streamed", [(256, 0.0), (8192, 1.0)])
+def test_matrix_outputs_go_off_chip_in_part_while_weights_stream(physics, n, streamed):
+    """x[1,64] @ w[64,n] then relu (f32). n = 256: 64 KiB of weights stay (footprint below
+    256 KiB), nothing goes off chip. n = 8192: 2 MiB of weights stream (footprint above
+    768 KiB); the matmul reads them and writes half (``matrix_writeback`` 0.5) of its on-chip
+    output, 32 KiB, off chip; the caller's input and output stream like the weights, the relu's
+    input stays."""
+    g = nx.Graph("mm")
+    y = g.op("matmul", g.add_input("x", "f32[1,64]"), g.add_constant("w", type_=f"f32[64,{n}]"))
+    g.set_outputs(g.op("relu", y))
+    matmul, relu = nx.compile(g, target=physics, execution="cuda-graph").nodes
+    assert matmul.off_chip_bytes == round(streamed * (256 + 64 * n * 4 + 0.5 * n * 4))
+    assert relu.off_chip_bytes == round(streamed * n * 4)
 
 
 def test_active_power_is_paid_over_device_time(physics):
-    """relu of f32[1024] from and to DRAM: 8192 bytes at 1e11 B/s of work, then the shortest
-    kernel's 1 µs of latency and 1 µs of gap; the floor is paid over all of it, the active power
-    (50 W) over the work alone."""
+    """relu of f32[1024] from and to DRAM (cold): 8192 bytes at 1e11 B/s of work, then the
+    shortest kernel's 1 µs of latency and 1 µs of gap; the floor is paid over all of it, the
+    active power (50 W) over the work alone."""
     g = nx.Graph("relu")
     g.set_outputs(g.op("relu", g.add_input("x", "f32[1024]")))
-    report = nx.compile(g, target=physics, execution="cuda-graph")
+    report = nx.compile(g, target=physics, execution="cuda-graph", warm=False)
     node, work = report.nodes[0], 8192 / 1e11
     assert node.time_s == pytest.approx(work + 1e-6 + 1e-6, rel=1e-9)
     assert node.static_j == pytest.approx(100.0 * node.time_s + 50.0 * work, rel=1e-9)
