@@ -253,6 +253,21 @@ def _gemm(node: Node) -> Counts:
     return macs(_dt(node), mn * k) + Counts.of(_dt(node), **per)
 
 
+CHANNELS_LAST = (0, 3, 1, 2)
+"""The permutation that views an [N, H, W, C] tensor as [N, C, H, W]: channels-last strides."""
+
+
+def channels_last_input(node: Node) -> bool:
+    """A regular convolution reading a channels-last view (an NHWC tensor permuted to NCHW, as
+    ConvNeXt's downsampling layers do): PyTorch takes its strides as they are and runs cuDNN in
+    NHWC, with neither a copy before nor layout transforms around the kernel."""
+    source = node.inputs[0].producer
+    w = node.inputs[1].type.shape
+    return source is not None and source.op == "transpose" and \
+        tuple(source.attributes["perm"]) == CHANNELS_LAST and \
+        not (node.attributes["groups"] > 1 and w[1] == 1) and w[1] >= 8
+
+
 def _conv_kernels(node: Node) -> int:
     """Kernels cuDNN runs per convolution of NCHW tensors in eager PyTorch, as Nsight Compute
     names them in the H200 zoo: one for depthwise filters, for 1×1 filters at stride 1 (a
@@ -260,7 +275,8 @@ def _conv_kernels(node: Node) -> int:
     stem, read in NCHW by an FFMA kernel); otherwise the input, and a k×k filter's weights,
     are transposed to NHWC around the tensor-core kernel, whose output is transposed back to
     NCHW at bf16/f16 (and at fp32 for a strided 1×1): a strided 1×1 filter 3 kernels, a k×k
-    one 3 at fp32 and 4 at bf16/f16. PyTorch adds a bias in a kernel of its own, but for
+    one 3 at fp32 and 4 at bf16/f16; a channels-last input (``channels_last_input``) needs only
+    a k×k filter's weights transposed. PyTorch adds a bias in a kernel of its own, but for
     depthwise filters, whose native kernel adds it."""
     w = node.inputs[1].type.shape
     if node.attributes["groups"] > 1 and w[1] == 1:
@@ -268,6 +284,8 @@ def _conv_kernels(node: Node) -> int:
     bias = len(node.inputs) == 3
     if w[1] < 8:
         return 1 + bias
+    if channels_last_input(node):        # NHWC already: the weights to NHWC (k×k), the kernel
+        return (1 if all(k == 1 for k in w[2:]) else 2) + bias
     if all(k == 1 for k in w[2:]):
         return (1 if all(s == 1 for s in node.attributes["stride"]) else 3) + bias
     return (3 if node.outputs[0].type.dtype.name == "f32" else 4) + bias

@@ -74,7 +74,8 @@ from typing import Any
 import numpy as np
 
 from lowering.primitives import COMPOSITES, Counts
-from lowering.rules import UnmodeledOpError, cost_facts, fused_attention, lower
+from lowering.rules import (UnmodeledOpError, channels_last_input, cost_facts, fused_attention,
+                            lower)
 from lowering.target import EXEC_CLASSES, EXECUTION_MODES, Target, load_target
 from nexus_ir import Constant, Graph, Node, NexusError, Value, dtype
 from nexus_ir.report import EnergyReport, NodeCost
@@ -114,8 +115,10 @@ def _keeps_layout(node: Node) -> bool:
 
 def _reads_strided(reader: Node) -> bool:
     """``reader`` takes a strided operand without a copy: by its traits, as a strided view
-    itself, or as a view that only adds or drops size-1 dims whose readers all do."""
-    if reader.traits.takes_strided or (reader.traits.strided and is_view(reader)):
+    itself, as a convolution of a channels-last view (``lowering.rules.channels_last_input``),
+    or as a view that only adds or drops size-1 dims whose readers all do."""
+    if reader.traits.takes_strided or (reader.traits.strided and is_view(reader)) or \
+            (reader.traits.kind == "conv" and channels_last_input(reader)):
         return True
     return reader.traits.view and \
         _unit_free(reader.inputs[0].type.shape) == _unit_free(reader.outputs[0].type.shape) and \

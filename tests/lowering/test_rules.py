@@ -231,6 +231,24 @@ def test_attention_is_one_fused_kernel_whose_head_transpose_is_a_view():
         assert report.metrics["kernels"] == expected, (dt, causal, gqa)
 
 
+@pytest.mark.parametrize("dt,w,groups,expected", [
+    ("bf16", "bf16[32,16,2,2]", 1, 2 + 1),      # the weights to NHWC, the kernel, the bias
+    ("f32", "f32[32,16,2,2]", 1, 2 + 1),
+    ("bf16", "bf16[32,16,1,1]", 1, 1 + 1),      # 1x1 weights are NHWC already
+    ("bf16", "bf16[16,1,3,3]", 16, 1 + 1),      # depthwise: the permute is copied first
+])
+def test_a_convolution_of_a_channels_last_view_needs_no_layout_transforms(dt, w, groups,
+                                                                          expected):
+    """ConvNeXt's downsampling: an NHWC tensor permuted to NCHW goes to cuDNN as it is (no copy,
+    no input or output transform), where a contiguous NCHW input costs 4-5 kernels at bf16."""
+    g = nx.Graph("channels-last")
+    x = g.op("transpose", g.add_input("x", f"{dt}[1,8,8,16]"), perm=[0, 3, 1, 2])
+    g.set_outputs(g.op("conv", x, g.add_constant("w", type_=w), g.add_constant(
+        "b", type_=f"{dt}[{w.split('[')[1].split(',')[0]}]"), groups=groups,
+        padding=[0, 0]))
+    assert nx.compile(g, target="h200").metrics["kernels"] == expected
+
+
 def test_a_batched_matmul_copies_only_a_strided_batched_operand():
     g = nx.Graph("bmm")
     x = g.add_input("x", "f32[4,4,16,32]")
