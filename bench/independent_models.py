@@ -7,6 +7,7 @@ exported graph then run the same attention.
 
     from independent_models import independent
     PYTHONPATH=src:bench python3 bench/independent_models.py capture OUT   # on the GPU, ≈ 1 min
+    PYTHONPATH=src:bench:examples python3 bench/independent_models.py host OUT   # GPU, ≈ 1 min
 """
 
 from __future__ import annotations
@@ -114,6 +115,55 @@ def capture(out_dir: str) -> None:
                                                                           indent=1))
 
 
+HOSTED = (("hf-distilbert", "f32"), ("hf-bert-base", "f32"), ("hf-vit-base", "f32"),
+          ("encoder", "f32"), ("vit-b16", "f32"))
+"""HF architectures beside the zoo's encoder and ViT at batch 1, where eager time is the host's."""
+
+
+def host(out_dir: str) -> None:
+    """On the GPU: where eager batch-1 time goes on the host, HF modules beside the zoo's. Per
+    model: seconds per call (CUDA events over 20 calls), the host time of its top-level aten
+    ops in one profiled call (the profiler's CPU durations, summed; the profiler slows them)
+    and how many there are, its kernels, and the nn.Module calls of one more call (counted by
+    forward pre-hooks, attached last)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    import gpu_probe as gp
+    from runtime.execute import prepare_torch
+    from validate_zoo import zoo
+
+    builders = {**zoo(), **independent()}
+    rows = []
+    for name, dtype in HOSTED:
+        build, inputs_for = builders[name]
+        torch.manual_seed(0)
+        module, inputs = prepare_torch(build().eval(), inputs_for(1), "cuda", dtype)
+        calls = [0]
+        with torch.no_grad():
+            eager = lambda: module(*inputs)  # noqa: E731
+            seconds = gp.event_time(eager, 20)
+            with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+                eager()
+                torch.cuda.synchronize()
+            hooks = [m.register_forward_pre_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+                     for m in module.modules()]
+            eager()
+        top = [e for e in prof.events() if e.device_type.name == "CPU" and
+               e.cpu_parent is None and e.name.startswith("aten::")]
+        rows.append({"model": name, "dtype": dtype, "batch": 1, "seconds_per_call": seconds,
+                     "aten_ops": len(top), "aten_host_s": sum(e.cpu_time_total for e in top) / 1e6,
+                     "kernels": sum(1 for e in prof.events() if e.device_type.name == "CUDA"),
+                     "module_calls": calls[0]})
+        print(json.dumps(rows[-1]), flush=True)
+        for hook in hooks:
+            hook.remove()
+        del module, inputs
+        torch.cuda.empty_cache()
+    Path(out_dir, "independent_host_h200.json").write_text(json.dumps({"rows": rows}, indent=1))
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["capture"]:
         capture(sys.argv[2])
+    elif sys.argv[1:2] == ["host"]:
+        host(sys.argv[2])
