@@ -8,6 +8,7 @@ fitted constant, (b) NEXUS's shipped target, nothing fitted, and (c) NEXUS calib
     PYTHONPATH=src:bench:examples python3 bench/validate_zoo.py analyze docs/data/zoo_h200_*.json
     PYTHONPATH=src:bench:examples python3 bench/validate_zoo.py ncu docs/data/zoo_ncu_*_b1.json
     PYTHONPATH=src:bench:examples python3 bench/validate_zoo.py attention docs/data/*_h200_*.json
+    PYTHONPATH=src:bench:examples python3 bench/validate_zoo.py host-fit docs/data/zoo_h200_*.json
 
 ``measure --suite=independent`` (and ``bench/zoo_ncu.py … independent``) runs the models of
 ``bench/independent_models.py`` instead: transformers architectures no number of NEXUS was
@@ -423,6 +424,40 @@ def attention_compare(paths: list[str], target: str = "h200") -> None:
           f"{len(ratios)} configurations")
 
 
+def host_fit(paths: list[str], target: str = "h200") -> None:
+    """On the CPU: the fit of the target's ``host_module_s`` to the measured eager batch-1 rows
+    (zoo files: the models this project wrote; the HF files check it): per row, the measured
+    seconds per call less NEXUS's eager latency without a module term, over the module calls
+    ``passes.cost.module_entries`` counts; the median over rows whose residual is positive
+    (host-bound: the time left is the host's)."""
+    import dataclasses
+
+    from lowering.target import load_target
+    from passes.cost import cost_graph, module_entries
+
+    bare = load_target(target)
+    bare = dataclasses.replace(bare, execution={k: q for k, q in bare.execution.items()
+                                                if k != "host_module_s"})
+    per_call = []
+    print("| model | dtype | measured ms | NEXUS ms, no module term | module calls | µs per call |")
+    print("|---|---|---|---|---|---|")
+    for path in paths:
+        for row in json.loads(Path(path).read_text())["rows"]:
+            if row["batch"] != 1:
+                continue
+            ready = _prepared(row["model"], 1, row["dtype"])
+            m = cost_graph(ready.graph, bare, bindings=ready.bindings,
+                           value_stats=ready.value_stats, execution="eager").metrics
+            calls = sum(module_entries(ready.graph).values())
+            left = row["eager"]["seconds_per_call"] - m["latency_s"]
+            print(f"| {row['model']} | {row['dtype']} | {row['eager']['seconds_per_call'] * 1e3:.2f} "
+                  f"| {m['latency_s'] * 1e3:.2f} | {calls} | {left / calls * 1e6:.1f} |")
+            if left > 0:
+                per_call.append(left / calls)
+    print(f"\nhost_module_s: median {statistics.median(per_call) * 1e6:.2f} µs over "
+          f"{len(per_call)} host-bound rows")
+
+
 if __name__ == "__main__":
     if sys.argv[1] in ("measure", "profile"):
         suites = [a.split("=", 1)[1] for a in sys.argv[4:] if a.startswith("--suite=")]
@@ -433,6 +468,8 @@ if __name__ == "__main__":
         ncu_compare(sys.argv[2:])
     elif sys.argv[1] == "attention":
         attention_compare(sys.argv[2:])
+    elif sys.argv[1] == "host-fit":
+        host_fit(sys.argv[2:])
     elif sys.argv[2].startswith("--target="):
         analyze(sys.argv[3:], sys.argv[2].split("=", 1)[1])
     else:

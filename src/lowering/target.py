@@ -17,7 +17,8 @@ unit: ``busy_floor_w`` (board power while a context is up and the clocks are hig
 whole inference in place of ``static_power_w``); ``active_power_w`` (power above that floor while
 kernels keep the multiprocessors busy, paid over each kernel's device time whatever it computes);
 ``host_dispatch_s`` (a table: host time eager PyTorch spends per op, by op kind, with ``default``),
-``host_kernel_s`` (per kernel beyond an op's first), ``kernel_gap_s`` (device time between
+``host_kernel_s`` (per kernel beyond an op's first), ``host_module_s`` (per nn.Module call: the
+Python a model's modules run between their ops), ``kernel_gap_s`` (device time between
 back-to-back kernels), ``sync_s`` (per inference: launch and synchronize), ``min_kernel_s`` (device
 time of the shortest matrix kernel), ``min_vector_kernel_s`` (of the shortest other kernel);
 ``matrix_efficiency`` (achieved fraction of the matrix peak on large GEMMs), ``conv_efficiency``
@@ -88,7 +89,7 @@ EXECUTION_KEYS = ("busy_floor_w", "active_power_w", "host_kernel_s", "kernel_gap
                   "tf32_conv", "tf32_matmul", "cache_retains_weights",
                   "weights_resident_below_bytes", "weights_evicted_above_bytes",
                   "activations_on_chip", "tree_compares_per_s", "cmsis_nn", "code_bytes",
-                  "clock_hz", "per_output_s", "gemv_efficiency", "kernel_per_op")
+                  "clock_hz", "per_output_s", "gemv_efficiency", "kernel_per_op", "host_module_s")
 """Optional numbers of how models run on the target (module doc)."""
 EXECUTION_MODES = ("eager", "cuda-graph", "fused")
 CONFIDENCES = ("measured", "partly measured", "estimate", "reference", "unstated")

@@ -34,7 +34,7 @@ is power over time: the floor over the node's whole time and, on a target with
   and ``t_power = E_dynamic / (P_max - P_floor)`` where the target has a power limit. How the
   model runs is the ``execution`` option (``EXECUTION_MODES``): ``eager`` dispatches every op
   from the host (``host_dispatch_s`` by op kind, views too, plus ``host_kernel_s`` per further
-  kernel) and a kernel starts when both the host has issued it and the device is free, so a
+  kernel and ``host_module_s`` per module call, ``module_entries``) and a kernel starts when both the host has issued it and the device is free, so a
   node's time is how far it moves the later of the two; ``cuda-graph`` replays the same kernels
   with no host time; ``fused`` is what a graph compiler runs: an elementwise op whose input is
   its producer's only use runs in that producer's epilogue (no kernel, and the tensor between
@@ -713,6 +713,22 @@ def device_time(node: Node, target: Target, kernels: int, occupancy: float
     return {"compute": compute, "memory": memory, "power": power, "latency": latency}
 
 
+def module_entries(graph: Graph) -> dict[int, int]:
+    """Module calls eager PyTorch makes at each node, by node id: the dotted prefixes of its
+    module path (``node.source``) that the previous node's path does not share (a module
+    entered, or entered again, as a shared layer is), plus the model's own call at the first
+    node. A container that is never called (a ``ModuleList``) counts too: paths cannot tell it
+    from a ``Sequential``."""
+    entries: dict[int, int] = {}
+    previous: set[str] = set()
+    for index, node in enumerate(graph):
+        parts = node.source.split(".") if node.source else []
+        prefixes = {".".join(parts[:k]) for k in range(1, len(parts) + 1)}
+        entries[id(node)] = len(prefixes - previous) + (index == 0)
+        previous = prefixes
+    return entries
+
+
 @analysis_pass("timing", per="graph",
                requires=("primitive_counts", "memory_traffic", "dynamic_energy"))
 def timing(graph: Graph, ctx: PassContext) -> dict[str, Any]:
@@ -726,6 +742,8 @@ def timing(graph: Graph, ctx: PassContext) -> dict[str, Any]:
     execution = execution_of(ctx)
     fused_away = {id(n) for n in epilogue_fused(graph, execution).values()}
     gap = target.number("kernel_gap_s", target.kernel_overhead_s.value)
+    per_module = target.number("host_module_s") if execution == "eager" else 0.0
+    entered = module_entries(graph) if per_module else {}
     host_clock = device_clock = 0.0
     for node in graph:
         node.annotations.pop("timing", None)
@@ -737,6 +755,7 @@ def timing(graph: Graph, ctx: PassContext) -> dict[str, Any]:
         if execution == "eager" and (kernels or view):
             host = target.host_time_s("view" if view else node.traits.kind) + \
                 target.number("host_kernel_s") * max(kernels - 1, 0)
+        host += per_module * entered.get(id(node), 0)
         occupancy = sm_occupancy(node, target, node.outputs[0].type.dtype.name)
         bounds = dict.fromkeys(("compute", "memory", "power", "latency"), 0.0) \
             if view else device_time(node, target, kernels, occupancy)

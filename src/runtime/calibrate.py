@@ -179,7 +179,7 @@ def calibrated_target(base_path: Path, fitted: Fit, name: str, source: str) -> d
         doc["active_power_w"] = _scaled(doc["active_power_w"], s["s_active"], source)
     if "s_overhead" in fitted.determined:
         time_factor = s["s_overhead"] / s["s_floor"]
-        for key in ("kernel_overhead_s", "kernel_gap_s", "sync_s", "host_kernel_s"):
+        for key in ("kernel_overhead_s", "kernel_gap_s", "sync_s", "host_kernel_s", "host_module_s"):
             if key in doc:
                 doc[key] = _scaled(doc[key], time_factor, source)
         if "host_dispatch_s" in doc:

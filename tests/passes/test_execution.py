@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import nexus_ir as nx
-from passes.cost import attention_steps
+from passes.cost import attention_steps, module_entries
 
 TARGET = """
 name = "round"
@@ -156,6 +156,36 @@ def test_eager_time_follows_the_host_when_the_device_waits(target):
     assert [n.bound for n in report.nodes] == ["host", "host"]
     graph = nx.compile(two_relus(), target=target, execution="cuda-graph", warm=False)
     assert graph.metrics["latency_s"] == pytest.approx(2 * (work + 1e-6) + 20e-6, rel=1e-9)
+
+
+def test_module_calls_are_counted_from_module_paths():
+    """Entering a.b (a and a.b, and the model itself), then a.c (a.c only: a is still open),
+    then a.b again (a shared module called twice), then the model's own op: 3 + 1 + 1 + 0."""
+    g = nx.Graph("modules")
+    x = g.add_input("x", "f32[4]")
+    for source in ("a.b", "a.c", "a.b", ""):
+        x = g.op("relu", x, source=source)
+    g.set_outputs(x)
+    assert [module_entries(g)[id(n)] for n in g] == [3, 1, 1, 0]
+
+
+def test_eager_host_time_pays_each_module_call(tmp_path):
+    """The relus above on the round target with 3 µs per module call: each is host-bound, so
+    the eager call lasts 5 × 3 µs longer; replayed from a CUDA graph, no host time at all."""
+    g = nx.Graph("modules")
+    x = g.add_input("x", "f32[4]")
+    for source in ("a.b", "a.c", "a.b", ""):
+        x = g.op("relu", x, source=source)
+    g.set_outputs(x)
+    plain, modules = tmp_path / "plain.toml", tmp_path / "modules.toml"
+    plain.write_text(TARGET)
+    modules.write_text(TARGET.replace("[host_dispatch_s]", 'host_module_s = { value = 3e-6, '
+                                      'source = "test" }\n\n[host_dispatch_s]'))
+    for execution, extra in (("eager", 5 * 3e-6), ("cuda-graph", 0.0)):
+        with_modules, without = (nx.compile(g, target=str(t), execution=execution, warm=False)
+                                 for t in (modules, plain))
+        assert with_modules.metrics["latency_s"] - without.metrics["latency_s"] == \
+            pytest.approx(extra, abs=1e-12)
 
 
 def test_busy_floor_is_paid_over_the_whole_inference(target):
