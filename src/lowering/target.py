@@ -17,8 +17,8 @@ unit: ``busy_floor_w`` (board power while a context is up and the clocks are hig
 whole inference in place of ``static_power_w``); ``active_power_w`` (power above that floor while
 kernels keep the multiprocessors busy, paid over each kernel's device time whatever it computes);
 ``host_dispatch_s`` (a table: host time eager PyTorch spends per op, by op kind, with ``default``),
-``host_kernel_s`` (per kernel beyond an op's first), ``host_module_s`` (per nn.Module call: the
-Python a model's modules run between their ops), ``kernel_gap_s`` (device time between
+``host_kernel_s`` (per kernel beyond an op's first), ``host_module_s`` (per call of a module that holds
+other modules: the Python a block runs between its ops), ``kernel_gap_s`` (device time between
 back-to-back kernels), ``sync_s`` (per inference: launch and synchronize), ``min_kernel_s`` (device
 time of the shortest matrix kernel), ``min_vector_kernel_s`` (of the shortest other kernel);
 ``matrix_efficiency`` (achieved fraction of the matrix peak on large GEMMs), ``conv_efficiency``

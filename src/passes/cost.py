@@ -714,18 +714,21 @@ def device_time(node: Node, target: Target, kernels: int, occupancy: float
 
 
 def module_entries(graph: Graph) -> dict[int, int]:
-    """Module calls eager PyTorch makes at each node, by node id: the dotted prefixes of its
-    module path (``node.source``) that the previous node's path does not share (a module
-    entered, or entered again, as a shared layer is), plus the model's own call at the first
-    node. A container that is never called (a ``ModuleList``) counts too: paths cannot tell it
-    from a ``Sequential``."""
+    """Calls of modules that hold other modules, which eager PyTorch makes at each node, by
+    node id: the containers on the node's module path (``node.source``: the dotted prefixes
+    that are a strict prefix of some node's path) that the previous node's path does not
+    share (entered, or entered again, as a shared block is), plus the model's own call at the
+    first node. A leaf module's call is inside its ops' ``host_dispatch_s`` (measured through
+    ``nn.Linear``, ``nn.ReLU`` and the like), and a flat name is no container; a ``ModuleList``,
+    never called, counts: paths cannot tell it from a ``Sequential``."""
+    paths = [node.source.split(".") if node.source else [] for node in graph]
+    containers = {".".join(parts[:k]) for parts in paths for k in range(1, len(parts))}
     entries: dict[int, int] = {}
     previous: set[str] = set()
-    for index, node in enumerate(graph):
-        parts = node.source.split(".") if node.source else []
-        prefixes = {".".join(parts[:k]) for k in range(1, len(parts) + 1)}
-        entries[id(node)] = len(prefixes - previous) + (index == 0)
-        previous = prefixes
+    for index, (node, parts) in enumerate(zip(graph, paths)):
+        entered = {".".join(parts[:k]) for k in range(1, len(parts) + 1)} & containers
+        entries[id(node)] = len(entered - previous) + (index == 0)
+        previous = entered
     return entries
 
 
