@@ -422,12 +422,12 @@ names its tiles; cuDNN's flash kernel (``..._64x128x64_4x1x1``) does not say whi
 def _attention_design(row: dict[str, Any], rows: int, keys: int, slots: int) -> list[float]:
     """One measured call's terms of ``passes.cost.attention_time``: waves, key steps, steps ×
     (E + Ev), steps under a mask, steps under a mask whose rows are not 16-byte aligned."""
-    from passes.cost import attention_steps
+    from passes.cost import attention_steps, unaligned_rows
 
     waves, steps = attention_steps(row["batch"] * row["heads"], row["length"],
                                    row["mask"] == "causal", rows, keys, slots)
     masked = row["mask"] == "float-mask"
-    unaligned = masked and row["length"] * (4 if row["dtype"] == "float32" else 2) % 16 != 0
+    unaligned = masked and unaligned_rows(row["length"], 32 if row["dtype"] == "float32" else 16)
     return [waves, steps, steps * 2 * row["head_size"], steps * masked, steps * unaligned]
 
 

@@ -253,6 +253,11 @@ def _gemm(node: Node) -> Counts:
     return macs(_dt(node), mn * k) + Counts.of(_dt(node), **per)
 
 
+def depthwise(node: Node) -> bool:
+    """A convolution with one input channel per group (and several groups)."""
+    return node.attributes["groups"] > 1 and node.inputs[1].type.shape[1] == 1
+
+
 CHANNELS_LAST = (0, 3, 1, 2)
 """The permutation that views an [N, H, W, C] tensor as [N, C, H, W]: channels-last strides."""
 
@@ -262,10 +267,9 @@ def channels_last_input(node: Node) -> bool:
     ConvNeXt's downsampling layers do): PyTorch takes its strides as they are and runs cuDNN in
     NHWC, with neither a copy before nor layout transforms around the kernel."""
     source = node.inputs[0].producer
-    w = node.inputs[1].type.shape
     return source is not None and source.op == "transpose" and \
-        tuple(source.attributes["perm"]) == CHANNELS_LAST and \
-        not (node.attributes["groups"] > 1 and w[1] == 1) and w[1] >= 8
+        tuple(source.attributes["perm"]) == CHANNELS_LAST and not depthwise(node) and \
+        node.inputs[1].type.shape[1] >= 8
 
 
 def _conv_kernels(node: Node) -> int:
@@ -279,7 +283,7 @@ def _conv_kernels(node: Node) -> int:
     a k×k filter's weights transposed. PyTorch adds a bias in a kernel of its own, but for
     depthwise filters, whose native kernel adds it."""
     w = node.inputs[1].type.shape
-    if node.attributes["groups"] > 1 and w[1] == 1:
+    if depthwise(node):
         return 1
     bias = len(node.inputs) == 3
     if w[1] < 8:

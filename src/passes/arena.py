@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lowering.rules import depthwise
 from nexus_ir import Constant, Graph, Node
 
 from .base import PassContext, analysis_pass
@@ -82,8 +83,7 @@ def cmsis_nn_scratch(node: Node) -> int:
         return 0
     x, w = node.inputs[0].type, node.inputs[1].type
     kernel = w.shape[2:]
-    groups = node.attributes["groups"]
-    if groups > 1 and w.shape[1] == 1:
+    if depthwise(node):
         padded = max(node.attributes["padding"])
         if len(kernel) == 2 and tuple(kernel) == (3, 3) and padded <= 1:
             return 0

@@ -74,8 +74,8 @@ from typing import Any
 import numpy as np
 
 from lowering.primitives import COMPOSITES, Counts
-from lowering.rules import (UnmodeledOpError, channels_last_input, cost_facts, fused_attention,
-                            lower)
+from lowering.rules import (UnmodeledOpError, channels_last_input, cost_facts, depthwise,
+                            fused_attention, lower)
 from lowering.target import EXEC_CLASSES, EXECUTION_MODES, Target, load_target
 from nexus_ir import Constant, Graph, Node, NexusError, Value, dtype
 from nexus_ir.report import EnergyReport, NodeCost
@@ -470,9 +470,12 @@ def memory_traffic(graph: Graph, ctx: PassContext) -> dict[str, Any]:
                 written = n.inputs[1].type.nbytes if n.traits.in_place else o.type.nbytes
                 on += written
                 storage = id(root.get(id(o), o))
-                off += round(written * (1.0 - kept)) if storage in caller else \
-                    written if storage not in resident else \
-                    round(written * written_back(n, target) * (1.0 - kept))
+                if storage in caller:
+                    off += round(written * (1.0 - kept))
+                elif storage not in resident:
+                    off += written
+                else:
+                    off += round(written * written_back(n, target) * (1.0 - kept))
             extra = _tile_rereads(n, capacity) + attribute_reads(n)
             off, on = off + extra, on + extra + _step_rereads(n)
         n.annotations["memory_traffic"] = {"off_chip_bytes": off, "on_chip_bytes": on}
@@ -580,10 +583,9 @@ def conv_class(node: Node) -> str | None:
     k×k filter over several channels), or None for ops that are no convolution."""
     if node.traits.kind != "conv" or node.attributes.get("transposed"):
         return None
-    w = node.inputs[1].type.shape
-    if node.attributes["groups"] > 1 and w[1] == 1:
+    if depthwise(node):
         return "depthwise"
-    return "pointwise" if all(k == 1 for k in w[2:]) else "dense"
+    return "pointwise" if all(k == 1 for k in node.inputs[1].type.shape[2:]) else "dense"
 
 
 MMA_K_BYTES = 32
@@ -637,6 +639,11 @@ def attention_steps(heads: int, length: int, causal: bool, rows: int, keys: int,
     return waves, min(waves * longest, heads * sum(per_tile) / slots + longest)
 
 
+def unaligned_rows(keys: int, bits: int) -> bool:
+    """Rows of ``keys`` elements of ``bits`` each that do not fill whole 16-byte loads."""
+    return bool(keys * bits // 8 % 16)
+
+
 def attention_time(node: Node, target: Target) -> float:
     """Seconds of a fused attention kernel from its tiles (``Target.attention`` at its dtype):
     ``block_s`` per wave of blocks and, per key step on the critical path (``attention_steps``),
@@ -658,8 +665,8 @@ def attention_time(node: Node, target: Target) -> float:
     step = n["step_s"] + n["step_per_dim_s"] * (q.shape[-1] + v.shape[-1])
     if len(node.inputs) == 4:
         mask = node.inputs[3].type
-        step += n["mask_step_s"] + n["unaligned_mask_step_s"] * bool(
-            mask.shape[-1] * mask.dtype.bits // 8 % 16)
+        step += n["mask_step_s"] + n["unaligned_mask_step_s"] * unaligned_rows(
+            mask.shape[-1], mask.dtype.bits)
     return waves * n["block_s"] + steps * step
 
 

@@ -11,6 +11,7 @@ import numpy as np
 from nexus_ir import NexusError, TensorType, Value
 
 from .base import ATEN, TORCH_DTYPES, Handler, Lowering, aten, dim_of, opaque, tensor_type
+from .masks import sdpa_mask
 
 
 def _unary(ir_op: str, **attrs: Any) -> Handler:
@@ -276,7 +277,7 @@ def _argmax(lw, a, kw, node):
 @aten("scaled_dot_product_attention")
 def _sdpa(lw, a, kw, node):
     q, k, v = a[:3]
-    mask = a[3] if len(a) > 3 else kw.get("attn_mask")
+    mask = sdpa_mask(a, kw)
     causal = bool(a[5] if len(a) > 5 else kw.get("is_causal", False))
     scale = kw.get("scale", a[6] if len(a) > 6 else None)
     inputs = [q, k, v] + ([mask] if isinstance(mask, Value) else [])

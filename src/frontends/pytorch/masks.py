@@ -18,6 +18,7 @@ masked kernel's in every block).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nexus_ir import Constant, Graph, Value
@@ -26,9 +27,14 @@ FOLD_LIMIT = 1 << 24
 """Largest mask (elements) evaluated: a [batch, 1, L, L] mask of batch 128 and L = 362 fits."""
 
 
+def sdpa_mask(args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    """The ``attn_mask`` of an SDPA call's arguments (fx or lowered), None when absent."""
+    return args[3] if len(args) > 3 else kwargs.get("attn_mask")
+
+
 def _sdpa_mask(node: Any) -> Any:
     """The fx node passed as ``attn_mask`` to an SDPA call, None when there is none."""
-    mask = node.args[3] if len(node.args) > 3 else node.kwargs.get("attn_mask")
+    mask = sdpa_mask(node.args, node.kwargs)
     return mask if hasattr(mask, "op") else None
 
 
@@ -107,9 +113,11 @@ def maskless_attention(program: Any) -> set[str]:
 
 def without_mask(args: list[Any], kwargs: dict[str, Any]) -> tuple[list[Any], Any]:
     """An SDPA call's lowered arguments with its mask taken out, and the mask taken."""
+    mask = sdpa_mask(args, kwargs)
     if len(args) > 3:
-        return [*args[:3], None, *args[4:]], args[3]
-    return args, kwargs.pop("attn_mask")
+        return [*args[:3], None, *args[4:]], mask
+    kwargs.pop("attn_mask")
+    return args, mask
 
 
 def drop_unused(graph: Graph, values: list[Any]) -> None:
