@@ -765,7 +765,8 @@ def timing(graph: Graph, ctx: PassContext) -> dict[str, Any]:
         if execution == "eager" and (kernels or view):
             host = target.host_time_s("view" if view else node.traits.kind) + \
                 target.number("host_kernel_s") * max(kernels - 1, 0)
-        host += per_module * entered.get(id(node), 0)
+        module_host = per_module * entered.get(id(node), 0)
+        host += module_host
         occupancy = sm_occupancy(node, target, node.outputs[0].type.dtype.name)
         bounds = dict.fromkeys(("compute", "memory", "power", "latency"), 0.0) \
             if view else device_time(node, target, kernels, occupancy)
@@ -784,6 +785,7 @@ def timing(graph: Graph, ctx: PassContext) -> dict[str, Any]:
             "power_s": bounds["power"], "latency_s": bounds["latency"],
             "active_s": roofline * occupancy,
             "host_s": host, "overhead_s": elapsed - work,
+            "module_wait_s": min(module_host, max(elapsed - work, 0.0)),
             "time_s": elapsed, "bound": bound, "kernels": kernels}
     return {"execution": execution, "math": math_of(ctx),
             "call_overhead_s": target.number("sync_s")}
@@ -935,6 +937,7 @@ def metrics(graph: Graph, ctx: PassContext) -> dict[str, Any]:
         "execution": run["execution"], "math": run["math"],
         "call_overhead_s": run["call_overhead_s"],
         "overhead_s": _sum(graph, "timing", "overhead_s") + run["call_overhead_s"],
+        "module_wait_s": _sum(graph, "timing", "module_wait_s"),
         "off_chip_j": _sum(graph, "memory_traffic", "off_chip_bytes")
         * target.off_chip.pj_per_byte.value * 1e-12,
         "weights_on_chip": ctx.results["memory_traffic"]["weights_on_chip"],

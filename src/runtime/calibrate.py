@@ -6,7 +6,10 @@ NEXUS report predicted on the base target. The report's energy splits into compo
 ``COEFFICIENTS`` order): compute energy per execution class (matrix, vector, special), memory
 energy off chip and on chip, the floor power over the time the device works, the floor power
 over the time spent on overheads (host dispatch the device waits for, gaps between kernels, the
-per-call launch and synchronize), and the active power over kernel time. The fit scales each component by ``θ_j = exp(u_j)``:
+per-call launch and synchronize), the floor power over the part of that wait spent on eager
+calls of modules that hold other modules (``module_wait_s``: its own coefficient, since only
+eager rows have it and a shared one traded it against the busy floor), and the active power
+over kernel time. The fit scales each component by ``θ_j = exp(u_j)``:
 
     E = Σ_j θ_j · C_j
 
@@ -39,7 +42,7 @@ from nexus_ir import NexusError
 
 MEASUREMENT_SCHEMA = "nexus-measurement/1"
 COEFFICIENTS = ("s_matrix", "s_vector", "s_special", "s_off_chip", "s_on_chip", "s_floor",
-                "s_overhead", "s_active")
+                "s_overhead", "s_module", "s_active")
 PRIOR_SIGMA = 0.5
 NOISE_SIGMA = 0.1
 BOUNDS = (0.2, 5.0)
@@ -50,13 +53,15 @@ def components(report: Mapping[str, Any]) -> np.ndarray:
     """The report's energy split into the fit's components (joules, ``COEFFICIENTS`` order)."""
     m = report["metrics"]
     by_class = m["compute_j_by_class"]
-    overhead_share = min(m["overhead_s"] / m["latency_s"], 1.0) if m["latency_s"] else 0.0
+    latency = m["latency_s"]
+    overhead_share = min(m["overhead_s"] / latency, 1.0) if latency else 0.0
+    module_share = min(m.get("module_wait_s", 0.0) / latency, overhead_share) if latency else 0.0
     active = m.get("active_j", 0.0)
     floor = m["static_j"] - active
     return np.array([by_class["matrix"], by_class["vector"], by_class["special"],
                      m["off_chip_j"], m["memory_j"] - m["off_chip_j"],
-                     floor * (1 - overhead_share), floor * overhead_share, active],
-                    dtype=np.float64)
+                     floor * (1 - overhead_share), floor * (overhead_share - module_share),
+                     floor * module_share, active], dtype=np.float64)
 
 
 def load_measurements(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
@@ -156,7 +161,8 @@ def _scaled(q: Mapping[str, Any], factor: float, source: str) -> dict[str, Any]:
 def calibrated_target(base_path: Path, fitted: Fit, name: str, source: str) -> dict[str, Any]:
     """The base target's TOML document with the determined corrections applied to its numbers:
     energy scales per execution class, pJ/byte per level, the floor and active power, and the
-    host and gap times (scaled so that the floor power over them moves by ``s_overhead``)."""
+    host and gap times (scaled so that the floor power over them moves by ``s_overhead``; the
+    host time per module call by ``s_module``)."""
     doc = read_target_document(base_path)
     doc["name"] = name
     doc["description"] = f"{doc.get('description', '')} — calibrated on measurements".strip()
@@ -179,10 +185,12 @@ def calibrated_target(base_path: Path, fitted: Fit, name: str, source: str) -> d
         doc["active_power_w"] = _scaled(doc["active_power_w"], s["s_active"], source)
     if "s_overhead" in fitted.determined:
         time_factor = s["s_overhead"] / s["s_floor"]
-        for key in ("kernel_overhead_s", "kernel_gap_s", "sync_s", "host_kernel_s", "host_module_s"):
+        for key in ("kernel_overhead_s", "kernel_gap_s", "sync_s", "host_kernel_s"):
             if key in doc:
                 doc[key] = _scaled(doc[key], time_factor, source)
         if "host_dispatch_s" in doc:
             doc["host_dispatch_s"] = {k: _scaled(q, time_factor, source)
                                       for k, q in doc["host_dispatch_s"].items()}
+    if "s_module" in fitted.determined and "host_module_s" in doc:
+        doc["host_module_s"] = _scaled(doc["host_module_s"], s["s_module"] / s["s_floor"], source)
     return doc

@@ -173,7 +173,9 @@ def test_module_calls_are_counted_from_module_paths():
 
 def test_eager_host_time_pays_each_module_call(tmp_path):
     """The relus above on the round target with 3 µs per module call: each is host-bound, so
-    the eager call lasts 4 × 3 µs longer; replayed from a CUDA graph, no host time at all."""
+    the eager call lasts 4 × 3 µs longer, all of it the device's wait on module calls
+    (``module_wait_s``, which calibration scales apart); replayed from a CUDA graph, no host
+    time at all."""
     g = nx.Graph("modules")
     x = g.add_input("x", "f32[4]")
     for source in ("a.b.x", "a.c", "a.b.y", ""):
@@ -188,6 +190,9 @@ def test_eager_host_time_pays_each_module_call(tmp_path):
                                  for t in (modules, plain))
         assert with_modules.metrics["latency_s"] - without.metrics["latency_s"] == \
             pytest.approx(extra, abs=1e-12)
+        # every relu waits on the host: all of the module time is waited for
+        assert with_modules.metrics["module_wait_s"] == pytest.approx(extra, abs=1e-12)
+        assert without.metrics["module_wait_s"] == 0.0
 
 
 def test_busy_floor_is_paid_over_the_whole_inference(target):

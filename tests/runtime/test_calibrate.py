@@ -16,7 +16,7 @@ from runtime.calibrate import (BOUNDS, COEFFICIENTS, MEASUREMENT_SCHEMA, Fit, ca
                                components, fit, leave_one_model_out, load_measurements)
 
 TRUE = {"s_matrix": 1.3, "s_vector": 1.8, "s_special": 1.0, "s_off_chip": 0.7,
-        "s_on_chip": 1.2, "s_floor": 1.1, "s_overhead": 1.5, "s_active": 0.8}
+        "s_on_chip": 1.2, "s_floor": 1.1, "s_overhead": 1.5, "s_module": 0.6, "s_active": 0.8}
 
 
 def synthetic_report(rng: np.random.Generator, only: tuple[str, ...] = COEFFICIENTS) -> dict:
@@ -24,7 +24,7 @@ def synthetic_report(rng: np.random.Generator, only: tuple[str, ...] = COEFFICIE
     the coefficients in ``only``, zero for the rest (special-function energy 0 throughout)."""
     size = {c: rng.uniform(0.05, 1.0) if c in only and c != "s_special" else 0.0
             for c in COEFFICIENTS}
-    floor = size["s_floor"] + size["s_overhead"]
+    floor = size["s_floor"] + size["s_overhead"] + size["s_module"]
     latency = 1e-2
     metrics = {"compute_j_by_class": {"matrix": size["s_matrix"], "vector": size["s_vector"],
                                       "special": 0.0},
@@ -32,7 +32,9 @@ def synthetic_report(rng: np.random.Generator, only: tuple[str, ...] = COEFFICIE
                "memory_j": size["s_off_chip"] + size["s_on_chip"],
                "static_j": floor + size["s_active"], "active_j": size["s_active"],
                "latency_s": latency,
-               "overhead_s": latency * size["s_overhead"] / floor if floor else 0.0}
+               "overhead_s": latency * (size["s_overhead"] + size["s_module"]) / floor
+               if floor else 0.0,
+               "module_wait_s": latency * size["s_module"] / floor if floor else 0.0}
     return {"metrics": metrics}
 
 
@@ -57,8 +59,21 @@ def test_components_are_the_reports_numbers():
     c = components(report)
     assert list(c[:3]) == [m["compute_j_by_class"][k] for k in ("matrix", "vector", "special")]
     assert c[3] == m["off_chip_j"] and c[4] == pytest.approx(m["memory_j"] - m["off_chip_j"])
-    assert c[5] + c[6] + c[7] == pytest.approx(m["static_j"])
-    assert c[7] == m["active_j"]                      # active power over kernel time
+    assert c[5] + c[6] + c[7] + c[8] == pytest.approx(m["static_j"])
+    assert c[8] == m["active_j"]                      # active power over kernel time
+    floor = m["static_j"] - m["active_j"]
+    assert c[6] == pytest.approx(floor * (m["overhead_s"] - m["module_wait_s"]) / m["latency_s"])
+    assert c[7] == pytest.approx(floor * m["module_wait_s"] / m["latency_s"])
+
+
+def test_reports_without_module_wait_put_all_overhead_in_s_overhead():
+    """Measurements written before ``module_wait_s`` existed (and non-eager reports) give the
+    module component nothing."""
+    report = synthetic_report(np.random.default_rng(2))
+    del report["metrics"]["module_wait_s"]
+    c = components(report)
+    m = report["metrics"]
+    assert c[7] == 0.0
     assert c[6] == pytest.approx((m["static_j"] - m["active_j"]) * m["overhead_s"] /
                                  m["latency_s"])
 
@@ -112,8 +127,8 @@ def test_leave_one_model_out_is_near_exact_on_exact_data():
 
 def test_calibrated_target_is_a_normal_target_file(tmp_path):
     fitted = Fit({**{c: 1.0 for c in COEFFICIENTS}, "s_matrix": 1.3, "s_off_chip": 0.5,
-                  "s_floor": 1.1, "s_overhead": 2.2, "s_active": 0.9},
-                 ("s_matrix", "s_off_chip", "s_floor", "s_overhead", "s_active"))
+                  "s_floor": 1.1, "s_overhead": 2.2, "s_module": 0.55, "s_active": 0.9},
+                 ("s_matrix", "s_off_chip", "s_floor", "s_overhead", "s_module", "s_active"))
     base = load_target("h200")
     doc = calibrated_target(base.path, fitted, "h200-cal", "calibrated: test")
     path = tmp_path / "h200-cal.toml"
@@ -126,6 +141,7 @@ def test_calibrated_target_is_a_normal_target_file(tmp_path):
     assert target.number("active_power_w") == pytest.approx(0.9 * base.number("active_power_w"))
     assert target.host_time_s("conv") == pytest.approx(2.0 * base.host_time_s("conv"))
     assert target.number("sync_s") == pytest.approx(2.0 * base.number("sync_s"))
+    assert target.number("host_module_s") == pytest.approx(0.5 * base.number("host_module_s"))
     assert target.off_chip.pj_per_byte.value == pytest.approx(0.5 * base.off_chip.pj_per_byte.value)
     assert target.on_chip.pj_per_byte.value == base.on_chip.pj_per_byte.value
     assert target.energy_scale["matrix"].source.startswith("calibrated: test (×1.3 of: ")
