@@ -12,6 +12,7 @@ sample of 16,384 elements (``sampled_stats``).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -249,11 +250,12 @@ def sampled_stats(values: np.ndarray, dt: DType | str, axis: int | None
 def read_arrays(requests: Sequence[tuple[np.ndarray, DType, int | None]], exact: bool
                 ) -> list[tuple[TensorStats, int]]:
     """Statistics of each (array, dtype, streaming axis) and the elements read for them: large
-    tensors on a sample (``sampled_stats``) unless ``exact``, small ones whole, and all of one
-    lane width in one batch (``_line_stats``); tensors too large for numpy whole go through
+    tensors on a sample (``sampled_stats``, each read as soon as it is gathered, while in
+    cache: ``_sample_stats``) unless ``exact``, small ones whole, and all of one lane width in
+    one batch (``_line_stats``); tensors too large for numpy whole go through
     ``tensor_stats``."""
     results: list[tuple[TensorStats, int]] = [None] * len(requests)  # type: ignore[list-item]
-    batches: dict[tuple[int, bool], list[tuple[int, np.ndarray, int, Any]]] = {}
+    batches: dict[tuple[int, bool], list[tuple[int, np.ndarray, int]]] = {}
     for i, (arr, dt, axis) in enumerate(requests):
         bits = _storage_bits(dt)
         if axis is not None and arr.ndim > 1 and arr.flags.f_contiguous and \
@@ -262,25 +264,50 @@ def read_arrays(requests: Sequence[tuple[np.ndarray, DType, int | None]], exact:
         if not exact and arr.size > SAMPLE_ABOVE and axis is not None and arr.ndim >= 2 and \
                 arr.flags.c_contiguous:
             sample, along = _sample(arr, axis % arr.ndim)
-            batches.setdefault((bits, dt.is_float), []).append(
-                (i, *_lines(sample, dt, bits, along), (arr, axis % arr.ndim)))
+            words = encode(sample, dt) if bits >= 8 else _lanes(sample, dt, bits)
+            stats = _sample_stats(words, along, bits, dt.is_float)
+            results[i] = (_scaled(stats, arr, axis % arr.ndim), stats.elements)
         elif arr.nbytes <= NUMPY_BYTES:
-            batches.setdefault((bits, dt.is_float), []).append(
-                (i, *_lines(arr, dt, bits, axis), None))
+            batches.setdefault((bits, dt.is_float), []).append((i, *_lines(arr, dt, bits, axis)))
         else:
             results[i] = (tensor_stats(arr, dt, axis), arr.size)
     for (bits, is_float), batch in batches.items():
-        found = _line_stats([(words, line) for _, words, line, _ in batch], bits, is_float)
-        for (i, _, _, sampled), stats in zip(batch, found):
-            results[i] = (stats if sampled is None else _scaled(stats, *sampled), stats.elements)
+        found = _line_stats([(words, line) for _, words, line in batch], bits, is_float)
+        for (i, _, _), stats in zip(batch, found):
+            results[i] = (stats, stats.elements)
     return results
+
+
+def _sample_stats(words: np.ndarray, along: int, bits: int, is_float: bool) -> TensorStats:
+    """Statistics of a sample's words (``_sample``'s patches), streamed along axis ``along``:
+    set bits and zeros do not depend on the order, and the toggles within streams are those
+    between successive slices along it, so nothing is transposed; its few temporaries are
+    small enough to come from the heap (a batch of samples, a few MB, would be mapped and
+    page-faulted afresh)."""
+    later, earlier = [slice(None)] * words.ndim, [slice(None)] * words.ndim
+    later[along], earlier[along] = slice(1, None), slice(None, -1)
+    sign = words.dtype.type(1 << (bits - 1) if is_float else 0)
+    ones = int(np.bitwise_count(words).sum(dtype=np.int64))
+    zeros = words.size - int(np.count_nonzero(words & ~sign))
+    toggles = int(np.bitwise_count(words[tuple(later)] ^ words[tuple(earlier)]).sum(
+        dtype=np.int64))
+    transitions = words.size // words.shape[along] * (words.shape[along] - 1)
+    return TensorStats(words.size, bits, ones, zeros, toggles, transitions)
 
 
 def _sample(arr: np.ndarray, axis: int) -> tuple[np.ndarray, int]:
     """The patches of ``sampled_stats`` gathered from C-contiguous ``arr`` (one flat take),
     and the axis of the sample its streams run along."""
-    pre, length, post = math.prod(arr.shape[:axis]), arr.shape[axis], math.prod(arr.shape[axis + 1:])
+    index, along = _sample_index(math.prod(arr.shape[:axis]), arr.shape[axis],
+                                 math.prod(arr.shape[axis + 1:]))
+    return arr.reshape(-1)[index], along
 
+
+@functools.lru_cache(maxsize=256)
+def _sample_index(pre: int, length: int, post: int) -> tuple[np.ndarray, int]:
+    """Flat indices of ``_sample``'s patches in a ``[pre, length, post]`` tensor (read-only,
+    shared by the tensors of one shape: a model's repeated blocks), and the sample's streaming
+    axis."""
     def corner(along: int, extent: int, side: int) -> np.ndarray:
         """Patch corners anywhere along an axis, so that patches also straddle the edges of
         aligned blocks (pruned rows, per-channel scales)."""
@@ -301,7 +328,8 @@ def _sample(arr: np.ndarray, axis: int) -> tuple[np.ndarray, int]:
         along = 2
     # the innermost index steps across rows: successive loads miss on different cache lines,
     # so the cold reads of a weight overlap (3-4x faster than reading a row segment at a time)
-    return arr.reshape(-1)[index], along
+    index.flags.writeable = False
+    return index, along
 
 
 def _scaled(sample: TensorStats, arr: np.ndarray, axis: int) -> TensorStats:

@@ -123,6 +123,29 @@ def test_sampled_weights_read_in_one_batch_equal_each_sampled_alone():
     assert all(read == 16384 for _, read in together)
 
 
+@settings(max_examples=30, deadline=None)
+@given(dt=st.sampled_from(DTYPES), kind=st.sampled_from(["random", "sparse", "adversarial"]),
+       shape=st.sampled_from([(300, 120), (40, 9, 100), (4, 3000, 3), (2, 2, 9000)]),
+       axis_pick=st.integers(0, 2), seed=st.integers(0, 99))
+def test_a_sample_is_counted_as_its_patches_streamed_alone(dt, kind, shape, axis_pick, seed):
+    """A large tensor's sample is counted in place (streams along any axis of the gathered
+    patches, no transposing): its counts are the plain reference's on the gathered patches,
+    and the tensor's statistics are those scaled to its elements and transitions."""
+    import passes.bit_stats as bit_stats
+    values = make(kind, dt, shape, seed)
+    axis = axis_pick % len(shape)
+    stored = values.astype(np.int8) if dt in ("i8", "i4", "i1") else values
+    patches, along = bit_stats._sample(stored, axis)
+    ones, zeros, toggles, transitions = reference_stats(patches, dt, along)
+    (stats, read), = bit_stats.read_arrays([(stored, nx.dtype(dt), axis)], exact=False)
+    assert values.size > SAMPLE_ABOVE and read == patches.size <= 16384
+    elements, streams = values.size, values.size // shape[axis] * (shape[axis] - 1)
+    assert (stats.elements, stats.transitions) == (elements, streams)
+    assert stats.set_bits == round(ones * elements / patches.size)
+    assert stats.zeros == round(zeros * elements / patches.size)
+    assert stats.toggles == round(toggles * streams / transitions)
+
+
 @settings(max_examples=20, deadline=None)
 @given(dt=st.sampled_from(DTYPES), rows=st.integers(1, 40), row=st.integers(1, 70),
        chunk=st.integers(1, 600))
