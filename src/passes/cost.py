@@ -98,11 +98,15 @@ def _unit_free(shape: Sequence[Any]) -> list[Any]:
 def _keeps_layout(node: Node) -> bool:
     """A strided op whose result is contiguous anyway: a transpose that moves only size-1 dims
     or swaps the head and query axes of a fused attention's output (stored [batch, query,
-    head, value], ``lowering.rules.fused_attention``), a slice or split along the outermost
-    dim larger than 1."""
+    head, value], ``lowering.rules.fused_attention``; also through reshapes to the same shape,
+    which transformers 5.25 puts between them), a slice or split along the outermost dim
+    larger than 1."""
     x = node.inputs[0].type.shape
     if node.op == "transpose":
         source = node.inputs[0].producer
+        while source is not None and source.op == "reshape" and \
+                source.outputs[0].type.shape == source.inputs[0].type.shape:
+            source = source.inputs[0].producer   # returns its input, strides and all
         if source is not None and source.op == "attention" and fused_attention(source) and \
                 tuple(node.attributes["perm"]) == (0, 2, 1, 3):
             return True

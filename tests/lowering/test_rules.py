@@ -215,20 +215,29 @@ def test_linear_kernels_follow_cublas_in_eager_pytorch(x, w, bias, expected):
 def test_attention_is_one_fused_kernel_whose_head_transpose_is_a_view():
     """Fused SDPA writes [batch, query, head, value]: transposing heads and queries back and
     merging them is free; the fp32 causal grouped-query math path is 17 kernels and its
-    output's transpose a copy."""
-    def graph(dt: str, causal: bool, gqa: bool) -> nx.Graph:
+    output's transpose a copy. transformers 5.25 reshapes the output to its own shape before
+    the transpose: a view that changes nothing, the transpose still free."""
+    def graph(dt: str, causal: bool, gqa: bool, same_shape: bool) -> nx.Graph:
         g = nx.Graph("sdpa")
         q = g.add_input("q", f"{dt}[1,8,64,32]")
         kv = f"{dt}[1,{2 if gqa else 8},64,32]"
         a = g.op("attention", q, g.add_input("k", kv), g.add_input("v", kv), causal=causal,
                  enable_gqa=gqa)
+        if same_shape:
+            a = g.op("reshape", a, shape=[1, 8, 64, 32])
         merged = g.op("reshape", g.op("transpose", a, perm=[0, 2, 1, 3]), shape=[1, 64, 256])
         g.set_outputs(merged)
         return g
     for dt, causal, gqa, expected in [("bf16", True, True, 1), ("f32", False, False, 1),
                                       ("f32", True, True, 17 + 1)]:
-        report = nx.compile(graph(dt, causal, gqa), target="h200")
-        assert report.metrics["kernels"] == expected, (dt, causal, gqa)
+        for same_shape in (False, True):
+            report = nx.compile(graph(dt, causal, gqa, same_shape), target="h200")
+            assert report.metrics["kernels"] == expected, (dt, causal, gqa, same_shape)
+    g = nx.Graph("reshaped")                     # a reshape that changes the shape: a copy
+    a = g.op("attention", *(g.add_input(n, "f32[1,8,64,32]") for n in "qkv"))
+    g.set_outputs(g.op("reshape", g.op("transpose", g.op("reshape", a, shape=[1, 8, 32, 64]),
+                                       perm=[0, 2, 1, 3]), shape=[1, 32, 512]))
+    assert nx.compile(g, target="h200").metrics["kernels"] == 1 + 1
 
 
 @pytest.mark.parametrize("dt,w,groups,expected", [
