@@ -21,7 +21,7 @@ from . import dims
 from .attrs import freeze
 from .dtypes import from_numpy
 from .errors import GraphError, NexusError, ShapeError
-from .registry import OpDef, OpTraits, get_op
+from .registry import _REGISTRY, OpDef, OpTraits, get_op
 from .types import TensorType
 
 
@@ -116,8 +116,10 @@ class Node:
 
     @property
     def traits(self) -> OpTraits:
-        """The op's traits (``nexus_ir.registry.OpTraits``): what passes ask about it."""
-        return get_op(self.op).traits
+        """The op's traits (``nexus_ir.registry.OpTraits``): what passes ask about it (thousands
+        of times per costing: the registry read directly, ``get_op``'s error when unknown)."""
+        found = _REGISTRY.get(self.op)
+        return (found or get_op(self.op)).traits
 
     def set_input(self, index: int, value: Value) -> None:
         """Point operand ``index`` at ``value``, keeping use lists right (types are not checked)."""

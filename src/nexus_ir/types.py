@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import dims as _dims
 from .dims import Dim
@@ -24,6 +24,9 @@ class TensorType:
 
     shape: tuple[Dim, ...]
     dtype: DType
+    _static_numel: int | None = field(default=None, compare=False, repr=False)
+    """The element count where every dim is an int (None while symbols are unbound): the cost
+    passes ask for it thousands of times per graph."""
 
     def __init__(self, shape: Iterable[Dim], dtype_: DType | str):
         object.__setattr__(self, "shape", tuple(_dims.canonical(d) for d in shape))
@@ -31,6 +34,8 @@ class TensorType:
         for d in self.shape:
             if isinstance(d, int) and d < 0:
                 raise ShapeError(f"negative dimension {d} in shape {list(self.shape)}")
+        static = all(type(d) is int for d in self.shape)
+        object.__setattr__(self, "_static_numel", math.prod(self.shape) if static else None)
 
     @classmethod
     def parse(cls, text: str) -> "TensorType":
@@ -48,7 +53,7 @@ class TensorType:
 
     @property
     def is_static(self) -> bool:
-        return all(isinstance(d, int) for d in self.shape)
+        return self._static_numel is not None
 
     @property
     def symbols(self) -> frozenset[str]:
@@ -65,8 +70,8 @@ class TensorType:
     @property
     def numel(self) -> int:
         """Element count; raises when the shape still has unbound symbols."""
-        if all(type(d) is int for d in self.shape):      # the common case, kept cheap
-            return math.prod(self.shape)
+        if self._static_numel is not None:              # the common case, kept cheap
+            return self._static_numel
         n = self.numel_expr
         if not isinstance(n, int):
             raise ShapeError(
