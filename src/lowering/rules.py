@@ -484,14 +484,49 @@ def _batch_norm(node: Node) -> Counts:
 
 
 # ----------------------------------------------------------------------------- attention
-def fused_attention(node: Node) -> bool:
+def fused_attention(node: Node, execution: str = "eager") -> bool:
     """PyTorch runs SDPA as one fused kernel (flash, memory-efficient or cuDNN attention; one
     kernel per call in the H200 zoo's Nsight Compute runs), except at fp32 when it is causal
-    with grouped KV heads, where it takes the math path. A fused kernel writes its output as
+    with grouped KV heads, and in a captured graph that runs its capture mask
+    (``captured_math_path``), where it takes the math path. A fused kernel writes its output as
     [batch, query, head, value] in memory, so transposing the logical [batch, head, query,
     value] output's axes 1 and 2 is a view."""
     return not (node.outputs[0].type.dtype.name == "f32" and node.attributes["causal"] and
-                node.attributes["enable_gqa"])
+                node.attributes["enable_gqa"]) and not captured_math_path(node, execution)
+
+
+CAPTURED_MATH_KERNELS = 22
+"""Kernels of SDPA's math path in a captured graph, in place of the fused kernel: H200
+captures of HF BERT-base and ViT-B at batch 128 and DistilBERT at 16, bf16 (21 more per layer
+than eager, the transpose back to [batch, query, head, value] among them; 18 more at batch 1),
+``docs/data/independent_capture_h200.json``."""
+
+MATH_SCORE_BYTES = 39
+"""Bytes SDPA's math path (``torch._scaled_dot_product_attention_math``) moves per element of
+its fp32 score matrix: the product writes it (4), the mask is added in place (read and write,
+8), ``_safe_softmax`` reads and writes it (8), tests it for -inf (4 + 1), reduces the test
+(1) and selects (read 4 and the row's flag 1, write 4), and the product with v reads it (4).
+At bf16/f16 it also casts the weights it returns back (``MATH_HALF_SCORE_BYTES``)."""
+
+MATH_HALF_SCORE_BYTES = 6
+"""Per score element, bf16/f16 only: the attention weights cast back to the input dtype (read
+4, write 2), which the math path returns beside its output."""
+
+MATH_HALF_OPERAND_BYTES = {"q": 20, "k": 20, "v": 12, "out": 8}
+"""Bytes per element the bf16/f16 math path moves beyond reading its operands and writing its
+result once: q, k and v cast to fp32 (write 4) and copied contiguous for the batched products
+(read and write 8: HF passes them transposed), q and k scaled (read and write 8); the fp32
+product written and read for its cast back (8)."""
+
+
+def captured_math_path(node: Node, execution: str) -> bool:
+    """An attention whose all-true capture mask was folded (``capture_mask``), replayed from a
+    CUDA graph at bf16/f16: transformers builds the mask while the graph is captured, and
+    PyTorch runs SDPA's math path on it with q, k and v cast to fp32 (SIMT fp32 products, an
+    fp32 mask add and softmax), as H200 captures of HF encoders ran it, 2-3x slower than eager
+    at batch 16 and more. fp32 models' captures were not recorded: taken as fused."""
+    return execution == "cuda-graph" and node.op == "attention" and \
+        node.attributes["capture_mask"] and node.outputs[0].type.dtype.bits == 16
 
 
 def _attention_kernels(node: Node) -> int:

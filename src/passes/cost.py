@@ -50,7 +50,10 @@ is power over time: the floor over the node's whole time and, on a target with
   (dirty lines the weight stream evicts). Ops
   whose kernels run below the roofline take at least their elements over the target's
   ``element_rate_per_s`` for the op (layer norm: rows over ``norm_rows_per_s``), a fused
-  attention kernel the time of its tiles (``attention_time``). A strided layout
+  attention kernel the time of its tiles (``attention_time``); SDPA's math path (fp32 causal
+  grouped-query attention, and in ``cuda-graph`` a bf16/f16 attention whose folded capture
+  mask the captured graph runs, ``lowering.rules.captured_math_path``, its fma then at fp32)
+  moves its fp32 score matrix and copies of its operands (``math_path_bytes``). A strided layout
   change (transpose, slice, split) read only by ops that take strided operands is a view, as in
   PyTorch (``is_view``);
 - ``energy``: dynamic energy + ``P_floor · t`` (the busy floor where the target gives one) +
@@ -74,7 +77,9 @@ from typing import Any
 import numpy as np
 
 from lowering.primitives import COMPOSITES, Counts
-from lowering.rules import (UnmodeledOpError, channels_last_input, cost_facts, depthwise,
+from lowering.rules import (CAPTURED_MATH_KERNELS, MATH_HALF_OPERAND_BYTES,
+                            MATH_HALF_SCORE_BYTES, MATH_SCORE_BYTES, UnmodeledOpError,
+                            captured_math_path, channels_last_input, cost_facts, depthwise,
                             fused_attention, lower)
 from lowering.target import EXEC_CLASSES, EXECUTION_MODES, Target, load_target
 from nexus_ir import Constant, Graph, Node, NexusError, Value, dtype
@@ -246,6 +251,8 @@ def primitive_counts(node: Node, ctx: PassContext) -> Counts | dict[str, str]:
     except UnmodeledOpError as err:
         return {UNMODELED: str(err)}
     target = target_of(ctx)
+    if captured_math_path(node, execution_of(ctx)):     # q, k and v cast to fp32 first
+        return Counts({(p, "f32" if dtype(d).is_float else d): c for (p, d), c in counts.items()})
     quantized = quantized_operands(node, target)
     if quantized is None and runs_tf32(node, target, math_of(ctx)):
         return Counts({(p, "tf32" if p == "fma" and d == "f32" else d): c
@@ -435,6 +442,24 @@ def written_back(node: Node, target: Target) -> float:
     return share.value if share is not None else 0.0
 
 
+def math_path_bytes(node: Node, execution: str) -> tuple[int, int]:
+    """(bytes, fp32 score-matrix bytes) an attention on SDPA's math path moves beyond reading
+    its operands and writing its result once (``lowering.rules``' ``MATH_*`` constants: its
+    score matrix, and at bf16/f16 the fp32 casts and copies of q, k, v and the result); (0, 0)
+    for a fused kernel and other ops."""
+    if node.op != "attention" or fused_attention(node, execution):
+        return 0, 0
+    q, k, v = (i.type for i in node.inputs[:3])
+    out = node.outputs[0].type
+    scores = out.numel // v.shape[-1] * k.shape[-2]
+    if out.dtype.bits != 16:
+        return MATH_SCORE_BYTES * scores, 4 * scores
+    per = MATH_HALF_OPERAND_BYTES
+    operands = per["q"] * q.numel + per["k"] * k.numel + per["v"] * v.numel + \
+        per["out"] * out.numel
+    return (MATH_SCORE_BYTES + MATH_HALF_SCORE_BYTES) * scores + operands, 4 * scores
+
+
 @analysis_pass("memory_traffic", per="graph")
 def memory_traffic(graph: Graph, ctx: PassContext) -> dict[str, Any]:
     """Bytes each node moves off chip and on chip (module doc); the graph result holds the
@@ -445,7 +470,8 @@ def memory_traffic(graph: Graph, ctx: PassContext) -> dict[str, Any]:
     root = _storage_roots(graph, schedule)
     resident, peak = _residency(graph, schedule, root, target)
     kept = weights_on_chip(graph, target, peak, ctx.options.get("warm", True))
-    skipped = epilogue_fused(graph, execution_of(ctx))
+    execution = execution_of(ctx)
+    skipped = epilogue_fused(graph, execution)
     caller = {id(v) for v in graph.inputs} | {id(root.get(id(v), v)) for v in graph.outputs}
     for n in schedule:
         n.annotations.pop("memory_traffic", None)
@@ -481,7 +507,10 @@ def memory_traffic(graph: Graph, ctx: PassContext) -> dict[str, Any]:
                 else:
                     off += round(written * written_back(n, target) * (1.0 - kept))
             extra = _tile_rereads(n, capacity) + attribute_reads(n)
-            off, on = off + extra, on + extra + _step_rereads(n)
+            math_path, scores = math_path_bytes(n, execution)
+            off, on = off + extra, on + extra + _step_rereads(n) + math_path
+            if scores > capacity:                   # the fp32 score matrix does not stay on chip
+                off += math_path
         n.annotations["memory_traffic"] = {"off_chip_bytes": off, "on_chip_bytes": on}
     return {"peak_activation_bytes": peak, "resident_tensors": len(resident),
             "modeled_nodes": sum(map(modeled, schedule)), "weights_on_chip": kept}
@@ -576,6 +605,8 @@ def node_kernels(node: Node, target: Target, execution: str, fused_away: set[int
     loop there (``CostFacts.stepped``)."""
     if is_view(node) or fused(node, target) or id(node) in fused_away:
         return 0
+    if captured_math_path(node, execution):
+        return CAPTURED_MATH_KERNELS
     facts = cost_facts(node.op)
     kernels = facts.kernels_of(node)
     one = execution == "fused" or (target.number("kernel_per_op") and not facts.stepped)
@@ -648,7 +679,7 @@ def unaligned_rows(keys: int, bits: int) -> bool:
     return bool(keys * bits // 8 % 16)
 
 
-def attention_time(node: Node, target: Target) -> float:
+def attention_time(node: Node, target: Target, execution: str) -> float:
     """Seconds of a fused attention kernel from its tiles (``Target.attention`` at its dtype):
     ``block_s`` per wave of blocks and, per key step on the critical path (``attention_steps``),
     ``step_s`` plus ``step_per_dim_s`` per unit of the two products' widths (E + Ev), plus
@@ -656,7 +687,7 @@ def attention_time(node: Node, target: Target) -> float:
     rows are not 16-byte aligned. Measured for self-attention (as many queries as keys); 0 for
     other ops and shapes, the math path and dtypes the target does not list."""
     numbers = target.attention.get(node.outputs[0].type.dtype.name)
-    if node.op != "attention" or numbers is None or not fused_attention(node):
+    if node.op != "attention" or numbers is None or not fused_attention(node, execution):
         return 0.0
     q, k, v = (i.type for i in node.inputs[:3])
     if q.shape[-2] != k.shape[-2]:
@@ -693,8 +724,8 @@ def rate_time(node: Node, target: Target) -> float:
     return 0.0
 
 
-def device_time(node: Node, target: Target, kernels: int, occupancy: float
-                ) -> dict[str, float]:
+def device_time(node: Node, target: Target, kernels: int, occupancy: float,
+                execution: str) -> dict[str, float]:
     """The node's bounds on the device, in seconds: compute (a fused attention kernel's
     measured time from its tiles, ``attention_time``; else matrix work at its achieved rate,
     at least ``rate_time``; plus ``per_output_s`` per output element of a matrix op: the
@@ -703,7 +734,7 @@ def device_time(node: Node, target: Target, kernels: int, occupancy: float
     of the ``occupancy`` share of SMs it keeps busy) and latency (the shortest kernels: ``min_kernel_s`` for a matrix op's first,
     ``min_vector_kernel_s`` for every other kernel)."""
     counts = counts_of(node)
-    compute = attention_time(node, target) or max(rate_time(node, target), sum(
+    compute = attention_time(node, target, execution) or max(rate_time(node, target), sum(
         c / (matrix_rate(node, target, d) if cls == "matrix" else target.peak_rate(cls, d))
         for (p, d), c in counts.items() for cls in [exec_class(node, p)]))
     if node.traits.matrix and target.number("per_output_s"):
@@ -773,7 +804,7 @@ def timing(graph: Graph, ctx: PassContext) -> dict[str, Any]:
         host += module_host
         occupancy = sm_occupancy(node, target, node.outputs[0].type.dtype.name)
         bounds = dict.fromkeys(("compute", "memory", "power", "latency"), 0.0) \
-            if view else device_time(node, target, kernels, occupancy)
+            if view else device_time(node, target, kernels, occupancy, execution)
         roofline = max(bounds["compute"], bounds["memory"], bounds["power"])
         work = roofline + bounds["latency"]
         before = max(host_clock, device_clock)

@@ -479,3 +479,46 @@ def test_reports_state_the_expected_error_of_their_mode(target):
 def test_bad_modes_are_one_line(target, option, value, message):
     with pytest.raises(nx.NexusError, match=message):
         nx.compile(two_relus(), target=target, **{option: value})
+
+
+@pytest.fixture(scope="module")
+def half_target(tmp_path_factory):
+    """The round target with bf16 matrix work (0.25 pJ per fma, 8e12 fma/s)."""
+    path = tmp_path_factory.mktemp("targets") / "half.toml"
+    path.write_text(TARGET.replace("[compute.fma]\n", '[compute.fma]\nbf16 = { value = 0.25, '
+                                   'source = "test" }\n').replace(
+        "[peak.matrix]\n", '[peak.matrix]\nbf16 = { value = 8e12, source = "test" }\n'))
+    return str(path)
+
+
+@pytest.mark.parametrize("length", [128, 512])
+def test_a_captured_graph_runs_the_capture_mask_on_the_math_path(half_target, length):
+    """bf16 attention over 4 heads of 32 whose all-true capture mask was folded: eager (and an
+    attention without the flag, captured) is one fused kernel; replayed from a CUDA graph it is
+    SDPA's math path in fp32: 22 kernels, its 4·L·L·64 fma at the fp32 energy (1 pJ, not 0.25)
+    and beyond its operands and result 39 + 6 bytes per element of the 4·L·L score matrix,
+    20 per element of q and of k, 12 of v and 8 of the output (casts, scaling, copies) on
+    chip, off chip too once the fp32 scores (4·4·L·L bytes) outgrow the 1 MiB on chip
+    (L = 512). Cold, so q, k, v and the output move off chip as well."""
+    def graph(capture_mask: bool) -> nx.Graph:
+        g = nx.Graph("sdpa")
+        q, k, v = (g.add_input(n, f"bf16[1,4,{length},32]") for n in "qkv")
+        g.set_outputs(g.op("attention", q, k, v, capture_mask=capture_mask))
+        return g
+    tensor = 4 * length * 32 * 2
+    scores = 4 * length * length
+    fma = scores * 64
+    for capture_mask, execution in ((True, "eager"), (False, "cuda-graph")):
+        fused = nx.compile(graph(capture_mask), target=half_target, execution=execution,
+                           warm=False)
+        assert fused.metrics["kernels"] == 1
+        assert fused.nodes[0].on_chip_bytes == 4 * tensor
+        assert fused.metrics["compute_j_by_class"]["matrix"] == pytest.approx(fma * 0.25e-12)
+    math_path = nx.compile(graph(True), target=half_target, execution="cuda-graph", warm=False)
+    node = math_path.nodes[0]
+    assert math_path.metrics["kernels"] == 22
+    assert math_path.metrics["compute_j_by_class"]["matrix"] == pytest.approx(fma * 1e-12)
+    elements = tensor // 2
+    extra = 45 * scores + (20 + 20 + 12 + 8) * elements
+    assert node.on_chip_bytes == 4 * tensor + extra
+    assert node.off_chip_bytes == 4 * tensor + (extra if 4 * scores > 1048576 else 0)

@@ -11,7 +11,7 @@ import numpy as np
 from nexus_ir import NexusError, TensorType, Value
 
 from .base import ATEN, TORCH_DTYPES, Handler, Lowering, aten, dim_of, opaque, tensor_type
-from .masks import sdpa_mask
+from .masks import FOLDED_MASK, sdpa_mask
 
 
 def _unary(ir_op: str, **attrs: Any) -> Handler:
@@ -283,7 +283,7 @@ def _sdpa(lw, a, kw, node):
     inputs = [q, k, v] + ([mask] if isinstance(mask, Value) else [])
     return lw.op("attention", *inputs, causal=causal,
                  scale=None if scale is None else float(scale),
-                 enable_gqa=bool(kw.get("enable_gqa", False)))
+                 enable_gqa=bool(kw.get("enable_gqa", False)), capture_mask=FOLDED_MASK in kw)
 
 
 @aten("lstm", "gru", "rnn_tanh", "rnn_relu")

@@ -111,9 +111,17 @@ def maskless_attention(program: Any) -> set[str]:
     return names
 
 
+FOLDED_MASK = "nexus_capture_mask"
+"""The keyword ``without_mask`` adds to an SDPA call whose mask it took: the attention handler
+records it as the op's ``capture_mask`` (a CUDA-graph capture runs the mask; see
+``lowering.rules.captured_math_path``)."""
+
+
 def without_mask(args: list[Any], kwargs: dict[str, Any]) -> tuple[list[Any], Any]:
-    """An SDPA call's lowered arguments with its mask taken out, and the mask taken."""
+    """An SDPA call's lowered arguments with its mask taken out (``FOLDED_MASK`` set in
+    ``kwargs``), and the mask taken."""
     mask = sdpa_mask(args, kwargs)
+    kwargs[FOLDED_MASK] = True
     if len(args) > 3:
         return [*args[:3], None, *args[4:]], mask
     kwargs.pop("attn_mask")

@@ -16,7 +16,10 @@ from ._common import broadcast_shapes, require_dim, require_float, require_rank,
 @register_op("attention", inputs=(3, 4), category="attention", attrs={
     "causal": Attr(BOOL, False),
     "scale": Attr(optional(FLOAT), None, "None means 1/sqrt(head dim)"),
-    "enable_gqa": Attr(BOOL, False, "k/v may have fewer heads (dim -3) dividing q's")})
+    "enable_gqa": Attr(BOOL, False, "k/v may have fewer heads (dim -3) dividing q's"),
+    "capture_mask": Attr(BOOL, False, "an all-true boolean mask that is built only while "
+                         "tracing or capturing a CUDA graph (transformers) was dropped: eager "
+                         "runs without it, a captured graph with it")})
 def _attention(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     """``softmax(q @ k^T * scale + mask) @ v`` (PyTorch scaled_dot_product_attention).
 
