@@ -11,6 +11,9 @@ FP32), achieved rate of GEMMs and convolutions by shape, and kernels per op.
     PYTHONPATH=src:bench python3 bench/gpu_microbench.py attention OUT   # SDPA by shape
     PYTHONPATH=src:bench python3 bench/gpu_microbench.py attention-report \
         docs/data/gpu_attention_h200.json                                # the attention fit
+    PYTHONPATH=src:bench python3 bench/gpu_microbench.py conv-kernels OUT    # cuDNN's kernels
+    PYTHONPATH=src:bench python3 bench/gpu_microbench.py conv-kernels-report \
+        docs/data/gpu_conv_kernels_h100.json                             # against NEXUS's rule
 
 Each writes one JSON file of raw readings under OUT (checked in as docs/data/gpu_*_h200.json);
 every number of ``src/lowering/targets/h200.toml`` names the reading it comes from and the
@@ -496,6 +499,72 @@ def attention_report(path: str, target: str = "h200") -> None:
           f"{np.median(error):.1%}, max {error.max():.1%}")
 
 
+CONV_GRID = {"k": (1, 3), "stride": (1, 2), "c_in": (8, 16, 32, 64, 128, 256, 512),
+             "widen": (1, 2), "size": (8, 16, 32, 56, 112), "batch": (1, 16)}
+"""Regular convolutions (groups 1, padding k // 2, no bias) whose eager kernels are recorded
+by ``conv_kernels``: c_out = c_in × widen."""
+
+
+def conv_kernels(out_dir: str) -> None:
+    """The kernels cuDNN runs for one eager convolution of each ``CONV_GRID`` shape at fp32
+    (PyTorch's default math: TF32 allowed for cuDNN) and bf16, by name: which shapes take the
+    NCHW FFMA path (one kernel) and which the NHWC tensor-core path with layout transforms."""
+    import torch
+
+    import gpu_probe as gp
+
+    rows = []
+    with torch.no_grad():
+        for dtype in (torch.float32, torch.bfloat16):
+            for k, stride, c_in, widen, size, batch in itertools.product(*CONV_GRID.values()):
+                layer = torch.nn.Conv2d(c_in, c_in * widen, k, stride, k // 2,
+                                        bias=False).to("cuda", dtype).eval()
+                x = torch.randn(batch, c_in, size, size, device="cuda", dtype=dtype)
+                found = gp.kernel_profile(lambda x=x, layer=layer: layer(x))
+                rows.append({"dtype": str(dtype).split(".")[1], "k": k, "stride": stride,
+                             "c_in": c_in, "c_out": c_in * widen, "size": size, "batch": batch,
+                             "names": found["names"]})
+    doc = {"device": torch.cuda.get_device_name(), "torch": torch.__version__,
+           "cudnn": torch.backends.cudnn.version(), "rows": rows}
+    Path(out_dir, "gpu_conv_kernels.json").write_text(json.dumps(doc, indent=1))
+    print(f"{len(rows)} convolutions")
+
+
+def conv_kernels_report(path: str) -> None:
+    """Measured kernels per convolution of ``conv_kernels``' sweep (the device's kernel events
+    by name, memsets and copies left out) against NEXUS's rule (``lowering.rules``' conv
+    kernels), by dtype, filter and stride: how many shapes it gets right, and the shapes it
+    misses with the kernels cuDNN ran."""
+    import nexus_ir as nx
+    from lowering.rules import cost_facts
+
+    doc = json.loads(Path(path).read_text())
+    print(f"{doc['device']}, torch {doc['torch']}, cuDNN {doc['cudnn']}: "
+          f"{len(doc['rows'])} convolutions")
+    groups: dict[tuple[str, int, int], list[int]] = {}
+    misses = []
+    for r in doc["rows"]:
+        dt = {"float32": "f32", "bfloat16": "bf16"}[r["dtype"]]
+        g = nx.Graph("conv")
+        x = g.add_input("x", f"{dt}[{r['batch']},{r['c_in']},{r['size']},{r['size']}]")
+        w = g.add_constant("w", type_=f"{dt}[{r['c_out']},{r['c_in']},{r['k']},{r['k']}]")
+        node = g.op("conv", x, w, stride=[r["stride"]] * 2, padding=[r["k"] // 2] * 2).producer
+        predicted = cost_facts("conv").kernels_of(node)
+        measured = sum(n for name, n in r["names"].items() if not name.startswith("Mem"))
+        tally = groups.setdefault((dt, r["k"], r["stride"]), [0, 0])
+        tally[0] += predicted == measured
+        tally[1] += 1
+        if predicted != measured:
+            misses.append((dt, r, measured, predicted))
+    for (dt, k, stride), (right, total) in sorted(groups.items()):
+        print(f"  {dt:<5} {k}x{k} stride {stride}: {right} of {total} right")
+    print("misses (dtype k stride c_in c_out size batch: measured / NEXUS, kernels):")
+    for dt, r, measured, predicted in misses:
+        names = ", ".join(n[:60] for n in r["names"])
+        print(f"  {dt:<5} {r['k']} {r['stride']} {r['c_in']:>4} {r['c_out']:>4} {r['size']:>4} "
+              f"{r['batch']:>3}: {measured} / {predicted}  {names}")
+
+
 def dispatch(out_dir: str) -> None:
     """Host time per eager op by kind: a view, a functional op, a module call (seconds per op,
     100 ops per synchronized call, tiny tensors so the host sets the pace)."""
@@ -533,5 +602,10 @@ if __name__ == "__main__":
         attention(sys.argv[2])
     elif sys.argv[1] == "attention-report":
         attention_report(sys.argv[2])
+    elif sys.argv[1] == "conv-kernels":
+        conv_kernels(sys.argv[2])
+    elif sys.argv[1] == "conv-kernels-report":
+        conv_kernels_report(sys.argv[2])
     else:
-        raise SystemExit("usage: gpu_microbench.py measure|dispatch|shapes|ops|attention OUT")
+        raise SystemExit("usage: gpu_microbench.py measure|dispatch|shapes|ops|attention|"
+                         "conv-kernels OUT")

@@ -272,11 +272,21 @@ def channels_last_input(node: Node) -> bool:
         node.inputs[1].type.shape[1] >= 8
 
 
+FFMA_CONV_DEPTH = 288
+"""A regular fp32 k×k convolution whose filter spans at most this many input elements
+(C_in·Πk: 32 channels of 3×3) runs as cuDNN's NCHW FFMA kernel, one kernel: a sweep of 560
+fp32 convolutions on an H100 (``bench/gpu_microbench.py conv-kernels``,
+``docs/data/gpu_conv_kernels_h100.json``; a few of the largest, 112² at batch 16, take the
+tensor-core path instead)."""
+
+
 def _conv_kernels(node: Node) -> int:
     """Kernels cuDNN runs per convolution of NCHW tensors in eager PyTorch, as Nsight Compute
     names them in the H200 zoo: one for depthwise filters, for 1×1 filters at stride 1 (a
     GEMM) and where a group has fewer than 8 input channels (too few for tensor cores: an RGB
-    stem, read in NCHW by an FFMA kernel); otherwise the input, and a k×k filter's weights,
+    stem, read in NCHW by an FFMA kernel), as for a regular k×k filter over 8 channels or, at
+    fp32, over at most ``FFMA_CONV_DEPTH`` input elements (the H100 sweep of
+    ``bench/gpu_microbench.py conv-kernels``); otherwise the input, and a k×k filter's weights,
     are transposed to NHWC around the tensor-core kernel, whose output is transposed back to
     NCHW at bf16/f16 (and at fp32 for a strided 1×1): a strided 1×1 filter 3 kernels, a k×k
     one 3 at fp32 and 4 at bf16/f16; a channels-last input (``channels_last_input``) needs only
@@ -290,6 +300,10 @@ def _conv_kernels(node: Node) -> int:
         return 1 + bias
     if channels_last_input(node):        # NHWC already: the weights to NHWC (k×k), the kernel
         return (1 if all(k == 1 for k in w[2:]) else 2) + bias
+    if any(k > 1 for k in w[2:]) and node.attributes["groups"] == 1 and (
+            w[1] == 8 or (node.outputs[0].type.dtype.name == "f32" and
+                          w[1] * math.prod(w[2:]) <= FFMA_CONV_DEPTH)):
+        return 1 + bias
     if all(k == 1 for k in w[2:]):
         return (1 if all(s == 1 for s in node.attributes["stride"]) else 3) + bias
     return (3 if node.outputs[0].type.dtype.name == "f32" else 4) + bias

@@ -187,6 +187,12 @@ def conv(x: str, w: str, bias: bool = False, **attrs) -> nx.Node:
     ("f32[1,64,56,56]", "f32[64,64,3,3]", {}, False, 3),               # input, weights to NHWC
     ("bf16[1,64,56,56]", "bf16[64,64,3,3]", {}, False, 4),             # + output back to NCHW
     ("f32[1,64,56,56]", "f32[64,64,3,3]", {}, True, 4),                # + bias add
+    ("f32[1,32,16,16]", "f32[64,32,3,3]", {}, False, 1),    # 32·3·3 = 288 deep: FFMA, NCHW
+    ("f32[1,32,16,16]", "f32[64,32,3,3]", {}, True, 2),     # + bias add
+    ("bf16[1,32,16,16]", "bf16[64,32,3,3]", {}, False, 4),  # bf16: tensor cores from 16 in
+    ("bf16[1,8,16,16]", "bf16[16,8,3,3]", {}, False, 1),    # 8 channels: FFMA at any dtype
+    ("f32[1,64,16,16]", "f32[64,32,3,3]", {"groups": 2}, False, 3),  # grouped: not swept
+    ("f32[1,8,16,16]", "f32[16,8,1,1]", {"stride": [2, 2]}, False, 3),  # 1x1: unchanged
 ])
 def test_convolution_kernels_follow_cudnn_in_eager_pytorch(x, w, attrs, bias, expected):
     """The kernels Nsight Compute names for each kind of convolution on an H200 (rules.py)."""
@@ -272,8 +278,8 @@ def test_a_runtime_that_invokes_one_kernel_per_op_counts_one():
     """The kernel counts above are eager PyTorch's on a CUDA GPU; TFLite Micro and ONNX Runtime
     on a CPU (targets with ``kernel_per_op``) run a biased 3×3 convolution as one kernel."""
     g = nx.Graph("conv")
-    x = g.add_input("x", "f32[1,16,8,8]")
-    w, b = g.add_constant("w", type_="f32[16,16,3,3]"), g.add_constant("b", type_="f32[16]")
+    x = g.add_input("x", "f32[1,64,8,8]")
+    w, b = g.add_constant("w", type_="f32[64,64,3,3]"), g.add_constant("b", type_="f32[64]")
     g.set_outputs(g.op("conv", x, w, b, padding=[1, 1]))
     assert {t: nx.compile(g, target=t).metrics["kernels"] for t in
             ("h200", "x86-server", "cortex-m")} == {"h200": 4, "x86-server": 1, "cortex-m": 1}
