@@ -11,6 +11,7 @@ FP32), achieved rate of GEMMs and convolutions by shape, and kernels per op.
     PYTHONPATH=src:bench python3 bench/gpu_microbench.py attention OUT   # SDPA by shape
     PYTHONPATH=src:bench python3 bench/gpu_microbench.py attention-report \
         docs/data/gpu_attention_h200.json                                # the attention fit
+    PYTHONPATH=src:bench python3 bench/gpu_microbench.py depthwise-fit docs/data/gpu_shapes_h200.json
     PYTHONPATH=src:bench python3 bench/gpu_microbench.py conv-kernels OUT    # cuDNN's kernels
     PYTHONPATH=src:bench python3 bench/gpu_microbench.py conv-kernels-report \
         docs/data/gpu_conv_kernels_h100.json                             # against NEXUS's rule
@@ -499,6 +500,23 @@ def attention_report(path: str, target: str = "h200") -> None:
           f"{np.median(error):.1%}, max {error.max():.1%}")
 
 
+def depthwise_fit(path: str) -> None:
+    """The depthwise convolutions of ``shapes`` at batch 16 and 128 fitted as outputs ×
+    ``depthwise_output_s`` + FMA / ``depthwise_fma_per_s`` (least squares on relative error),
+    each shape's prediction against its time."""
+    import numpy as np
+
+    rows = [r for r in json.loads(Path(path).read_text())["conv_shapes"]
+            if r["groups"] > 1 and r["batch"] > 1]
+    outputs = [r["c_out"] * (r["size"] // r["stride"]) ** 2 * r["batch"] for r in rows]
+    design = np.array([[o / r["s"], o * r["k"] ** 2 / r["s"]] for o, r in zip(outputs, rows)])
+    (per_output, per_fma), *_ = np.linalg.lstsq(design, np.ones(len(rows)), rcond=None)
+    print(f"depthwise_output_s = {per_output:.3g}, depthwise_fma_per_s = {1 / per_fma:.4g}")
+    for r, row in zip(rows, design):
+        print(f"  {r['dtype']:<9} {r['c_in']:>4} ch {r['k']}x{r['k']} {r['size']:>4}^2 batch "
+              f"{r['batch']:>3}: predicted / measured {row @ [per_output, per_fma]:.3f}")
+
+
 CONV_GRID = {"k": (1, 3), "stride": (1, 2), "c_in": (8, 16, 32, 64, 128, 256, 512),
              "widen": (1, 2), "size": (8, 16, 32, 56, 112), "batch": (1, 16)}
 """Regular convolutions (groups 1, padding k // 2, no bias) whose eager kernels are recorded
@@ -602,6 +620,8 @@ if __name__ == "__main__":
         attention(sys.argv[2])
     elif sys.argv[1] == "attention-report":
         attention_report(sys.argv[2])
+    elif sys.argv[1] == "depthwise-fit":
+        depthwise_fit(sys.argv[2])
     elif sys.argv[1] == "conv-kernels":
         conv_kernels(sys.argv[2])
     elif sys.argv[1] == "conv-kernels-report":

@@ -23,7 +23,8 @@ back-to-back kernels), ``sync_s`` (per inference: launch and synchronize), ``min
 time of the shortest matrix kernel), ``min_vector_kernel_s`` (of the shortest other kernel);
 ``matrix_efficiency`` (achieved fraction of the matrix peak on large GEMMs), ``conv_efficiency``
 (the same for dense k×k convolutions), ``depthwise_fma_per_s`` (the rate of depthwise
-convolutions), ``element_rate_per_s`` (a table by op: input elements per second of ops whose
+convolutions) and ``depthwise_output_s`` (their time per output element beside it),
+``element_rate_per_s`` (a table by op: input elements per second of ops whose
 kernels run below the memory roofline, such as pooling, batch norm, softmax and materialized
 transposes) and ``norm_rows_per_s`` (rows per second of layer norm), ``gemm_tile``,
 ``gemm_tile_lanes`` and ``sms`` (output-tile side on the matrix units and on the vector lanes, and
@@ -89,7 +90,8 @@ EXECUTION_KEYS = ("busy_floor_w", "active_power_w", "host_kernel_s", "kernel_gap
                   "tf32_conv", "tf32_matmul", "cache_retains_weights",
                   "weights_resident_below_bytes", "weights_evicted_above_bytes",
                   "activations_on_chip", "tree_compares_per_s", "cmsis_nn", "code_bytes",
-                  "clock_hz", "per_output_s", "gemv_efficiency", "kernel_per_op", "host_module_s")
+                  "clock_hz", "per_output_s", "gemv_efficiency", "kernel_per_op", "host_module_s",
+                  "depthwise_output_s")
 """Optional numbers of how models run on the target (module doc)."""
 EXECUTION_MODES = ("eager", "cuda-graph", "fused")
 CONFIDENCES = ("measured", "partly measured", "estimate", "reference", "unstated")

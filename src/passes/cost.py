@@ -729,7 +729,8 @@ def device_time(node: Node, target: Target, kernels: int, occupancy: float,
     """The node's bounds on the device, in seconds: compute (a fused attention kernel's
     measured time from its tiles, ``attention_time``; else matrix work at its achieved rate,
     at least ``rate_time``; plus ``per_output_s`` per output element of a matrix op: the
-    requantize, clamp and store a microcontroller's int8 kernel spends per output), memory,
+    requantize, clamp and store a microcontroller's int8 kernel spends per output; plus
+    ``depthwise_output_s`` per output of a depthwise convolution), memory,
     power (the headroom above the floor and the active power
     of the ``occupancy`` share of SMs it keeps busy) and latency (the shortest kernels: ``min_kernel_s`` for a matrix op's first,
     ``min_vector_kernel_s`` for every other kernel)."""
@@ -739,6 +740,8 @@ def device_time(node: Node, target: Target, kernels: int, occupancy: float,
         for (p, d), c in counts.items() for cls in [exec_class(node, p)]))
     if node.traits.matrix and target.number("per_output_s"):
         compute += node.outputs[0].type.numel * target.number("per_output_s")
+    if target.number("depthwise_output_s") and conv_class(node) == "depthwise":
+        compute += node.outputs[0].type.numel * target.number("depthwise_output_s")
     first = target.number("min_kernel_s") if node.traits.matrix else \
         target.number("min_vector_kernel_s")
     latency = first + target.number("min_vector_kernel_s") * (kernels - 1) if kernels else 0.0

@@ -522,3 +522,21 @@ def test_a_captured_graph_runs_the_capture_mask_on_the_math_path(half_target, le
     extra = 45 * scores + (20 + 20 + 12 + 8) * elements
     assert node.on_chip_bytes == 4 * tensor + extra
     assert node.off_chip_bytes == 4 * tensor + (extra if 4 * scores > 1048576 else 0)
+
+
+def test_a_depthwise_convolution_pays_per_output_and_per_fma(tmp_path):
+    """A depthwise 7×7 over 16 channels of 32×32 (16,384 outputs, 49 fma each) on the round
+    target with depthwise_fma_per_s = 1e11 and depthwise_output_s = 1e-10: compute time
+    16,384 × 1e-10 + 802,816 / 1e11 s, replayed from a CUDA graph."""
+    path = tmp_path / "depthwise.toml"
+    path.write_text(TARGET.replace("[host_dispatch_s]", 'depthwise_fma_per_s = { value = 1e11, '
+                                   'source = "test" }\ndepthwise_output_s = { value = 1e-10, '
+                                   'source = "test" }\n\n[host_dispatch_s]'))
+    g = nx.Graph("depthwise")
+    x = g.add_input("x", "f32[1,16,32,32]")
+    g.set_outputs(g.op("conv", x, g.add_constant("w", type_="f32[16,1,7,7]"), groups=16,
+                       padding=[3, 3]))
+    from passes.cost import cost_graph
+    cost_graph(g, str(path), execution="cuda-graph")
+    timing = next(iter(g)).annotations["timing"]
+    assert timing["compute_s"] == pytest.approx(16384 * 1e-10 + 16384 * 49 / 1e11, rel=1e-9)
