@@ -605,27 +605,13 @@ def dispatch(out_dir: str) -> None:
     print(json.dumps(doc, indent=1))
 
 
+COMMANDS = {"measure": measure, "dispatch": dispatch, "shapes": shapes, "ops": ops,
+            "ops-report": ops_report, "attention": attention,
+            "attention-report": attention_report, "depthwise-fit": depthwise_fit,
+            "conv-kernels": conv_kernels, "conv-kernels-report": conv_kernels_report}
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "measure":
-        measure(sys.argv[2])
-    elif sys.argv[1] == "dispatch":
-        dispatch(sys.argv[2])
-    elif sys.argv[1] == "shapes":
-        shapes(sys.argv[2])
-    elif sys.argv[1] == "ops":
-        ops(sys.argv[2])
-    elif sys.argv[1] == "ops-report":
-        ops_report(sys.argv[2])
-    elif sys.argv[1] == "attention":
-        attention(sys.argv[2])
-    elif sys.argv[1] == "attention-report":
-        attention_report(sys.argv[2])
-    elif sys.argv[1] == "depthwise-fit":
-        depthwise_fit(sys.argv[2])
-    elif sys.argv[1] == "conv-kernels":
-        conv_kernels(sys.argv[2])
-    elif sys.argv[1] == "conv-kernels-report":
-        conv_kernels_report(sys.argv[2])
-    else:
-        raise SystemExit("usage: gpu_microbench.py measure|dispatch|shapes|ops|attention|"
-                         "conv-kernels OUT")
+    if len(sys.argv) != 3 or sys.argv[1] not in COMMANDS:
+        raise SystemExit(f"usage: gpu_microbench.py {'|'.join(COMMANDS)} OUT-or-FILE")
+    COMMANDS[sys.argv[1]](sys.argv[2])
