@@ -265,7 +265,7 @@ def read_arrays(requests: Sequence[tuple[np.ndarray, DType, int | None]], exact:
                 arr.flags.c_contiguous:
             sample, along = _sample(arr, axis % arr.ndim)
             words = encode(sample, dt) if bits >= 8 else _lanes(sample, dt, bits)
-            stats = _sample_stats(words, along, bits, dt.is_float)
+            stats = _sample_stats(words, along, dt, bits)
             results[i] = (_scaled(stats, arr, axis % arr.ndim), stats.elements)
         elif arr.nbytes <= NUMPY_BYTES:
             batches.setdefault((bits, dt.is_float), []).append((i, *_lines(arr, dt, bits, axis)))
@@ -278,21 +278,15 @@ def read_arrays(requests: Sequence[tuple[np.ndarray, DType, int | None]], exact:
     return results
 
 
-def _sample_stats(words: np.ndarray, along: int, bits: int, is_float: bool) -> TensorStats:
+def _sample_stats(words: np.ndarray, along: int, dt: DType, bits: int) -> TensorStats:
     """Statistics of a sample's words (``_sample``'s patches), streamed along axis ``along``:
     set bits and zeros do not depend on the order, and the toggles within streams are those
     between successive slices along it, so nothing is transposed; its few temporaries are
     small enough to come from the heap (a batch of samples, a few MB, would be mapped and
     page-faulted afresh)."""
-    later, earlier = [slice(None)] * words.ndim, [slice(None)] * words.ndim
-    later[along], earlier[along] = slice(1, None), slice(None, -1)
-    sign = words.dtype.type(1 << (bits - 1) if is_float else 0)
-    ones = int(np.bitwise_count(words).sum(dtype=np.int64))
-    zeros = words.size - int(np.count_nonzero(words & ~sign))
-    toggles = int(np.bitwise_count(words[tuple(later)] ^ words[tuple(earlier)]).sum(
-        dtype=np.int64))
+    ones, zeros = _set_and_zero(words, dt, bits)
     transitions = words.size // words.shape[along] * (words.shape[along] - 1)
-    return TensorStats(words.size, bits, ones, zeros, toggles, transitions)
+    return TensorStats(words.size, bits, ones, zeros, _toggles_along(words, along), transitions)
 
 
 def _sample(arr: np.ndarray, axis: int) -> tuple[np.ndarray, int]:
