@@ -72,7 +72,7 @@ def test_passes_ask_no_op_by_name_for_matrix_work():
 def test_import_nexus_ir_is_light():
     code = ("import sys, time; t = time.perf_counter(); import nexus_ir; "
             "print(time.perf_counter() - t); "
-            "print(sorted(m for m in ('torch', 'numba', 'plotly', 'passes', 'frontends', "
+            "print(sorted(m for m in ('torch', 'numpy', 'numba', 'plotly', 'passes', 'frontends', "
             "'lowering', 'runtime', 'nexus_ir.app') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.splitlines()

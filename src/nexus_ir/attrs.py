@@ -8,32 +8,50 @@ kind.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from . import dims as _dims
 from .dtypes import DType, dtype
 from .errors import AttrError, NexusError
 
+if TYPE_CHECKING:
+    import numpy as np
+
 REQUIRED = object()
 """Sentinel default: the attribute must be given."""
 
 
+def _is_numpy(value: Any, *kinds: str) -> bool:
+    """Whether ``value`` is one of numpy's ``kinds`` (``"ndarray"``, ``"integer"``...). A value
+    cannot be a numpy object before numpy is loaded, so this never imports it: ``import
+    nexus_ir`` stays light (numpy alone takes 90 ms to import)."""
+    numpy = sys.modules.get("numpy")
+    return numpy is not None and isinstance(value, tuple(getattr(numpy, k) for k in kinds))
+
+
 def freeze(value: Any) -> Any:
     """An immutable, hashable-where-possible copy of an attribute or annotation value."""
-    if isinstance(value, np.ndarray):
-        frozen = np.array(value, copy=True)
+    if _is_numpy(value, "ndarray"):
+        frozen = value.copy()
         frozen.setflags(write=False)
         return frozen
     if isinstance(value, (list, tuple)):
         return tuple(freeze(v) for v in value)
-    if isinstance(value, np.generic):
+    if _is_numpy(value, "generic"):
         return value.item()
     return value
+
+
+def frozen_array(data: Any) -> np.ndarray:
+    """``data`` as a read-only numpy array: a read-only array is shared, anything else copied."""
+    import numpy
+
+    data = numpy.asarray(data)
+    return freeze(data) if data.flags.writeable else data
 
 
 @dataclass(frozen=True)
@@ -47,19 +65,20 @@ class Kind:
 
 
 def _int(v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+    if isinstance(v, bool) or not (isinstance(v, int) or _is_numpy(v, "integer")):
         raise ValueError
     return int(v)
 
 
 def _float(v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+    if isinstance(v, bool) or not (isinstance(v, (int, float))
+                                   or _is_numpy(v, "integer", "floating")):
         raise ValueError
     return float(v)
 
 
 def _bool(v: Any) -> bool:
-    if not isinstance(v, (bool, np.bool_)):
+    if not (isinstance(v, bool) or _is_numpy(v, "bool_")):
         raise ValueError
     return bool(v)
 
@@ -72,7 +91,7 @@ def _str(v: Any) -> str:
 
 def _seq(item: Callable[[Any], Any]) -> Callable[[Any], tuple]:
     def convert(v: Any) -> tuple:
-        if isinstance(v, np.ndarray):
+        if _is_numpy(v, "ndarray"):
             v = v.tolist()
         if not isinstance(v, (list, tuple)):
             raise ValueError
@@ -100,8 +119,10 @@ def _dim(v: Any) -> _dims.Dim:
 
 def _array(v: Any) -> np.ndarray:
     if isinstance(v, (list, tuple)):
-        v = np.asarray(v)
-    if not isinstance(v, np.ndarray) or v.dtype == object:
+        import numpy
+
+        v = numpy.asarray(v)
+    if not _is_numpy(v, "ndarray") or v.dtype == object:
         raise ValueError
     return freeze(v)
 
@@ -189,9 +210,12 @@ def attrs_equal(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
 
 
 def values_equal(x: Any, y: Any) -> bool:
-    if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
-        return (isinstance(x, np.ndarray) and isinstance(y, np.ndarray) and x.dtype == y.dtype
-                and x.shape == y.shape and bool(np.array_equal(x, y, equal_nan=x.dtype.kind == "f")))
+    if _is_numpy(x, "ndarray") or _is_numpy(y, "ndarray"):
+        import numpy
+
+        return (_is_numpy(x, "ndarray") and _is_numpy(y, "ndarray") and x.dtype == y.dtype
+                and x.shape == y.shape
+                and bool(numpy.array_equal(x, y, equal_nan=x.dtype.kind == "f")))
     if isinstance(x, tuple) and isinstance(y, tuple):
         return len(x) == len(y) and all(values_equal(p, q) for p, q in zip(x, y))
     if isinstance(x, float) and isinstance(y, float) and x != x and y != y:

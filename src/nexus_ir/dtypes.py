@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from .errors import NexusError
+
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class DTypeKind(enum.Enum):
@@ -112,7 +115,9 @@ def dtype(name: str | DType) -> DType:
 
 def from_numpy(np_dtype: np.dtype | type) -> DType:
     """The IR dtype that stores a numpy array of ``np_dtype`` without loss."""
-    key = np.dtype(np_dtype).name
+    import numpy
+
+    key = numpy.dtype(np_dtype).name
     found = _NUMPY_TO_DTYPE.get(key)
     if found is None:
         raise NexusError(
@@ -131,4 +136,6 @@ def to_numpy(dt: DType) -> np.dtype:
     name = _DTYPE_TO_NUMPY.get(dt.name)
     if name is None:
         raise NexusError(f"dtype {dt.name} has no exact numpy equivalent")
-    return np.dtype(name)
+    import numpy
+
+    return numpy.dtype(name)

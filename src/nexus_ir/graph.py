@@ -13,16 +13,17 @@ import contextlib
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from . import dims
-from .attrs import freeze
+from .attrs import frozen_array
 from .dtypes import from_numpy
 from .errors import GraphError, NexusError, ShapeError
 from .registry import _REGISTRY, OpDef, OpTraits, get_op
 from .types import TensorType
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class Value:
@@ -201,9 +202,7 @@ class Graph:
         if isinstance(type_, str):
             type_ = TensorType.parse(type_)
         if data is not None:
-            data = np.asarray(data)
-            if data.flags.writeable:
-                data = freeze(data)      # read-only arrays are shared, not copied
+            data = frozen_array(data)
             if type_ is None:
                 type_ = TensorType(data.shape, from_numpy(data.dtype))
             elif tuple(type_.shape) != tuple(data.shape):

@@ -19,8 +19,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
 from ..attrs import ARRAY, INT, Attr, one_of
 from ..dtypes import f32
 from ..errors import ShapeError
@@ -51,7 +49,7 @@ def _check_trees(a: Mapping[str, Any]) -> None:
     modes = a["modes"]
     if n and (modes.min() < 0 or modes.max() >= len(BRANCH_MODES)):
         raise ValueError(f"modes must index BRANCH_MODES {BRANCH_MODES}")
-    seen = np.zeros(n, dtype=bool)
+    seen = [False] * n
     for root in a["tree_roots"].tolist():
         stack = [root]
         while stack:
@@ -80,8 +78,8 @@ def _check_trees(a: Mapping[str, Any]) -> None:
     "tree_roots": Attr(ARRAY), "feature_ids": Attr(ARRAY), "thresholds": Attr(ARRAY),
     "modes": Attr(ARRAY), "true_children": Attr(ARRAY), "false_children": Attr(ARRAY),
     "leaf_values": Attr(ARRAY),
-    "missing_goes_true": Attr(ARRAY, np.zeros(0, dtype=bool)),
-    "base_values": Attr(ARRAY, np.zeros(0)),
+    "missing_goes_true": Attr(ARRAY, ()),
+    "base_values": Attr(ARRAY, ()),
     "aggregate": Attr(one_of("sum", "average", "min", "max"), "sum"),
     "post_transform": Attr(one_of(*POST_TRANSFORMS), "none")})
 def _tree_ensemble(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
@@ -115,5 +113,5 @@ def _linear_model(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
 for _name in ("linear_classifier", "linear_regressor"):
     define_op(_name, infer=_linear_model, inputs=(1, 1), category="linear_model",
               check=_check_linear, doc=_linear_model.__doc__, attrs={
-                  "coefficients": Attr(ARRAY), "intercepts": Attr(ARRAY, np.zeros(0)),
+                  "coefficients": Attr(ARRAY), "intercepts": Attr(ARRAY, ()),
                   "post_transform": Attr(one_of(*POST_TRANSFORMS), "none")})
