@@ -25,8 +25,9 @@ operations (``COMPOSITES``) unless a target prices them directly (a GPU's specia
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import ItemsView, Iterable, Iterator, Mapping
 
 from nexus_ir import DType, dtype
 
@@ -99,9 +100,10 @@ def transistors(primitive: str, dt: DType) -> int:
     raise ValueError(f"unknown primitive '{primitive}'")
 
 
+@functools.lru_cache(maxsize=1024)
 def beta(primitive: str, dt: DType) -> float:
     """Transistor operations (toggles) of one primitive on random data: ``α · N_T``, with
-    composite primitives summed over their expansion."""
+    composite primitives summed over their expansion (cached: a costing asks it per count)."""
     return sum(count * ALPHA * transistors(p, dt) for p, count in expand(primitive).items())
 
 
@@ -134,28 +136,46 @@ class Counts(Mapping[Key, int]):
             if count:
                 key = (prim, dtype(dt).name)
                 data[key] = data.get(key, 0) + int(count)
-        self._data = data
+        self._data = dict(sorted(data.items()))      # iterated in key order, sorted once
 
     @classmethod
     def of(cls, dt: DType | str, **counts: int) -> "Counts":
         """Counts at one dtype: ``Counts.of(f32, fma=10, add=2)``."""
+        unknown = [p for p in counts if p not in PRIMITIVES]
+        if unknown:
+            raise ValueError(f"unknown primitive '{unknown[0]}'")
         name = dtype(dt).name
-        return cls({(p, name): c for p, c in counts.items()})
+        return cls._checked({(p, name): int(c) for p, c in counts.items()})
 
     def __getitem__(self, key: Key) -> int:
         return self._data[key]
 
     def __iter__(self) -> Iterator[Key]:
-        return iter(sorted(self._data))
+        return iter(self._data)
+
+    def items(self) -> ItemsView[Key, int]:
+        return self._data.items()
 
     def __len__(self) -> int:
         return len(self._data)
 
+    @classmethod
+    def _checked(cls, data: dict[Key, int]) -> "Counts":
+        """Counts over ``data`` whose keys are already checked and canonical (both operands'
+        of a sum or product): lowering builds thousands per costing."""
+        counts = cls.__new__(cls)
+        counts._data = dict(sorted((k, v) for k, v in data.items() if v))
+        return counts
+
     def __add__(self, other: "Counts") -> "Counts":
-        return Counts([*self._data.items(), *other._data.items()])
+        total = dict(self._data)
+        for key, count in other._data.items():
+            total[key] = total.get(key, 0) + count
+        return Counts._checked(total)
 
     def __mul__(self, factor: int) -> "Counts":
-        return Counts({k: v * factor for k, v in self._data.items()})
+        factor = int(factor)
+        return Counts._checked({k: v * factor for k, v in self._data.items()})
 
     __rmul__ = __mul__
 

@@ -203,7 +203,7 @@ class Target:
         q = self.host_dispatch_s.get(kind, self.host_dispatch_s.get("default"))
         return 0.0 if q is None else q.value
 
-    @property
+    @functools.cached_property
     def execution_modes(self) -> tuple[str, ...]:
         """The modes this target's numbers tell apart: CUDA-graph replay only on a GPU, a file
         that gives its multiprocessors (``sms``) and the gap between replayed kernels."""
@@ -230,12 +230,12 @@ class Target:
                 return self.peak[key].value
         raise TargetError(f"target {self.name}: no peak rate for {exec_class} at {name}")
 
-    @property
+    @functools.cached_property
     def on_chip(self) -> MemoryLevel:
         """The largest on-chip level: where tensors stay when the working set fits."""
         return max((m for m in self.memory if m.on_chip), key=lambda m: m.capacity_bytes.value)
 
-    @property
+    @functools.cached_property
     def off_chip(self) -> MemoryLevel:
         return next(m for m in self.memory if not m.on_chip)
 
