@@ -29,7 +29,7 @@ import functools
 import math
 from collections.abc import ItemsView, Iterable, Iterator, Mapping
 
-from nexus_ir import DType, dtype
+from nexus_ir import ALL_DTYPES, DType, dtype
 
 ALPHA = 0.5
 """Activity factor for random data: half the transistors toggle per operation."""
@@ -118,6 +118,11 @@ def expand(primitive: str) -> dict[str, int]:
     return out
 
 
+FLOP_PRIMITIVES = frozenset(("add", "mul", "div", "sqrt", "exp", "log", "tanh", "erf", "trig",
+                             "max"))
+"""Float primitives a FLOP counter counts as one operation each (an fma is two)."""
+FLOAT_NAMES = frozenset(d.name for d in ALL_DTYPES if d.is_float)
+
 Key = tuple[str, str]
 """(primitive, dtype name)."""
 
@@ -200,11 +205,10 @@ class Counts(Mapping[Key, int]):
     def flops(self) -> int:
         """Floating-point operations, the FLOP counters' convention: an fma is 2, every other
         float arithmetic primitive (not compares, selects or conversions) is 1."""
-        counted = ("add", "mul", "div", "sqrt", "exp", "log", "tanh", "erf", "trig", "max")
         total = 0
         for (prim, dt), c in self._data.items():
-            if dtype(dt).is_float:
-                total += 2 * c if prim == "fma" else c if prim in counted else 0
+            if dt in FLOAT_NAMES:
+                total += 2 * c if prim == "fma" else c if prim in FLOP_PRIMITIVES else 0
         return total
 
     def transistor_ops(self) -> float:

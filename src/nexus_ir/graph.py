@@ -85,7 +85,7 @@ class Node:
     def __init__(self, op: str, inputs: Sequence[Value], attributes: Mapping[str, Any],
                  source: str, graph: "Graph"):
         self.op = op
-        self._inputs = list(inputs)
+        self._inputs = tuple(inputs)
         self.outputs: tuple[Value, ...] = ()
         self.attributes = attributes
         self.source = source
@@ -96,7 +96,7 @@ class Node:
 
     @property
     def inputs(self) -> tuple[Value, ...]:
-        return tuple(self._inputs)
+        return self._inputs
 
     @property
     def name(self) -> str:
@@ -126,7 +126,7 @@ class Node:
         """Point operand ``index`` at ``value``, keeping use lists right (types are not checked)."""
         old = self._inputs[index]
         old._users.remove(self)
-        self._inputs[index] = value
+        self._inputs = (*self._inputs[:index], value, *self._inputs[index + 1:])
         value._users.append(self)
 
     def __repr__(self) -> str:
@@ -361,7 +361,7 @@ class Graph:
                              f"({new.type}): types differ")
         for user in old._users:
             slot = next(i for i, v in enumerate(user._inputs) if v is old)
-            user._inputs[slot] = new
+            user._inputs = (*user._inputs[:slot], new, *user._inputs[slot + 1:])
             new._users.append(user)
         old._users.clear()
         self.outputs = [new if v is old else v for v in self.outputs]

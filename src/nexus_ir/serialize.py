@@ -219,7 +219,7 @@ def _build(doc: dict[str, Any]) -> Graph:
         if graph.has_value(name):
             real = graph.value(name)
             for user in stand_in._users:
-                user._inputs = [real if v is stand_in else v for v in user._inputs]
+                user._inputs = tuple(real if v is stand_in else v for v in user._inputs)
                 real._users.append(user)
     graph.outputs = [lookup(name) for name in doc["outputs"]]
     graph.quantization = dict(doc.get("quantization", {}))

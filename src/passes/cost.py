@@ -901,13 +901,28 @@ def per_input_energies(graph: Graph, floor: float, total_j: float) -> list[float
     return energies
 
 
-def _sum(graph: Graph, key: str, field: str | None = None) -> float:
-    total = 0
-    for n in graph:
-        value = n.annotations.get(key)
-        if value is not None:
-            total += value[field] if field else value
-    return total
+SUMMED = {"energy": ("compute_j", "memory_j", "static_j", "active_j"),
+          "timing": ("time_s", "overhead_s", "module_wait_s", "kernels"),
+          "memory_traffic": ("off_chip_bytes", "on_chip_bytes")}
+"""The annotation fields ``metrics`` totals over the graph's nodes."""
+
+
+def _totals(nodes: list[Node]) -> dict[tuple[str, str], float]:
+    """Each ``SUMMED`` field summed over the nodes that carry its annotation, in one walk (in
+    node order, so each total is the sum it always was), and ``transistor_ops`` under
+    ``("transistor_ops", "")``."""
+    totals = {(key, field): 0 for key, fields in SUMMED.items() for field in fields}
+    totals["transistor_ops", ""] = 0
+    for n in nodes:
+        a = n.annotations
+        for key, fields in SUMMED.items():
+            value = a.get(key)
+            if value is not None:
+                for field in fields:
+                    totals[key, field] += value[field]
+        if a.get("transistor_ops") is not None:
+            totals["transistor_ops", ""] += a["transistor_ops"]
+    return totals
 
 
 @analysis_pass("metrics", per="graph", requires=("transistor_ops", "energy"))
@@ -922,16 +937,17 @@ def metrics(graph: Graph, ctx: PassContext) -> dict[str, Any]:
     opts: Mapping[str, Any] = ctx.options
     nodes = list(graph)
     costed = [(n, c) for n, c in zip(nodes, map(counts_of, nodes)) if c is not None]
-    e_compute = _sum(graph, "energy", "compute_j")
-    e_memory = _sum(graph, "energy", "memory_j")
+    total = _totals(nodes)
+    e_compute = total["energy", "compute_j"]
+    e_memory = total["energy", "memory_j"]
     run = ctx.results["timing"]
     target = target_of(ctx)
-    e_static = _sum(graph, "energy", "static_j") + target.floor_power_w * run["call_overhead_s"]
+    e_static = total["energy", "static_j"] + target.floor_power_w * run["call_overhead_s"]
     e_total = e_compute + e_memory + e_static
-    latency = _sum(graph, "timing", "time_s") + run["call_overhead_s"]
+    latency = total["timing", "time_s"] + run["call_overhead_s"]
     switching = sum(n.annotations["timing"]["compute_s"] * node_activity(n)
                     for n in nodes if n.annotations.get("timing"))
-    tos = _sum(graph, "transistor_ops")
+    tos = total["transistor_ops", ""]
     switched = sum(n.annotations["transistor_ops"] * node_activity(n)
                    for n in nodes if n.annotations.get("transistor_ops") is not None)
     units = output_units(graph, opts.get("output_units"))
@@ -961,9 +977,9 @@ def metrics(graph: Graph, ctx: PassContext) -> dict[str, Any]:
         "peak_activation_bytes": peak,
         "compute_j_by_class": {cls: sum((n.annotations.get("dynamic_energy") or {}).get(
             "compute_by_class", {}).get(cls, 0.0) for n in nodes) for cls in EXEC_CLASSES},
-        "kernels": sum((n.annotations.get("timing") or {}).get("kernels", 0) for n in nodes),
-        "off_chip_bytes": _sum(graph, "memory_traffic", "off_chip_bytes"),
-        "on_chip_bytes": _sum(graph, "memory_traffic", "on_chip_bytes"),
+        "kernels": total["timing", "kernels"],
+        "off_chip_bytes": total["memory_traffic", "off_chip_bytes"],
+        "on_chip_bytes": total["memory_traffic", "on_chip_bytes"],
         "output_units": units,
         "saf_t": switched / units,
         "lsrt": 1.0 - switching / latency if latency else 0.0,
@@ -974,9 +990,9 @@ def metrics(graph: Graph, ctx: PassContext) -> dict[str, Any]:
         "unmodeled": [n.name for n in nodes if not modeled(n)],
         "execution": run["execution"], "math": run["math"],
         "call_overhead_s": run["call_overhead_s"],
-        "overhead_s": _sum(graph, "timing", "overhead_s") + run["call_overhead_s"],
-        "module_wait_s": _sum(graph, "timing", "module_wait_s"),
-        "off_chip_j": _sum(graph, "memory_traffic", "off_chip_bytes")
+        "overhead_s": total["timing", "overhead_s"] + run["call_overhead_s"],
+        "module_wait_s": total["timing", "module_wait_s"],
+        "off_chip_j": total["memory_traffic", "off_chip_bytes"]
         * target.off_chip.pj_per_byte.value * 1e-12,
         "weights_on_chip": ctx.results["memory_traffic"]["weights_on_chip"],
         "memory_needed": needed,
@@ -988,9 +1004,9 @@ def metrics(graph: Graph, ctx: PassContext) -> dict[str, Any]:
         "flash_bytes": flash,
         "arena_plan": None if plan is None else {"kernel_library": plan["kernel_library"],
                                                  "buffers": plan["buffers"]},
-        "active_j": _sum(graph, "energy", "active_j"),
+        "active_j": total["energy", "active_j"],
         "expected_error": expected_error(target, run["execution"]),
-        "bandwidth_use": _sum(graph, "memory_traffic", "off_chip_bytes") / latency
+        "bandwidth_use": total["memory_traffic", "off_chip_bytes"] / latency
         / target.off_chip.bandwidth_bytes_per_s.value if latency else 0.0,
         "power_use": e_total / latency / target.max_power_w.value
         if latency and target.max_power_w else None,

@@ -33,7 +33,7 @@ def test_unknown_op():
 
 def test_wrong_arity():
     g, (x, a, b, c) = base()
-    b.producer._inputs.pop()
+    b.producer._inputs = b.producer._inputs[:-1]
     x._users.remove(b.producer)
     assert collect_problems(g) == ["node %b (add): wrong arity: add: takes exactly 2 inputs, got 1"]
 
