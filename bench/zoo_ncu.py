@@ -110,11 +110,15 @@ def parse(text: str, names: list[str]) -> list[dict] | None:
     return models
 
 
-KERNEL_CLASSES = (("GEMM", ("gemm", "nvjet", "gemv", "splitK")),
+KERNEL_CLASSES = (("GEMV", ("gemv", "internal::kernel<int, int")),
+                  ("GEMM", ("gemm", "nvjet", "splitK")),
                   ("convolution", ("fprop", "convolve", "conv_depthwise", "Nhwc", "nhwc", "Nchw",
                                   "nchw")))
 """Kernel classes by what their names contain, first match wins (implicit-GEMM convolutions
-say ``fprop``); the rest are elementwise, norms, pooling, attention."""
+say ``fprop``); the rest are elementwise, norms, pooling, attention. cuBLAS's matrix-vector
+kernel (a linear layer at batch 1: the zoo's classifier heads, MobileNetV3's squeeze-excite
+layers) is ``internal::kernel<int, int, float, ...>`` in the names as stored (cut at 80
+characters, before its ``gemv``)."""
 
 
 def kernel_class(name: str) -> str:
@@ -123,15 +127,16 @@ def kernel_class(name: str) -> str:
 
 
 def kernels(paths: list[str]) -> None:
-    """On the CPU: per model of ``run`` JSON files, DRAM MB read and written by GEMM,
+    """On the CPU: per model of ``run`` JSON files, DRAM MB read and written by GEMV, GEMM,
     convolution (with its layout transforms) and other kernels: where the bytes NEXUS does
     not predict come from."""
-    print("| dtype | model | GEMM read | written | conv read | written | other read | written |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| dtype | model | GEMV read | written | GEMM read | written | conv read | written | "
+          "other read | written |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for path in paths:
         doc = json.loads(Path(path).read_text())
         for m in doc["models"]:
-            by = {c: [0.0, 0.0] for c in ("GEMM", "convolution", "other")}
+            by = {c: [0.0, 0.0] for c in ("GEMV", "GEMM", "convolution", "other")}
             for name, (read, written) in zip(m["kernel_names"], m["kernel_dram"]):
                 by[kernel_class(name)][0] += read
                 by[kernel_class(name)][1] += written
