@@ -74,9 +74,13 @@ def has_rule(op: str) -> bool:
     return op in _RULES
 
 
+DEFAULT_FACTS = CostFacts()
+"""The cost facts of ops registered without any."""
+
+
 def cost_facts(op: str) -> CostFacts:
     """The cost facts registered beside ``op``'s lowering rule (defaults for ops without)."""
-    return _FACTS.get(op, CostFacts())
+    return _FACTS.get(op, DEFAULT_FACTS)
 
 
 def lower(node: Node) -> Counts:
