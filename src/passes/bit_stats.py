@@ -353,8 +353,10 @@ def _batch_stats(items: Sequence[tuple[np.ndarray, int]], bits: int, is_float: b
     zeros = np.add.reduceat((words & ~sign) == 0, starts, dtype=np.int64)
     flips = np.zeros(words.size, np.uint8)      # flips[i]: word i against word i + 1
     np.bitwise_count(words[1:] ^ words[:-1], out=flips[:-1])
-    flips[np.concatenate([np.arange(s + line - 1, s + w.size, line)
-                          for (w, line), s in zip(items, starts)])] = 0
+    lines = np.fromiter((line for _, line in items), np.int64, len(items))
+    streams = sizes // lines                    # no flip across the end of a stream:
+    later = np.arange(streams.sum()) - np.repeat(np.cumsum(streams) - streams, streams)
+    flips[np.repeat(starts + lines - 1, streams) + later * np.repeat(lines, streams)] = 0
     toggles = np.add.reduceat(flips, starts, dtype=np.int64)
     return list(zip(ones.tolist(), zeros.tolist(), toggles.tolist()))
 
