@@ -2,7 +2,7 @@
 inference profiled (``--cache-control none --clock-control none``: caches and clocks as back to
 back inference leaves them), DRAM bytes and kernels per model.
 
-    PYTHONPATH=src:bench:examples python3 bench/zoo_ncu.py run f32 BATCH OUT [zoo|residency|independent]
+    PYTHONPATH=src:bench:examples python3 bench/zoo_ncu.py run f32 BATCH OUT [zoo|residency|independent|gemv-pressure]
     PYTHONPATH=bench python3 bench/zoo_ncu.py kernels docs/data/zoo_ncu_kernels_*_b1.json
 
 One ncu process profiles all models: each profiled inference starts with a marker kernel
@@ -11,7 +11,10 @@ One ncu process profiles all models: each profiled inference starts with a marke
 all and per kernel. ``kernels`` sums them by kind of kernel.
 The ``residency`` suite is chains of 1024×1024 linear layers whose weights total 4-64 MiB: where
 back-to-back inference stops finding its weights in L2; ``independent`` is the transformers
-architectures of ``bench/independent_models.py``.
+architectures of ``bench/independent_models.py``; ``gemv-pressure`` is one classifier head
+(a GEMV at batch 1) behind 0-64 MiB of activations written per inference: whether activations
+push a GEMV's weights out of L2 between inferences (the zoo's fp32 CNN heads read theirs from
+DRAM though the models fit).
 """
 
 from __future__ import annotations
@@ -49,6 +52,33 @@ def residency_chains(dtype: str) -> dict[str, tuple]:
             for mib in RESIDENCY_MIB}
 
 
+PRESSURE_MIB = (0, 1, 2, 4, 8, 16, 32, 64)
+
+
+def gemv_pressure() -> dict[str, tuple]:
+    """The GEMV-pressure suite, in the zoo's (build, inputs for a batch) form: a module that
+    writes each of PRESSURE_MIB MiB of activations (a ReLU over a buffer, summed into its
+    input) and then runs a 1280 → 1000 classifier head (5.1 MB at fp32; cuBLAS's GEMV at
+    batch 1)."""
+    import torch
+    from torch import nn
+
+    class Head(nn.Module):
+        def __init__(self, mib: int):
+            super().__init__()
+            self.register_buffer("activations", torch.randn(max(1, mib * 2**18)))
+            self.head = nn.Linear(1280, 1000)
+            self.mib = mib
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if self.mib:
+                x = x + torch.relu(self.activations).sum() * 0.0
+            return self.head(x)
+
+    return {f"head-after-{mib}MiB": (lambda mib=mib: Head(mib), lambda b: (torch.randn(b, 1280),))
+            for mib in PRESSURE_MIB}
+
+
 def child(dtype: str, batch: int, suite: str = "zoo") -> None:
     """Under ncu: warm each model up, then profile one inference behind a marker kernel."""
     import torch
@@ -59,6 +89,8 @@ def child(dtype: str, batch: int, suite: str = "zoo") -> None:
     if suite == "independent":
         from independent_models import independent
         models = independent()
+    elif suite == "gemv-pressure":
+        models = gemv_pressure()
     else:
         models = zoo() if suite == "zoo" else residency_chains(dtype)
     for name, (build, inputs_for) in models.items():

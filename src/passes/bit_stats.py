@@ -371,16 +371,22 @@ def _lanes(arr: np.ndarray, dt: DType, bits: int) -> np.ndarray:
 def _set_and_zero(words: np.ndarray, dt: DType, bits: int) -> tuple[int, int]:
     """Set bits and zero elements (either sign for floats) of unsigned words, in numpy."""
     sign = np.array(1 << (bits - 1) if dt.is_float else 0, words.dtype)
-    return (int(np.bitwise_count(words).sum(dtype=np.int64)),
-            int(np.count_nonzero((words & ~sign) == 0)))
+    return _set_bits(words), words.size - int(np.count_nonzero(words & ~sign))
+
+
+def _set_bits(words: np.ndarray) -> int:
+    """Set bits of unsigned words, counted 64 bits at a time where their bytes allow (the count
+    does not depend on how they are grouped; a third faster on a sample)."""
+    if words.flags.c_contiguous and words.nbytes % 8 == 0 and words.ctypes.data % 8 == 0:
+        words = words.reshape(-1).view(np.uint64)
+    return int(np.bitwise_count(words).sum(dtype=np.int64))
 
 
 def _toggles_along(words: np.ndarray, axis: int) -> int:
     """Bits flipping between successive words along ``axis``, in numpy."""
     later, earlier = [slice(None)] * words.ndim, [slice(None)] * words.ndim
     later[axis], earlier[axis] = slice(1, None), slice(None, -1)
-    return int(np.bitwise_count(words[tuple(later)] ^ words[tuple(earlier)]).sum(
-        dtype=np.int64))
+    return _set_bits(words[tuple(later)] ^ words[tuple(earlier)])
 
 
 def _across_stats(arr: np.ndarray, dt: DType, bits: int, axis: int, chunk_bytes: int
