@@ -36,7 +36,7 @@ def _is_numpy(value: Any, *kinds: str) -> bool:
 def freeze(value: Any) -> Any:
     """An immutable, hashable-where-possible copy of an attribute or annotation value."""
     if _is_numpy(value, "ndarray"):
-        frozen = value.copy()
+        frozen = sys.modules["numpy"].array(value, copy=True)   # a plain array, not a subclass
         frozen.setflags(write=False)
         return frozen
     if isinstance(value, (list, tuple)):

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 from .errors import NexusError
 
-
 if TYPE_CHECKING:
     import numpy as np
 
