@@ -39,7 +39,7 @@ from __future__ import annotations
 import functools
 import statistics
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -75,10 +75,16 @@ def stream_axis(node: Node, index: int) -> int | None:
     return node.traits.axis(node, index)
 
 
-_READ: dict[int, dict[tuple[Any, ...], tuple[TensorStats, int]]] = {}
-"""Statistics already read, by read-only array (its id, dropped when the array is collected),
-then by how it was read: a graph costed again (other targets, modes, rewrites of other nodes)
-does not read its weights' bits again. Writable arrays are read every time: they may change."""
+_READ: dict[int, tuple[weakref.ref, dict[tuple[Any, ...], tuple[TensorStats, int]]]] = {}
+"""Statistics already read, by read-only array (its id, with a weak reference whose callback
+drops the entry when the array is collected: a tenth of what ``weakref.finalize`` costs, for
+hundreds of weights), then by how it was read: a graph costed again (other targets, modes,
+rewrites of other nodes) does not read its weights' bits again. Writable arrays are read every
+time: they may change."""
+
+
+def _forget(key: int) -> Callable[[weakref.ref], None]:
+    return lambda _: _READ.pop(key, None)
 
 
 def constants_stats(requests: Sequence[tuple[Value, int | None]], exact: bool = False
@@ -98,8 +104,8 @@ def constants_stats(requests: Sequence[tuple[Value, int | None]], exact: bool = 
         per_filter = array.ndim > 2 and axis == -1 and bool(value.users) and \
             value.users[0].traits.kind == "conv"
         how = (axis, value.type.dtype.name, per_filter, exact)
-        known = _READ.get(id(array)) if not array.flags.writeable else None
-        if known is not None and how in known:
+        known = _READ.get(id(array), (None, {}))[1] if not array.flags.writeable else {}
+        if how in known:
             found[i] = known[how]
         elif (id(array), how) in todo:
             todo[id(array), how][0].append(i)
@@ -112,9 +118,8 @@ def constants_stats(requests: Sequence[tuple[Value, int | None]], exact: bool = 
             found[i] = result
         if not array.flags.writeable:
             if id(array) not in _READ:
-                _READ[id(array)] = {}
-                weakref.finalize(array, _READ.pop, id(array), None)
-            _READ[id(array)][how] = result
+                _READ[id(array)] = (weakref.ref(array, _forget(id(array))), {})
+            _READ[id(array)][1][how] = result
     return found
 
 

@@ -359,6 +359,24 @@ def test_read_only_weights_are_read_once_across_costings(monkeypatch):
     assert len(reads) == count + 2                                 # writable: read each time
 
 
+def test_the_statistics_of_a_collected_array_are_forgotten():
+    """The read-once cache holds statistics by array id only while the array lives: once it is
+    collected its entry goes, so a new array that takes the same id is read afresh."""
+    import gc
+    from types import SimpleNamespace
+
+    import passes.switching as switching
+    data = np.arange(32, dtype=np.float32).reshape(8, 4)
+    data.flags.writeable = False
+    key = id(data)
+    stub = SimpleNamespace(data=data, type=nx.TensorType([8, 4], "f32"), users=[])
+    (stats, read), = switching.constants_stats([(stub, 0)])
+    assert read == 32 and switching._READ[key][1] == {(0, "f32", False, False): (stats, read)}
+    del stub, data
+    gc.collect()
+    assert key not in switching._READ
+
+
 @settings(max_examples=40, deadline=None)
 @given(shape=st.lists(st.integers(1, 17), min_size=1, max_size=3), axis_pick=st.integers(0, 3),
        dtype_name=st.sampled_from(["f32", "f16", "bf16", "i8", "i32", "f64"]),
