@@ -577,13 +577,16 @@ def _tiles(node: Node, target: Target, dt: str) -> tuple[int, float] | None:
     return tiles, batch * m * n / (tiles * tall * tile)
 
 
+def _waves_filled(tiles: int, target: Target) -> float:
+    """The share of the multiprocessors' slots ``tiles`` fill over their whole waves."""
+    sms = int(target.number("sms"))
+    return tiles / (math.ceil(tiles / sms) * sms)
+
+
 def sm_occupancy(node: Node, target: Target, dt: str) -> float:
     """The share of multiprocessors a GEMM's tiles keep busy over its waves (1 for other ops)."""
     tiled = _tiles(node, target, dt)
-    if tiled is None:
-        return 1.0
-    sms = int(target.number("sms"))
-    return tiled[0] / (math.ceil(tiled[0] / sms) * sms)
+    return 1.0 if tiled is None else _waves_filled(tiled[0], target)
 
 
 def wave_utilization(node: Node, target: Target, dt: str) -> float:
@@ -594,7 +597,7 @@ def wave_utilization(node: Node, target: Target, dt: str) -> float:
     1 on targets without those numbers and for products too thin for a tile (depthwise
     convolutions, N or K below 16)."""
     tiled = _tiles(node, target, dt)
-    return 1.0 if tiled is None else tiled[1] * sm_occupancy(node, target, dt)
+    return 1.0 if tiled is None else tiled[1] * _waves_filled(tiled[0], target)
 
 
 def node_kernels(node: Node, target: Target, execution: str, fused_away: set[int]) -> int:
