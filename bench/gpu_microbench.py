@@ -518,7 +518,7 @@ def depthwise_fit(path: str) -> None:
 
 
 CONV_GRID = {"k": (1, 3), "stride": (1, 2), "c_in": (8, 16, 32, 64, 128, 256, 512),
-             "widen": (1, 2), "size": (8, 16, 32, 56, 112), "batch": (1, 16)}
+             "widen": (1, 2), "size": (8, 16, 32, 56, 112), "batch": (1, 16, 128)}
 """Regular convolutions (groups 1, padding k // 2, no bias) whose eager kernels are recorded
 by ``conv_kernels``: c_out = c_in × widen."""
 
@@ -526,7 +526,9 @@ by ``conv_kernels``: c_out = c_in × widen."""
 def conv_kernels(out_dir: str) -> None:
     """The kernels cuDNN runs for one eager convolution of each ``CONV_GRID`` shape at fp32
     (PyTorch's default math: TF32 allowed for cuDNN) and bf16, by name: which shapes take the
-    NCHW FFMA path (one kernel) and which the NHWC tensor-core path with layout transforms."""
+    NCHW FFMA path (one kernel) and which the NHWC tensor-core path with layout transforms;
+    and their device microseconds (``kernel_us``: the profiler's kernel time of the call, after
+    a warm-up call), which ``conv-ffma-rate`` reads."""
     import torch
 
     import gpu_probe as gp
@@ -541,7 +543,8 @@ def conv_kernels(out_dir: str) -> None:
                 found = gp.kernel_profile(lambda x=x, layer=layer: layer(x))
                 rows.append({"dtype": str(dtype).split(".")[1], "k": k, "stride": stride,
                              "c_in": c_in, "c_out": c_in * widen, "size": size, "batch": batch,
-                             "names": found["names"]})
+                             "names": found["names"],
+                             "kernel_us": sum(us for _, _, us in found["by_op"].values())})
     doc = {"device": torch.cuda.get_device_name(), "torch": torch.__version__,
            "cudnn": torch.backends.cudnn.version(), "rows": rows}
     Path(out_dir, "gpu_conv_kernels.json").write_text(json.dumps(doc, indent=1))
@@ -553,7 +556,6 @@ def conv_kernels_report(path: str) -> None:
     by name, memsets and copies left out) against NEXUS's rule (``lowering.rules``' conv
     kernels), by dtype, filter and stride: how many shapes it gets right, and the shapes it
     misses with the kernels cuDNN ran."""
-    import nexus_ir as nx
     from lowering.rules import cost_facts
 
     doc = json.loads(Path(path).read_text())
@@ -562,11 +564,8 @@ def conv_kernels_report(path: str) -> None:
     groups: dict[tuple[str, int, int], list[int]] = {}
     misses = []
     for r in doc["rows"]:
-        dt = {"float32": "f32", "bfloat16": "bf16"}[r["dtype"]]
-        g = nx.Graph("conv")
-        x = g.add_input("x", f"{dt}[{r['batch']},{r['c_in']},{r['size']},{r['size']}]")
-        w = g.add_constant("w", type_=f"{dt}[{r['c_out']},{r['c_in']},{r['k']},{r['k']}]")
-        node = g.op("conv", x, w, stride=[r["stride"]] * 2, padding=[r["k"] // 2] * 2).producer
+        dt, g = _sweep_conv(r)
+        node, = g.nodes
         predicted = cost_facts("conv").kernels_of(node)
         measured = sum(n for name, n in r["names"].items() if not name.startswith("Mem"))
         tally = groups.setdefault((dt, r["k"], r["stride"]), [0, 0])
@@ -581,6 +580,61 @@ def conv_kernels_report(path: str) -> None:
         names = ", ".join(n[:60] for n in r["names"])
         print(f"  {dt:<5} {r['k']} {r['stride']} {r['c_in']:>4} {r['c_out']:>4} {r['size']:>4} "
               f"{r['batch']:>3}: {measured} / {predicted}  {names}")
+
+
+def _sweep_conv(row: dict[str, Any]) -> tuple[str, Any]:
+    """The IR dtype and a one-node graph of one ``conv_kernels`` row's convolution."""
+    import nexus_ir as nx
+
+    dt = {"float32": "f32", "bfloat16": "bf16"}[row["dtype"]]
+    g = nx.Graph("conv")
+    x = g.add_input("x", f"{dt}[{row['batch']},{row['c_in']},{row['size']},{row['size']}]")
+    w = g.add_constant("w", type_=f"{dt}[{row['c_out']},{row['c_in']},{row['k']},{row['k']}]")
+    g.set_outputs(g.op("conv", x, w, stride=[row["stride"]] * 2, padding=[row["k"] // 2] * 2))
+    return dt, g
+
+
+SIMT_CONV_KERNELS = ("implicit_convolve_sgemm", "f32f32_f32f32")
+"""Marks of cuDNN's convolution kernels that run on the FP32 lanes, not the tensor cores: the
+NCHW implicit GEMM and the all-fp32 xmma kernels (the tensor-core ones say ``tf32`` or
+``tensorop``, or are ``nvjet``)."""
+
+
+def conv_simt_report(path: str) -> None:
+    """On the CPU, from a ``conv_kernels`` sweep with kernel times: the convolutions cuDNN ran
+    on the FP32 lanes (every kernel ``SIMT_CONV_KERNELS``), by dtype: their achieved FMA rate
+    as a share of the device's FP32 lanes (``h100``'s vector f32 peak), over those of at least
+    50 M MACs (smaller ones are latency), and NEXUS's device time (eager, gaps and host left
+    out) against the measured kernel time: how far costing them as tensor-core work is off."""
+    import statistics
+
+    from passes.cost import cost_graph
+    from lowering.target import load_target
+
+    doc = json.loads(Path(path).read_text())
+    lanes = load_target("h100").peak_rate("vector", "f32")
+    print(f"{doc['device']}, cuDNN {doc['cudnn']}: convolutions on the FP32 lanes "
+          f"({lanes / 1e12:.2f} T FMA/s peak)")
+    found: dict[str, list[tuple[float, float]]] = {}
+    for r in doc["rows"]:
+        kernels = [n for n in r["names"] if not n.startswith("Mem")]
+        if not all(any(m in n for m in SIMT_CONV_KERNELS) for n in kernels):
+            continue
+        dt, g = _sweep_conv(r)
+        macs = cost_graph(g, "h100").metrics["macs"]
+        if macs < 50e6:
+            continue
+        node, = g.nodes
+        timing = node.annotations["timing"]
+        nexus_us = (timing["time_s"] - timing["overhead_s"]) * 1e6
+        found.setdefault(dt, []).append((macs / (r["kernel_us"] * 1e-6) / lanes,
+                                         r["kernel_us"] / nexus_us))
+    for dt, rows in sorted(found.items()):
+        shares, ratios = zip(*rows)
+        print(f"  {dt:<5} {len(rows)} of >= 50 M MACs: share of the FP32 lanes median "
+              f"{statistics.median(shares):.3f} ({min(shares):.3f}-{max(shares):.3f}); "
+              f"measured / NEXUS time median {statistics.median(ratios):.1f}x "
+              f"({min(ratios):.1f}-{max(ratios):.1f}x)")
 
 
 def dispatch(out_dir: str) -> None:
@@ -608,7 +662,8 @@ def dispatch(out_dir: str) -> None:
 COMMANDS = {"measure": measure, "dispatch": dispatch, "shapes": shapes, "ops": ops,
             "ops-report": ops_report, "attention": attention,
             "attention-report": attention_report, "depthwise-fit": depthwise_fit,
-            "conv-kernels": conv_kernels, "conv-kernels-report": conv_kernels_report}
+            "conv-kernels": conv_kernels, "conv-kernels-report": conv_kernels_report,
+            "conv-simt-report": conv_simt_report}
 
 
 if __name__ == "__main__":
