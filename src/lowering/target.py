@@ -220,7 +220,10 @@ class Target:
         """Operations per second of ``exec_class`` at ``dt``. Fallbacks: a matrix op the file
         does not list runs at the vector rate of its dtype; then the class default; then the
         vector default."""
-        name = dtype(dt).name
+        return self._peak_rate(exec_class, dtype(dt).name)
+
+    @functools.lru_cache(maxsize=1024)  # noqa: B019  (targets live as long as the process)
+    def _peak_rate(self, exec_class: str, name: str) -> float:
         chain = [(exec_class, name)]
         if exec_class == "matrix":
             chain.append(("vector", name))

@@ -37,7 +37,7 @@ sample unless ``exact_bits``); activations come from calibration inputs
 from __future__ import annotations
 
 import functools
-import statistics
+import math
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -187,9 +187,15 @@ def switching(node: Node, ctx: PassContext) -> dict[str, Any] | None:
     if any(len(a) not in (1, inputs) for a in known):
         raise NexusError(f"node %{node.name}: operand statistics cover different numbers of "
                          "calibration inputs")
-    per_input = [statistics.fmean(a[i if len(a) > 1 else 0] if a is not None else 1.0
-                                  for a in per_operand) for i in range(inputs)]
-    return {"activity": statistics.fmean(per_input), "per_input": per_input}
+    per_input = [_mean([a[i if len(a) > 1 else 0] if a is not None else 1.0
+                        for a in per_operand]) for i in range(inputs)]
+    return {"activity": _mean(per_input), "per_input": per_input}
+
+
+def _mean(values: list[float]) -> float:
+    """``statistics.fmean`` of a list (its exactly rounded sum over the count), without its
+    checks: the pass takes two per node."""
+    return math.fsum(values) / len(values)
 
 
 def node_activity(node: Node) -> float:
