@@ -130,7 +130,7 @@ def _chunk_stats(chunk: np.ndarray, dt: DType, bits: int) -> TensorStats:
         words = words.copy()
     w64 = words.view(np.uint64)
     if bits == 64:                # f64/i64 tensors are rare and small: numpy, one word each
-        return _line_stats([(w64, row)], 64, dt.is_float)[0]
+        return _line_stats([(flat, row)], dt)[0]
     ones, zeros, toggles = _kernels(chunk.nbytes)[0](w64, np.uint64(bits),
                                                      *lane_masks(bits, dt.is_float))
     if pad:
@@ -152,7 +152,7 @@ def tensor_stats(values: np.ndarray, dt: DType | str, axis: int | None = -1,
     bits = _storage_bits(dt)
     arr = values if isinstance(values, np.ndarray) else np.asarray(values)
     if arr.nbytes <= NUMPY_BYTES:
-        return _small_stats(arr, dt, bits, axis)
+        return _small_stats(arr, dt, axis)
     if axis is not None and arr.ndim > 1 and axis % arr.ndim != arr.ndim - 1 and bits >= 8 \
             and arr.flags.c_contiguous:
         return _across_stats(arr, dt, bits, axis % arr.ndim, chunk_bytes)
@@ -179,30 +179,36 @@ no JIT to compile, so a model of small weights (the bundled examples, most tabul
 imports no numba at all; above it numba's kernels are ~3x faster."""
 
 
-def _small_stats(arr: np.ndarray, dt: DType, bits: int, axis: int | None) -> TensorStats:
+def _small_stats(arr: np.ndarray, dt: DType, axis: int | None) -> TensorStats:
     """Statistics of a small tensor (under ``NUMPY_BYTES``) in numpy, along any axis; 4-bit and
     1-bit elements one lane per byte."""
-    return _line_stats([_lines(arr, dt, bits, axis)], bits, dt.is_float)[0]
+    return _line_stats([_lines(arr, axis)], dt)[0]
 
 
-def _lines(arr: np.ndarray, dt: DType, bits: int, axis: int | None) -> tuple[np.ndarray, int]:
-    """The words of a small tensor as one contiguous row of streams, and the stream length:
-    the streams along ``axis`` one after another (the whole tensor one stream for None)."""
-    words = encode(arr, dt) if bits >= 8 else _lanes(arr, dt, bits)
-    if words.ndim == 0 or axis is None:
-        return words.reshape(-1), words.size
-    if axis % words.ndim == words.ndim - 1 and words.flags.c_contiguous:
-        return words.reshape(-1), words.shape[-1]
-    moved = np.moveaxis(words, axis, -1)
+def _lines(arr: np.ndarray, axis: int | None) -> tuple[np.ndarray, int]:
+    """A small tensor's values as one contiguous row of streams, and the stream length: the
+    streams along ``axis`` one after another (the whole tensor one stream for None)."""
+    if arr.ndim == 0 or axis is None:
+        return arr.reshape(-1), arr.size
+    if axis % arr.ndim == arr.ndim - 1 and arr.flags.c_contiguous:
+        return arr.reshape(-1), arr.shape[-1]
+    moved = np.moveaxis(arr, axis, -1)
     return np.ascontiguousarray(moved).reshape(-1), moved.shape[-1]
 
 
-def _line_stats(items: Sequence[tuple[np.ndarray, int]], bits: int, is_float: bool
-                ) -> list[TensorStats]:
-    """Statistics of many word arrays of one lane width at once: each item is (contiguous 1-D
-    unsigned words, one element each, read as streams of the given length); toggles are
-    counted within streams only. One concatenation and a few reductions for all, so hundreds
-    of small weights cost about what one does."""
+def _words(values: np.ndarray, dt: DType, bits: int) -> np.ndarray:
+    """The bit patterns of ``values``, one element per word (4-bit and 1-bit lanes unpacked,
+    one per byte): elementwise, so the words of concatenated values are the concatenated
+    words."""
+    return encode(values, dt) if bits >= 8 else _lanes(values, dt, bits)
+
+
+def _line_stats(items: Sequence[tuple[np.ndarray, int]], dt: DType) -> list[TensorStats]:
+    """Statistics of many arrays of one dtype at once: each item is (contiguous 1-D values of
+    one numpy type, read as streams of the given length); toggles are counted within streams
+    only. One concatenation, one encoding and a few reductions per batch, so hundreds of small
+    weights cost about what one does."""
+    bits = _storage_bits(dt)
     kept = [item for item in items if item[0].size]
     found: list[tuple[int, int, int]] = []
     while kept:                     # batches of up to BATCH_ELEMENTS: their passes stay in cache
@@ -211,7 +217,7 @@ def _line_stats(items: Sequence[tuple[np.ndarray, int]], bits: int, is_float: bo
         while take < len(kept) and total + kept[take][0].size <= BATCH_ELEMENTS:
             total += kept[take][0].size
             take += 1
-        found += _batch_stats(kept[:take], bits, is_float)
+        found += _batch_stats(kept[:take], dt, bits)
         kept = kept[take:]
     counts = iter(found)
     return [TensorStats(w.size, bits, *next(counts), w.size // line * (line - 1)) if w.size
@@ -255,24 +261,23 @@ def read_arrays(requests: Sequence[tuple[np.ndarray, DType, int | None]], exact:
     one batch (``_line_stats``); tensors too large for numpy whole go through
     ``tensor_stats``."""
     results: list[tuple[TensorStats, int]] = [None] * len(requests)  # type: ignore[list-item]
-    batches: dict[tuple[int, bool], list[tuple[int, np.ndarray, int]]] = {}
+    batches: dict[tuple[DType, np.dtype], list[tuple[int, np.ndarray, int]]] = {}
     for i, (arr, dt, axis) in enumerate(requests):
-        bits = _storage_bits(dt)
         if axis is not None and arr.ndim > 1 and arr.flags.f_contiguous and \
                 not arr.flags.c_contiguous:       # a transposed view (a tied output layer)
             arr, axis = arr.T, arr.ndim - 1 - axis % arr.ndim
         if not exact and arr.size > SAMPLE_ABOVE and axis is not None and arr.ndim >= 2 and \
                 arr.flags.c_contiguous:
+            bits = _storage_bits(dt)
             sample, along = _sample(arr, axis % arr.ndim)
-            words = encode(sample, dt) if bits >= 8 else _lanes(sample, dt, bits)
-            stats = _sample_stats(words, along, dt, bits)
+            stats = _sample_stats(_words(sample, dt, bits), along, dt, bits)
             results[i] = (_scaled(stats, arr, axis % arr.ndim), stats.elements)
         elif arr.nbytes <= NUMPY_BYTES:
-            batches.setdefault((bits, dt.is_float), []).append((i, *_lines(arr, dt, bits, axis)))
+            batches.setdefault((dt, arr.dtype), []).append((i, *_lines(arr, axis)))
         else:
             results[i] = (tensor_stats(arr, dt, axis), arr.size)
-    for (bits, is_float), batch in batches.items():
-        found = _line_stats([(words, line) for _, words, line in batch], bits, is_float)
+    for (dt, _), batch in batches.items():
+        found = _line_stats([(values, line) for _, values, line in batch], dt)
         for (i, _, _), stats in zip(batch, found):
             results[i] = (stats, stats.elements)
     return results
@@ -341,14 +346,15 @@ BATCH_ELEMENTS = 1 << 16
 """Elements per batch of ``_line_stats``: its few passes over a batch then run from cache."""
 
 
-def _batch_stats(items: Sequence[tuple[np.ndarray, int]], bits: int, is_float: bool
+def _batch_stats(items: Sequence[tuple[np.ndarray, int]], dt: DType, bits: int
                  ) -> list[tuple[int, int, int]]:
     """(set bits, zeros, toggles) of each non-empty item of ``_line_stats``, in one batch."""
     sizes = np.fromiter((w.size for w, _ in items), np.int64, len(items))
     starts = np.zeros(len(items), np.int64)
     np.cumsum(sizes[:-1], out=starts[1:])
-    words = items[0][0] if len(items) == 1 else np.concatenate([w for w, _ in items])
-    sign = words.dtype.type(1 << (bits - 1) if is_float else 0)
+    words = _words(items[0][0] if len(items) == 1 else np.concatenate([w for w, _ in items]),
+                   dt, bits)
+    sign = words.dtype.type(1 << (bits - 1) if dt.is_float else 0)
     ones = np.add.reduceat(np.bitwise_count(words), starts, dtype=np.int64)
     zeros = np.add.reduceat((words & ~sign) == 0, starts, dtype=np.int64)
     flips = np.zeros(words.size, np.uint8)      # flips[i]: word i against word i + 1
