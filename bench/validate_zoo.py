@@ -6,7 +6,7 @@ fitted constant, (b) NEXUS's shipped target, nothing fitted, and (c) NEXUS calib
     PYTHONPATH=src:bench:examples python3 bench/validate_zoo.py measure f32 OUT  # GPU, per dtype
     PYTHONPATH=src:bench:examples python3 bench/validate_zoo.py profile f32 OUT  # GPU: kernels only
     PYTHONPATH=src:bench:examples python3 bench/validate_zoo.py analyze docs/data/zoo_h200_*.json
-    PYTHONPATH=src:bench:examples python3 bench/validate_zoo.py ncu docs/data/zoo_ncu_*_b1.json
+    PYTHONPATH=src:bench:examples python3 bench/validate_zoo.py ncu [--target=h100] docs/data/zoo_ncu_*_b1.json
     PYTHONPATH=src:bench:examples python3 bench/validate_zoo.py attention docs/data/*_h200_*.json
     PYTHONPATH=src:bench:examples python3 bench/validate_zoo.py host-fit docs/data/zoo_h200_*.json
 
@@ -467,7 +467,9 @@ if __name__ == "__main__":
                                                not a.startswith("--suite=")],
                     energy_windows=sys.argv[1] == "measure", suite=(suites or ["zoo"])[-1])
     elif sys.argv[1] == "ncu":
-        ncu_compare(sys.argv[2:])
+        targets = [a.split("=", 1)[1] for a in sys.argv[2:] if a.startswith("--target=")]
+        ncu_compare([a for a in sys.argv[2:] if not a.startswith("--target=")],
+                    *targets[-1:])
     elif sys.argv[1] == "attention":
         attention_compare(sys.argv[2:])
     elif sys.argv[1] == "host-fit":

@@ -2,8 +2,9 @@
 inference profiled (``--cache-control none --clock-control none``: caches and clocks as back to
 back inference leaves them), DRAM bytes and kernels per model.
 
-    PYTHONPATH=src:bench:examples python3 bench/zoo_ncu.py run f32 BATCH OUT [zoo|residency|independent|gemv-pressure]
+    PYTHONPATH=src:bench:examples python3 bench/zoo_ncu.py run f32 BATCH OUT [zoo|residency|independent|gemv-pressure] [kernel|app-range]
     PYTHONPATH=bench python3 bench/zoo_ncu.py kernels docs/data/zoo_ncu_kernels_*_b1.json
+    PYTHONPATH=bench python3 bench/zoo_ncu.py replay-check KERNEL.json APP_RANGE.json
 
 One ncu process profiles all models: each profiled inference starts with a marker kernel
 (``torch.cuda._sleep``) that separates the models in ncu's CSV. Writes
@@ -15,6 +16,16 @@ architectures of ``bench/independent_models.py``; ``gemv-pressure`` is one class
 (a GEMV at batch 1) behind 0-64 MiB of activations written per inference: whether activations
 push a GEMV's weights out of L2 between inferences (the zoo's fp32 CNN heads read theirs from
 DRAM though the models fit).
+
+The last argument is ncu's replay mode. ``kernel`` (the default) profiles each kernel on its
+own: ncu serializes them and works on the host between them. ``app-range`` measures each
+profiled inference as one range of the application, its kernels running back to back as they
+do without a profiler (no per-kernel bytes then; file ``SUITE_ncu_DTYPE_bBATCH_app-range``):
+``replay-check`` sets the two side by side, a check of whether per-kernel profiling itself
+moves the DRAM bytes of models that stay in L2. (ncu's ``range`` replay is no such check: it
+restores device memory before the range, so a GEMV behind no other work read 89 % of its
+weights from DRAM, against 13 % in kernel replay; and it stops at cuDNN's
+``cuKernelSetAttribute``.)
 """
 
 from __future__ import annotations
@@ -115,15 +126,35 @@ def child(dtype: str, batch: int, suite: str = "zoo") -> None:
         torch.cuda.empty_cache()
 
 
-def parse(text: str, names: list[str]) -> list[dict] | None:
-    """Per model (named in profiling order), ncu's kernels, DRAM bytes read and written in all
-    and per kernel (``kernel_dram``: [read, write] each), device time and kernel names; None
-    where the text holds no CSV."""
+def _rows(text: str) -> list[dict[str, str]] | None:
+    """The result rows of ncu's raw CSV page (its units row dropped), or None without one."""
     lines = text.splitlines()
     start = next((i for i, line in enumerate(lines) if line.startswith('"ID"')), None)
     if start is None:
         return None
-    rows = list(csv.DictReader(io.StringIO("\n".join(lines[start:]))))[1:]   # skip units row
+    return list(csv.DictReader(io.StringIO("\n".join(lines[start:]))))[1:]
+
+
+def parse_ranges(text: str, names: list[str]) -> list[dict] | None:
+    """Per model (named in profiling order), the DRAM bytes read and written and the device
+    time of its profiled inference measured as one range (``app-range`` replay: one result row
+    per range, in order); None where the text holds no CSV."""
+    rows = _rows(text)
+    if rows is None:
+        return None
+    return [{"model": name, "dram_read_bytes": _number(row["dram__bytes_read.sum"]),
+             "dram_write_bytes": _number(row["dram__bytes_write.sum"]),
+             "time_s": _number(row["gpu__time_duration.sum"]) * 1e-9}
+            for name, row in zip(names, rows)]
+
+
+def parse(text: str, names: list[str]) -> list[dict] | None:
+    """Per model (named in profiling order), ncu's kernels, DRAM bytes read and written in all
+    and per kernel (``kernel_dram``: [read, write] each), device time and kernel names; None
+    where the text holds no CSV."""
+    rows = _rows(text)
+    if rows is None:
+        return None
     models: list[dict] = []
     for row in rows:
         if MARKER in row["Kernel Name"]:
@@ -176,23 +207,51 @@ def kernels(paths: list[str]) -> None:
                 f"{b / 1e6:.2f}" for c in by for b in by[c]) + " |")
 
 
-def run(dtype: str, batch: int, out_dir: str, suite: str = "zoo") -> None:
+REPLAY_MODES = ("kernel", "app-range")
+
+
+def replay_check(kernel_path: str, range_path: str) -> None:
+    """On the CPU: per model, the DRAM MB of its profiled inference in kernel replay beside
+    app-range replay (``run``'s two modes, one suite and dtype), and their ratio."""
+    kernel_doc, range_doc = (json.loads(Path(p).read_text()) for p in (kernel_path, range_path))
+    ranges = {m["model"]: m for m in range_doc["models"]}
+    print(f"{kernel_doc['dtype']}, batch {kernel_doc['batch']}: DRAM MB read + written")
+    print("| model | kernel replay | app-range replay | ratio |")
+    print("|---|---|---|---|")
+    for m in kernel_doc["models"]:
+        other = ranges.get(m["model"])
+        if other is None:
+            continue
+        a, b = (x["dram_read_bytes"] + x["dram_write_bytes"] for x in (m, other))
+        ratio = f"{b / a:.2f}" if a >= 1e6 else "-"          # below 1 MB: profiler noise
+        print(f"| {m['model']} | {a / 1e6:.2f} | {b / 1e6:.2f} | {ratio} |")
+
+
+def run(dtype: str, batch: int, out_dir: str, suite: str = "zoo", replay: str = "kernel"
+        ) -> None:
+    """Profile ``suite`` under ncu in ``replay`` mode (module doc) and write its JSON."""
+    if replay not in REPLAY_MODES:
+        raise SystemExit(f"replay mode {replay!r}: choose one of {', '.join(REPLAY_MODES)}")
     NAMES.unlink(missing_ok=True)
+    # app-range replay takes the profiler's start and stop calls as its ranges (and refuses
+    # --profile-from-start); kernel replay profiles the kernels between them
+    start = ["--profile-from-start", "off"] if replay == "kernel" else []
     command = ["ncu", "--cache-control", "none", "--clock-control", "none",
-               "--profile-from-start", "off", "--metrics", METRICS, "--csv", "--page", "raw",
+               "--replay-mode", replay, *start, "--metrics", METRICS, "--csv", "--page", "raw",
                "--print-units", "base", sys.executable, __file__, "child", dtype, str(batch),
                suite]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
-    stem = f"{suite}_ncu_{dtype}_b{batch}"
+    stem = f"{suite}_ncu_{dtype}_b{batch}" + ("" if replay == "kernel" else f"_{replay}")
     Path(out_dir, f"{stem}.csv").write_text(done.stdout)
     names = NAMES.read_text().split() if NAMES.exists() else []
-    models = parse(done.stdout, names)
+    models = (parse if replay == "kernel" else parse_ranges)(done.stdout, names)
     if models is None:
         raise SystemExit(f"ncu gave no CSV: {done.stderr[-2000:]}")
     Path(out_dir, f"{stem}.json").write_text(json.dumps(
-        {"dtype": dtype, "batch": batch, "cache_control": "none", "models": models}))
+        {"dtype": dtype, "batch": batch, "cache_control": "none", "replay": replay,
+         "models": models}))
     for m in models:
-        print(f"{m['model']:<18} kernels {m['kernels']:>5}  DRAM "
+        print(f"{m['model']:<18} kernels {m.get('kernels', '-'):>5}  DRAM "
               f"{(m['dram_read_bytes'] + m['dram_write_bytes']) / 1e6:10.2f} MB")
 
 
@@ -201,5 +260,7 @@ if __name__ == "__main__":
         child(sys.argv[2], int(sys.argv[3]), sys.argv[4])
     elif sys.argv[1] == "kernels":
         kernels(sys.argv[2:])
+    elif sys.argv[1] == "replay-check":
+        replay_check(sys.argv[2], sys.argv[3])
     else:
-        run(sys.argv[2], int(sys.argv[3]), sys.argv[4], *sys.argv[5:6])
+        run(sys.argv[2], int(sys.argv[3]), sys.argv[4], *sys.argv[5:7])
