@@ -154,6 +154,16 @@ def test_chunking_changes_nothing(dt, rows, row, chunk):
     assert tensor_stats(values, dt, chunk_bytes=chunk) == tensor_stats(values, dt)
 
 
+def test_slabs_that_start_off_an_eight_byte_boundary_are_counted_right():
+    """Streams along a middle axis of odd-width fp32 slabs (numpy reads them two slabs at a
+    time): the second block of slabs starts 4 bytes off an 8-byte boundary (301 · 1001 · 4
+    bytes in) and is counted 64 bits at a time all the same."""
+    values = make("sparse", "f32", (3, 301, 1001), 3)
+    got = tensor_stats(values, "f32", axis=1, chunk_bytes=3 * 1001 * 4)
+    assert (got.set_bits, got.zeros, got.toggles, got.transitions) == \
+        reference_stats(values, "f32", 1)
+
+
 @pytest.mark.parametrize("dt", DTYPES)
 def test_zeros_toggle_nothing(dt):
     stats = tensor_stats(np.zeros((16, 33)), dt)
