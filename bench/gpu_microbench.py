@@ -23,6 +23,7 @@ arithmetic that turns it into the target's unit.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import json
 import sys
@@ -551,6 +552,78 @@ def conv_kernels(out_dir: str) -> None:
     print(f"{len(rows)} convolutions")
 
 
+LINEAR_ROWS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+LINEAR_SHAPES = ((4096, 4096), (4096, 784), (1024, 4096), (4096, 1024), (14336, 4096),
+                 (4096, 14336), (768, 768), (3072, 768), (768, 3072), (1000, 2048))
+"""(out features, in features) of the fp32 linear layers ``linear_kernels`` runs at each of
+``LINEAR_ROWS`` rows: the zoo's MLP and classifier heads and transformer projections."""
+
+
+def linear_kernels(out_dir: str) -> None:
+    """The kernels cuBLAS runs for one eager fp32 ``nn.Linear`` (with and without bias;
+    PyTorch's default math: no TF32 for matmuls) of each ``LINEAR_SHAPES`` × ``LINEAR_ROWS``
+    shape, by name, with their microseconds (``kernel_us``, the profiler's, after a warm-up
+    call) and ten calls replayed from a CUDA graph (``graph_s`` per call): what few rows cost
+    where cuBLAS takes its split-K path (``sgemm_largek`` behind a ``scal_kernel``)."""
+    import torch
+
+    import gpu_probe as gp
+    from runtime.execute import cuda_graph
+
+    rows = []
+    with torch.no_grad():
+        for (n, k), m, bias in itertools.product(LINEAR_SHAPES, LINEAR_ROWS, (True, False)):
+            layer = torch.nn.Linear(k, n, bias=bias).to("cuda").eval()
+            x = torch.randn(m, k, device="cuda")
+            found = gp.kernel_profile(lambda x=x, layer=layer: layer(x))
+            replay = cuda_graph(lambda x=x, layer=layer: [layer(x) for _ in range(10)])
+            rows.append({"m": m, "n": n, "k": k, "bias": bias, "names": found["names"],
+                         "kernel_us": sum(us for _, _, us in found["by_op"].values()),
+                         "graph_s": gp.event_time(replay, 10) / 10})
+    doc = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "rows": rows}
+    Path(out_dir, "gpu_linear_kernels.json").write_text(json.dumps(doc, indent=1))
+    print(f"{len(rows)} linear layers")
+
+
+def linear_kernels_report(path: str) -> None:
+    """On the CPU, from a ``linear_kernels`` sweep: per number of rows, the fp32 linear layers'
+    (with bias) measured time per call replayed from a CUDA graph against NEXUS's on ``h100``
+    in ``cuda-graph`` execution (the node's time, without the per-inference sync; weights
+    cold: they stream), median and range of the ratio,
+    and the kernel families cuBLAS picked: where few rows leave its GEMV and GEMM kernels."""
+    import statistics
+
+    import nexus_ir as nx
+    from passes.cost import cost_graph
+
+    doc = json.loads(Path(path).read_text())
+    print(f"{doc['device']}, torch {doc['torch']}: fp32 linear with bias, measured / NEXUS time")
+    by_rows: dict[int, list[tuple[float, str]]] = {}
+    for r in doc["rows"]:
+        if not r["bias"]:
+            continue
+        g = nx.Graph("linear")
+        x = g.add_input("x", f"f32[{r['m']},{r['k']}]")
+        w = g.add_constant("w", type_=f"f32[{r['n']},{r['k']}]")
+        b = g.add_constant("b", type_=f"f32[{r['n']}]")
+        g.set_outputs(g.op("linear", x, w, b))
+        report = cost_graph(g, "h100", execution="cuda-graph", warm=False)
+        family = next((f for f in LINEAR_FAMILIES if any(f in n for n in r["names"])), "other")
+        by_rows.setdefault(r["m"], []).append((r["graph_s"] / report.nodes[0].time_s, family))
+    for m, found in sorted(by_rows.items()):
+        ratios = [ratio for ratio, _ in found]
+        families = ", ".join(f"{f} {n}" for f, n in collections.Counter(
+            f for _, f in found).most_common())
+        print(f"  {m:>4} rows: median {statistics.median(ratios):.2f}x "
+              f"({min(ratios):.2f}-{max(ratios):.2f}x over {len(ratios)}); {families}")
+
+
+LINEAR_FAMILIES = ("gemv", "gemmSN", "sgemm_largek", "splitKreduce", "cutlass", "xmma_gemm")
+"""Marks of cuBLAS's fp32 kernel families in ``linear_kernels``' names, first match wins: the
+matrix-vector kernels, the small-N/M ``gemmSN``, split-K over a ``scal_kernel``
+(``sgemm_largek``) or a reduction, CUTLASS's SIMT GEMMs and the xmma fp32 GEMM."""
+
+
 def conv_kernels_report(path: str) -> None:
     """Measured kernels per convolution of ``conv_kernels``' sweep (the device's kernel events
     by name, memsets and copies left out) against NEXUS's rule (``lowering.rules``' conv
@@ -663,6 +736,7 @@ COMMANDS = {"measure": measure, "dispatch": dispatch, "shapes": shapes, "ops": o
             "ops-report": ops_report, "attention": attention,
             "attention-report": attention_report, "depthwise-fit": depthwise_fit,
             "conv-kernels": conv_kernels, "conv-kernels-report": conv_kernels_report,
+            "linear-kernels": linear_kernels, "linear-kernels-report": linear_kernels_report,
             "conv-simt-report": conv_simt_report}
 
 
