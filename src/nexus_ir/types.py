@@ -27,6 +27,8 @@ class TensorType:
     _static_numel: int | None = field(default=None, compare=False, repr=False)
     """The element count where every dim is an int (None while symbols are unbound): the cost
     passes ask for it thousands of times per graph."""
+    _static_nbytes: int | None = field(default=None, compare=False, repr=False)
+    """``nbytes`` where the element count is known, likewise."""
 
     def __init__(self, shape: Iterable[Dim], dtype_: DType | str):
         object.__setattr__(self, "shape", tuple(_dims.canonical(d) for d in shape))
@@ -36,6 +38,8 @@ class TensorType:
                 raise ShapeError(f"negative dimension {d} in shape {list(self.shape)}")
         static = all(type(d) is int for d in self.shape)
         object.__setattr__(self, "_static_numel", math.prod(self.shape) if static else None)
+        object.__setattr__(self, "_static_nbytes", self._bytes(self._static_numel)
+                           if static else None)
 
     @classmethod
     def parse(cls, text: str) -> "TensorType":
@@ -82,7 +86,12 @@ class TensorType:
     @property
     def nbytes(self) -> int:
         """Storage bytes, rounding sub-byte types up to whole bytes."""
-        return math.ceil(self.numel * self.dtype.bits / 8)
+        if self._static_nbytes is not None:
+            return self._static_nbytes
+        return self._bytes(self.numel)
+
+    def _bytes(self, elements: int) -> int:
+        return math.ceil(elements * self.dtype.bits / 8)
 
     def bind(self, bindings: Mapping[str, int | str]) -> "TensorType":
         """The same type with bound symbols replaced by their sizes (or new names)."""
