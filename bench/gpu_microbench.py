@@ -593,8 +593,8 @@ def linear_kernels_report(path: str) -> None:
     """On the CPU, from a ``linear_kernels`` sweep: per number of rows, the fp32 linear layers'
     (with bias) measured time per call replayed from a CUDA graph against NEXUS's on ``h100``
     in ``cuda-graph`` execution (the node's time, without the per-inference sync; weights
-    cold: they stream), median and range of the ratio,
-    and the kernel families cuBLAS picked: where few rows leave its GEMV and GEMM kernels."""
+    cold: they stream), median and range of the ratio, and the kernel families cuBLAS
+    picked: where few rows leave its GEMV and GEMM kernels."""
     import statistics
 
     import nexus_ir as nx
