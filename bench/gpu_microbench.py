@@ -518,6 +518,21 @@ def depthwise_fit(path: str) -> None:
               f"{r['batch']:>3}: predicted / measured {row @ [per_output, per_fma]:.3f}")
 
 
+def _timed_kernels(call: Callable[[], Any]) -> dict[str, Any]:
+    """The kernels one eager ``call`` launches, by name, and its device time two ways: the
+    microseconds of that one profiled call (``kernel_us``, after a warm-up call; a lone call
+    measures about twice the back-to-back time, docs/validation.md) and the seconds per call
+    of ten calls replayed back to back from a CUDA graph (``graph_s``), as a model runs them."""
+    import gpu_probe as gp
+    from runtime.execute import cuda_graph
+
+    found = gp.kernel_profile(call)
+    replay = cuda_graph(lambda: [call() for _ in range(10)])
+    return {"names": found["names"],
+            "kernel_us": sum(us for _, _, us in found["by_op"].values()),
+            "graph_s": gp.event_time(replay, 10) / 10}
+
+
 CONV_GRID = {"k": (1, 3), "stride": (1, 2), "c_in": (8, 16, 32, 64, 128, 256, 512),
              "widen": (1, 2), "size": (8, 16, 32, 56, 112), "batch": (1, 16, 128)}
 """Regular convolutions (groups 1, padding k // 2, no bias) whose eager kernels are recorded
@@ -528,13 +543,8 @@ def conv_kernels(out_dir: str) -> None:
     """The kernels cuDNN runs for one eager convolution of each ``CONV_GRID`` shape at fp32
     (PyTorch's default math: TF32 allowed for cuDNN) and bf16, by name: which shapes take the
     NCHW FFMA path (one kernel) and which the NHWC tensor-core path with layout transforms;
-    their device microseconds in that one profiled call (``kernel_us``, after a warm-up call)
-    and ten calls replayed from a CUDA graph (``graph_s`` per call: back to back, as a model
-    runs them), which ``conv-simt-report`` reads."""
+    and their times (``_timed_kernels``), which ``conv-simt-report`` reads."""
     import torch
-
-    import gpu_probe as gp
-    from runtime.execute import cuda_graph
 
     rows = []
     with torch.no_grad():
@@ -543,13 +553,9 @@ def conv_kernels(out_dir: str) -> None:
                 layer = torch.nn.Conv2d(c_in, c_in * widen, k, stride, k // 2,
                                         bias=False).to("cuda", dtype).eval()
                 x = torch.randn(batch, c_in, size, size, device="cuda", dtype=dtype)
-                found = gp.kernel_profile(lambda x=x, layer=layer: layer(x))
-                replay = cuda_graph(lambda x=x, layer=layer: [layer(x) for _ in range(10)])
                 rows.append({"dtype": str(dtype).split(".")[1], "k": k, "stride": stride,
                              "c_in": c_in, "c_out": c_in * widen, "size": size, "batch": batch,
-                             "names": found["names"],
-                             "kernel_us": sum(us for _, _, us in found["by_op"].values()),
-                             "graph_s": gp.event_time(replay, 10) / 10})
+                             **_timed_kernels(lambda x=x, layer=layer: layer(x))})
     doc = {"device": torch.cuda.get_device_name(), "torch": torch.__version__,
            "cudnn": torch.backends.cudnn.version(), "rows": rows}
     Path(out_dir, "gpu_conv_kernels.json").write_text(json.dumps(doc, indent=1))
@@ -566,24 +572,17 @@ LINEAR_SHAPES = ((4096, 4096), (4096, 784), (1024, 4096), (4096, 1024), (14336, 
 def linear_kernels(out_dir: str) -> None:
     """The kernels cuBLAS runs for one eager fp32 ``nn.Linear`` (with and without bias;
     PyTorch's default math: no TF32 for matmuls) of each ``LINEAR_SHAPES`` × ``LINEAR_ROWS``
-    shape, by name, with their microseconds (``kernel_us``, the profiler's, after a warm-up
-    call) and ten calls replayed from a CUDA graph (``graph_s`` per call): what few rows cost
-    where cuBLAS takes its split-K path (``sgemm_largek`` behind a ``scal_kernel``)."""
+    shape, by name, with their times (``_timed_kernels``): what few rows cost where cuBLAS
+    takes its split-K path (``sgemm_largek`` behind a ``scal_kernel``)."""
     import torch
-
-    import gpu_probe as gp
-    from runtime.execute import cuda_graph
 
     rows = []
     with torch.no_grad():
         for (n, k), m, bias in itertools.product(LINEAR_SHAPES, LINEAR_ROWS, (True, False)):
             layer = torch.nn.Linear(k, n, bias=bias).to("cuda").eval()
             x = torch.randn(m, k, device="cuda")
-            found = gp.kernel_profile(lambda x=x, layer=layer: layer(x))
-            replay = cuda_graph(lambda x=x, layer=layer: [layer(x) for _ in range(10)])
-            rows.append({"m": m, "n": n, "k": k, "bias": bias, "names": found["names"],
-                         "kernel_us": sum(us for _, _, us in found["by_op"].values()),
-                         "graph_s": gp.event_time(replay, 10) / 10})
+            rows.append({"m": m, "n": n, "k": k, "bias": bias,
+                         **_timed_kernels(lambda x=x, layer=layer: layer(x))})
     doc = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "rows": rows}
     Path(out_dir, "gpu_linear_kernels.json").write_text(json.dumps(doc, indent=1))
     print(f"{len(rows)} linear layers")

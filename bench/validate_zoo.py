@@ -460,21 +460,24 @@ def host_fit(paths: list[str], target: str = "h200") -> None:
           f"{len(per_call)} host-bound rows")
 
 
+def _option(args: list[str], name: str, default: str) -> tuple[list[str], str]:
+    """``args`` without their ``--name=value`` options, and the last such value (``default``
+    without one)."""
+    flag = f"--{name}="
+    values = [a[len(flag):] for a in args if a.startswith(flag)]
+    return [a for a in args if not a.startswith(flag)], (values or [default])[-1]
+
+
 if __name__ == "__main__":
     if sys.argv[1] in ("measure", "profile"):
-        suites = [a.split("=", 1)[1] for a in sys.argv[4:] if a.startswith("--suite=")]
-        measure_all(sys.argv[2], sys.argv[3], [a for a in sys.argv[4:] if
-                                               not a.startswith("--suite=")],
-                    energy_windows=sys.argv[1] == "measure", suite=(suites or ["zoo"])[-1])
+        rest, suite = _option(sys.argv[4:], "suite", "zoo")
+        measure_all(sys.argv[2], sys.argv[3], rest,
+                    energy_windows=sys.argv[1] == "measure", suite=suite)
     elif sys.argv[1] == "ncu":
-        targets = [a.split("=", 1)[1] for a in sys.argv[2:] if a.startswith("--target=")]
-        ncu_compare([a for a in sys.argv[2:] if not a.startswith("--target=")],
-                    *targets[-1:])
+        ncu_compare(*_option(sys.argv[2:], "target", "h200"))
     elif sys.argv[1] == "attention":
         attention_compare(sys.argv[2:])
     elif sys.argv[1] == "host-fit":
         host_fit(sys.argv[2:])
-    elif sys.argv[2].startswith("--target="):
-        analyze(sys.argv[3:], sys.argv[2].split("=", 1)[1])
     else:
-        analyze(sys.argv[2:])
+        analyze(*_option(sys.argv[2:], "target", "h200"))

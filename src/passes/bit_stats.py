@@ -117,9 +117,11 @@ def _chunk_stats(chunk: np.ndarray, dt: DType, bits: int) -> TensorStats:
     """Statistics of a C-contiguous (rows, row) chunk. The element count is padded to whole
     64-bit words by repeating the last element (no toggles), whose bits and zero are then taken
     back out."""
+    rows, row = chunk.shape
+    if bits == 64:                # f64/i64 tensors are rare and small: numpy, one word each
+        return _line_stats([(chunk.reshape(-1), row)], dt)[0]
     from ._bits import boundary_toggles, lane_masks   # numba, only for data
 
-    rows, row = chunk.shape
     lanes = 64 // bits
     pad = (-chunk.size) % lanes
     flat = chunk.reshape(-1)
@@ -129,8 +131,6 @@ def _chunk_stats(chunk: np.ndarray, dt: DType, bits: int) -> TensorStats:
     if words.ctypes.data % 8:
         words = words.copy()
     w64 = words.view(np.uint64)
-    if bits == 64:                # f64/i64 tensors are rare and small: numpy, one word each
-        return _line_stats([(flat, row)], dt)[0]
     ones, zeros, toggles = _kernels(chunk.nbytes)[0](w64, np.uint64(bits),
                                                      *lane_masks(bits, dt.is_float))
     if pad:
