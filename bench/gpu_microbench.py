@@ -523,14 +523,25 @@ def _timed_kernels(call: Callable[[], Any]) -> dict[str, Any]:
     microseconds of that one profiled call (``kernel_us``, after a warm-up call; a lone call
     measures about twice the back-to-back time, docs/validation.md) and the seconds per call
     of ten calls replayed back to back from a CUDA graph (``graph_s``), as a model runs them."""
+    import torch
+
     import gpu_probe as gp
     from runtime.execute import cuda_graph
 
+    def ten_calls() -> None:
+        """Each output dropped as the next call runs: the capture reuses its memory (ten
+        outputs of a batch-128 convolution would not fit)."""
+        for _ in range(10):
+            call()
+
     found = gp.kernel_profile(call)
-    replay = cuda_graph(lambda: [call() for _ in range(10)])
-    return {"names": found["names"],
-            "kernel_us": sum(us for _, _, us in found["by_op"].values()),
-            "graph_s": gp.event_time(replay, 10) / 10}
+    replay = cuda_graph(ten_calls)
+    timed = {"names": found["names"],
+             "kernel_us": sum(us for _, _, us in found["by_op"].values()),
+             "graph_s": gp.event_time(replay, 10) / 10}
+    del replay                      # the graph's memory pool back before the next shape
+    torch.cuda.empty_cache()
+    return timed
 
 
 CONV_GRID = {"k": (1, 3), "stride": (1, 2), "c_in": (8, 16, 32, 64, 128, 256, 512),
