@@ -35,3 +35,36 @@ def test_linear_report_groups_by_rows_and_names_the_kernel_families(tmp_path, ca
         "fake H100, torch 2.11: fp32 linear with bias, measured / NEXUS time\n"
         "     1 rows: median 0.50x (0.50-0.50x over 1); gemv 1\n"
         "    16 rows: median 3.00x (2.00-4.00x over 2); sgemm_largek 1, cutlass 1\n")
+
+
+def _conv_row(c_in: int, size: int, batch: int, graph_s: float | None, names: dict) -> dict:
+    row = {"dtype": "float32", "k": 3, "stride": 1, "c_in": c_in, "c_out": c_in, "size": size,
+           "batch": batch, "names": names, "kernel_us": 2e6 * (graph_s or 1e-3)}
+    return row if graph_s is None else {**row, "graph_s": graph_s}
+
+
+def test_conv_simt_report_takes_fp32_lane_convolutions_of_50_m_macs_timed_back_to_back(
+        tmp_path, capsys):
+    simt = {"void implicit_convolve_sgemm<float, float>": 1}
+    rows = [_conv_row(64, 56, 16, 1e-3, simt),        # 16·64·56²·64·9 = 1,849,688,064 MACs
+            _conv_row(64, 56, 16, 1e-3, {"sm90_xmma_fprop_tf32f32_tf32f32": 1}),  # tensor cores
+            _conv_row(8, 8, 1, 1e-3, simt)]           # 36,864 MACs: latency, left out
+    path = tmp_path / "gpu_conv_kernels.json"
+    path.write_text(json.dumps({"device": "fake H100", "cudnn": 91900, "rows": rows}))
+    gpu_microbench.conv_simt_report(str(path))
+    out = capsys.readouterr().out
+    lanes = 33.45e12                                  # the h100 target's f32 vector peak
+    assert "timed back to back from a CUDA graph" in out
+    assert f"f32   1 of >= 50 M MACs: share of the FP32 lanes median " \
+           f"{1_849_688_064 / 1e-3 / lanes:.3f}" in out
+    assert "bf16" not in out
+
+
+def test_conv_simt_report_falls_back_to_lone_calls_and_says_so(tmp_path, capsys):
+    rows = [_conv_row(64, 56, 16, None, {"void implicit_convolve_sgemm<float, float>": 1})]
+    path = tmp_path / "gpu_conv_kernels.json"
+    path.write_text(json.dumps({"device": "fake H100", "cudnn": 91900, "rows": rows}))
+    gpu_microbench.conv_simt_report(str(path))
+    out = capsys.readouterr().out
+    assert "timed in one profiled call" in out
+    assert f"median {1_849_688_064 / 2e-3 / 33.45e12:.3f}" in out
