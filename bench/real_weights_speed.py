@@ -111,8 +111,8 @@ def main() -> None:
     warnings.simplefilter("ignore")
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 7
     torch.manual_seed(0)
-    print(f"medians of {rounds} interleaved rounds; ratio = tool / NEXUS, median of per-round "
-          "ratios")
+    print(f"medians of {rounds} interleaved rounds; ratio = tool / NEXUS first costing, median of "
+          "per-round ratios")
     for name, (build, make_inputs) in MODELS.items():
         model, inputs = build().eval(), make_inputs()
         graph = from_torch(model, inputs)
