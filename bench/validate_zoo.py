@@ -355,12 +355,17 @@ def ncu_compare(paths: list[str], target: str = "h200") -> None:
     reads almost nothing from DRAM; its bytes are then noise). Then, per dtype, the fit of the
     target's ``matrix_writeback``: over the models whose weights mostly stream (more than half
     not kept), the median of the DRAM bytes written over their matrix ops' intermediate outputs
-    times the share streamed."""
+    times the share streamed. Each row also gives the most its DRAM error could move the
+    predicted energy (``dram_energy_effect``), and the summary the largest such move among the
+    models outside 25 %."""
+    from lowering.target import load_target
     from passes.cost import cost_graph
 
-    print("| dtype | model | ncu kernels | NEXUS | error | ncu DRAM MB | NEXUS MB | error |")
-    print("|---|---|---|---|---|---|---|---|")
-    kernel_errors, dram_errors = [], []
+    loaded = load_target(target)
+    print("| dtype | model | ncu kernels | NEXUS | error | ncu DRAM MB | NEXUS MB | error | "
+          "energy moved |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    kernel_errors, dram_errors, missed = [], [], []
     writeback: dict[str, list[float]] = {}
     for path in paths:
         doc = json.loads(Path(path).read_text())
@@ -377,11 +382,14 @@ def ncu_compare(paths: list[str], target: str = "h200") -> None:
             dram = entry["dram_read_bytes"] + entry["dram_write_bytes"]
             kernel_error = m["kernels"] / entry["kernels"] - 1
             dram_error = (m["off_chip_bytes"] - dram) / max(dram, 0.01 * m["model_bytes"])
+            moved = dram_energy_effect(dram - m["off_chip_bytes"], m["energy_j"], loaded)
             kernel_errors.append(abs(kernel_error))
             dram_errors.append(abs(dram_error))
+            if abs(dram_error) > 0.25:
+                missed.append((abs(moved), f"{doc['dtype']} {entry['model']}"))
             print(f"| {doc['dtype']} | {entry['model']} | {entry['kernels']} | {m['kernels']} | "
                   f"{kernel_error:+.0%} | {dram / 1e6:.2f} | {m['off_chip_bytes'] / 1e6:.2f} | "
-                  f"{dram_error:+.0%} |")
+                  f"{dram_error:+.0%} | {moved:+.3%} |")
     n = len(kernel_errors)
     for dtype, ratios in sorted(writeback.items()):
         print(f"\nmatrix_writeback fit, {dtype}: DRAM bytes written / (matrix ops' outputs x "
@@ -391,6 +399,22 @@ def ncu_compare(paths: list[str], target: str = "h200") -> None:
           f"{statistics.median(kernel_errors):.1%}); DRAM within 25 %: "
           f"{sum(e <= 0.25 for e in dram_errors)} of {n} (median |error| "
           f"{statistics.median(dram_errors):.1%})")
+    if missed:
+        largest, name = max(missed)
+        print(f"DRAM outside 25 %: the bytes missed would move the predicted energy per inference "
+              f"by at most {largest:.3%} ({name}; dram_energy_effect)")
+
+
+def dram_energy_effect(missed_bytes: float, energy_j: float, target: Any) -> float:
+    """The most that ``missed_bytes`` of DRAM traffic (measured − predicted, signed) can move a
+    predicted energy per inference, as a share of it: their off-chip energy (the on-chip pass
+    is costed either way), plus the time they take at the off-chip bandwidth paid at the busy
+    floor and the active power, as if they all ran serially on the critical path (eager
+    inference at small batch hides them behind the host)."""
+    seconds = missed_bytes / target.off_chip.bandwidth_bytes_per_s.value
+    power = target.floor_power_w + target.number("active_power_w")
+    joules = missed_bytes * target.off_chip.pj_per_byte.value * 1e-12 + seconds * power
+    return joules / energy_j
 
 
 def attention_compare(paths: list[str], target: str = "h200") -> None:
