@@ -12,6 +12,9 @@ fresh lowering (lowered untimed just before), which reads them (large weights on
 ``nx.compile`` does), and the same graph costed again with its bits known (as diagnose, compare
 and sweeps do). The ratio column is each tool's time over the first costing's in the same
 round: the development VM's speed moves by 2x between days, a ratio in one run does not.
+For the same reason each model with an issue target gets it in this run's milliseconds too,
+scaled by this machine's FlopCounterMode (meta) time on ResNet-50 against the issue's
+(``target_here_ms``).
 
     PYTHONPATH=bench python3 bench/real_weights_speed.py [ROUNDS]
 """
@@ -54,6 +57,20 @@ FIRST = "NEXUS first costing"
 the reference of the ratio column."""
 AGAIN = "NEXUS costed again"
 """The same graph costed again, its bits known (diagnose, compare, sweeps)."""
+
+ISSUE_TARGET_MS = {"ResNet-50": 20.0, "GPT-2": 60.0}
+"""Issue 22's absolute targets for the cost passes, in milliseconds on its machine."""
+ISSUE_METER_MS = (51.0, 90.0)
+"""FlopCounterMode on the meta device, ResNet-50, on the machine issue 22 was measured on: its
+passes took 30-41 ms, "1.7-2.2x faster than FlopCounterMode on the meta device"."""
+METER = "FlopCounterMode (meta)"
+
+
+def target_here_ms(target_ms: float, meter_ms: float) -> tuple[float, float]:
+    """An issue-22 target in this run's milliseconds: scaled by how much slower or faster this
+    machine ran FlopCounterMode (meta) on ResNet-50 than the issue's machine did."""
+    low, high = ISSUE_METER_MS
+    return target_ms * meter_ms / high, target_ms * meter_ms / low
 
 
 def peers(model: torch.nn.Module, inputs: tuple[Any, ...]) -> dict[str, Callable[[], Any] | str]:
@@ -110,6 +127,7 @@ def seconds(fn: Callable[[], Any]) -> float:
 def main() -> None:
     warnings.simplefilter("ignore")
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 7
+    meter_ms: float | None = None
     torch.manual_seed(0)
     print(f"medians of {rounds} interleaved rounds; ratio = tool / NEXUS first costing, median of "
           "per-round ratios")
@@ -154,6 +172,13 @@ def main() -> None:
         for tool, why in tools.items():
             if not callable(why):
                 print(f"  {tool:<26}{why}")
+        if name == "ResNet-50" and METER in times:
+            meter_ms = statistics.median(times[METER]) * 1e3
+        if name in ISSUE_TARGET_MS and meter_ms is not None:
+            low, high = target_here_ms(ISSUE_TARGET_MS[name], meter_ms)
+            print(f"  issue 22's {ISSUE_TARGET_MS[name]:g} ms at this machine's speed: "
+                  f"{low:.1f}-{high:.1f} ms (ResNet-50's FlopCounterMode (meta) {meter_ms:.1f} ms "
+                  f"here, {ISSUE_METER_MS[0]:g}-{ISSUE_METER_MS[1]:g} ms there)")
         export, lowered, exact = [], [], []
         for _ in range(FRESH_ROUNDS):
             export.append(seconds(lambda: torch.export.export(model, inputs)))
