@@ -264,6 +264,13 @@ def _reduce(b, node, ins, out):
         b.add(onnx_op, ins, out, axes=axes, keepdims=int(a["keepdims"]))
 
 
+@_handles("cumsum")
+def _cumsum(b, node, ins, out):
+    a = node.attributes
+    axis = b.const(np.asarray(a["axis"], dtype=np.int64), "axis")     # a 0-D tensor
+    b.add("CumSum", [ins[0], axis], out, exclusive=int(a["exclusive"]), reverse=int(a["reverse"]))
+
+
 @_handles("argmax", "argmin")
 def _argmax(b, node, ins, out):
     b.add("ArgMax" if node.op == "argmax" else "ArgMin", ins, out, axis=node.attributes["axis"],

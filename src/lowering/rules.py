@@ -407,6 +407,15 @@ def _reduce(node: Node) -> Counts:
     return counts
 
 
+@lowering_rule("cumsum")
+def _cumsum(node: Node) -> Counts:
+    """``L - 1`` adds per line of ``L`` elements along the axis (the first element of a line is
+    copied; an exclusive sum adds the same count, shifted)."""
+    x = node.inputs[0].type
+    length = x.shape[node.attributes["axis"]]
+    return Counts.of(_dt(node), add=numel(node.inputs[0]) // max(length, 1) * (length - 1))
+
+
 @lowering_rule("argmax", "argmin")
 def _argreduce(node: Node) -> Counts:
     """``R - 1`` compares and ``R - 1`` selects (value and index) per output."""

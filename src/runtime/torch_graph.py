@@ -187,6 +187,17 @@ def _reduce(node, a):
     return (x.amax if node.op == "reduce_max" else x.amin)(dim=axes, keepdim=keep)
 
 
+@_kernel("cumsum")
+def _cumsum(node, a):
+    axis, x = node.attributes["axis"], a[0]
+    if node.attributes["reverse"]:
+        x = x.flip(axis)
+    y = x.cumsum(axis, dtype=x.dtype)
+    if node.attributes["exclusive"]:
+        y = y - x
+    return y.flip(axis) if node.attributes["reverse"] else y
+
+
 @_kernel("argmax", "argmin")
 def _argmax(node, a):
     fn = torch.argmax if node.op == "argmax" else torch.argmin

@@ -93,6 +93,7 @@ CASES = {
                  {"mul", "reduce_sum", "sqrt"}, ["f32[N,1,8,8]"]),
     "ArgMax": (one("ArgMax", [X], None, axis=1, keepdims=0, out_type=I64), {"argmax"},
                ["i64[N,8,8]"]),
+    "CumSum": (one("CumSum", [X], None, {"axis": np.array(1)}), {"cumsum"}, ["f32[N,3,8,8]"]),
     "TopK": (one("TopK", [("a", F, ["N", 10])], None, {"k": np.array([3])}, n_out=2),
              {"topk"}, ["f32[N,3]", "i64[N,3]"]),
     "Flatten": (one("Flatten", [X], None), {"reshape"}, ["f32[N,192]"]),

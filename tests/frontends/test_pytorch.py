@@ -382,3 +382,57 @@ def test_einsum_it_cannot_lower_stays_unmodeled():
     with pytest.warns(UserWarning, match="aten.einsum"):
         report = nx.compile(Diagonal(), (torch.randn(3, 3),), target="h200")
     assert len(report.metrics["unmodeled"]) == 1
+
+
+class Positions(nn.Module):
+    """Hugging Face-style position arithmetic on a padded batch: the running count of real
+    tokens (``cumsum`` of a boolean mask), where it steps (``diff`` with ``prepend``), and the
+    two masks joined with ``&``."""
+
+    def forward(self, ids):
+        real = ids.ne(0)
+        positions = real.cumsum(-1)
+        steps = torch.diff(positions, prepend=positions[:, :1] - 1)
+        return positions * (real & (steps > 0)).long()
+
+
+class ScaledScores(nn.Module):
+    """``baddbmm``'s scaled scores (ALiBi-style), clamped by ``torch.min`` of two tensors, with a
+    running sum, a transpose by ``.T`` and the maximum over everything."""
+
+    def forward(self, bias, q, k):
+        scores = torch.baddbmm(bias, q, k.transpose(1, 2), beta=0.5, alpha=0.25)
+        scores = torch.min(scores, bias)
+        return scores.cumsum(-1) + scores[0].T - torch.max(scores)
+
+
+@pytest.mark.filterwarnings("ignore:The use of `x.T` on tensors of dimension other than 2")
+def test_position_and_score_arithmetic_lowers_to_ir_ops_that_run_as_torch_does():
+    from runtime.torch_graph import GraphModule
+
+    ids = torch.tensor([[5, 7, 0, 0, 9], [3, 0, 4, 4, 1]])
+    bias, q, k = torch.randn(2, 3, 3), torch.randn(2, 3, 4), torch.randn(2, 3, 4)
+    for model, inputs in ((Positions(), (ids,)), (ScaledScores(), (bias, q, k))):
+        graph = from_torch(model.eval(), inputs)
+        assert not [n for n in graph if n.op == "opaque"]
+        with torch.no_grad():
+            assert torch.allclose(GraphModule(graph)(*inputs), model(*inputs), atol=1e-5)
+    positions = from_torch(Positions().eval(), (ids,))
+    casts = [n for n in positions if n.op == "cast"]
+    assert str(casts[0].outputs[0].type) == "i64[2,5]"           # the mask, before its cumsum
+    assert [n.attributes["axis"] for n in positions if n.op == "cumsum"] == [-1]
+    scores = from_torch(ScaledScores().eval(), (bias, q, k))
+    assert macs(scores) == 2 * 3 * 3 * 4                       # baddbmm's batched product
+
+
+def test_integer_bitwise_ops_and_higher_diffs_stay_exact_or_opaque():
+    class Bits(nn.Module):
+        def forward(self, x):
+            return (x & 6) + torch.diff(x, n=2, dim=0).sum()
+
+    x = torch.tensor([[1, 2, 3], [4, 5, 6], [9, 9, 9]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnmappedOpsWarning)
+        graph = from_torch(Bits().eval(), (x,))
+    assert [n.attributes["target"] for n in graph if n.op == "opaque"] == ["aten.__and__.Scalar"]
+    assert [n.op for n in graph].count("sub") == 2                # diff of order 2: twice

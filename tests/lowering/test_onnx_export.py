@@ -84,6 +84,32 @@ def test_block_of_movement_norm_and_reduction_ops_reproduces_pytorch():
     assert torch_round_trip(Block(), (torch.randn(2, 4, 16, 16),)) <= 1e-4
 
 
+@pytest.mark.parametrize("exclusive,reverse", [(False, False), (True, False), (False, True),
+                                               (True, True)])
+def test_running_sums_match_numpy_in_onnxruntime_and_in_torch(exclusive, reverse):
+    from runtime.torch_graph import run_graph
+
+    g = nx.Graph("cumsum")
+    x = g.add_input("x", "f32[3,4]")
+    g.set_outputs(g.op("cumsum", x, axis=1, exclusive=exclusive, reverse=reverse))
+    data = np.arange(12, dtype=np.float32).reshape(3, 4) ** 2
+    ordered = data[:, ::-1] if reverse else data
+    sums = np.cumsum(ordered, axis=1) - (ordered if exclusive else 0)
+    expected = sums[:, ::-1] if reverse else sums
+    np.testing.assert_allclose(run(to_onnx(g), {"x": data})[0], expected)
+    np.testing.assert_allclose(run_graph(g, {"x": data}), expected)
+
+
+def test_position_arithmetic_reproduces_pytorch():
+    class Positions(torch.nn.Module):
+        def forward(self, ids):
+            real = ids.ne(0)
+            return real.cumsum(-1) * (real & (torch.diff(ids, prepend=ids[:, :1]) != 0)).long()
+
+    ids = torch.tensor([[5, 7, 0, 0, 9], [3, 0, 4, 4, 1]])
+    assert torch_round_trip(Positions(), (ids,)) == 0
+
+
 def test_quantize_dequantize_and_symbolic_batch_round_trip():
     g = nx.Graph("qdq")
     x = g.add_input("x", "f32[batch,6]")

@@ -79,6 +79,9 @@ def test_softmax_norms_and_reductions():
         Counts.of("f32", add=4 + 72, sqrt=4, div=4, mul=4, fma=72)
     assert lower(node("reduce_mean", "f32[4,6]", axes=[1])) == Counts.of("f32", add=20, mul=4)
     assert lower(node("argmax", "f32[4,6]", axis=1)) == Counts.of("f32", cmp=20, select=20)
+    # running sums along 3 of [2,3,4]: 8 lines of 3, 2 adds each
+    assert lower(node("cumsum", "f32[2,3,4]", axis=1)) == Counts.of("f32", add=16)
+    assert lower(node("cumsum", "i64[5,7]", axis=-1, exclusive=True)) == Counts.of("i64", add=30)
 
 
 def test_attention_counts_both_products_and_the_softmax():

@@ -201,6 +201,10 @@ def test_reductions_and_softmax():
     assert infer("log_softmax", "bf16[2,5]", axis=1) == "bf16[2,5]"
     rejects("reduce_sum", "f32[2,3]", axes=[2], match="axis 2 is out of range for rank 2")
     rejects("reduce_sum", "f32[2,3]", axes=[1, -1], match="repeat an axis")
+    assert infer("cumsum", "i64[b,32]", axis=-1) == "i64[b,32]"
+    assert infer("cumsum", "f32[2,3]", axis=0, exclusive=True, reverse=True) == "f32[2,3]"
+    rejects("cumsum", "i1[2,3]", axis=1, match="cumsum input must be a number, got i1")
+    rejects("cumsum", "f32[2,3]", axis=2, match="axis 2 is out of range for rank 2")
     assert infer("softmax", "i8[1,10]") == "i8[1,10]"        # TFLite's quantized softmax
     rejects("softmax", "bool[2,3]", match="float or quantized integer type")
 

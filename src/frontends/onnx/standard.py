@@ -278,6 +278,13 @@ def _argmax(cv, ins, at):
                  keepdims=bool(at.get("keepdims", 1)))
 
 
+@onnx_op("CumSum")
+def _cumsum(cv, ins, at):
+    axis = int_list(ins[1], "axis")[0]
+    return cv.op("cumsum", ins[0], axis=axis, exclusive=bool(at.get("exclusive", 0)),
+                 reverse=bool(at.get("reverse", 0)))
+
+
 @onnx_op("TopK")
 def _topk(cv, ins, at):
     k = int_list(ins[1], "k")[0]

@@ -101,6 +101,36 @@ def _binary(ir_op: str) -> Handler:
 for _aten, _ir in _BINARY.items():
     ATEN[_aten] = _binary(_ir)
 ATEN["rsub"] = lambda lw, a, kw, node: lw.op("sub", lw.operand(a[1], a[0]), a[0])
+ATEN["max.other"], ATEN["min.other"] = _binary("maximum"), _binary("minimum")
+
+
+@aten("__and__", "__or__", "__xor__", "bitwise_and", "bitwise_or", "bitwise_xor")
+def _bitwise(lw, a, kw, node):
+    """``&``, ``|`` and ``^`` on booleans (masks) are the logical ops; on integers, which no IR
+    op computes bit by bit, they stay opaque."""
+    x = a[0] if isinstance(a[0], Value) else a[1]
+    if x.type.dtype.name != "i1":
+        return opaque(lw, node, a)
+    kind = node.target.__name__.split(".")[0].strip("_").removeprefix("bitwise_")
+    return lw.op(f"logical_{kind}", lw.operand(a[0], x), lw.operand(a[1], x))
+
+
+@aten("diff")
+def _diff(lw, a, kw, node):
+    """``torch.diff(x, n, dim, prepend, append)``, as PyTorch computes it: ``prepend`` and
+    ``append`` joined on along ``dim``, then ``n`` times the later elements less the earlier
+    ones (two views and a subtraction; ``!=`` for booleans)."""
+    n = a[1] if len(a) > 1 else kw.get("n", 1)
+    dim = a[2] if len(a) > 2 else kw.get("dim", -1)
+    prepend, append = (a[i] if len(a) > i else kw.get(k) for i, k in ((3, "prepend"),
+                                                                      (4, "append")))
+    parts = [v for v in (prepend, a[0], append) if v is not None]
+    x = lw.op("concat", *parts, axis=dim) if len(parts) > 1 else a[0]
+    for _ in range(n):
+        later = lw.op("slice", x, axes=[dim], starts=[1], ends=[2**63 - 1], steps=[1])
+        earlier = lw.op("slice", x, axes=[dim], starts=[0], ends=[-1], steps=[1])
+        x = lw.op("ne" if x.type.dtype.name == "i1" else "sub", later, earlier)
+    return x
 
 
 @aten("where")
@@ -118,6 +148,22 @@ def _linear(lw, a, kw, node):
 @aten("mm", "bmm", "matmul")
 def _matmul(lw, a, kw, node):
     return lw.op("matmul", a[0], a[1])
+
+
+@aten("baddbmm")
+def _baddbmm(lw, a, kw, node):
+    """``beta·input + alpha·(batch1 @ batch2)``: the batched product, scaled, plus the input,
+    scaled. PyTorch runs it as one cuBLAS call with the scaling in its epilogue; here the
+    scaling and the sum are elementwise ops of their own (``gemm`` is 2-D only)."""
+    beta = kw.get("beta", a[3] if len(a) > 3 else 1)
+    alpha = kw.get("alpha", a[4] if len(a) > 4 else 1)
+    product = lw.op("matmul", a[1], a[2])
+    if alpha != 1:
+        product = lw.op("mul", product, lw.scalar(alpha, product))
+    if beta == 0:
+        return product
+    base = a[0] if beta == 1 else lw.op("mul", a[0], lw.scalar(beta, a[0]))
+    return lw.op("add", base, product)
 
 
 @aten("addmm")
@@ -265,7 +311,18 @@ def _reduce(ir_op: str) -> Handler:
 ATEN.update({"mean": _reduce("reduce_mean"), "sum": _reduce("reduce_sum"),
              "amax": _reduce("reduce_max"), "amin": _reduce("reduce_min"),
              "prod": _reduce("reduce_prod"), "any": _reduce("reduce_max"),
-             "all": _reduce("reduce_min")})
+             "all": _reduce("reduce_min"),
+             "max.default": _reduce("reduce_max"), "min.default": _reduce("reduce_min")})
+
+
+@aten("cumsum")
+def _cumsum(lw, a, kw, node):
+    """``torch.cumsum``: integers and booleans are first cast to the result's type (i64 by
+    default), as PyTorch does before it scans."""
+    x, out = a[0], tensor_type(node.meta["val"]).dtype
+    if x.type.dtype != out:
+        x = lw.op("cast", x, to=out)
+    return lw.op("cumsum", x, axis=a[1] if len(a) > 1 else kw["dim"])
 
 
 @aten("argmax", "argmin")
@@ -421,6 +478,12 @@ def _expand(lw, a, kw, node):
 def _permute(lw, a, kw, node):
     rank = a[0].type.rank
     return lw.op("transpose", a[0], perm=[p % rank for p in a[1]])
+
+
+@aten("numpy_T")
+def _numpy_t(lw, a, kw, node):
+    """``x.T``: every dim reversed."""
+    return lw.op("transpose", a[0], perm=list(range(a[0].type.rank))[::-1])
 
 
 @aten("transpose", "t", "swapaxes")

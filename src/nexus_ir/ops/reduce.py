@@ -1,4 +1,4 @@
-"""Reductions, arg-reductions and softmax."""
+"""Reductions, arg-reductions, running sums and softmax."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from ..dtypes import i64
 from ..errors import ShapeError
 from ..registry import define_op
 from ..types import TensorType
-from ._common import axis_index, require_float
+from ._common import axis_index
 
 REDUCTIONS = ("reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "reduce_prod")
 
@@ -47,6 +47,16 @@ def _topk(t: Sequence[TensorType], a: Mapping[str, Any]) -> list[TensorType]:
     return [TensorType(shape, x.dtype), TensorType(shape, i64)]
 
 
+def _cumsum(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
+    """Running sums along ``axis`` (ONNX CumSum: ``exclusive`` leaves each element out of its
+    own sum, ``reverse`` runs from the end); the input's type: a number, not a boolean."""
+    x = t[0]
+    if x.dtype.is_bool:
+        raise ShapeError(f"cumsum input must be a number, got {x.dtype}: cast it first")
+    axis_index(a["axis"], x.rank)
+    return x
+
+
 def _softmax(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     """Normalize along ``axis``; same type as the input: a float, or a quantized integer type
     (TFLite's int8/int16 softmax maps quantized logits to quantized probabilities)."""
@@ -63,6 +73,8 @@ for _name in REDUCTIONS:
 for _name in ("argmax", "argmin"):
     define_op(_name, infer=_argreduce, inputs=(1, 1), category="reduction",
               doc=_argreduce.__doc__, attrs={"axis": Attr(INT, 0), "keepdims": Attr(BOOL, False)})
+define_op("cumsum", infer=_cumsum, inputs=(1, 1), category="reduction", doc=_cumsum.__doc__,
+          attrs={"axis": Attr(INT), "exclusive": Attr(BOOL, False), "reverse": Attr(BOOL, False)})
 define_op("topk", infer=_topk, inputs=(1, 1), category="reduction", doc=_topk.__doc__,
           attrs={"k": Attr(INT), "axis": Attr(INT, -1), "largest": Attr(BOOL, True)})
 for _name in ("softmax", "log_softmax"):
