@@ -436,3 +436,19 @@ def test_integer_bitwise_ops_and_higher_diffs_stay_exact_or_opaque():
         graph = from_torch(Bits().eval(), (x,))
     assert [n.attributes["target"] for n in graph if n.op == "opaque"] == ["aten.__and__.Scalar"]
     assert [n.op for n in graph].count("sub") == 2                # diff of order 2: twice
+
+
+@pytest.mark.parametrize("reps", [(1, 1, 1), (2, 1, 3), (2, 1, 1, 2)])
+def test_repeat_copies_as_pytorch_does(reps):
+    from runtime.torch_graph import GraphModule
+
+    class Repeat(nn.Module):
+        def forward(self, x):
+            return x.repeat(*reps)
+
+    x = torch.randn(4, 1, 5)
+    graph = from_torch(Repeat().eval(), (x,))
+    with torch.no_grad():
+        assert torch.equal(GraphModule(graph)(x), Repeat()(x))
+    concats = [n for n in graph if n.op == "concat"]
+    assert len(concats) == max(1, sum(r != 1 for r in reps))     # one copy at least

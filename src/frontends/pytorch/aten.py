@@ -500,6 +500,23 @@ def _cat(lw, a, kw, node):
     return lw.op("concat", *a[0], axis=a[1] if len(a) > 1 else 0)
 
 
+@aten("repeat")
+def _repeat(lw, a, kw, node):
+    """``x.repeat(*reps)``, a new tensor (PyTorch copies even for all-ones ``reps``): leading
+    dims added for the extra ``reps``, then the copies of each repeated dim joined (one
+    ``concat`` per repeated dim, where PyTorch runs one kernel for them all; a lone copy where
+    none repeats)."""
+    reps = list(a[1])
+    x = a[0]
+    extra = len(reps) - x.type.rank
+    if extra:
+        x = lw.op("unsqueeze", x, axes=list(range(extra)))
+    repeated = [(axis, r) for axis, r in enumerate(reps) if r != 1]
+    for axis, r in repeated:
+        x = lw.op("concat", *[x] * r, axis=axis)
+    return x if repeated else lw.op("concat", x, axis=0)
+
+
 @aten("roll")
 def _roll(lw, a, kw, node):
     """``torch.roll`` per rolled dim: the tail moved in front of the head (split, concat)."""
