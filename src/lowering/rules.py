@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from nexus_ir import Node, NexusError, ShapeError
+from nexus_ir.ops._common import pads
 from nexus_ir.ops.elementwise import COMPARISON, LOGICAL
 
 from .primitives import Counts
@@ -329,22 +330,34 @@ def _conv(node: Node) -> Counts:
 
 
 # ----------------------------------------------------------------------------- pooling
-def _window(node: Node) -> int:
-    return math.prod(node.attributes["kernel_size"])
+def _window_taps(node: Node) -> int:
+    """Window positions a pooling node reads, summed over its outputs: ``Πk`` each (padding
+    positions included, as the hardware loop runs), but only those inside the padded input
+    where a ``ceil_mode`` window runs past its end (the kernel's loop stops there)."""
+    a = node.attributes
+    kernel = a["kernel_size"]
+    n = len(kernel)
+    x, out = node.inputs[0].type.shape[-n:], node.outputs[0].type.shape
+    begin, end = pads(a["padding"], n)
+    taps = 1
+    for size, o, k, s, d, pb, pe in zip(x, out[-n:], kernel, a["stride"], a["dilation"], begin,
+                                        end):
+        taps *= sum(min(k, -(-(size + pb + pe - i * s) // d)) for i in range(o))
+    return math.prod(out[:-n]) * taps
 
 
 @lowering_rule("max_pool")
 def _max_pool(node: Node) -> Counts:
-    """``Πk - 1`` max per output element (padding positions included, as the hardware loop
-    runs)."""
-    return Counts.of(_dt(node), max=(_window(node) - 1) * _out(node))
+    """One max per window position read beyond the first, per output element."""
+    return Counts.of(_dt(node), max=_window_taps(node) - _out(node))
 
 
 @lowering_rule("avg_pool")
 def _avg_pool(node: Node) -> Counts:
-    """``Πk - 1`` add and one multiply by the reciprocal count per output element."""
+    """One add per window position read beyond the first and one multiply by the reciprocal
+    count, per output element."""
     n = _out(node)
-    return Counts.of(_dt(node), add=(_window(node) - 1) * n, mul=n)
+    return Counts.of(_dt(node), add=_window_taps(node) - n, mul=n)
 
 
 def _spatial_sum(node: Node) -> tuple[int, int]:

@@ -452,3 +452,17 @@ def test_repeat_copies_as_pytorch_does(reps):
         assert torch.equal(GraphModule(graph)(x), Repeat()(x))
     concats = [n for n in graph if n.op == "concat"]
     assert len(concats) == max(1, sum(r != 1 for r in reps))     # one copy at least
+
+
+def test_a_ceil_mode_pool_longer_than_its_input_runs_as_pytorch_does():
+    """Hugging Face's EfficientNet pools its last map with ``AvgPool2d(hidden_dim,
+    ceil_mode=True)``, a window far longer than the map: one output, the map's mean."""
+    from runtime.torch_graph import GraphModule
+
+    pool = nn.AvgPool2d(2560, ceil_mode=True).eval()
+    x = torch.randn(1, 4, 2, 2)
+    graph = from_torch(pool, (x,))
+    assert str(graph.outputs[0].type) == "f32[1,4,1,1]"
+    with torch.no_grad():
+        assert torch.allclose(GraphModule(graph)(x), pool(x))
+    assert nx.compile(graph, target="h100").metrics["flops"] == 4 * (3 + 1)

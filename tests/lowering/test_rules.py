@@ -55,6 +55,15 @@ def test_pooling():
         Counts.of("f32", max=2 * 16 * 8)
     assert lower(node("avg_pool", "f32[1,2,4,4]", kernel_size=[2, 2])) == \
         Counts.of("f32", add=2 * 4 * 3, mul=2 * 4)
+    # ceil mode, L=6, k=3, s=2: windows [0,3) [2,5) [4,7), the last reading 2 of its 3
+    # positions: 8 per dim, 64 per channel, 9 outputs
+    assert lower(node("avg_pool", "f32[1,1,6,6]", kernel_size=[3, 3], stride=[2, 2],
+                      ceil_mode=True)) == Counts.of("f32", add=64 - 9, mul=9)
+    assert lower(node("max_pool", "f32[1,1,6]", kernel_size=[2], padding=[1], ceil_mode=True)) \
+        == Counts.of("f32", max=8 - 4)                         # 4 windows of 2 in the padded 8
+    # a 2560 window over a 2x2 map reads the 4 elements there: 3 adds per channel
+    assert lower(node("avg_pool", "f32[1,4,2,2]", kernel_size=[2560, 2560], ceil_mode=True)) \
+        == Counts.of("f32", add=4 * 3, mul=4)
     # global average of 7x7: 48 adds and one scale per channel
     assert lower(node("global_avg_pool", "f32[2,3,7,7]")) == Counts.of("f32", add=6 * 48, mul=6)
     # adaptive 5 -> 3 bins: [0,2) [1,4) [3,5) -> widths 2+3+2 = 7 per dim, 49 reads per channel,

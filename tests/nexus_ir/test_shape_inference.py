@@ -131,6 +131,12 @@ def test_pooling_sizes():
         "f32[1,1,4]"
     assert infer("max_pool", "f32[1,1,5]", kernel_size=[3], padding=[1], ceil_mode=True) == \
         "f32[1,1,2]"
+    # ceil mode lets a window longer than the input give one output, as PyTorch does (Hugging
+    # Face's EfficientNet pools 2x2 maps with a 2560 window): ceil((2-2560)/2560)+1 = 1
+    assert infer("avg_pool", "f32[1,4,2,2]", kernel_size=[2560, 2560], ceil_mode=True) == \
+        "f32[1,4,1,1]"
+    rejects("avg_pool", "f32[1,4,2,2]", kernel_size=[2560, 2560],
+            match="window of extent 2560 does not fit input of size 2 with padding 0")
     # dilated max pool: extent 5 on 9: (9-5)//1+1 = 5
     assert infer("max_pool", "f32[1,1,9]", kernel_size=[3], stride=[1], dilation=[2]) == \
         "f32[1,1,5]"

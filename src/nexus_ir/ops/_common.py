@@ -126,15 +126,18 @@ def window_out(size: Dim, kernel: int, stride: int, dilation: int, pad_begin: in
     """Output length of a sliding window (conv, pooling), PyTorch/ONNX rule.
 
     ``floor((L + pb + pe - d*(k-1) - 1) / s) + 1``; with ``ceil_mode`` the division rounds up but
-    the last window must start inside the input or its begin padding.
+    the last window must start inside the input or its begin padding, so a window longer than
+    the padded input still gives one output there (PyTorch's rule, which Hugging Face's
+    EfficientNet pools with).
     """
     if stride <= 0 or dilation <= 0 or kernel <= 0:
         raise ShapeError(f"kernel {kernel}, stride {stride} and dilation {dilation} must be positive")
     span = dims.sub(dims.add(size, pad_begin + pad_end), dilation * (kernel - 1) + 1)
-    if isinstance(span, int) and span < 0:
-        raise ShapeError(f"window of extent {dilation * (kernel - 1) + 1} does not fit input of "
-                         f"size {size} with padding {pad_begin}+{pad_end}")
+    too_long = ShapeError(f"window of extent {dilation * (kernel - 1) + 1} does not fit input of "
+                          f"size {size} with padding {pad_begin}+{pad_end}")
     if not ceil_mode:
+        if isinstance(span, int) and span < 0:
+            raise too_long
         return dims.add(dims.floordiv(span, stride), 1)
     if not isinstance(size, int):
         raise ShapeError(f"ceil_mode over the symbolic size '{size}' is undecidable; bind the "
@@ -142,4 +145,6 @@ def window_out(size: Dim, kernel: int, stride: int, dilation: int, pad_begin: in
     out = -(-span // stride) + 1
     if (out - 1) * stride >= size + pad_begin:
         out -= 1
+    if out < 1:
+        raise too_long
     return out
