@@ -466,3 +466,33 @@ def test_a_ceil_mode_pool_longer_than_its_input_runs_as_pytorch_does():
     with torch.no_grad():
         assert torch.allclose(GraphModule(graph)(x), pool(x))
     assert nx.compile(graph, target="h100").metrics["flops"] == 4 * (3 + 1)
+
+
+class Interleaved(nn.Module):
+    """GPT-J's rotary interleave (``repeat_interleave``) and ``stack``, DeBERTa's masking
+    (``~`` of a boolean mask, ``masked_fill``), and wav2vec2's weight-normalized convolution."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.utils.parametrizations.weight_norm(nn.Conv1d(4, 4, 3, padding=1), dim=2)
+
+    def forward(self, x, keep):
+        pairs = torch.stack([x, -x], dim=-1).flatten(-2)
+        doubled = x.repeat_interleave(2, dim=-1)
+        hidden = (pairs + doubled).masked_fill(~keep, -1.0)
+        return self.conv(hidden)
+
+
+def test_interleave_stack_masks_and_weight_norm_run_as_torch_does():
+    from runtime.torch_graph import GraphModule
+
+    torch.manual_seed(0)
+    model = Interleaved().eval()
+    x, keep = torch.randn(2, 4, 3), torch.rand(2, 4, 6) > 0.3
+    graph = from_torch(model, (x, keep))
+    assert not [n for n in graph if n.op == "opaque"]
+    with torch.no_grad():
+        assert torch.allclose(GraphModule(graph)(x, keep), model(x, keep), atol=1e-5)
+    # the interleave is one copy: 2 unsqueezed views of x joined on a new last dim, then merged
+    joined = [n for n in graph if n.op == "concat"]
+    assert [str(n.outputs[0].type) for n in joined] == ["f32[2,4,3,2]", "f32[2,4,3,2]"]

@@ -115,6 +115,21 @@ def _bitwise(lw, a, kw, node):
     return lw.op(f"logical_{kind}", lw.operand(a[0], x), lw.operand(a[1], x))
 
 
+@aten("bitwise_not")
+def _bitwise_not(lw, a, kw, node):
+    """``~`` on booleans is ``logical_not``; on integers it stays opaque (``_bitwise``)."""
+    if a[0].type.dtype.name != "i1":
+        return opaque(lw, node, a)
+    return lw.op("logical_not", a[0])
+
+
+@aten("masked_fill")
+def _masked_fill(lw, a, kw, node):
+    """``x.masked_fill(mask, value)``: ``where(mask, value, x)``."""
+    x = a[0]
+    return lw.op("where", a[1], lw.operand(a[2], x), x)
+
+
 @aten("diff")
 def _diff(lw, a, kw, node):
     """``torch.diff(x, n, dim, prepend, append)``, as PyTorch computes it: ``prepend`` and
@@ -515,6 +530,38 @@ def _repeat(lw, a, kw, node):
     for axis, r in repeated:
         x = lw.op("concat", *[x] * r, axis=axis)
     return x if repeated else lw.op("concat", x, axis=0)
+
+
+@aten("stack")
+def _stack(lw, a, kw, node):
+    """``torch.stack``: each tensor given a new dim there (a view), then joined along it."""
+    tensors = list(a[0])
+    axis = (a[1] if len(a) > 1 else kw.get("dim", 0)) % (tensors[0].type.rank + 1)
+    return lw.op("concat", *[lw.op("unsqueeze", t, axes=[axis]) for t in tensors], axis=axis)
+
+
+@aten("repeat_interleave.self_int")
+def _repeat_interleave(lw, a, kw, node):
+    """``x.repeat_interleave(r, dim)``: each element ``r`` times in a row along ``dim``, one
+    copy as in PyTorch (a new dim after ``dim`` holding ``r`` copies, merged back by a view);
+    without ``dim`` over the flattened tensor."""
+    x, r = a[0], a[1]
+    dim = a[2] if len(a) > 2 else kw.get("dim")
+    if dim is None:
+        x, dim = lw.op("reshape", x, shape=[x.type.numel]), 0
+    dim %= x.type.rank
+    copies = lw.op("concat", *[lw.op("unsqueeze", x, axes=[dim + 1])] * r, axis=dim + 1)
+    return lw.op("reshape", copies, shape=_out_shape(node))
+
+
+@aten("_weight_norm")
+def _weight_norm(lw, a, kw, node):
+    """``_weight_norm(v, g, dim)``: ``v · g / ‖v‖``, the norm over every dim but ``dim``."""
+    v, g = a[0], a[1]
+    dim = (a[2] if len(a) > 2 else kw.get("dim", 0)) % v.type.rank
+    others = [axis for axis in range(v.type.rank) if axis != dim]
+    norm = lw.op("sqrt", lw.op("reduce_sum", lw.op("mul", v, v), axes=others, keepdims=True))
+    return lw.op("mul", v, lw.op("div", g, norm))
 
 
 @aten("roll")
