@@ -264,6 +264,30 @@ def _reduce(b, node, ins, out):
         b.add(onnx_op, ins, out, axes=axes, keepdims=int(a["keepdims"]))
 
 
+@_handles("index")
+def _index(b, node, ins, out):
+    """The indexed dims merged into one (a Reshape: the dims before them copied, those after
+    given) and gathered at their linear index, each index wrapped into its dim first (``Mod``:
+    negative indices count from the end)."""
+    from onnx import TensorProto
+
+    data = node.inputs[0].type
+    axis = node.attributes["axis"] % data.rank
+    sizes = data.shape[axis:axis + len(ins) - 1]
+    after = data.shape[axis + len(sizes):]
+    if not all(isinstance(d, int) for d in (*sizes, *after)):
+        raise NexusError(f"node %{node.name}: the indexed dims and those after them "
+                         f"({list(sizes)}, {list(after)}) must be bound to sizes")
+    linear = None
+    for index, size in zip(ins[1:], sizes):
+        wide = b.add("Cast", [index], to=TensorProto.INT64)     # whatever the index type
+        wrapped = b.add("Mod", [wide, b.const(np.int64(size), "size")])
+        linear = wrapped if linear is None else b.add(
+            "Add", [b.add("Mul", [linear, b.const(np.int64(size), "size")]), wrapped])
+    merged = b.add("Reshape", [ins[0], b.ints([0] * axis + [-1, *after])])
+    b.add("Gather", [merged, linear], out, axis=axis)
+
+
 @_handles("cumsum")
 def _cumsum(b, node, ins, out):
     a = node.attributes

@@ -643,7 +643,7 @@ def _recurrent(node: Node) -> Counts:
 
 # ----------------------------------------------------------------------------- data movement
 @lowering_rule("transpose", "concat", "split", "slice", "pad", "embedding", "gather",
-               "gather_elements", "update")
+               "gather_elements", "index", "update")
 def _movement(node: Node) -> Counts:
     """No arithmetic: these ops move data; the memory pass costs their bytes."""
     return Counts()

@@ -253,6 +253,12 @@ def _gather(node, a):
     return a[0][(slice(None),) * axis + (a[1],)]
 
 
+@_kernel("index")
+def _index(node, a):
+    axis = node.attributes["axis"] % a[0].dim()
+    return a[0][(slice(None),) * axis + tuple(a[1:])]
+
+
 @_kernel("gather_elements")
 def _gather_elements(node, a):
     return torch.gather(a[0], node.attributes["axis"], a[1])

@@ -130,14 +130,14 @@ def test_weights_attach_when_real_and_stay_absent_on_meta():
 def test_bf16_model_types_and_unmapped_ops_become_opaque_with_a_warning():
     class Odd(nn.Module):
         def forward(self, x):
-            return torch.cumsum(x, dim=1) + 1.0
+            return torch.logcumsumexp(x, dim=1) + 1.0
 
     with pytest.warns(UnmappedOpsWarning, match=r"ops kept as opaque \(unmodeled\): "
-                                                 r"aten.cumsum.default x1"):
+                                                 r"aten.logcumsumexp.default x1"):
         g = from_torch(Odd(), (torch.randn(2, 5, dtype=torch.bfloat16),))
     g.verify()
     opaque = [n for n in g if n.op == "opaque"]
-    assert opaque[0].attributes["target"] == "aten.cumsum.default"
+    assert opaque[0].attributes["target"] == "aten.logcumsumexp.default"
     assert str(opaque[0].output.type) == "bf16[2,5]"
     report = nx.compile(g, target="h100")
     assert report.metrics["unmodeled"] == [opaque[0].name]
@@ -496,3 +496,28 @@ def test_interleave_stack_masks_and_weight_norm_run_as_torch_does():
     # the interleave is one copy: 2 unsqueezed views of x joined on a new last dim, then merged
     joined = [n for n in graph if n.op == "concat"]
     assert [str(n.outputs[0].type) for n in joined] == ["f32[2,4,3,2]", "f32[2,4,3,2]"]
+
+
+class Pooled(nn.Module):
+    """CLIP's text pooling, the hidden state at each row's highest token id
+    (``x[arange(B), ids.argmax(-1)]``), and a pick of rows and columns from the end."""
+
+    def forward(self, hidden, ids):
+        rows = torch.arange(hidden.shape[0])
+        picked = hidden[rows, ids.argmax(-1)]
+        corner = hidden[:, torch.tensor([-1, 0]), torch.tensor([[1], [-2]])]
+        return picked.sum() + corner.sum(dim=(1, 2))
+
+
+def test_several_index_tensors_on_consecutive_dims_are_one_index_op():
+    from runtime.torch_graph import GraphModule
+
+    torch.manual_seed(0)
+    hidden, ids = torch.randn(3, 5, 4), torch.randint(0, 100, (3, 5))
+    graph = from_torch(Pooled().eval(), (hidden, ids))
+    indexed = [n for n in graph if n.op == "index"]
+    assert [(str(n.outputs[0].type), n.attributes["axis"]) for n in indexed] == [
+        ("f32[3,4]", 0), ("f32[3,2,2]", 1)]
+    assert not [n for n in graph if n.op == "opaque"]
+    with torch.no_grad():
+        assert torch.allclose(GraphModule(graph)(hidden, ids), Pooled()(hidden, ids))

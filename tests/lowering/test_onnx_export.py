@@ -162,3 +162,15 @@ def test_float8_weights_say_why_they_cannot_be_exported():
     with pytest.raises(nx.NexusError, match="constant %w is f8e4m3: ONNX opset 17 has no "
                                             "float8"):
         to_onnx(g)
+
+
+def test_index_by_several_tensors_matches_numpy_with_negative_indices():
+    g = nx.Graph("index")
+    x = g.add_input("x", "f32[2,5,6,3]")
+    rows = g.add_constant("rows", np.array([[-1], [2]], np.int64))
+    cols = g.add_constant("cols", np.array([0, -2, 5], np.int32))
+    g.set_outputs(g.op("index", x, rows, cols, axis=1))
+    data = np.arange(180, dtype=np.float32).reshape(2, 5, 6, 3)
+    expected = data[:, np.array([[-1], [2]]), np.array([0, -2, 5])]
+    assert expected.shape == (2, 2, 3, 3)
+    np.testing.assert_array_equal(run(to_onnx(g), {"x": data})[0], expected)

@@ -379,6 +379,15 @@ def test_recurrent_layers():
             hidden_size=6, has_biases=False, match="unidirectional lstm takes 5 inputs, got 4")
 
 
+def test_index_by_several_tensors_on_consecutive_dims():
+    # x[:, rows, cols] with rows [4,1] and cols [3]: the broadcast [4,3] takes dims 1 and 2
+    assert infer("index", "f32[2,5,6,7]", "i64[4,1]", "i64[3]", axis=1) == "f32[2,4,3,7]"
+    assert infer("index", "f32[b,s,h]", "i64[b]", "i64[b]") == "f32[b,h]"   # CLIP's pooling
+    rejects("index", "f32[2,5]", "i64[3]", "i64[3]", axis=1, match="overrun")
+    rejects("index", "f32[2,5]", "f32[3]", "i64[3]", match="indices must be an integer type")
+    rejects("index", "f32[2,5]", "i64[3]", "i64[4]", match="broadcast")
+
+
 def test_every_registered_op_has_an_inference_case():
     """Runs last in this module: adding an op without a test here fails."""
     missing = sorted(set(nx.registered_ops()) - COVERED)

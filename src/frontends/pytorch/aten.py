@@ -615,14 +615,19 @@ def _select(lw, a, kw, node):
 
 @aten("index")
 def _index(lw, a, kw, node):
-    """``x[..., idx, ...]`` with one integer index tensor is a gather along that dim; several
-    index tensors or a boolean mask (a data-dependent shape) stay opaque."""
+    """``x[..., idx, ...]`` with one integer index tensor is a gather along that dim, with
+    several on consecutive dims an ``index`` (``x[rows, cols]``); index tensors apart from each
+    other (PyTorch then moves their dims first) or a boolean mask (a data-dependent shape) stay
+    opaque."""
     indices = list(a[1])
     used = [(axis, i) for axis, i in enumerate(indices) if i is not None]
-    if len(used) != 1 or not isinstance(used[0][1], Value) or not used[0][1].type.dtype.is_integer:
+    axes = [axis for axis, _ in used]
+    if not all(isinstance(i, Value) and i.type.dtype.is_integer for _, i in used) or \
+            axes != list(range(axes[0], axes[0] + len(axes))):
         return opaque(lw, node, a)
-    axis, idx = used[0]
-    return lw.op("gather", a[0], idx, axis=axis)
+    if len(used) == 1:
+        return lw.op("gather", a[0], used[0][1], axis=axes[0])
+    return lw.op("index", a[0], *(i for _, i in used), axis=axes[0])
 
 
 @aten("_to_copy", "to", "type_as")

@@ -215,6 +215,23 @@ def _gather(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     return TensorType((*data.shape[:axis], *indices.shape, *data.shape[axis + 1:]), data.dtype)
 
 
+@register_op("index", inputs=(2, None), category="gather", traits=_PART_OF_FIRST,
+             attrs={"axis": Attr(INT, 0)})
+def _index(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
+    """PyTorch's advanced indexing by integer tensors on consecutive dims from ``axis``
+    (``x[:, i, j]``): the indices broadcast together and their shape takes those dims' place
+    (ONNX GatherND over the stacked indices); negative indices count from the end."""
+    data, indices = t[0], t[1:]
+    for i in indices:
+        require_int(i, "indices")
+    axis = axis_index(a["axis"], data.rank)
+    if axis + len(indices) > data.rank:
+        raise ShapeError(f"{len(indices)} index tensors from axis {axis} overrun {data}")
+    shape = broadcast_shapes(*(i.shape for i in indices))
+    return TensorType((*data.shape[:axis], *shape, *data.shape[axis + len(indices):]),
+                      data.dtype)
+
+
 @register_op("gather_elements", inputs=2, category="gather", attrs={"axis": Attr(INT, 0)})
 def _gather_elements(t: Sequence[TensorType], a: Mapping[str, Any]) -> TensorType:
     """ONNX GatherElements / ``torch.gather``: ``out[i][j] = data[index[i][j]][j]`` along
