@@ -59,14 +59,22 @@ def _decoder_dtype(model: Any) -> str:
                    accepts=_is_decoder)
 def _decoder(model: Any, example_inputs: Any, trust_pickle: bool) -> Graph:
     """A transformers decoder (model, config or ``config.json``): its prefill graph over
-    ``input_ids [batch, seq]`` at the model's dtype from the architecture alone (``frontends.llm``; a mixture of
-    experts needs ``nexus llm``, which sizes its experts per point). Example token ids bind
-    batch and seq."""
+    ``input_ids [batch, seq]`` at the model's dtype from the architecture alone
+    (``frontends.llm``). Example token ids bind batch and seq; a mixture of experts needs them,
+    since the experts its batch × seq tokens reach (under uniform routing) size its graph
+    (``nexus llm`` sizes them per point, or over a router's measured load)."""
     from .llm import decoder_graph, decoder_spec
-    graph = decoder_graph(decoder_spec(model), "prefill", _decoder_dtype(model))
+    spec = decoder_spec(model)
     ids = example_inputs[0] if isinstance(example_inputs, (tuple, list)) and example_inputs \
         else example_inputs
+    if isinstance(ids, Mapping):
+        ids = ids.get("input_ids")
     shape = getattr(ids, "shape", None)
+    if spec.experts and not shape:
+        raise NexusError(f"{spec.name} is a mixture of experts: give example input_ids "
+                         "[batch, seq] to size the experts a prefill reaches, or use nexus llm")
+    graph = decoder_graph(spec, "prefill", _decoder_dtype(model),
+                          routed_tokens=shape[0] * shape[1] if shape else None)
     return graph.bind_symbols({"batch": shape[0], "seq": shape[1]}) if shape else graph
 
 

@@ -179,6 +179,28 @@ def test_stock_transformers_decoders_compile_out_of_the_box(tmp_path):
     assert from_file.metrics["macs"] == report.metrics["macs"]
 
 
+def test_a_mixture_of_experts_compiles_from_its_example_token_ids():
+    """A Mixtral-style model object with 8 experts, 2 per token: its prefill over 1 × 4 example
+    tokens reaches 8·(1 − (6/8)⁴) = 5.47, so 6 experts, whose weights (f32, the model's) are in
+    the graph; without token ids there is nothing to size them by, and the error says so."""
+    transformers = pytest.importorskip("transformers")
+    import torch
+
+    from nexus_ir.app.api import prepare
+
+    config = transformers.MixtralConfig(hidden_size=64, intermediate_size=128,
+                                        num_hidden_layers=2, num_attention_heads=4,
+                                        num_key_value_heads=2, vocab_size=1000,
+                                        num_local_experts=8, num_experts_per_tok=2)
+    model = transformers.MixtralForCausalLM(config).eval()
+    graph = prepare(model, {"input_ids": torch.zeros(1, 4, dtype=torch.long)}).graph
+    weights = sum(c.type.nbytes for name, c in graph.constants.items() if ".experts." in name)
+    assert weights == 2 * 3 * 6 * 64 * 128 * 4                        # layers · 3 · 6 experts
+    with pytest.raises(nx.NexusError, match="mixture of experts: give example input_ids "
+                                            r"\[batch, seq\] .* or use nexus llm"):
+        nx.compile(config, target="h200")
+
+
 def test_static_cache_writes_move_only_the_new_positions():
     """A decode step as static-cache code writes it: ``index_copy_`` of the new K and V into
     64-position caches, then attention over them. The writes move the new token's bytes (read
