@@ -1,6 +1,7 @@
-"""Coverage of the PyTorch frontend on Hugging Face transformers architectures: each built from
-a small config (2 layers, width 128, random weights, nothing downloaded), exported and lowered,
-with the ATen ops it keeps as ``opaque`` (unmodeled) named and counted.
+"""Coverage of the PyTorch frontend on Hugging Face transformers architectures (decoders, encoders,
+state-space and recurrent, vision, audio): each built from a small config (2 layers or stages,
+width 128, random weights, nothing downloaded), exported and lowered, with the ATen ops it keeps
+as ``opaque`` (unmodeled) named and counted.
 
     python3 bench/hf_coverage.py [NAME ...]      # needs torch==2.13.0 and transformers
 """
@@ -38,6 +39,7 @@ def architectures() -> dict[str, tuple[Callable[[], Any], Callable[[], dict[str,
     vision = {"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 2,
               "num_attention_heads": 4, "image_size": 64, "patch_size": 16}
     causal = {**SMALL, "num_key_value_heads": 2}
+    stages = {"hidden_sizes": [32, 64, 128, 256], "depths": [1, 1, 1, 1]}
     return {
         "gpt2": (lambda: T.GPT2LMHeadModel(T.GPT2Config(n_embd=128, n_layer=2, n_head=4,
                                                          vocab_size=1000)), _tokens),
@@ -80,6 +82,44 @@ def architectures() -> dict[str, tuple[Callable[[], Any], Callable[[], dict[str,
             num_conv_pos_embeddings=16)), lambda: {"input_values": torch.randn(1, 4000)}),
         "mixtral": (lambda: T.MixtralForCausalLM(T.MixtralConfig(
             **causal, num_local_experts=4, num_experts_per_tok=2)), _tokens),
+        "gpt-bigcode": (lambda: T.GPTBigCodeForCausalLM(T.GPTBigCodeConfig(
+            n_embd=128, n_layer=2, n_head=4, vocab_size=1000)), _tokens),
+        "stablelm": (lambda: T.StableLmForCausalLM(T.StableLmConfig(**causal)), _tokens),
+        "starcoder2": (lambda: T.Starcoder2ForCausalLM(T.Starcoder2Config(**causal)), _tokens),
+        "olmo": (lambda: T.OlmoForCausalLM(T.OlmoConfig(**SMALL)), _tokens),
+        "persimmon": (lambda: T.PersimmonForCausalLM(T.PersimmonConfig(**SMALL)), _tokens),
+        "mamba": (lambda: T.MambaModel(T.MambaConfig(hidden_size=128, num_hidden_layers=2,
+                                                     vocab_size=1000, state_size=8)), _tokens),
+        "rwkv": (lambda: T.RwkvModel(T.RwkvConfig(hidden_size=128, num_hidden_layers=2,
+                                                  vocab_size=1000, attention_hidden_size=128,
+                                                  intermediate_size=256)), _tokens),
+        "distilbert": (lambda: T.DistilBertModel(T.DistilBertConfig(
+            dim=128, hidden_dim=256, n_layers=2, n_heads=4, vocab_size=1000)), _tokens),
+        "albert": (lambda: T.AlbertModel(T.AlbertConfig(**SMALL, embedding_size=64)), _tokens),
+        "xlnet": (lambda: T.XLNetModel(T.XLNetConfig(d_model=128, d_inner=256, n_layer=2,
+                                                     n_head=4, vocab_size=1000)), _tokens),
+        "funnel": (lambda: T.FunnelModel(T.FunnelConfig(d_model=128, d_inner=256,
+                                                        block_sizes=[1, 1], n_head=4,
+                                                        vocab_size=1000)), _tokens),
+        "bart": (lambda: T.BartModel(T.BartConfig(
+            d_model=128, encoder_ffn_dim=256, decoder_ffn_dim=256, encoder_layers=2,
+            decoder_layers=2, encoder_attention_heads=4, decoder_attention_heads=4,
+            vocab_size=1000)), _tokens),
+        "resnet": (lambda: T.ResNetModel(T.ResNetConfig(**stages)), _image),
+        "regnet": (lambda: T.RegNetModel(T.RegNetConfig(**stages)), _image),
+        "convnext": (lambda: T.ConvNextModel(T.ConvNextConfig(**stages)), _image),
+        "convnext-v2": (lambda: T.ConvNextV2Model(T.ConvNextV2Config(**stages)), _image),
+        "poolformer": (lambda: T.PoolFormerModel(T.PoolFormerConfig(**stages)), _image),
+        "mobilenet-v2": (lambda: T.MobileNetV2Model(T.MobileNetV2Config(image_size=64)), _image),
+        "swin": (lambda: T.SwinModel(T.SwinConfig(image_size=64, embed_dim=32, depths=[1, 1],
+                                                  num_heads=[2, 4], window_size=4)), _image),
+        "dinov2": (lambda: T.Dinov2Model(T.Dinov2Config(**vision)), _image),
+        "levit": (lambda: T.LevitModel(T.LevitConfig(image_size=64)), _image),
+        "yolos": (lambda: T.YolosModel(T.YolosConfig(**{**vision, "image_size": [64, 64]},
+                                                     num_detection_tokens=10)), _image),
+        "hubert": (lambda: T.HubertModel(T.HubertConfig(
+            **SMALL, conv_dim=(32, 32), conv_stride=(5, 2), conv_kernel=(10, 3),
+            num_conv_pos_embeddings=16)), lambda: {"input_values": torch.randn(1, 4000)}),
         "whisper-encoder": (lambda: T.WhisperForAudioClassification(T.WhisperConfig(
             d_model=128, encoder_ffn_dim=256, encoder_layers=2, encoder_attention_heads=4,
             num_mel_bins=80, max_source_positions=100)),

@@ -264,6 +264,28 @@ def _reduce(b, node, ins, out):
         b.add(onnx_op, ins, out, axes=axes, keepdims=int(a["keepdims"]))
 
 
+@_handles("resize")
+def _resize(b, node, ins, out):
+    """ONNX Resize with PyTorch's coordinates: nearest as ``asymmetric``/``floor``, the linear
+    family and cubic (a = -0.75, ONNX's default) as ``pytorch_half_pixel`` or
+    ``align_corners``; sizes after the input's own batch and channel dims."""
+    a = node.attributes
+    if a["mode"] == "nearest":
+        coordinates = {"coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
+    else:
+        coordinates = {"coordinate_transformation_mode": "align_corners" if a["align_corners"]
+                       else "pytorch_half_pixel"}
+    if a["scales"] is not None:
+        scales = b.const(np.asarray([1.0, 1.0, *a["scales"]], np.float32), "scales")
+        b.add("Resize", [ins[0], "", scales], out, mode=a["mode"], **coordinates)
+        return
+    if not all(isinstance(d, int) for d in a["sizes"]):
+        raise NexusError(f"node %{node.name}: resize sizes {list(a['sizes'])} must be bound")
+    leading = b.add("Slice", [b.add("Shape", [ins[0]]), b.ints([0]), b.ints([2])])
+    sizes = b.add("Concat", [leading, b.ints(a["sizes"])], axis=0)
+    b.add("Resize", [ins[0], "", "", sizes], out, mode=a["mode"], **coordinates)
+
+
 @_handles("index")
 def _index(b, node, ins, out):
     """The indexed dims merged into one (a Reshape: the dims before them copied, those after

@@ -259,6 +259,17 @@ def _index(node, a):
     return a[0][(slice(None),) * axis + tuple(a[1:])]
 
 
+@_kernel("resize")
+def _resize(node, a):
+    at = node.attributes
+    mode = {"nearest": "nearest", "cubic": "bicubic"}.get(at["mode"]) or \
+        ("linear", "bilinear", "trilinear")[a[0].dim() - 3]
+    size = list(at["sizes"]) if at["sizes"] is not None else None
+    scales = list(at["scales"]) if at["scales"] is not None else None
+    return F.interpolate(a[0], size=size, scale_factor=scales, mode=mode,
+                         align_corners=at["align_corners"] if mode != "nearest" else None)
+
+
 @_kernel("gather_elements")
 def _gather_elements(node, a):
     return torch.gather(a[0], node.attributes["axis"], a[1])

@@ -521,3 +521,50 @@ def test_several_index_tensors_on_consecutive_dims_are_one_index_op():
     assert not [n for n in graph if n.op == "opaque"]
     with torch.no_grad():
         assert torch.allclose(GraphModule(graph)(hidden, ids), Pooled()(hidden, ids))
+
+
+@pytest.mark.parametrize("options,mode", [({"scale_factor": 2, "mode": "nearest"}, "nearest"),
+                                          ({"size": (7, 9), "mode": "bilinear",
+                                            "align_corners": True}, "linear"),
+                                          ({"scale_factor": 1.5, "mode": "bicubic"}, "cubic")])
+def test_interpolation_is_a_resize_that_runs_as_torch_does(options, mode):
+    from runtime.torch_graph import GraphModule
+
+    class Interpolate(nn.Module):
+        def forward(self, x):
+            return nn.functional.interpolate(x, **options)
+
+    x = torch.randn(1, 2, 4, 6)
+    graph = from_torch(Interpolate().eval(), (x,))
+    resize, = [n for n in graph if n.op == "resize"]
+    assert resize.attributes["mode"] == mode
+    with torch.no_grad():
+        expected = Interpolate()(x)
+        assert torch.allclose(GraphModule(graph)(x), expected, atol=1e-6)
+    # per output: nearest copies; bilinear, 3 lerps of an add (1 FLOP) and an fma (2);
+    # bicubic, 16 fma
+    per_output = {"nearest": 0, "linear": 3 * (1 + 2), "cubic": 16 * 2}[mode]
+    assert nx.compile(graph, target="h100").metrics["flops"] == per_output * expected.numel()
+
+
+class Norms(nn.Module):
+    """ConvNeXt-V2's global response norm (the 2-norm over space), RWKV's ``square``, Mamba's
+    ``tensor_split`` and LeViT's ``reshape_as``."""
+
+    def forward(self, x):
+        spatial = torch.linalg.vector_norm(x, ord=2, dim=(2, 3), keepdim=True)
+        largest = torch.linalg.vector_norm(x, ord=float("inf"), dim=1, keepdim=True)
+        first, rest = torch.tensor_split(torch.square(x), [1], dim=1)
+        return (first * spatial[:, :1] + rest.sum(1, keepdim=True) + largest).reshape_as(x[:, :1])
+
+
+def test_norms_squares_and_splits_run_as_torch_does():
+    from runtime.torch_graph import GraphModule
+
+    x = torch.randn(2, 3, 4, 5)
+    graph = from_torch(Norms().eval(), (x,))
+    assert not [n for n in graph if n.op == "opaque"]
+    with torch.no_grad():
+        assert torch.allclose(GraphModule(graph)(x), Norms()(x), atol=1e-5)
+    split, = [n for n in graph if n.op == "split"]
+    assert split.attributes["sizes"] == (1, 2)

@@ -110,6 +110,21 @@ def test_position_arithmetic_reproduces_pytorch():
     assert torch_round_trip(Positions(), (ids,)) == 0
 
 
+@pytest.mark.parametrize("shape,options", [
+    ((1, 2, 4, 6), {"scale_factor": 2, "mode": "nearest"}),
+    ((2, 2, 4, 6), {"size": (7, 9), "mode": "bilinear", "align_corners": True}),
+    ((1, 3, 4, 6), {"size": (7, 9), "mode": "bilinear"}),
+    ((1, 2, 4, 6), {"scale_factor": 1.5, "mode": "bicubic"}),
+    ((1, 2, 5), {"scale_factor": 2, "mode": "linear"})])
+def test_interpolation_reproduces_pytorch(shape, options):
+    class Interpolate(torch.nn.Module):
+        def forward(self, x):
+            return torch.nn.functional.interpolate(x, **options)
+
+    torch.manual_seed(0)
+    assert torch_round_trip(Interpolate(), (torch.randn(*shape),)) <= 1e-5
+
+
 def test_quantize_dequantize_and_symbolic_batch_round_trip():
     g = nx.Graph("qdq")
     x = g.add_input("x", "f32[batch,6]")

@@ -31,6 +31,7 @@ from nexus_ir import Graph, NexusError, TensorType, Value, collector
 from . import aten as _aten_table  # noqa: F401  (fills ATEN)
 from . import aten_cache as _cache_writes  # noqa: F401  (fills ATEN: cache writes)
 from . import aten_einsum as _einsum  # noqa: F401  (fills ATEN: einsum)
+from . import aten_movement as _movement  # noqa: F401  (fills ATEN: data movement)
 from .base import (ATEN, Handler, Lowering, UnmappedOpsWarning, dim_of, flatten, module_path,
                    opaque, opaque_node, tensor_type, torch_dtype)
 from .masks import drop_unused, maskless_attention, without_mask
