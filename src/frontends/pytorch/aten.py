@@ -124,7 +124,8 @@ def _square(lw, a, kw, node):
 def _vector_norm(lw, a, kw, node):
     """``torch.linalg.vector_norm``: the 2-norm as the root of the summed squares, the 1-norm as
     the summed magnitudes, ±inf as the largest or smallest magnitude; other orders stay
-    opaque."""
+    opaque. PyTorch runs each as one reduction kernel, so in eager mode these ops count one or
+    two kernels more than it launches."""
     order = a[1] if len(a) > 1 else kw.get("ord", 2)
     dim = a[2] if len(a) > 2 else kw.get("dim")
     axes = [dim] if isinstance(dim, int) else (list(dim) if dim else None)
@@ -330,7 +331,8 @@ def _native_group_norm(lw, a, kw, node):
 
 @aten("_weight_norm")
 def _weight_norm(lw, a, kw, node):
-    """``_weight_norm(v, g, dim)``: ``v · g / ‖v‖``, the norm over every dim but ``dim``."""
+    """``_weight_norm(v, g, dim)``: ``v · g / ‖v‖``, the norm over every dim but ``dim`` (five
+    ops where PyTorch's fused kernel launches one: eager kernel counts run four high)."""
     v, g = a[0], a[1]
     dim = (a[2] if len(a) > 2 else kw.get("dim", 0)) % v.type.rank
     others = [axis for axis in range(v.type.rank) if axis != dim]
