@@ -171,8 +171,8 @@ def _index(lw, a, kw, node):
     indices = list(a[1])
     used = [(axis, i) for axis, i in enumerate(indices) if i is not None]
     axes = [axis for axis, _ in used]
-    if not all(isinstance(i, Value) and i.type.dtype.is_integer for _, i in used) or \
-            axes != list(range(axes[0], axes[0] + len(axes))):
+    if not used or not all(isinstance(i, Value) and i.type.dtype.is_integer for _, i in used) \
+            or axes != list(range(axes[0], axes[0] + len(axes))):
         return opaque(lw, node, a)
     if len(used) == 1:
         return lw.op("gather", a[0], used[0][1], axis=axes[0])
