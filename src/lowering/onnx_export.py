@@ -303,9 +303,10 @@ def _index(b, node, ins, out):
     linear = None
     for index, size in zip(ins[1:], sizes):
         wide = b.add("Cast", [index], to=TensorProto.INT64)     # whatever the index type
-        wrapped = b.add("Mod", [wide, b.const(np.int64(size), "size")])
-        linear = wrapped if linear is None else b.add(
-            "Add", [b.add("Mul", [linear, b.const(np.int64(size), "size")]), wrapped])
+        extent = b.const(np.int64(size), "size")
+        wrapped = b.add("Mod", [wide, extent])
+        linear = wrapped if linear is None else b.add("Add", [b.add("Mul", [linear, extent]),
+                                                              wrapped])
     merged = b.add("Reshape", [ins[0], b.ints([0] * axis + [-1, *after])])
     b.add("Gather", [merged, linear], out, axis=axis)
 

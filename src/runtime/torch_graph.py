@@ -247,14 +247,8 @@ def _slice(node, a):
     return a[0][tuple(index)]
 
 
-@_kernel("gather")
+@_kernel("gather", "index")
 def _gather(node, a):
-    axis = node.attributes["axis"] % a[0].dim()
-    return a[0][(slice(None),) * axis + (a[1],)]
-
-
-@_kernel("index")
-def _index(node, a):
     axis = node.attributes["axis"] % a[0].dim()
     return a[0][(slice(None),) * axis + tuple(a[1:])]
 

@@ -104,20 +104,28 @@ ATEN["rsub"] = lambda lw, a, kw, node: lw.op("sub", lw.operand(a[1], a[0]), a[0]
 ATEN["max.other"], ATEN["min.other"] = _binary("maximum"), _binary("minimum")
 
 
-@aten("__and__", "__or__", "__xor__", "bitwise_and", "bitwise_or", "bitwise_xor")
+@aten("__and__", "__or__", "__xor__", "bitwise_and", "bitwise_or", "bitwise_xor",
+      "bitwise_not")
 def _bitwise(lw, a, kw, node):
-    """``&``, ``|`` and ``^`` on booleans (masks) are the logical ops; on integers, which no IR
-    op computes bit by bit, they stay opaque."""
+    """``&``, ``|``, ``^`` and ``~`` on booleans (masks) are the logical ops; on integers, which
+    no IR op computes bit by bit, they stay opaque."""
     x = a[0] if isinstance(a[0], Value) else a[1]
-    if x.type.dtype.name != "i1":
+    if not x.type.dtype.is_bool:
         return opaque(lw, node, a)
     kind = node.target.__name__.split(".")[0].strip("_").removeprefix("bitwise_")
+    if kind == "not":
+        return lw.op("logical_not", x)
     return lw.op(f"logical_{kind}", lw.operand(a[0], x), lw.operand(a[1], x))
 
 
 @aten("square")
 def _square(lw, a, kw, node):
     return lw.op("mul", a[0], a[0])
+
+
+def _l2_norm(lw: Lowering, x: Value, axes: list[int] | None, keep: bool) -> Value:
+    """The root of the summed squares of ``x`` over ``axes`` (every axis for None)."""
+    return lw.op("sqrt", lw.op("reduce_sum", lw.op("mul", x, x), axes=axes, keepdims=keep))
 
 
 @aten("linalg_vector_norm")
@@ -132,19 +140,11 @@ def _vector_norm(lw, a, kw, node):
     keep = bool(a[3] if len(a) > 3 else kw.get("keepdim", False))
     x = a[0]
     if order == 2:
-        return lw.op("sqrt", lw.op("reduce_sum", lw.op("mul", x, x), axes=axes, keepdims=keep))
+        return _l2_norm(lw, x, axes, keep)
     reduce = {1: "reduce_sum", float("inf"): "reduce_max", float("-inf"): "reduce_min"}.get(order)
     if reduce is None:
         return opaque(lw, node, a)
     return lw.op(reduce, lw.op("abs", x), axes=axes, keepdims=keep)
-
-
-@aten("bitwise_not")
-def _bitwise_not(lw, a, kw, node):
-    """``~`` on booleans is ``logical_not``; on integers it stays opaque (``_bitwise``)."""
-    if a[0].type.dtype.name != "i1":
-        return opaque(lw, node, a)
-    return lw.op("logical_not", a[0])
 
 
 @aten("masked_fill")
@@ -168,7 +168,7 @@ def _diff(lw, a, kw, node):
     for _ in range(n):
         later = lw.op("slice", x, axes=[dim], starts=[1], ends=[2**63 - 1], steps=[1])
         earlier = lw.op("slice", x, axes=[dim], starts=[0], ends=[-1], steps=[1])
-        x = lw.op("ne" if x.type.dtype.name == "i1" else "sub", later, earlier)
+        x = lw.op("ne" if x.type.dtype.is_bool else "sub", later, earlier)
     return x
 
 
@@ -336,8 +336,7 @@ def _weight_norm(lw, a, kw, node):
     v, g = a[0], a[1]
     dim = (a[2] if len(a) > 2 else kw.get("dim", 0)) % v.type.rank
     others = [axis for axis in range(v.type.rank) if axis != dim]
-    norm = lw.op("sqrt", lw.op("reduce_sum", lw.op("mul", v, v), axes=others, keepdims=True))
-    return lw.op("mul", v, lw.op("div", g, norm))
+    return lw.op("mul", v, lw.op("div", g, _l2_norm(lw, v, others, True)))
 
 
 @aten("softmax", "_softmax", "_safe_softmax")

@@ -119,8 +119,10 @@ def _roll(lw, a, kw, node):
     return x
 
 
-@aten("split", "split_with_sizes", "chunk", "unbind")
+@aten("split", "split_with_sizes", "chunk", "unbind", "tensor_split.indices")
 def _split(lw, a, kw, node):
+    """The pieces along the dim (``a[2]``, ``a[1]`` for ``unbind``), sized as the export found
+    them; ``unbind``'s squeezed."""
     unbind = node.target.__name__.startswith("unbind")
     axis_at = 1 if unbind else 2
     axis = a[axis_at] if len(a) > axis_at else kw.get("dim", 0)
@@ -131,15 +133,6 @@ def _split(lw, a, kw, node):
     if unbind:
         return tuple(lw.op("squeeze", p, axes=[axis]) for p in parts)
     return parts
-
-
-@aten("tensor_split.indices")
-def _tensor_split(lw, a, kw, node):
-    """``torch.tensor_split(x, indices, dim)``: the pieces between the given positions."""
-    axis = a[2] if len(a) > 2 else kw.get("dim", 0)
-    sizes = [dim_of(fake.shape[axis]) for fake in node.meta["val"]]
-    parts = lw.op("split", a[0], axis=axis, sizes=sizes)
-    return parts if isinstance(parts, tuple) else (parts,)
 
 
 @aten("slice")
